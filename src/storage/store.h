@@ -1,0 +1,152 @@
+// The Store seam: one object-store-shaped interface over local disks, shared filesystems
+// (NFS/EFS), S3-compatible object stores and memory. Everything above storage/ speaks only this.
+//
+// Semantics every backend provides (checked by tests/store_conformance_test.cc):
+// - Keys are UTF-8 strings of 1..1024 bytes, '/' separated by convention. A backend may reject
+//   keys it cannot represent safely (POSIX: "..", absolute paths, NUL) with InvalidArgument.
+// - Put replaces the whole object atomically: a reader sees the old or the new bytes, never a mix.
+// - Put with `if_absent` creates the object only if no object has the key: AlreadyExists when one
+//   does, Unimplemented when the backend cannot do it atomically (Capabilities says so up front).
+// - Get/Stat of a missing key is NotFound. Delete of a missing key is OK (S3 semantics).
+// - List returns keys in ascending byte order, at most `max_keys` a page, with a continuation
+//   token. A listing may lag behind writes (capabilities().consistent_listing == false):
+//   correctness must never depend on it.
+//
+// Thread-safety: every Store is safe for concurrent use by many threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/status.h"
+
+namespace respawn {
+
+/// What a backend guarantees. The commit protocol picks its strategy from this.
+struct Capabilities {
+  bool put_if_absent = false;       // atomic create-only put (If-None-Match: *, link()/O_EXCL)
+  bool consistent_listing = false;  // LIST reflects completed writes/deletes at once
+  bool atomic_rename = false;       // rename is atomic and cheap (POSIX only)
+  bool durable_sync = false;        // writes are fsynced (file and directory) before returning
+  bool ranged_reads = true;         // GetRange reads only the bytes asked for
+  size_t max_delete_batch = 1000;   // keys per DeleteMany request the backend handles at once
+};
+
+struct ObjectInfo {
+  std::string key;
+  uint64_t size = 0;
+  int64_t mtime_ms = 0;  // last modification, Unix epoch milliseconds (0 if unknown)
+  std::string etag;      // backend-specific version tag (S3 ETag without quotes), may be empty
+};
+
+/// Reports bytes moved so far out of the total (total 0 when unknown).
+using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+
+struct PutOptions {
+  bool if_absent = false;    // create only; AlreadyExists if the key exists
+  std::string content_type;  // optional
+  ProgressFn progress;       // optional, may be called from worker threads
+};
+
+struct GetOptions {
+  ProgressFn progress;  // optional, may be called from worker threads
+};
+
+struct ListOptions {
+  std::string prefix;
+  std::string delimiter;           // "" lists recursively; "/" groups into common prefixes
+  std::string continuation_token;  // from the previous page's next_token
+  size_t max_keys = 1000;
+};
+
+struct ListPage {
+  std::vector<ObjectInfo> objects;
+  std::vector<std::string> common_prefixes;  // only with a delimiter
+  std::string next_token;                    // empty on the last page
+};
+
+struct DeleteResult {
+  size_t deleted = 0;                                  // keys confirmed gone (incl. absent ones)
+  std::vector<std::pair<std::string, Status>> failed;  // keys that could not be deleted
+  Status FirstError() const { return failed.empty() ? Status::OK() : failed.front().second; }
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  /// The canonical URL of this store's root (no secrets), e.g. "s3://bucket/prefix".
+  virtual std::string Url() const = 0;
+  virtual Capabilities capabilities() const = 0;
+
+  /// Writes `data` as the whole object `key`.
+  virtual Status Put(std::string_view key, std::string_view data, const PutOptions& options = {}) = 0;
+  /// Writes the local file at `path` as the object `key`, streaming (large objects never sit in
+  /// memory whole; S3 uses parallel multipart upload).
+  virtual Status PutFile(std::string_view key, const std::string& path,
+                         const PutOptions& options = {}) = 0;
+
+  virtual Result<std::string> Get(std::string_view key, const GetOptions& options = {}) = 0;
+  /// Reads `length` bytes starting at `offset` (fewer at the end of the object; an offset past
+  /// the end is InvalidArgument).
+  virtual Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t length) = 0;
+  /// Streams the object into the local file at `path` (written under a temporary name, then
+  /// renamed, so `path` never holds a partial object).
+  virtual Status GetToFile(std::string_view key, const std::string& path,
+                           const GetOptions& options = {}) = 0;
+
+  virtual Result<ObjectInfo> Stat(std::string_view key) = 0;
+  virtual Result<ListPage> List(const ListOptions& options) = 0;
+
+  virtual Status Delete(std::string_view key) = 0;
+  /// Deletes many keys, batched and parallel where the backend allows. Never fails as a whole
+  /// for per-key errors: those are in DeleteResult::failed.
+  virtual Result<DeleteResult> DeleteMany(const std::vector<std::string>& keys) = 0;
+};
+
+/// Forwards every call to a wrapped store; wrappers (retry, metrics, chaos) derive from it.
+class StoreWrapper : public Store {
+ public:
+  explicit StoreWrapper(std::shared_ptr<Store> target) : target_(std::move(target)) {}
+
+  std::string Url() const override { return target_->Url(); }
+  Capabilities capabilities() const override { return target_->capabilities(); }
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override {
+    return target_->Put(key, data, o);
+  }
+  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o = {}) override {
+    return target_->PutFile(key, path, o);
+  }
+  Result<std::string> Get(std::string_view key, const GetOptions& o = {}) override {
+    return target_->Get(key, o);
+  }
+  Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
+    return target_->GetRange(key, offset, length);
+  }
+  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o = {}) override {
+    return target_->GetToFile(key, path, o);
+  }
+  Result<ObjectInfo> Stat(std::string_view key) override { return target_->Stat(key); }
+  Result<ListPage> List(const ListOptions& o) override { return target_->List(o); }
+  Status Delete(std::string_view key) override { return target_->Delete(key); }
+  Result<DeleteResult> DeleteMany(const std::vector<std::string>& keys) override {
+    return target_->DeleteMany(keys);
+  }
+
+  const std::shared_ptr<Store>& target() const { return target_; }
+
+ protected:
+  std::shared_ptr<Store> target_;
+};
+
+/// Lists every object under `prefix` (all pages, recursive).
+Result<std::vector<ObjectInfo>> ListAll(Store& store, std::string_view prefix);
+
+/// Basic key check shared by all backends: 1..1024 bytes, no NUL. InvalidArgument otherwise.
+Status ValidateKey(std::string_view key);
+
+}  // namespace respawn
