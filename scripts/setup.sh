@@ -17,7 +17,7 @@ build_pkgs=(build-essential cmake pkg-config git ca-certificates curl
   libpugixml-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev)
 server_pkgs=(radosgw ceph-mon ceph-osd ceph-common uuid-runtime
   swift swift-proxy swift-object swift-container swift-account memcached python3-keystonemiddleware
-  awscli rclone s3cmd)
+  awscli rclone s3cmd bc)
 
 missing=()
 check() { for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done; }

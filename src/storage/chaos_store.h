@@ -1,0 +1,74 @@
+// Fault injection around any Store (RocksDB's FaultInjectionTestFS, for objects): per-operation
+// error probability and kinds, added latency, listings that lag behind writes (old S3, Swift
+// container listings), and named crash points around each operation.
+//
+// Configured by a spec string, in code or through RESPAWN_CHAOS for the `respawn` binary:
+//   "error_rate=0.1,ops=put+get,errors=unavailable+timeout,latency_ms=5,list_lag_ms=2000,seed=7"
+// Keys:
+//   error_rate   probability in [0,1] that a call fails before reaching the store (default 0)
+//   after_rate   probability that a *successful* Put fails afterwards with Unavailable (the
+//                write landed but the caller is told it timed out; exercises ambiguous commits)
+//   ops          '+'-separated subset of put,get,stat,list,delete (default all)
+//   errors       '+'-separated subset of unavailable,timeout,reset,slowdown (default unavailable)
+//   latency_ms   added to every call
+//   list_lag_ms  objects written (or deleted) less than this long ago are hidden from (or still
+//                shown in) List
+//   seed         RNG seed (default: random)
+// Crash points: each call passes CrashPoint("store:<op>:before") and "store:<op>:after"
+// (util/crash_point.h), which RESPAWN_CRASH_AT arms.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+
+#include "storage/store.h"
+
+namespace respawn {
+
+struct ChaosSpec {
+  double error_rate = 0;
+  double after_rate = 0;
+  std::set<std::string> ops;     // empty = all
+  std::set<std::string> errors;  // empty = {"unavailable"}
+  int latency_ms = 0;
+  int list_lag_ms = 0;
+  uint64_t seed = 0;  // 0 = random
+  bool enabled() const { return error_rate > 0 || after_rate > 0 || latency_ms > 0 || list_lag_ms > 0; }
+};
+
+/// InvalidArgument naming the bad key or value.
+Result<ChaosSpec> ParseChaosSpec(std::string_view spec);
+
+class ChaosStore : public StoreWrapper {
+ public:
+  ChaosStore(std::shared_ptr<Store> target, ChaosSpec spec);
+
+  /// Listing lag makes listing inconsistent, whatever the target says.
+  Capabilities capabilities() const override;
+
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override;
+  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o = {}) override;
+  Result<std::string> Get(std::string_view key, const GetOptions& o = {}) override;
+  Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t length) override;
+  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o = {}) override;
+  Result<ObjectInfo> Stat(std::string_view key) override;
+  Result<ListPage> List(const ListOptions& o) override;
+  Status Delete(std::string_view key) override;
+  Result<DeleteResult> DeleteMany(const std::vector<std::string>& keys) override;
+
+  uint64_t injected_errors() const;
+
+ private:
+  ChaosSpec spec_;
+  mutable std::mutex mu_;
+  std::mt19937_64 rng_;                            // GUARDED_BY(mu_)
+  uint64_t injected_ = 0;                          // GUARDED_BY(mu_)
+  std::map<std::string, int64_t> recent_writes_;   // key -> steady ms; GUARDED_BY(mu_)
+  std::map<std::string, int64_t> recent_deletes_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace respawn

@@ -1,0 +1,48 @@
+// A Store over a directory of a local disk or a shared filesystem (NFS, EFS).
+//
+// Durability: Put writes a temporary file in the target directory, fsyncs it, publishes it
+// (rename for plain puts; link() for put-if-absent, which is atomic on NFS too, where O_EXCL
+// was historically not), then fsyncs the directory. Keys map to paths under the root and can
+// never escape it: "..", "." segments, empty segments, absolute keys and NUL bytes are
+// InvalidArgument. Temporary files are named ".respawn-tmp-*" and never listed.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "storage/store.h"
+
+namespace respawn {
+
+struct PosixStoreOptions {
+  bool create_root = true;  // mkdir -p the root if missing
+  bool fsync = true;        // fsync files and directories (tests of logic may turn it off)
+};
+
+class PosixStore : public Store {
+ public:
+  /// `root` must be an absolute path (store_url.cc resolves relative ones).
+  static Result<std::unique_ptr<PosixStore>> Open(const std::string& root,
+                                                  const PosixStoreOptions& options = {});
+
+  const std::string& root() const { return root_; }
+
+  std::string Url() const override;
+  Capabilities capabilities() const override;
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override;
+  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o = {}) override;
+  Result<std::string> Get(std::string_view key, const GetOptions& o = {}) override;
+  Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t length) override;
+  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o = {}) override;
+  Result<ObjectInfo> Stat(std::string_view key) override;
+  Result<ListPage> List(const ListOptions& o) override;
+  Status Delete(std::string_view key) override;
+  Result<DeleteResult> DeleteMany(const std::vector<std::string>& keys) override;
+
+ private:
+  PosixStore(std::string root, PosixStoreOptions options);
+  std::string root_;
+  PosixStoreOptions options_;
+};
+
+}  // namespace respawn

@@ -1,0 +1,35 @@
+// Retries calls that failed with a retryable status (Unavailable, DeadlineExceeded) with
+// exponential backoff and jitter.
+//
+// Put-if-absent needs care: if an attempt failed ambiguously (timeout, reset) the write may have
+// landed, and the retry then sees AlreadyExists for our own object. RetryStore resolves that by
+// reading the object back: identical bytes mean our write landed (OK); different bytes mean
+// someone else's commit (AlreadyExists). Objects under put-if-absent are unique per writer
+// (DESIGN.md invariant 1), so equal bytes cannot be another writer's.
+#pragma once
+
+#include "storage/store.h"
+#include "util/retry.h"
+
+namespace respawn {
+
+class RetryStore : public StoreWrapper {
+ public:
+  RetryStore(std::shared_ptr<Store> target, RetryPolicy policy);
+
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override;
+  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o = {}) override;
+  Result<std::string> Get(std::string_view key, const GetOptions& o = {}) override;
+  Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t length) override;
+  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o = {}) override;
+  Result<ObjectInfo> Stat(std::string_view key) override;
+  Result<ListPage> List(const ListOptions& o) override;
+  Status Delete(std::string_view key) override;
+  /// Retries only the keys that failed with a retryable status.
+  Result<DeleteResult> DeleteMany(const std::vector<std::string>& keys) override;
+
+ private:
+  RetryPolicy policy_;
+};
+
+}  // namespace respawn
