@@ -19,11 +19,15 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "storage/store.h"
 
@@ -63,12 +67,50 @@ class ChaosStore : public StoreWrapper {
   uint64_t injected_errors() const;
 
  private:
+  friend class ChaosStorePeer;  // unit tests
+
+  // Notes on behaviour (contracts of the implementation):
+  // - `ops` selects the operations that get errors and latency (Put/PutFile are put;
+  //   Get/GetRange/GetToFile are get; Delete/DeleteMany are delete). Crash points and listing
+  //   lag apply to every operation.
+  // - DeleteMany draws per key: injected keys land in DeleteResult::failed, the rest reach the
+  //   target.
+  // - With list_lag_ms, a Put hides the key from List until the lag has passed (also when it
+  //   overwrote an older object), and a Delete keeps the key listed, with the ObjectInfo a Stat
+  //   returned just before the delete. Common prefixes are never hidden. Continuation tokens
+  //   are wrapped so each page knows where the previous one ended; a page may carry a few more
+  //   than max_keys entries (the lingering deleted keys that fall inside it).
+  struct DeletedObject {
+    int64_t at_ms = 0;  // steady clock
+    ObjectInfo info;
+  };
+
+  /// Passes the "before" crash point, then (for selected ops) sleeps and maybe injects an
+  /// error for `what` ("put KEY").
+  Status Before(std::string_view op, std::string_view what);
+  void After(std::string_view op);
+  bool Selected(std::string_view op) const;
+  /// Draws an error with probability error_rate; OK otherwise. REQUIRES: mu_ held.
+  Status MaybeInjectLocked(std::string_view what);
+  /// Whether a successful put should be reported as failed (after_rate).
+  bool DrawAfterFailure();
+  void NoteWrite(std::string_view key);
+  /// Stats `key` on the target (before a delete) when listing lag is on.
+  std::optional<ObjectInfo> InfoBeforeDelete(std::string_view key);
+  void NoteDelete(std::string_view key, std::optional<ObjectInfo> info);
+  /// Drops bookkeeping older than the lag. REQUIRES: mu_ held.
+  void PruneLocked(int64_t now_ms);
+
   ChaosSpec spec_;
   mutable std::mutex mu_;
-  std::mt19937_64 rng_;                            // GUARDED_BY(mu_)
-  uint64_t injected_ = 0;                          // GUARDED_BY(mu_)
-  std::map<std::string, int64_t> recent_writes_;   // key -> steady ms; GUARDED_BY(mu_)
-  std::map<std::string, int64_t> recent_deletes_;  // GUARDED_BY(mu_)
+  std::mt19937_64 rng_;                                  // GUARDED_BY(mu_)
+  uint64_t injected_ = 0;                                // GUARDED_BY(mu_)
+  std::map<std::string, int64_t> recent_writes_;         // key -> steady ms; GUARDED_BY(mu_)
+  std::map<std::string, DeletedObject> recent_deletes_;  // GUARDED_BY(mu_)
+  // Invariant: every entry of recent_writes_/recent_deletes_ has an entry here with its time,
+  // in time order, so pruning pops from the front.
+  std::deque<std::pair<int64_t, std::string>> write_order_;   // GUARDED_BY(mu_)
+  std::deque<std::pair<int64_t, std::string>> delete_order_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace respawn

@@ -34,6 +34,7 @@ class MemoryStore : public Store {
   struct Object {
     std::string data;
     int64_t mtime_ms = 0;
+    std::string etag;  // xxh3 of data, hex
   };
   std::string name_;
   mutable std::mutex mu_;

@@ -7,8 +7,10 @@
 // InvalidArgument. Temporary files are named ".respawn-tmp-*" and never listed.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "storage/store.h"
 
@@ -40,8 +42,28 @@ class PosixStore : public Store {
   Result<DeleteResult> DeleteMany(const std::vector<std::string>& keys) override;
 
  private:
+  friend class PosixStorePeer;  // unit tests
+
   PosixStore(std::string root, PosixStoreOptions options);
-  std::string root_;
+
+  /// root_ + "/" + key (key already validated).
+  std::string PathOf(std::string_view key) const;
+  /// Creates the directories above `key` (fsyncing the parent of each new one). Retries when a
+  /// concurrent Delete removes a directory on the way; FailedPrecondition when a path segment is
+  /// an object (a regular file).
+  Status MakeParents(std::string_view key) const;
+  /// The durable write protocol: temp file in the target directory, `fill` writes it, fsync,
+  /// publish (rename, or link() for if_absent), fsync the directory.
+  Status WriteObject(std::string_view key, const PutOptions& options,
+                     const std::function<Status(int fd, const std::string& tmp_path)>& fill);
+  Status SyncDir(const std::string& dir) const;
+  /// Removes the now-empty directories above `key`, up to (not including) the root. Best effort.
+  void RemoveEmptyParents(std::string_view key) const;
+  /// Maps errno of `action` ("open", "rename", ...) on `path` to a Status whose message names the
+  /// path (and, for permission errors, the process and owner uid/gid).
+  static Status ErrnoStatus(int err, std::string_view action, const std::string& path);
+
+  std::string root_;  // absolute, no trailing '/' (except "/" itself)
   PosixStoreOptions options_;
 };
 

@@ -8,6 +8,8 @@
 // (DESIGN.md invariant 1), so equal bytes cannot be another writer's.
 #pragma once
 
+#include <functional>
+
 #include "storage/store.h"
 #include "util/retry.h"
 
@@ -29,6 +31,16 @@ class RetryStore : public StoreWrapper {
   Result<DeleteResult> DeleteMany(const std::vector<std::string>& keys) override;
 
  private:
+  /// Reads `key` back (with retries) and feeds it, in chunks, to `chunk`; true when its size is
+  /// `size`, every `chunk` call returned true and `finish` returns true.
+  Result<bool> StoredObjectMatches(std::string_view key, uint64_t size,
+                                   const std::function<bool(std::string_view)>& chunk,
+                                   const std::function<bool()>& finish);
+  /// After an ambiguous put-if-absent attempt the key exists: OK when `matches` says it holds
+  /// our bytes, `already_exists` when it holds someone else's.
+  Status ResolveAmbiguousPut(std::string_view key, const Status& already_exists,
+                             const std::function<Result<bool>()>& matches);
+
   RetryPolicy policy_;
 };
 

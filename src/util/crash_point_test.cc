@@ -1,0 +1,114 @@
+#include "util/crash_point.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace respawn {
+namespace {
+
+std::mutex fired_mu;
+std::vector<std::string> fired;  // GUARDED_BY(fired_mu)
+
+void RecordCrash(std::string_view name) {
+  std::lock_guard<std::mutex> lock(fired_mu);
+  fired.emplace_back(name);
+}
+
+std::vector<std::string> Fired() {
+  std::lock_guard<std::mutex> lock(fired_mu);
+  return fired;
+}
+
+class CrashPointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DisarmAllCrashPoints();
+    SetCrashHandler(&RecordCrash);
+    std::lock_guard<std::mutex> lock(fired_mu);
+    fired.clear();
+  }
+  void TearDown() override {
+    DisarmAllCrashPoints();
+    SetCrashHandler(nullptr);
+  }
+};
+
+TEST_F(CrashPointTest, UnarmedPointsDoNothingButAreRecorded) {
+  CrashPoint("test:unarmed");
+  EXPECT_TRUE(Fired().empty());
+  std::vector<std::string> reached = ReachedCrashPoints();
+  EXPECT_NE(std::find(reached.begin(), reached.end(), "test:unarmed"), reached.end());
+}
+
+TEST_F(CrashPointTest, ArmedPointCallsTheHandler) {
+  ArmCrashPoint("test:armed");
+  CrashPoint("test:other");
+  EXPECT_TRUE(Fired().empty());
+  CrashPoint("test:armed");
+  EXPECT_EQ(Fired(), std::vector<std::string>{"test:armed"});
+  CrashPoint("test:armed");  // fires once: on the first hit only
+  EXPECT_EQ(Fired().size(), 1u);
+}
+
+TEST_F(CrashPointTest, FiresOnTheNthHit) {
+  ArmCrashPoint("test:nth@3");
+  CrashPoint("test:nth");
+  CrashPoint("test:nth");
+  EXPECT_TRUE(Fired().empty());
+  CrashPoint("test:nth");
+  EXPECT_EQ(Fired(), std::vector<std::string>{"test:nth"});
+  CrashPoint("test:nth");
+  EXPECT_EQ(Fired().size(), 1u);
+}
+
+TEST_F(CrashPointTest, DisarmStopsIt) {
+  ArmCrashPoint("test:disarmed");
+  DisarmAllCrashPoints();
+  CrashPoint("test:disarmed");
+  EXPECT_TRUE(Fired().empty());
+}
+
+TEST_F(CrashPointTest, CountsHitsAcrossThreads) {
+  ArmCrashPoint("test:threads@500");
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([] {
+      for (int i = 0; i < 250; ++i) CrashPoint("test:threads");
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(Fired(), std::vector<std::string>{"test:threads"});
+}
+
+TEST(CrashPointDeathTest, DefaultHandlerExitsWith137) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        SetCrashHandler(nullptr);
+        ArmCrashPoint("test:die");
+        CrashPoint("test:die");
+      },
+      ::testing::ExitedWithCode(137), "crash point test:die reached");
+}
+
+TEST(CrashPointDeathTest, EnvironmentArmsPoints) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  // The threadsafe style re-executes this binary, so the child reads RESPAWN_CRASH_AT afresh.
+  setenv("RESPAWN_CRASH_AT", "test:env-a,test:env-b@2", 1);
+  EXPECT_EXIT(
+      {
+        CrashPoint("test:env-b");
+        CrashPoint("test:env-b");
+      },
+      ::testing::ExitedWithCode(137), "crash point test:env-b reached");
+  unsetenv("RESPAWN_CRASH_AT");
+}
+
+}  // namespace
+}  // namespace respawn

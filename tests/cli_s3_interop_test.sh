@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# respawn-test-servers: radosgw
+#
+# `respawn store` against a real S3 server (Ceph radosgw), checked with the AWS CLI: objects one
+# writes the other reads byte for byte (odd key names, a 150 MiB multipart object), errors are
+# one clear line without secrets, and doctor reports what the server can do.
+#
+# Usage: tests/cli_s3_interop_test.sh path/to/respawn   (or with RESPAWN_BINARY set)
+# Needs RESPAWN_TEST_S3_ENV_RADOSGW naming an env file (scripts/s3-server.sh start radosgw DIR
+# writes DIR/env) with AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+# RESPAWN_TEST_BUCKET.
+set -euo pipefail
+
+BIN="${1:-${RESPAWN_BINARY:-}}"
+if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
+  echo "usage: $0 path/to/respawn (or set RESPAWN_BINARY)" >&2
+  exit 2
+fi
+R="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+ENV_FILE="${RESPAWN_TEST_S3_ENV_RADOSGW:-}"
+if [ -z "$ENV_FILE" ] || [ ! -r "$ENV_FILE" ]; then
+  echo "$0: RESPAWN_TEST_S3_ENV_RADOSGW must name the env file of a running radosgw" \
+       "(scripts/s3-server.sh start radosgw DIR writes DIR/env)" >&2
+  exit 2
+fi
+unset AWS_PROFILE AWS_ENDPOINT_URL_S3 AWS_SESSION_TOKEN RESPAWN_CHAOS RESPAWN_CRASH_AT
+set -a
+# shellcheck disable=SC1090
+. "$ENV_FILE"
+set +a
+for v in AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION RESPAWN_TEST_BUCKET; do
+  [ -n "${!v:-}" ] || { echo "$0: $ENV_FILE does not set $v" >&2; exit 2; }
+done
+export AWS_DEFAULT_REGION="$AWS_REGION"
+# No ~/.aws of the machine: only the environment above.
+export AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null
+export LC_ALL=C.UTF-8
+AWS_BIN=/usr/bin/aws
+[ -x "$AWS_BIN" ] || { echo "$0: $AWS_BIN (Debian awscli) is missing" >&2; exit 2; }
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+
+B="$RESPAWN_TEST_BUCKET"
+P="cli-interop-$$-$RANDOM"  # every key of this run lives under s3://$B/$P
+S="s3://$B/$P"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/respawn-cli-s3.XXXXXX")"
+cleanup() {
+  "$AWS_BIN" --endpoint-url "$AWS_ENDPOINT_URL" s3 rm --recursive --quiet "$S/" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK"
+
+aws_s3() { "$AWS_BIN" --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors s3 "$@"; }
+
+passed=0
+failed=0
+failed_names=()
+
+run() {
+  local name="$1"
+  local log="$WORK/$name.log"
+  local start=$SECONDS
+  set +e
+  ( set -euo pipefail; "$name" ) >"$log" 2>&1
+  local rc=$?
+  set -e
+  if [ $rc -eq 0 ]; then
+    passed=$((passed + 1))
+    echo "PASS $name ($((SECONDS - start)) s)"
+  else
+    failed=$((failed + 1))
+    failed_names+=("$name")
+    echo "FAIL $name (exit $rc)"
+    sed 's/^/    | /' "$log"
+  fi
+}
+
+expect_exit() {  # CODE cmd...; "nonzero" accepts any failure
+  local want="$1"
+  shift
+  set +e
+  "$@" >out.txt 2>err.txt
+  local got=$?
+  set -e
+  if { [ "$want" = nonzero ] && [ "$got" -eq 0 ]; } ||
+     { [ "$want" != nonzero ] && [ "$got" -ne "$want" ]; }; then
+    echo "expected exit $want, got $got from: $*"
+    echo "--- stdout"; cat out.txt; echo "--- stderr"; cat err.txt
+    return 1
+  fi
+}
+
+one_error_line() {
+  local n
+  n=$(wc -l <err.txt)
+  if [ "$n" -ne 1 ] || ! grep -q '^respawn: ' err.txt; then
+    echo "expected one 'respawn: ...' line on stderr, got $n lines:"
+    cat err.txt
+    return 1
+  fi
+}
+
+no_secret_in() {  # FILE...: neither the real nor any given wrong secret appears
+  local f
+  for f in "$@"; do
+    if grep -qF -- "$AWS_SECRET_ACCESS_KEY" "$f"; then
+      echo "the secret key appears in $f"
+      return 1
+    fi
+  done
+}
+
+# Names that need care in URLs, SigV4 canonical requests and XML listings.
+ODD_NAMES=("with space.txt" "plus+sign" "per%cent" "na"$'\xc3\xaf'"ve-"$'\xc3\xa9'"t"$'\xc3\xa9'".csv"
+           "sub dir/a+b%c d" "tilde~and=equals&amp" "quote'and(paren)")
+
+make_odd_tree() {
+  local d="$1" i=0 n
+  for n in "${ODD_NAMES[@]}"; do
+    mkdir -p "$d/$(dirname "$n")"
+    head -c $((1000 + i * 777)) /dev/urandom >"$d/$n"
+    i=$((i + 1))
+  done
+}
+
+test_respawn_writes_aws_reads() {
+  make_odd_tree src
+  local n
+  for n in "${ODD_NAMES[@]}"; do
+    expect_exit 0 "$R" store cp "src/$n" "$S/up/$n"
+    aws_s3 cp "$S/up/$n" "got"
+    cmp "src/$n" got
+  done
+  expect_exit 0 "$R" store ls "$S/up/"
+  grep -qx 'with space.txt' out.txt
+  grep -qx 'sub dir/' out.txt
+  expect_exit 0 "$R" store cat "$S/up/plus+sign"
+  cmp out.txt src/plus+sign
+}
+
+test_aws_writes_respawn_reads() {
+  make_odd_tree src
+  local n
+  for n in "${ODD_NAMES[@]}"; do
+    aws_s3 cp "src/$n" "$S/down/$n"
+    expect_exit 0 "$R" store cp "$S/down/$n" got
+    cmp "src/$n" got
+  done
+  expect_exit 0 "$R" --json store stat "$S/down/per%cent"
+  "$PY" -c 'import json,os,sys; d=json.load(open("out.txt")); assert d["size"]==os.path.getsize("src/per%cent"), d; assert d["etag"], d'
+}
+
+test_recursive_both_ways() {
+  make_odd_tree tree
+  expect_exit 0 "$R" store cp -r -j 4 tree "$S/tree/"
+  grep -q "^copied ${#ODD_NAMES[@]} objects" out.txt
+  aws_s3 cp --recursive "$S/tree/tree" awsback
+  diff -r tree awsback
+  aws_s3 cp --recursive tree "$S/awstree"
+  expect_exit 0 "$R" store cp -r --verify read "$S/awstree" back
+  diff -r tree back
+  expect_exit 0 "$R" --json store ls -r "$S/awstree/"
+  "$PY" -c 'import json,sys; d=json.load(open("out.txt")); assert len(d["objects"])==int(sys.argv[1]), d' "${#ODD_NAMES[@]}"
+  expect_exit 0 "$R" store rm -r "$S/awstree"
+  grep -q "^deleted ${#ODD_NAMES[@]} objects" out.txt
+  [ -z "$(aws_s3 ls --recursive "$S/awstree/" || true)" ]
+}
+
+test_150mib_multipart_both_ways() {
+  head -c $((150 * 1024 * 1024)) /dev/urandom >big.bin
+  expect_exit 0 "$R" store cp big.bin "$S/big/by-respawn.bin"
+  aws_s3 cp "$S/big/by-respawn.bin" big.aws
+  cmp big.bin big.aws
+  rm -f big.aws
+  aws_s3 cp big.bin "$S/big/by-aws.bin"
+  expect_exit 0 "$R" store cp --verify read "$S/big/by-aws.bin" big.respawn
+  cmp big.bin big.respawn
+  rm -f big.respawn
+  # Both were multipart uploads: their ETags end in -<parts>.
+  expect_exit 0 "$R" --json store stat "$S/big/by-respawn.bin"
+  "$PY" -c 'import json; d=json.load(open("out.txt")); assert d["size"]==150<<20, d; assert "-" in d["etag"], d'
+  expect_exit 0 "$R" --json store stat "$S/big/by-aws.bin"
+  "$PY" -c 'import json; d=json.load(open("out.txt")); assert "-" in d["etag"], d'
+  # Store to store (S3 to S3 through a temporary file).
+  expect_exit 0 "$R" store cp "$S/big/by-aws.bin" "$S/big/copied.bin"
+  aws_s3 cp "$S/big/copied.bin" big.copied
+  cmp big.bin big.copied
+}
+
+test_wrong_secret() {
+  local wrong="WrongSecret${RANDOM}xyzABC0123456789"
+  local start=$SECONDS
+  AWS_SECRET_ACCESS_KEY="$wrong" expect_exit nonzero timeout 60 "$R" --timeout 10 store ls "$S/"
+  [ $((SECONDS - start)) -le 15 ] || { echo "took $((SECONDS - start)) s"; return 1; }
+  one_error_line
+  grep -Eqi 'SignatureDoesNotMatch|secret' err.txt
+  ! grep -qF -- "$wrong" err.txt out.txt
+  no_secret_in err.txt out.txt
+  AWS_SECRET_ACCESS_KEY="$wrong" expect_exit nonzero timeout 60 "$R" --timeout 10 store cp "$S/x" here
+  one_error_line
+  ! grep -qF -- "$wrong" err.txt out.txt
+}
+
+test_missing_bucket() {
+  local bucket="no-such-bucket-$$-$RANDOM"
+  expect_exit 1 timeout 60 "$R" store ls "s3://$bucket/"
+  one_error_line
+  grep -qF "$bucket" err.txt
+  expect_exit 1 timeout 60 "$R" store cp /etc/hostname "s3://$bucket/x"
+  one_error_line
+  grep -qF "$bucket" err.txt
+  no_secret_in err.txt out.txt
+}
+
+test_unreachable_endpoint() {
+  local start=$SECONDS
+  AWS_ENDPOINT_URL=http://127.0.0.1:1 expect_exit nonzero timeout 60 "$R" --timeout 5 store ls "s3://$B/"
+  local took=$((SECONDS - start))
+  [ "$took" -le 12 ] || { echo "took $took s with --timeout 5"; return 1; }
+  one_error_line
+  grep -q '127.0.0.1:1' err.txt
+}
+
+test_missing_key() {
+  expect_exit 1 "$R" store cat "$S/no/such/key"
+  one_error_line
+  grep -q 'no/such/key' err.txt
+}
+
+test_doctor() {
+  expect_exit 0 "$R" doctor --throughput-mib 16 "$S/doctor"
+  grep -Eq '^ok +put-if-absent: supported' out.txt
+  ! grep -q 'not supported' out.txt
+  grep -q 'access key id' out.txt
+  no_secret_in out.txt err.txt
+  [ -z "$(aws_s3 ls --recursive "$S/doctor/" || true)" ]  # probes cleaned up
+  expect_exit 0 "$R" --json doctor --throughput-mib 0 "$S/doctor"
+  "$PY" -c 'import json; d=json.load(open("out.txt")); assert d["ok"]; assert any(c["name"]=="put-if-absent" and c["supported"] for c in d["checks"]), d'
+}
+
+run test_respawn_writes_aws_reads
+run test_aws_writes_respawn_reads
+run test_recursive_both_ways
+run test_150mib_multipart_both_ways
+run test_wrong_secret
+run test_missing_bucket
+run test_unreachable_endpoint
+run test_missing_key
+run test_doctor
+
+echo "$passed passed, $failed failed"
+if [ "$failed" -ne 0 ]; then
+  echo "failed: ${failed_names[*]}"
+  exit 1
+fi

@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# End-to-end tests of the `respawn` binary's store commands on local (POSIX) and memory stores.
+# Usage: tests/cli_test.sh path/to/respawn   (or with RESPAWN_BINARY set, as ctest runs it)
+set -euo pipefail
+
+BIN="${1:-${RESPAWN_BINARY:-}}"
+if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
+  echo "usage: $0 path/to/respawn (or set RESPAWN_BINARY)" >&2
+  exit 2
+fi
+R="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+export LC_ALL=C.UTF-8
+unset RESPAWN_CHAOS RESPAWN_CRASH_AT
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/respawn-cli-test.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+
+passed=0
+failed=0
+failed_names=()
+
+# Runs one test function in a subshell with errexit in force; its output is shown on failure.
+run() {
+  local name="$1"
+  local log="$WORK/$name.log"
+  set +e
+  ( set -euo pipefail; "$name" ) >"$log" 2>&1
+  local rc=$?
+  set -e
+  if [ $rc -eq 0 ]; then
+    passed=$((passed + 1))
+    echo "PASS $name"
+  else
+    failed=$((failed + 1))
+    failed_names+=("$name")
+    echo "FAIL $name (exit $rc)"
+    sed 's/^/    | /' "$log"
+  fi
+}
+
+# expect_exit CODE cmd...: runs cmd, stdout to out.txt, stderr to err.txt; checks the exit code.
+expect_exit() {
+  local want="$1"
+  shift
+  set +e
+  "$@" >out.txt 2>err.txt
+  local got=$?
+  set -e
+  if [ "$got" -ne "$want" ]; then
+    echo "expected exit $want, got $got from: $*"
+    echo "--- stdout"; cat out.txt; echo "--- stderr"; cat err.txt
+    return 1
+  fi
+}
+
+# The error output is exactly one line, starting with "respawn: ".
+one_error_line() {
+  local n
+  n=$(wc -l <err.txt)
+  if [ "$n" -ne 1 ] || ! grep -q '^respawn: ' err.txt; then
+    echo "expected one 'respawn: ...' line on stderr, got $n lines:"
+    cat err.txt
+    return 1
+  fi
+}
+
+make_odd_tree() {  # DIR: files whose names need care in URLs and signatures
+  local d="$1"
+  mkdir -p "$d/sub dir" "$d/na"$'\xc3\xaf'"ve"
+  head -c 1000 /dev/urandom >"$d/with space.txt"
+  head -c 2000 /dev/urandom >"$d/plus+sign"
+  head -c 3000 /dev/urandom >"$d/per%cent"
+  head -c 4000 /dev/urandom >"$d/na"$'\xc3\xaf'"ve/"$'\xc3\xa9'"t"$'\xc3\xa9'".csv"
+  head -c 5000 /dev/urandom >"$d/sub dir/a+b%c d"
+  : >"$d/empty"
+}
+
+test_help_and_version() {
+  expect_exit 0 "$R" --help
+  grep -q 'store' out.txt
+  grep -q 'doctor' out.txt
+  expect_exit 0 "$R" store cp --help
+  grep -q -- '--jobs' out.txt
+  expect_exit 0 "$R" --version
+  grep -Eq '^respawn [0-9]+\.[0-9]+\.[0-9]+' out.txt
+}
+
+test_usage_errors_exit_2() {
+  expect_exit 2 "$R"
+  one_error_line
+  expect_exit 2 "$R" store cp only-one-argument
+  one_error_line
+  expect_exit 2 "$R" store ls --no-such-flag .
+  one_error_line
+  expect_exit 2 "$R" --timeout -3 store ls .
+  one_error_line
+  mkdir d
+  expect_exit 2 "$R" store cp d elsewhere  # a directory without -r
+  one_error_line
+  grep -q -- '-r' err.txt
+}
+
+test_bad_url_exit_2() {
+  expect_exit 2 "$R" store ls 's3://Bad_Bucket/x'
+  one_error_line
+  grep -q 'Bad_Bucket' err.txt
+  expect_exit 2 "$R" store cat 'ftp://host/x'
+  one_error_line
+  grep -q 'ftp' err.txt
+  expect_exit 2 "$R" store cp 'file://relative/x' here
+  one_error_line
+  expect_exit 2 "$R" doctor 's3://'
+  grep -qi 'bucket' out.txt
+}
+
+test_invalid_chaos_exit_2() {
+  expect_exit 2 "$R" --chaos 'error_rate=lots' store ls .
+  one_error_line
+  grep -q 'error_rate' err.txt
+  RESPAWN_CHAOS='bogus_key=1' expect_exit 2 "$R" store ls .
+  one_error_line
+  grep -q 'RESPAWN_CHAOS' err.txt
+}
+
+test_missing_key_exit_1() {
+  mkdir -p store
+  expect_exit 1 "$R" store cat "$WORK/no-such-file"
+  one_error_line
+  grep -q 'no-such-file' err.txt
+  expect_exit 1 "$R" store stat "file://$WORK/store/missing/key"
+  one_error_line
+  expect_exit 1 "$R" store cp "file://$WORK/store/missing" "$WORK/x"
+  one_error_line
+  expect_exit 1 "$R" store rm "file://$WORK/store/missing"
+  one_error_line
+  expect_exit 1 "$R" store cat memory://m/nothing-here
+  one_error_line
+}
+
+test_cp_file_to_store_and_back() {
+  head -c 3000000 /dev/urandom >small.bin    # copied in memory
+  head -c 20000000 /dev/urandom >large.bin   # streamed through files
+  for f in small.bin large.bin; do
+    expect_exit 0 "$R" store cp "$f" "file://$WORK/store/deep/dir/$f"
+    grep -q '^copied 1 object' out.txt
+    cmp "$f" "store/deep/dir/$f"
+    expect_exit 0 "$R" store cp --verify read "file://$WORK/store/deep/dir/$f" "back-$f"
+    cmp "$f" "back-$f"
+  done
+  # A destination ending in '/' or an existing directory keeps the base name.
+  expect_exit 0 "$R" store cp small.bin "file://$WORK/store/into/"
+  cmp small.bin store/into/small.bin
+  mkdir existing
+  expect_exit 0 "$R" -q store cp "file://$WORK/store/deep/dir/large.bin" existing
+  [ ! -s out.txt ]
+  cmp large.bin existing/large.bin
+  # Relative paths on both sides.
+  expect_exit 0 "$R" store cp small.bin existing/renamed.bin
+  cmp small.bin existing/renamed.bin
+  # Onto itself is refused.
+  expect_exit 2 "$R" store cp small.bin "$WORK/small.bin"
+  one_error_line
+}
+
+test_cp_memory_store() {
+  head -c 100000 /dev/urandom >m.bin
+  expect_exit 0 "$R" store cp m.bin memory://scratch/a/m.bin
+  expect_exit 0 "$R" --json store cp m.bin memory://scratch/
+  "$PY" -c 'import json,sys; d=json.load(open("out.txt")); assert d["objects_copied"]==1 and d["bytes"]==100000, d'
+  expect_exit 0 "$R" store ls memory://scratch/   # a new process: empty, but fine
+}
+
+test_cp_recursive_odd_names() {
+  make_odd_tree odd
+  expect_exit 0 "$R" store cp -r -j 3 odd "file://$WORK/s2/"
+  grep -q '^copied 6 objects' out.txt
+  diff -r odd s2/odd
+  # Back again, into a new directory (no base name kept), through a store-to-store copy.
+  expect_exit 0 "$R" store cp -r "file://$WORK/s2/odd" "file://$WORK/s3copy"
+  expect_exit 0 "$R" store cp -r --verify read "file://$WORK/s3copy/" "$WORK/back"
+  diff -r odd back
+  # -r into an existing directory without a trailing '/' fills it (re-runs land in one place).
+  expect_exit 0 "$R" store cp -r "file://$WORK/s3copy" "$WORK/back"
+  diff -r odd back
+}
+
+test_ls() {
+  make_odd_tree odd
+  expect_exit 0 "$R" store ls odd
+  grep -qx 'with space.txt' out.txt
+  grep -qx 'sub dir/' out.txt
+  grep -qx 'na'$'\xc3\xaf''ve/' out.txt
+  ! grep -q 'a+b%c d' out.txt
+  expect_exit 0 "$R" store ls -r "file://$WORK/odd"
+  [ "$(wc -l <out.txt)" -eq 6 ]
+  grep -qx 'sub dir/a+b%c d' out.txt
+  grep -qx 'na'$'\xc3\xaf''ve/'$'\xc3\xa9''t'$'\xc3\xa9''.csv' out.txt
+  expect_exit 0 "$R" store ls -l "$WORK/odd/"
+  grep -E ' 2000 .*plus\+sign$' out.txt
+  grep -E 'PRE .*sub dir/$' out.txt
+  expect_exit 0 "$R" --json store ls -r odd
+  "$PY" -c 'import json; d=json.load(open("out.txt")); assert len(d["objects"])==6, d; assert sorted(o["size"] for o in d["objects"])==[0,1000,2000,3000,4000,5000]'
+  expect_exit 0 "$R" store ls odd/plus+sign
+  grep -qx 'plus+sign' out.txt
+  expect_exit 1 "$R" store ls "$WORK/none"
+  one_error_line
+}
+
+test_cat_and_stat() {
+  make_odd_tree odd
+  expect_exit 0 "$R" store cat "file://$WORK/odd/sub dir/a+b%c d"
+  cmp out.txt "odd/sub dir/a+b%c d"
+  head -c 20000000 /dev/urandom >big.bin
+  "$R" store cat big.bin | cmp - big.bin
+  expect_exit 0 "$R" store stat --json "file://$WORK/odd/per%cent"
+  "$PY" -c 'import json,sys; d=json.load(open("out.txt")); assert d["size"]==3000 and d["key"]=="per%cent" and d["mtime_ms"]>0, d'
+  expect_exit 0 "$R" --json store stat "$WORK/odd/plus+sign"
+  "$PY" -c 'import json,sys; json.load(sys.stdin)' <out.txt
+  expect_exit 0 "$R" store stat odd/empty
+  grep -q '^size   0' out.txt
+  expect_exit 2 "$R" store stat odd   # a directory is not an object
+  one_error_line
+}
+
+test_rm() {
+  make_odd_tree odd
+  cp -r odd keep
+  expect_exit 0 "$R" store rm "file://$WORK/odd/plus+sign" "$WORK/odd/per%cent"
+  grep -q '^deleted 2 objects' out.txt
+  [ ! -e odd/plus+sign ] && [ ! -e odd/per%cent ]
+  expect_exit 2 "$R" store rm odd
+  one_error_line
+  expect_exit 0 "$R" store rm -r "file://$WORK/odd"
+  grep -q '^deleted 4 objects' out.txt
+  [ ! -e odd ]
+  diff -r keep <(true) >/dev/null 2>&1 || true
+  [ -e keep/plus+sign ]  # a sibling directory is untouched
+  expect_exit 0 "$R" --json store rm -r "$WORK/keep/sub dir"
+  "$PY" -c 'import json; d=json.load(open("out.txt")); assert d["deleted"]==1 and d["failed"]==[], d'
+  [ ! -e "keep/sub dir" ] && [ -e keep/with\ space.txt ]
+}
+
+test_doctor_posix() {
+  mkdir -p doc
+  expect_exit 0 "$R" doctor --throughput-mib 8 "$WORK/doc"
+  grep -q 'put-if-absent' out.txt
+  ! grep -q 'not supported' out.txt
+  grep -Eq '^ok +write/read/delete' out.txt
+  grep -q 'listing consistency' out.txt
+  grep -q 'p95' out.txt
+  grep -q 'MiB/s' out.txt
+  grep -q 'filesystem' out.txt
+  grep -q 'uid' out.txt
+  grep -q 'free' out.txt
+  # Nothing left behind.
+  [ -z "$(ls -A doc)" ]
+  expect_exit 0 "$R" doctor --json --throughput-mib 0 "file://$WORK/doc"
+  "$PY" -c 'import json; d=json.load(open("out.txt")); assert d["ok"] is True; assert any(c["name"]=="put-if-absent" and c["supported"] for c in d["checks"]), d'
+  expect_exit 1 "$R" doctor "$WORK/not-there"
+  grep -q 'mkdir -p' out.txt
+  expect_exit 0 "$R" doctor --throughput-mib 1 memory://doctor
+}
+
+test_chaos_copy_completes() {
+  mkdir many
+  for i in $(seq 1 200); do head -c $((i * 37)) /dev/urandom >"many/f$i.dat"; done
+  expect_exit 0 "$R" --chaos error_rate=0.2,seed=7 store cp -r -j 8 many "file://$WORK/chaos/"
+  grep -q '^copied 200 objects' out.txt
+  diff -r many chaos/many
+  RESPAWN_CHAOS=error_rate=0.2 expect_exit 0 "$R" store cp -r many "$WORK/chaos2"
+  diff -r many chaos2
+}
+
+test_interrupt_exits_75_and_rerun_completes() {
+  mkdir slow
+  for i in $(seq 1 300); do echo "$i" >"slow/f$i"; done
+  set +e
+  "$R" --chaos latency_ms=20 store cp -r -j 1 slow "$WORK/slowcopy" >out.txt 2>err.txt &
+  local pid=$!
+  sleep 1.5
+  kill -INT "$pid"
+  wait "$pid"
+  local rc=$?
+  set -e
+  [ "$rc" -eq 75 ] || { echo "exit $rc, want 75"; cat out.txt err.txt; return 1; }
+  grep -q 'interrupted' out.txt
+  local copied
+  copied=$(find slowcopy -type f | wc -l)
+  [ "$copied" -gt 0 ] && [ "$copied" -lt 300 ]
+  expect_exit 0 "$R" store cp -r slow "$WORK/slowcopy"
+  diff -r slow slowcopy
+}
+
+run test_help_and_version
+run test_usage_errors_exit_2
+run test_bad_url_exit_2
+run test_invalid_chaos_exit_2
+run test_missing_key_exit_1
+run test_cp_file_to_store_and_back
+run test_cp_memory_store
+run test_cp_recursive_odd_names
+run test_ls
+run test_cat_and_stat
+run test_rm
+run test_doctor_posix
+run test_chaos_copy_completes
+run test_interrupt_exits_75_and_rerun_completes
+
+echo "$passed passed, $failed failed"
+if [ "$failed" -ne 0 ]; then
+  echo "failed: ${failed_names[*]}"
+  exit 1
+fi

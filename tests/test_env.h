@@ -1,0 +1,126 @@
+// Helpers for suites that run against the S3-compatible servers of scripts/s3-server.sh.
+//
+// `scripts/s3-server.sh start radosgw|swift DIR` writes DIR/env (KEY=VALUE lines: endpoint,
+// credentials, region, test bucket). ctest sets RESPAWN_TEST_S3_ENV_RADOSGW and
+// RESPAWN_TEST_S3_ENV_SWIFT to those files (tests/suites.cmake); a developer running a test binary
+// by hand may leave them unset, and the S3 cases then skip.
+//
+// Header-only so that every tests/*_test.cc binary can use it without a CMake change.
+#pragma once
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "util/status.h"
+
+namespace respawn::test {
+
+/// The S3 servers scripts/s3-server.sh can start.
+inline const std::vector<std::string>& S3TestServerNames() {
+  static const std::vector<std::string> names = {"radosgw", "swift"};
+  return names;
+}
+
+/// The environment variable naming the env file of `server`: "radosgw" ->
+/// "RESPAWN_TEST_S3_ENV_RADOSGW".
+inline std::string S3EnvVariable(std::string_view server) {
+  std::string name = "RESPAWN_TEST_S3_ENV_";
+  for (char c : server) name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
+/// Parses an env file: KEY=VALUE lines, blank lines and '#' comments ignored, no quoting (the
+/// value is everything after the first '='). InvalidArgument names the file and line.
+inline Result<std::vector<std::pair<std::string, std::string>>> ReadEnvFile(
+    const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return NotFound("cannot read env file " + path +
+                    " (start the server with scripts/s3-server.sh start SERVER DIR)");
+  }
+  std::vector<std::pair<std::string, std::string>> vars;
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    size_t eq = line.find('=');
+    if (eq == 0 || eq == std::string::npos) {
+      return InvalidArgument(path + ":" + std::to_string(line_no) + ": expected KEY=VALUE");
+    }
+    vars.emplace_back(line.substr(0, eq), line.substr(eq + 1));
+  }
+  return vars;
+}
+
+struct S3TestServer {
+  std::string name;      // "radosgw" or "swift" (RESPAWN_TEST_SERVER)
+  std::string bucket;    // RESPAWN_TEST_BUCKET
+  std::string endpoint;  // AWS_ENDPOINT_URL
+  std::string env_file;  // where it was read from
+};
+
+/// Points the process environment at `server`: reads the env file named by S3EnvVariable(server)
+/// and setenv()s every line, after clearing the variables that would otherwise take precedence
+/// (AWS_ENDPOINT_URL_S3, AWS_SESSION_TOKEN, AWS_PROFILE). NotFound when the variable is unset
+/// (callers skip); InvalidArgument when the file lacks a needed key.
+/// Not thread-safe (setenv): call it before starting threads, e.g. from SetUp().
+inline Result<S3TestServer> UseS3TestServer(std::string_view server) {
+  std::string variable = S3EnvVariable(server);
+  const char* file = std::getenv(variable.c_str());
+  if (file == nullptr || *file == '\0') {
+    return NotFound(variable + " is not set; run the suite through ctest, or start the server " +
+                    "with `scripts/s3-server.sh start " + std::string(server) +
+                    " DIR` and set " + variable + "=DIR/env");
+  }
+  S3TestServer result;
+  result.env_file = file;
+  ASSIGN_OR_RETURN(auto vars, ReadEnvFile(result.env_file));
+  for (const char* stale : {"AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_PROFILE"}) {
+    unsetenv(stale);
+  }
+  for (const auto& [key, value] : vars) {
+    setenv(key.c_str(), value.c_str(), /*overwrite=*/1);
+    if (key == "RESPAWN_TEST_SERVER") result.name = value;
+    if (key == "RESPAWN_TEST_BUCKET") result.bucket = value;
+    if (key == "AWS_ENDPOINT_URL") result.endpoint = value;
+  }
+  if (result.bucket.empty() || result.endpoint.empty()) {
+    return InvalidArgument(result.env_file +
+                           " lacks RESPAWN_TEST_BUCKET or AWS_ENDPOINT_URL; restart the server "
+                           "with scripts/s3-server.sh");
+  }
+  if (result.name.empty()) result.name = std::string(server);
+  return result;
+}
+
+/// A name unique to this process and call, safe in URLs, keys and file names:
+/// "<label>-<pid>-<counter>-<8 random hex digits>" (characters other than [A-Za-z0-9._-] in
+/// `label` become '_').
+inline std::string UniqueName(std::string_view label) {
+  static std::atomic<uint64_t> counter{0};
+  std::string name;
+  for (char c : label) {
+    bool safe = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+    name += safe ? c : '_';
+  }
+  std::random_device rd;
+  char suffix[64];
+  snprintf(suffix, sizeof(suffix), "-%ld-%llu-%08x", static_cast<long>(getpid()),
+           static_cast<unsigned long long>(counter.fetch_add(1)), rd());
+  return name + suffix;
+}
+
+}  // namespace respawn::test
