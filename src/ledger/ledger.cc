@@ -1,0 +1,903 @@
+#include "ledger/ledger.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <functional>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "util/crash_point.h"
+#include "util/log.h"
+#include "util/thread_pool.h"
+
+namespace respawn::ledger {
+namespace {
+
+constexpr uint64_t kFetchBatch = 256;  // records held in memory at once during replay
+
+std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string Hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') return "unknown-host";
+  return buf;
+}
+
+// Checks a '/'-separated path fragment: non-empty segments, no "." or "..".
+Status CheckSegments(std::string_view what, std::string_view value, bool allow_slash) {
+  if (value.empty()) return InvalidArgument(std::string(what) + " is empty");
+  if (!allow_slash && value.find('/') != std::string_view::npos) {
+    return InvalidArgument(std::string(what) + " " + Quoted(value) + " contains '/'");
+  }
+  size_t start = 0;
+  for (;;) {
+    size_t slash = value.find('/', start);
+    std::string_view seg =
+        value.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (seg.empty() || seg == "." || seg == "..") {
+      return InvalidArgument(std::string(what) + " " + Quoted(value) +
+                             " has an empty, \".\" or \"..\" path segment");
+    }
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  if (value.find('\0') != std::string_view::npos) {
+    return InvalidArgument(std::string(what) + " contains a NUL byte");
+  }
+  return Status::OK();
+}
+
+Status ValidateChanges(const Changes& changes) {
+  for (const auto& [name, entry] : changes.upserts) {
+    if (name.empty() || name.size() > 1024 || name.find('\0') != std::string::npos) {
+      return InvalidArgument("ledger entry name " + Quoted(name) +
+                             " must be 1..1024 bytes without NUL");
+    }
+    if (changes.removals.count(name) != 0) {
+      return InvalidArgument("ledger entry " + Quoted(name) +
+                             " is both upserted and removed in one commit");
+    }
+    for (const auto& o : entry.objects) {
+      Status st = ValidateKey(o.key);
+      if (!st.ok()) return st.WithContext("ledger entry " + Quoted(name) + " names a bad data key");
+    }
+  }
+  for (const auto& name : changes.removals) {
+    if (name.empty()) return InvalidArgument("ledger entry name to remove is empty");
+  }
+  return Status::OK();
+}
+
+void Jitter(int attempt) {
+  thread_local std::minstd_rand rng(std::random_device{}());
+  int ceiling = std::min(50, attempt * 2);
+  std::uniform_int_distribution<int> dist(0, ceiling);
+  std::this_thread::sleep_for(std::chrono::milliseconds(dist(rng)));
+}
+
+}  // namespace
+
+Ledger::Ledger(std::shared_ptr<Store> store, std::string ns, LedgerOptions options)
+    : store_(std::move(store)), keys_(std::move(ns)), options_(std::move(options)) {
+  writer_id_ = Hostname() + "/" + std::to_string(getpid()) + "/" + NewRandomId().substr(0, 12);
+  run_id_ = options_.run_id.empty() ? NewRandomId().substr(0, 16) : options_.run_id;
+}
+
+Ledger::~Ledger() {
+  if (lease_ != nullptr && lease_->held()) lease_->Release().IgnoreError();
+}
+
+std::string Ledger::Where() const {
+  return store_->Url() + (keys_.ns().empty() ? "" : "/" + keys_.ns());
+}
+
+Result<std::unique_ptr<Ledger>> Ledger::Open(std::shared_ptr<Store> store, std::string ns,
+                                             LedgerOptions options) {
+  if (store == nullptr) return InvalidArgument("Ledger::Open: store is null");
+  if (!ns.empty()) RETURN_IF_ERROR(CheckSegments("ledger namespace", ns, true));
+  if (options.compaction_interval == 0) {
+    return InvalidArgument("ledger compaction_interval must be at least 1");
+  }
+  if (options.max_commit_attempts < 1) {
+    return InvalidArgument("ledger max_commit_attempts must be at least 1");
+  }
+  if (options.read_parallelism == 0) options.read_parallelism = 1;
+  std::unique_ptr<Ledger> ledger(new Ledger(std::move(store), std::move(ns), std::move(options)));
+  RETURN_IF_ERROR(ValidateKey(ledger->keys_.Lease()));
+  Ledger& l = *ledger;
+  std::lock_guard<std::mutex> lock(l.commit_mu_);
+  l.lease_mode_ = l.options_.force_lease || !l.store_->capabilities().put_if_absent;
+  RETURN_IF_ERROR(l.Recover());
+  switch (l.options_.mode) {
+    case LedgerMode::kReadOnly:
+      break;
+    case LedgerMode::kJoin:
+      RETURN_IF_ERROR(l.JoinEpoch());
+      break;
+    case LedgerMode::kWrite:
+      if (l.lease_mode_) {
+        RESPAWN_LOG(kInfo, "ledger " << l.Where()
+                                     << ": store cannot put-if-absent; using the writer lease");
+        l.lease_ = std::make_unique<LeaseHolder>(*l.store_, l.keys_.Lease(), l.writer_id_,
+                                                 l.run_id_, l.options_.lease, l.options_.retry);
+        uint64_t next_epoch;
+        {
+          std::lock_guard<std::mutex> g(l.mu_);
+          next_epoch = l.state_.max_epoch + 1;
+        }
+        RETURN_IF_ERROR(l.lease_->Acquire(next_epoch));
+        RETURN_IF_ERROR(l.ReadForward());  // commits made before we got the lease
+      }
+      RETURN_IF_ERROR(l.ClaimEpoch());
+      break;
+  }
+  return ledger;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+Result<std::optional<std::string>> Ledger::GetOptional(const std::string& key) {
+  std::optional<std::string> out;
+  RETURN_IF_ERROR(WithRetry(options_.retry, [&]() -> Status {
+    auto r = store_->Get(key);
+    if (r.status().IsNotFound()) {
+      out.reset();
+      return Status::OK();
+    }
+    if (!r.ok()) return r.status();
+    out = std::move(r).value();
+    return Status::OK();
+  }));
+  return out;
+}
+
+Result<std::optional<HeadHint>> Ledger::ReadHead() {
+  std::string key = keys_.Head();
+  ASSIGN_OR_RETURN(std::optional<std::string> bytes, GetOptional(key));
+  if (!bytes) return std::optional<HeadHint>();
+  auto head = DecodeHead(key, *bytes);
+  if (!head.ok()) {
+    RESPAWN_LOG(kWarn, "ledger " << Where() << ": ignoring head hint: " << head.status().ToString());
+    return std::optional<HeadHint>();
+  }
+  return std::optional<HeadHint>(std::move(head).value());
+}
+
+Result<std::optional<Floor>> Ledger::ReadFloor() {
+  std::string key = keys_.Floor();
+  ASSIGN_OR_RETURN(std::optional<std::string> bytes, GetOptional(key));
+  if (!bytes) return std::optional<Floor>();
+  auto floor = DecodeFloor(key, *bytes);
+  if (!floor.ok()) {
+    RESPAWN_LOG(kWarn, "ledger " << Where() << ": ignoring GC floor: " << floor.status().ToString());
+    return std::optional<Floor>();
+  }
+  return std::optional<Floor>(std::move(floor).value());
+}
+
+Result<Snapshot> Ledger::ReadSnapshot(uint64_t sequence) {
+  std::string key = keys_.Snapshot(sequence);
+  ASSIGN_OR_RETURN(std::optional<std::string> bytes, GetOptional(key));
+  if (!bytes) return NotFound("ledger snapshot " + Quoted(key) + " does not exist");
+  return DecodeSnapshot(key, sequence, *bytes);
+}
+
+Result<std::vector<uint64_t>> Ledger::ListSequences(const std::string& prefix, bool snapshots) {
+  ASSIGN_OR_RETURN(std::vector<ObjectInfo> objects, ListAll(*store_, prefix));
+  std::vector<uint64_t> out;
+  for (const auto& o : objects) {
+    uint64_t s = snapshots ? keys_.SequenceOfSnapshot(o.key) : keys_.SequenceOfRecord(o.key);
+    if (s > 0) out.push_back(s);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<bool> Ledger::RecordExists(uint64_t sequence) {
+  std::string key = keys_.Record(sequence);
+  bool exists = false;
+  RETURN_IF_ERROR(WithRetry(options_.retry, [&]() -> Status {
+    auto r = store_->Stat(key);
+    if (r.status().IsNotFound()) {
+      exists = false;
+      return Status::OK();
+    }
+    if (!r.ok()) return r.status();
+    exists = true;
+    return Status::OK();
+  }));
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    ++recovery_.probes;
+  }
+  return exists;
+}
+
+Result<uint64_t> Ledger::ProbeLatest(uint64_t known) {
+  // Records above the GC floor form a gap-free run, so existence is monotone: gallop to bracket
+  // the end, then binary search inside the bracket.
+  uint64_t lo = known;
+  uint64_t hi = 0;
+  for (uint64_t step = 1;; step *= 2) {
+    uint64_t probe = lo + step;
+    ASSIGN_OR_RETURN(bool exists, RecordExists(probe));
+    if (!exists) {
+      hi = probe;
+      break;
+    }
+    lo = probe;
+  }
+  while (hi - lo > 1) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    ASSIGN_OR_RETURN(bool exists, RecordExists(mid));
+    if (exists) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+namespace {
+
+struct Fetched {
+  Status status;
+  Record record;
+  std::string checksum;
+};
+
+}  // namespace
+
+// Fetches and verifies records [from, to] in parallel batches, calling `use` in order.
+static Status FetchRecords(Store& store, const Keys& keys, const LedgerOptions& options,
+                           uint64_t from, uint64_t to,
+                           const std::function<Status(Record&, const std::string&)>& use) {
+  for (uint64_t first = from; first <= to;) {
+    uint64_t n = std::min<uint64_t>(to - first + 1, kFetchBatch);
+    std::vector<Fetched> batch(n);
+    ParallelFor(n, options.read_parallelism, [&](size_t i) {
+      uint64_t seq = first + i;
+      std::string key = keys.Record(seq);
+      std::string bytes;
+      Status st = WithRetry(options.retry, [&]() -> Status {
+        auto r = store.Get(key);
+        if (!r.ok()) return r.status();
+        bytes = std::move(r).value();
+        return Status::OK();
+      });
+      if (st.IsNotFound()) {
+        st = DataLoss("ledger record " + Quoted(key) + " is missing although record " +
+                      std::to_string(to) + " exists; records were deleted out of order");
+      }
+      if (!st.ok()) {
+        batch[i].status = st;
+        return;
+      }
+      auto rec = DecodeRecord(key, seq, bytes, &batch[i].checksum);
+      if (!rec.ok()) {
+        batch[i].status = rec.status();
+        return;
+      }
+      batch[i].record = std::move(rec).value();
+    });
+    for (auto& f : batch) {
+      RETURN_IF_ERROR(f.status);
+      RETURN_IF_ERROR(use(f.record, f.checksum));
+    }
+    first += n;
+  }
+  return Status::OK();
+}
+
+Status Ledger::ApplyLocked(const Record& record, const std::string& checksum) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (record.sequence != sequence_ + 1) {
+    return Internal("ledger " + Where() + ": applying record " + std::to_string(record.sequence) +
+                    " after " + std::to_string(sequence_));
+  }
+  if (record.prev != last_checksum_) {
+    return DataLoss("ledger record " + Quoted(keys_.Record(record.sequence)) +
+                    " does not continue the chain: it follows a record with checksum " +
+                    Quoted(record.prev) + " but record " + std::to_string(sequence_) + " has " +
+                    Quoted(last_checksum_) +
+                    "; a record was overwritten (a lease-mode writer without a valid lease?)");
+  }
+  if (ApplyRecord(record, state_)) {
+    for (const auto& name : record.changes.removals) removed_at_[name] = record.sequence;
+  } else {
+    ++recovery_.ignored_records;
+    RESPAWN_LOG(kInfo, "ledger " << Where() << ": ignoring record " << record.sequence
+                                 << " of fenced writer " << record.writer << " (epoch "
+                                 << record.epoch << " < " << state_.max_epoch << ")");
+  }
+  sequence_ = record.sequence;
+  last_checksum_ = checksum;
+  return Status::OK();
+}
+
+Status Ledger::ReadAndApply(uint64_t last) {
+  uint64_t from;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    from = sequence_ + 1;
+  }
+  if (from > last) return Status::OK();
+  uint64_t count = 0;
+  Status st = FetchRecords(*store_, keys_, options_, from, last,
+                           [&](Record& r, const std::string& checksum) {
+                             ++count;
+                             return ApplyLocked(r, checksum);
+                           });
+  std::lock_guard<std::mutex> g(mu_);
+  recovery_.records_read += count;
+  return st;
+}
+
+Status Ledger::Recover() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    recovery_ = RecoveryStats();
+  }
+  RecoveryStats stats;
+  ASSIGN_OR_RETURN(std::optional<HeadHint> head, ReadHead());
+  ASSIGN_OR_RETURN(std::optional<Floor> floor, ReadFloor());
+  std::set<uint64_t, std::greater<>> candidates;
+  if (head) {
+    stats.head_hint_used = true;
+    if (head->snapshot_sequence > 0) candidates.insert(head->snapshot_sequence);
+  }
+  if (floor && floor->snapshot_sequence > 0) candidates.insert(floor->snapshot_sequence);
+  bool listed_snapshots = false;
+  if (!head && options_.list_hints) {
+    auto listed = ListSequences(keys_.SnapshotPrefix(), true);
+    if (listed.ok()) {
+      stats.list_used = true;
+      listed_snapshots = !listed->empty();
+      candidates.insert(listed->begin(), listed->end());
+    } else {
+      RESPAWN_LOG(kInfo, "ledger " << Where() << ": listing snapshots failed (only a hint): "
+                                   << listed.status().ToString());
+    }
+  }
+  std::optional<Snapshot> base;
+  for (uint64_t c : candidates) {
+    auto snap = ReadSnapshot(c);
+    if (snap.ok()) {
+      base = std::move(snap).value();
+      break;
+    }
+    if (snap.status().IsNotFound() || snap.status().code() == StatusCode::kDataLoss) {
+      // Snapshots are derived: an older one, or the records, can stand in for it.
+      RESPAWN_LOG(kWarn, "ledger " << Where() << ": skipping snapshot " << c << ": "
+                                   << snap.status().ToString());
+      continue;
+    }
+    return snap.status();
+  }
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    state_ = base ? base->state : LedgerState();
+    sequence_ = base ? base->sequence : 0;
+    last_checksum_ = base ? base->record_checksum : "";
+    snapshot_sequence_ = sequence_;
+    start_sequence_ = sequence_;
+    removed_at_.clear();
+    stats.snapshot_sequence = sequence_;
+  }
+  uint64_t known = stats.snapshot_sequence;
+  if (head && head->sequence > known) {
+    ASSIGN_OR_RETURN(bool exists, RecordExists(head->sequence));
+    if (exists) {
+      known = head->sequence;
+    } else {
+      RESPAWN_LOG(kWarn, "ledger " << Where() << ": head hint names record " << head->sequence
+                                   << ", which does not exist; ignoring the hint");
+    }
+  }
+  ASSIGN_OR_RETURN(uint64_t latest, ProbeLatest(known));
+  if (stats.snapshot_sequence == 0 && latest == 0) {
+    // A new ledger -- or one whose early records were collected and whose snapshots we cannot
+    // read. Never start a new chain over the second.
+    std::string evidence;
+    if (head && head->sequence > 0) {
+      evidence = "head.json names record " + std::to_string(head->sequence);
+    } else if (floor) {
+      evidence = "floor.json names snapshot " + std::to_string(floor->snapshot_sequence);
+    } else if (listed_snapshots) {
+      evidence = "snapshots are listed";
+    } else if (options_.list_hints) {
+      auto records = ListSequences(keys_.RecordPrefix(), false);
+      if (records.ok() && !records->empty()) {
+        evidence = "record " + std::to_string(records->front()) + " is listed";
+      }
+    }
+    if (!evidence.empty()) {
+      return FailedPrecondition(
+          "ledger " + Where() + " has no record 1 and no readable snapshot, but " + evidence +
+          "; its records were deleted or damaged. Refusing to start a new ledger over it: "
+          "restore the missing objects, or delete the prefix " + Quoted(keys_.LedgerPrefix()) +
+          " to start over");
+    }
+  }
+  RETURN_IF_ERROR(ReadAndApply(latest));
+  std::lock_guard<std::mutex> g(mu_);
+  stats.latest_sequence = sequence_;
+  stats.records_read = recovery_.records_read;
+  stats.probes = recovery_.probes;
+  stats.ignored_records = recovery_.ignored_records;
+  recovery_ = stats;
+  return Status::OK();
+}
+
+Status Ledger::ReadForward() {
+  uint64_t known;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    known = sequence_;
+  }
+  ASSIGN_OR_RETURN(uint64_t latest, ProbeLatest(known));
+  return ReadAndApply(latest);
+}
+
+Status Ledger::Refresh() {
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  return ReadForward();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Epochs
+
+Status Ledger::CheckFenced() {
+  std::lock_guard<std::mutex> g(mu_);
+  if (!fenced_.ok()) return fenced_;
+  if (options_.mode == LedgerMode::kReadOnly) return Status::OK();
+  if (state_.max_epoch > epoch_ ||
+      (state_.max_epoch == epoch_ && state_.epoch_writer != epoch_owner_)) {
+    fenced_ = FailedPrecondition(
+        "fenced: a newer writer (epoch " + std::to_string(state_.max_epoch) + ", id " +
+        Quoted(state_.epoch_writer) + ", run " + Quoted(state_.epoch_run_id) +
+        ") took over ledger " + Where() + " at record " + std::to_string(state_.epoch_sequence) +
+        "; this process (epoch " + std::to_string(epoch_) + ", id " + Quoted(writer_id_) +
+        ") must stop");
+    return fenced_;
+  }
+  return Status::OK();
+}
+
+Status Ledger::ClaimEpoch() {
+  for (int attempt = 1; attempt <= options_.max_commit_attempts; ++attempt) {
+    Record record;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      epoch_ = state_.max_epoch + 1;
+      epoch_owner_ = writer_id_;
+      record = NewRecord(RecordKind::kClaim, Changes());
+    }
+    if (lease_ != nullptr) lease_->set_epoch(record.epoch);
+    CrashPoint("ledger:before-claim");
+    Status st = Publish(record);
+    if (st.ok()) {
+      CrashPoint("ledger:after-claim");
+      RESPAWN_LOG(kInfo, "ledger " << Where() << ": writer " << writer_id_ << " claimed epoch "
+                                   << record.epoch << " at record " << record.sequence);
+      AfterPublish();
+      return Status::OK();
+    }
+    if (!st.IsAlreadyExists()) return st;
+    RETURN_IF_ERROR(ReadForward());
+    if (attempt > 2) Jitter(attempt);
+  }
+  return Aborted("ledger " + Where() + ": could not claim an epoch after " +
+                 std::to_string(options_.max_commit_attempts) +
+                 " attempts; other writers keep committing");
+}
+
+Status Ledger::JoinEpoch() {
+  if (lease_mode_) {
+    return FailedPrecondition("ledger " + Where() +
+                              ": joining a run needs a store with put-if-absent; this one "
+                              "works through an exclusive lease, so only one process can write");
+  }
+  std::lock_guard<std::mutex> g(mu_);
+  if (state_.max_epoch == 0) {
+    return FailedPrecondition("ledger " + Where() +
+                              " has no writer to join yet; open it in write mode first");
+  }
+  if (!options_.run_id.empty() && options_.run_id != state_.epoch_run_id) {
+    return FailedPrecondition("ledger " + Where() + " is owned by run " +
+                              Quoted(state_.epoch_run_id) + " (epoch " +
+                              std::to_string(state_.max_epoch) + "), not by run " +
+                              Quoted(options_.run_id) + "; cannot join it");
+  }
+  epoch_ = state_.max_epoch;
+  epoch_owner_ = state_.epoch_writer;
+  run_id_ = state_.epoch_run_id;
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Committing
+
+Record Ledger::NewRecord(RecordKind kind, const Changes& changes) const {
+  Record r;
+  r.sequence = sequence_ + 1;
+  r.kind = kind;
+  r.epoch = epoch_;
+  r.writer = writer_id_;
+  r.epoch_owner = epoch_owner_;
+  r.run_id = run_id_;
+  r.commit_id = NewRandomId();
+  r.committed_at_ms = WallClockMs();
+  r.prev = last_checksum_;
+  r.changes = changes;
+  return r;
+}
+
+Status Ledger::CheckConflicts(const Changes& changes, uint64_t base) const {
+  std::lock_guard<std::mutex> g(mu_);
+  auto conflict = [&](const std::string& name, const std::string& what) {
+    return Aborted("ledger " + Where() + ": entry " + Quoted(name) + " " + what +
+                   " after record " + std::to_string(base) +
+                   ", which this commit was based on; re-read the ledger and decide again");
+  };
+  auto changed_by = [](const Entry& e) {
+    return "by writer " + Quoted(e.writer) + " (run " + Quoted(e.run_id) + ") at record " +
+           std::to_string(e.sequence) + " with fingerprint " + Quoted(e.fingerprint);
+  };
+  for (const auto& [name, entry] : changes.upserts) {
+    auto it = state_.entries.find(name);
+    if (it != state_.entries.end()) {
+      if (it->second.sequence > base && it->second.fingerprint != entry.fingerprint) {
+        return conflict(name, "was committed " + changed_by(it->second) +
+                                  " (this commit has fingerprint " + Quoted(entry.fingerprint) +
+                                  ")");
+      }
+      continue;
+    }
+    auto removed = removed_at_.find(name);
+    if (removed != removed_at_.end() && removed->second > base) {
+      return conflict(name, "was removed at record " + std::to_string(removed->second));
+    }
+  }
+  for (const auto& name : changes.removals) {
+    auto it = state_.entries.find(name);
+    if (it != state_.entries.end() && it->second.sequence > base) {
+      return conflict(name, "was committed " + changed_by(it->second));
+    }
+  }
+  return Status::OK();
+}
+
+Status Ledger::PublishIfAbsent(const std::string& key, const std::string& bytes) {
+  PutOptions put;
+  put.if_absent = true;
+  Backoff backoff(options_.retry);
+  for (;;) {
+    Status st = store_->Put(key, bytes, put);
+    if (st.ok()) return st;
+    if (st.IsAlreadyExists()) {
+      // Another writer's record -- or ours, from an attempt whose answer was lost (a timeout
+      // here or inside a retrying store wrapper). The bytes tell: ours has our commit id.
+      ASSIGN_OR_RETURN(std::optional<std::string> existing, GetOptional(key));
+      if (existing && *existing == bytes) return Status::OK();
+      return st;
+    }
+    if (!RetryPolicy::IsRetryable(st)) return st;
+    if (!backoff.Next()) {
+      return Unavailable("ledger " + Where() + ": publishing " + Quoted(key) +
+                         " failed and it is unknown whether it landed (" + st.ToString() +
+                         "); Refresh() shows whether the commit exists");
+    }
+  }
+}
+
+Status Ledger::PublishUnderLease(const std::string& key, const std::string& bytes) {
+  Status lease = lease_ != nullptr ? lease_->Ensure()
+                                   : FailedPrecondition("ledger " + Where() + ": no lease");
+  if (!lease.ok()) {
+    if (lease.code() == StatusCode::kFailedPrecondition) {
+      std::lock_guard<std::mutex> g(mu_);
+      fenced_ = lease;
+    }
+    return lease;
+  }
+  ASSIGN_OR_RETURN(std::optional<std::string> existing, GetOptional(key));
+  if (existing) return *existing == bytes ? Status::OK() : AlreadyExists(key);
+  RETURN_IF_ERROR(WithRetry(options_.retry, [&] { return store_->Put(key, bytes); }));
+  ASSIGN_OR_RETURN(std::optional<std::string> back, GetOptional(key));
+  if (back && *back == bytes) return Status::OK();
+  RESPAWN_LOG(kError, "ledger " << Where() << ": record " << key
+                                << " was overwritten right after we wrote it; another writer "
+                                   "is committing without a valid lease");
+  return AlreadyExists(key);
+}
+
+Status Ledger::Publish(const Record& record) {
+  std::string checksum;
+  ASSIGN_OR_RETURN(std::string bytes, EncodeRecord(record, &checksum));
+  std::string key = keys_.Record(record.sequence);
+  CrashPoint("ledger:before-publish");
+  RETURN_IF_ERROR(lease_mode_ ? PublishUnderLease(key, bytes) : PublishIfAbsent(key, bytes));
+  CrashPoint("ledger:after-publish");
+  return ApplyLocked(record, checksum);
+}
+
+Status Ledger::WriteSnapshot() {
+  Snapshot snap;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    snap.sequence = sequence_;
+    snap.record_checksum = last_checksum_;
+    snap.state = state_;
+  }
+  ASSIGN_OR_RETURN(std::string bytes, EncodeSnapshot(snap));
+  std::string key = keys_.Snapshot(snap.sequence);
+  CrashPoint("ledger:before-snapshot");
+  RETURN_IF_ERROR(WithRetry(options_.retry, [&] { return store_->Put(key, bytes); }));
+  CrashPoint("ledger:after-snapshot");
+  std::lock_guard<std::mutex> g(mu_);
+  snapshot_sequence_ = std::max(snapshot_sequence_, snap.sequence);
+  return Status::OK();
+}
+
+Status Ledger::WriteHead() {
+  HeadHint head;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    head.sequence = sequence_;
+    head.snapshot_sequence = snapshot_sequence_;
+    head.epoch = state_.max_epoch;
+  }
+  head.writer = writer_id_;
+  head.written_at_ms = WallClockMs();
+  ASSIGN_OR_RETURN(std::string bytes, EncodeHead(head));
+  CrashPoint("ledger:before-head");
+  RETURN_IF_ERROR(WithRetry(options_.retry, [&] { return store_->Put(keys_.Head(), bytes); }));
+  CrashPoint("ledger:after-head");
+  return Status::OK();
+}
+
+void Ledger::AfterPublish() {
+  bool compact;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    compact = sequence_ - snapshot_sequence_ >= options_.compaction_interval;
+  }
+  // The commit is durable already; these only speed up the next recovery.
+  if (compact) {
+    Status st = WriteSnapshot();
+    if (!st.ok()) {
+      RESPAWN_LOG(kWarn, "ledger " << Where() << ": snapshot not written: " << st.ToString());
+    }
+  }
+  Status st = WriteHead();
+  if (!st.ok()) {
+    RESPAWN_LOG(kWarn, "ledger " << Where() << ": head hint not written: " << st.ToString());
+  }
+}
+
+Result<uint64_t> Ledger::Commit(const Changes& changes, const CommitOptions& options) {
+  RETURN_IF_ERROR(ValidateChanges(changes));
+  uint64_t base;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    base = options.base_sequence.value_or(sequence_);
+  }
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (closed_) return FailedPrecondition("ledger " + Where() + " is closed");
+    if (options_.mode == LedgerMode::kReadOnly) {
+      return FailedPrecondition("ledger " + Where() + " was opened read-only; cannot commit");
+    }
+    if (base > sequence_) {
+      return InvalidArgument("commit base sequence " + std::to_string(base) +
+                             " is ahead of ledger " + Where() + " (at " +
+                             std::to_string(sequence_) + ")");
+    }
+  }
+  for (int attempt = 1; attempt <= options_.max_commit_attempts; ++attempt) {
+    RETURN_IF_ERROR(CheckFenced());
+    RETURN_IF_ERROR(CheckConflicts(changes, base));
+    Record record;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      record = NewRecord(RecordKind::kCommit, changes);
+    }
+    Status st = Publish(record);
+    if (st.ok()) {
+      AfterPublish();
+      return record.sequence;
+    }
+    if (!st.IsAlreadyExists()) return st;
+    RETURN_IF_ERROR(ReadForward());
+    if (attempt > 2) Jitter(attempt);
+  }
+  return Aborted("ledger " + Where() + ": gave up after " +
+                 std::to_string(options_.max_commit_attempts) +
+                 " lost publish races; other writers keep committing. Retry later");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accessors, data, GC
+
+LedgerState Ledger::state() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return state_;
+}
+
+std::optional<Entry> Ledger::Find(std::string_view name) const {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = state_.entries.find(std::string(name));
+  if (it == state_.entries.end()) return std::nullopt;
+  return it->second;
+}
+
+uint64_t Ledger::sequence() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return sequence_;
+}
+
+uint64_t Ledger::epoch() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return epoch_;
+}
+
+RecoveryStats Ledger::last_recovery() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return recovery_;
+}
+
+Result<std::string> Ledger::NewAttemptPrefix(std::string_view stage,
+                                             std::string_view fingerprint) const {
+  RETURN_IF_ERROR(CheckSegments("stage name", stage, true));
+  RETURN_IF_ERROR(CheckSegments("fingerprint", fingerprint, false));
+  std::string prefix = keys_.DataPrefix() + std::string(stage) + "/" + std::string(fingerprint) +
+                       "/" + NewRandomId() + "/";
+  RETURN_IF_ERROR(ValidateKey(prefix));
+  return prefix;
+}
+
+Result<std::string> Ledger::DataKey(std::string_view stage, std::string_view fingerprint,
+                                    std::string_view file) const {
+  RETURN_IF_ERROR(CheckSegments("data file name", file, true));
+  ASSIGN_OR_RETURN(std::string prefix, NewAttemptPrefix(stage, fingerprint));
+  std::string key = prefix + std::string(file);
+  RETURN_IF_ERROR(ValidateKey(key));
+  return key;
+}
+
+Result<DataObject> Ledger::PutData(std::string_view key, std::string_view data) {
+  return ledger::PutData(*store_, key, data, options_.retry);
+}
+
+Result<DataObject> Ledger::PutDataFile(std::string_view key, const std::string& path) {
+  return ledger::PutDataFile(*store_, key, path, options_.retry);
+}
+
+Result<std::string> Ledger::GetData(const DataObject& object) {
+  return ledger::GetData(*store_, object, options_.retry);
+}
+
+Status Ledger::GetDataToFile(const DataObject& object, const std::string& path) {
+  return ledger::GetDataToFile(*store_, object, path, options_.retry);
+}
+
+Status Ledger::VerifyData(const Entry& entry, bool checksum) {
+  return ledger::VerifyData(*store_, entry, checksum, options_.retry);
+}
+
+Result<std::vector<std::string>> Ledger::ReferencedKeys(bool include_history) {
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  std::set<std::string> keys;
+  uint64_t last;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (const auto& [name, e] : state_.entries) {
+      for (const auto& o : e.objects) keys.insert(o.key);
+    }
+    last = sequence_;
+  }
+  if (include_history) {
+    // Retained history = the floor snapshot plus every record after it; newer snapshots only
+    // repeat what those name.
+    ASSIGN_OR_RETURN(std::optional<Floor> floor, ReadFloor());
+    uint64_t from = 1;
+    if (floor && floor->snapshot_sequence > 0) {
+      ASSIGN_OR_RETURN(Snapshot snap, ReadSnapshot(floor->snapshot_sequence));
+      for (const auto& [name, e] : snap.state.entries) {
+        for (const auto& o : e.objects) keys.insert(o.key);
+      }
+      from = floor->snapshot_sequence + 1;
+    }
+    if (from <= last) {
+      RETURN_IF_ERROR(FetchRecords(*store_, keys_, options_, from, last,
+                                   [&](Record& r, const std::string&) {
+                                     for (const auto& [name, e] : r.changes.upserts) {
+                                       for (const auto& o : e.objects) keys.insert(o.key);
+                                     }
+                                     return Status::OK();
+                                   }));
+    }
+  }
+  return std::vector<std::string>(keys.begin(), keys.end());
+}
+
+Result<LedgerGarbage> Ledger::CollectObsolete(size_t keep_snapshots) {
+  if (keep_snapshots == 0) return InvalidArgument("CollectObsolete: keep at least one snapshot");
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  if (options_.mode == LedgerMode::kReadOnly) {
+    return FailedPrecondition("ledger " + Where() + " was opened read-only; cannot collect it");
+  }
+  RETURN_IF_ERROR(ReadForward());
+  RETURN_IF_ERROR(CheckFenced());
+  uint64_t last;
+  uint64_t known_snapshot;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    last = sequence_;
+    known_snapshot = snapshot_sequence_;
+  }
+  ASSIGN_OR_RETURN(std::vector<uint64_t> snaps, ListSequences(keys_.SnapshotPrefix(), true));
+  if (known_snapshot > 0) snaps.push_back(known_snapshot);
+  std::sort(snaps.begin(), snaps.end(), std::greater<>());
+  snaps.erase(std::unique(snaps.begin(), snaps.end()), snaps.end());
+  uint64_t new_floor = 0;
+  size_t readable = 0;
+  for (uint64_t s : snaps) {
+    if (s > last) continue;
+    auto snap = ReadSnapshot(s);
+    if (!snap.ok()) {
+      if (snap.status().IsNotFound() || snap.status().code() == StatusCode::kDataLoss) continue;
+      return snap.status();
+    }
+    if (readable == 0) {
+      std::lock_guard<std::mutex> g(mu_);
+      snapshot_sequence_ = std::max(snapshot_sequence_, s);  // newest readable: head names it
+    }
+    if (++readable == keep_snapshots) {
+      new_floor = s;
+      break;
+    }
+  }
+  ASSIGN_OR_RETURN(std::optional<Floor> floor, ReadFloor());
+  LedgerGarbage garbage;
+  garbage.floor = floor ? floor->snapshot_sequence : 0;
+  if (new_floor > garbage.floor) {
+    Floor f;
+    f.snapshot_sequence = new_floor;
+    f.written_at_ms = WallClockMs();
+    ASSIGN_OR_RETURN(std::string bytes, EncodeFloor(f));
+    CrashPoint("ledger:before-floor");
+    RETURN_IF_ERROR(WithRetry(options_.retry, [&] { return store_->Put(keys_.Floor(), bytes); }));
+    CrashPoint("ledger:after-floor");
+    garbage.floor = new_floor;
+  }
+  if (garbage.floor == 0) return garbage;
+  WriteHead().IgnoreError();  // point the hint at a snapshot above the floor
+  ASSIGN_OR_RETURN(std::vector<uint64_t> records, ListSequences(keys_.RecordPrefix(), false));
+  for (uint64_t s : records) {
+    if (s <= garbage.floor) garbage.keys.push_back(keys_.Record(s));
+  }
+  for (uint64_t s : snaps) {
+    if (s < garbage.floor) garbage.keys.push_back(keys_.Snapshot(s));
+  }
+  std::sort(garbage.keys.begin(), garbage.keys.end());
+  return garbage;
+}
+
+Status Ledger::Close() {
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    closed_ = true;
+  }
+  if (lease_ != nullptr) return lease_->Release();
+  return Status::OK();
+}
+
+}  // namespace respawn::ledger

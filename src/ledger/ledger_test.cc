@@ -1,0 +1,674 @@
+#include "ledger/ledger.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "ledger/ledger_test_util.h"
+#include "storage/chaos_store.h"
+
+namespace respawn::ledger {
+namespace {
+
+using namespace ::respawn::ledger::testing;  // NOLINT
+
+constexpr char kNs[] = "pipe/main";
+
+// Runs every test against MemoryStore and PosixStore.
+class LedgerTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "memory") {
+      store_ = std::make_shared<MemoryStore>("ledger-test");
+    } else {
+      store_ = OpenPosix(dir_.path());
+    }
+  }
+
+  std::unique_ptr<Ledger> MustOpen(LedgerOptions options = Options(),
+                                   std::shared_ptr<Store> store = nullptr) {
+    auto l = Ledger::Open(store ? store : store_, kNs, options);
+    EXPECT_TRUE(l.ok()) << l.status().ToString();
+    return l.ok() ? std::move(l).value() : nullptr;
+  }
+
+  std::unique_ptr<Ledger> Reader(std::shared_ptr<Store> store = nullptr) {
+    return MustOpen(Options(LedgerMode::kReadOnly), store);
+  }
+
+  // Writes `bytes` as a data object of `stage` and returns it.
+  DataObject Data(Ledger& l, const std::string& stage, const std::string& bytes) {
+    auto key = l.DataKey(stage, "fp");
+    EXPECT_TRUE(key.ok()) << key.status().ToString();
+    auto o = l.PutData(*key, bytes);
+    EXPECT_TRUE(o.ok()) << o.status().ToString();
+    return *o;
+  }
+
+  // Commits `n` entries "e0".."e<n-1>" (fingerprint "fp<i>"), one record each.
+  void CommitMany(Ledger& l, int n, int offset = 0) {
+    for (int i = offset; i < offset + n; ++i) {
+      auto seq = l.Commit(Upsert("e" + std::to_string(i), MakeEntry("fp" + std::to_string(i))));
+      ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+    }
+  }
+
+  std::string Read(const std::string& key) {
+    auto r = store_->Get(key);
+    EXPECT_TRUE(r.ok()) << key << ": " << r.status().ToString();
+    return r.ok() ? *r : "";
+  }
+
+  TempDir dir_;
+  std::shared_ptr<Store> store_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Stores, LedgerTest, ::testing::Values("memory", "posix"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(LedgerTest, CommitAndRecoverRoundTrip) {
+  auto w = MustOpen();
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->epoch(), 1u);
+  EXPECT_EQ(w->sequence(), 1u);  // the epoch claim
+  DataObject a = Data(*w, "orders", "id,amount\n1,10\n2,20\n");
+  DataObject b = Data(*w, "orders", "more bytes");
+  nlohmann::json meta = {{"rows", 2}, {"bytes", 20}};
+  auto seq = w->Commit(Upsert("orders", MakeEntry("f-orders", {a, b}, meta)));
+  ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+  EXPECT_EQ(*seq, 2u);
+  ASSERT_TRUE(w->Commit(Upsert("daily", MakeEntry("f-daily"))).ok());
+  Changes rm;
+  rm.removals.insert("daily");
+  ASSERT_TRUE(w->Commit(rm).ok());
+  LedgerState before = w->state();
+  ASSERT_TRUE(w->Close().ok());
+  EXPECT_EQ(w->Commit(Upsert("x", MakeEntry("f"))).status().code(),
+            StatusCode::kFailedPrecondition);
+
+  auto r = Reader();
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->sequence(), 4u);
+  EXPECT_EQ(r->state(), before);
+  auto orders = r->Find("orders");
+  ASSERT_TRUE(orders.has_value());
+  EXPECT_FALSE(r->Find("daily").has_value());
+  EXPECT_EQ(orders->fingerprint, "f-orders");
+  EXPECT_EQ(orders->meta, meta);
+  EXPECT_EQ(orders->sequence, 2u);
+  EXPECT_EQ(orders->epoch, 1u);
+  EXPECT_EQ(orders->run_id, w->run_id());
+  EXPECT_GT(orders->committed_at_ms, 0);
+  ASSERT_EQ(orders->objects.size(), 2u);
+  auto bytes = r->GetData(orders->objects[0]);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  EXPECT_EQ(*bytes, "id,amount\n1,10\n2,20\n");
+  EXPECT_TRUE(r->VerifyData(*orders).ok());
+  EXPECT_EQ(r->Commit(Upsert("x", MakeEntry("f"))).status().code(),
+            StatusCode::kFailedPrecondition);
+
+  // A second writer continues the chain with a higher epoch.
+  auto w2 = MustOpen();
+  EXPECT_EQ(w2->epoch(), 2u);
+  EXPECT_EQ(w2->state().entries, before.entries);
+}
+
+TEST_P(LedgerTest, DataKeysAreUniqueAndValidated) {
+  auto w = MustOpen();
+  auto k1 = w->DataKey("orders/part-3", "abc");
+  auto k2 = w->DataKey("orders/part-3", "abc");
+  ASSERT_TRUE(k1.ok() && k2.ok());
+  EXPECT_NE(*k1, *k2);
+  EXPECT_EQ(k1->rfind("pipe/main/data/orders/part-3/abc/", 0), 0u) << *k1;
+  EXPECT_EQ(k1->substr(k1->size() - 5), "/data");
+  EXPECT_EQ(w->DataKey("../x", "abc").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(w->DataKey("a//b", "abc").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(w->DataKey("a", "f/g").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(w->DataKey("", "f").status().code(), StatusCode::kInvalidArgument);
+  auto p = w->NewAttemptPrefix("s", "f");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->back(), '/');
+}
+
+TEST_P(LedgerTest, PutDataFileAndGetDataToFileVerify) {
+  auto w = MustOpen();
+  std::string local = dir_.path() + "/local-input";
+  if (GetParam() == "posix") local = dir_.path() + "-input";
+  {
+    std::ofstream out(local, std::ios::binary);
+    out << std::string(100000, 'x') << "tail";
+  }
+  auto key = w->DataKey("big", "fp");
+  ASSERT_TRUE(key.ok());
+  auto o = w->PutDataFile(*key, local);
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->size, 100004u);
+  std::string out = local + ".out";
+  EXPECT_TRUE(w->GetDataToFile(*o, out).ok());
+  DataObject wrong = *o;
+  wrong.xxh3 ^= 1;
+  Status st = w->GetDataToFile(wrong, out);
+  EXPECT_EQ(st.code(), StatusCode::kDataLoss) << st.ToString();
+  EXPECT_FALSE(std::filesystem::exists(out));
+  std::filesystem::remove(local);
+}
+
+TEST_P(LedgerTest, TruncatedOrAlteredDataIsDataLoss) {
+  auto w = MustOpen();
+  std::string bytes(5000, 'a');
+  DataObject o = Data(*w, "s", bytes);
+  ASSERT_TRUE(w->Commit(Upsert("s", MakeEntry("fp", {o}))).ok());
+  Entry e = *w->Find("s");
+
+  // Truncated.
+  ASSERT_TRUE(store_->Put(o.key, bytes.substr(0, 4000)).ok());
+  auto got = w->GetData(o);
+  ASSERT_EQ(got.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(got.status().message().find(o.key), std::string::npos) << got.status().ToString();
+  EXPECT_NE(got.status().message().find("5000"), std::string::npos);
+  EXPECT_NE(got.status().message().find("4000"), std::string::npos);
+  EXPECT_EQ(w->VerifyData(e, /*checksum=*/false).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(w->VerifyData(e).code(), StatusCode::kDataLoss);
+
+  // Same size, one byte changed.
+  std::string altered = bytes;
+  altered[2500] = 'b';
+  ASSERT_TRUE(store_->Put(o.key, altered).ok());
+  got = w->GetData(o);
+  ASSERT_EQ(got.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(got.status().message().find("xxh3"), std::string::npos);
+  EXPECT_TRUE(w->VerifyData(e, /*checksum=*/false).ok());
+  EXPECT_EQ(w->VerifyData(e).code(), StatusCode::kDataLoss);
+
+  // Gone.
+  ASSERT_TRUE(store_->Delete(o.key).ok());
+  EXPECT_EQ(w->GetData(o).status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(LedgerTest, JoinedWritersCommitDisjointNamesConcurrently) {
+  auto owner = MustOpen();
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 12;
+  std::vector<std::unique_ptr<Ledger>> joined;
+  for (int t = 0; t < kThreads; ++t) {
+    joined.push_back(MustOpen(Options(LedgerMode::kJoin, /*compaction=*/8)));
+    ASSERT_EQ(joined.back()->epoch(), owner->epoch());
+    ASSERT_EQ(joined.back()->run_id(), owner->run_id());
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string name = "t" + std::to_string(t) + "/p" + std::to_string(i);
+        auto seq = joined[t]->Commit(Upsert(name, MakeEntry("fp")));
+        if (!seq.ok()) {
+          ADD_FAILURE() << name << ": " << seq.status().ToString();
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(failures.load(), 0);
+
+  auto r = Reader();
+  const uint64_t expected_last = 1 + kThreads * kPerThread;
+  EXPECT_EQ(r->sequence(), expected_last);
+  EXPECT_EQ(r->state().entries.size(), static_cast<size_t>(kThreads * kPerThread));
+  // No gaps, nothing beyond.
+  Keys keys(kNs);
+  for (uint64_t s = 1; s <= expected_last; ++s) EXPECT_TRUE(store_->Stat(keys.Record(s)).ok()) << s;
+  EXPECT_TRUE(store_->Stat(keys.Record(expected_last + 1)).status().IsNotFound());
+}
+
+TEST_P(LedgerTest, ThreadsSharingOneLedgerCommit) {
+  auto w = MustOpen(Options(LedgerMode::kWrite, 5));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        auto seq = w->Commit(Upsert("n" + std::to_string(t * 10 + i), MakeEntry("fp")));
+        EXPECT_TRUE(seq.ok()) << seq.status().ToString();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(w->sequence(), 41u);
+  auto r = Reader();
+  EXPECT_EQ(r->state(), w->state());
+}
+
+TEST_P(LedgerTest, ConflictingCommitsOfOneNameAreAborted) {
+  auto a = MustOpen();
+  auto b = MustOpen(Options(LedgerMode::kJoin));
+  ASSERT_TRUE(a->Commit(Upsert("x", MakeEntry("v1"))).ok());
+  // b has not read a's commit: same name, different fingerprint.
+  auto st = b->Commit(Upsert("x", MakeEntry("v2")));
+  ASSERT_EQ(st.status().code(), StatusCode::kAborted) << st.status().ToString();
+  EXPECT_NE(st.status().message().find("\"x\""), std::string::npos);
+  EXPECT_NE(st.status().message().find(a->writer_id()), std::string::npos);
+  // It read forward while trying: a fresh decision now commits.
+  EXPECT_TRUE(b->Commit(Upsert("x", MakeEntry("v2"))).ok());
+
+  // Same fingerprint concurrently is not a conflict (both computed the same thing).
+  uint64_t base = a->sequence();
+  ASSERT_TRUE(b->Commit(Upsert("y", MakeEntry("same"))).ok());
+  CommitOptions opt;
+  opt.base_sequence = base;
+  EXPECT_TRUE(a->Commit(Upsert("y", MakeEntry("same")), opt).ok());
+
+  // Removal against a concurrent upsert, and upsert against a concurrent removal.
+  base = a->sequence();
+  ASSERT_TRUE(b->Commit(Upsert("z", MakeEntry("z1"))).ok());
+  Changes rm;
+  rm.removals.insert("z");
+  opt.base_sequence = base;
+  EXPECT_EQ(a->Commit(rm, opt).status().code(), StatusCode::kAborted);
+  ASSERT_TRUE(a->Refresh().ok());
+  base = b->sequence();
+  ASSERT_TRUE(a->Commit(rm).ok());
+  opt.base_sequence = base;
+  EXPECT_EQ(b->Commit(Upsert("z", MakeEntry("z2")), opt).status().code(), StatusCode::kAborted);
+
+  // Disjoint names never conflict.
+  EXPECT_TRUE(b->Commit(Upsert("w", MakeEntry("w"))).ok());
+  EXPECT_TRUE(a->Commit(Upsert("v", MakeEntry("v"))).ok());
+}
+
+TEST_P(LedgerTest, InvalidChangesAreRejected) {
+  auto w = MustOpen();
+  Changes c = Upsert("x", MakeEntry("f"));
+  c.removals.insert("x");
+  EXPECT_EQ(w->Commit(c).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(w->Commit(Upsert("", MakeEntry("f"))).status().code(), StatusCode::kInvalidArgument);
+  Entry bad = MakeEntry(std::string("\xff", 1));
+  EXPECT_EQ(w->Commit(Upsert("x", bad)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(w->sequence(), 1u);
+}
+
+TEST_P(LedgerTest, ZombieWriterIsFencedAndItsLateRecordIgnored) {
+  auto a = MustOpen();
+  ASSERT_TRUE(a->Commit(Upsert("a1", MakeEntry("f"))).ok());
+  auto b = MustOpen();
+  EXPECT_EQ(b->epoch(), 2u);
+  auto st = a->Commit(Upsert("a2", MakeEntry("f")));
+  ASSERT_EQ(st.status().code(), StatusCode::kFailedPrecondition) << st.status().ToString();
+  EXPECT_NE(st.status().message().find("fenced"), std::string::npos);
+  EXPECT_NE(st.status().message().find("epoch 2"), std::string::npos);
+  EXPECT_NE(st.status().message().find(b->writer_id()), std::string::npos);
+  // Sticky.
+  EXPECT_EQ(a->Commit(Upsert("a3", MakeEntry("f"))).status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(a->CollectObsolete().status().code(), StatusCode::kFailedPrecondition);
+
+  // Force the zombie's record into the chain as if it had raced in: epoch 1 after epoch 2.
+  Keys keys(kNs);
+  uint64_t seq = b->sequence() + 1;
+  std::string prev_checksum;
+  ASSERT_TRUE(Unframe("k", Read(keys.Record(seq - 1)), &prev_checksum).ok());
+  Record zombie;
+  zombie.sequence = seq;
+  zombie.epoch = 1;
+  zombie.writer = a->writer_id();
+  zombie.epoch_owner = a->writer_id();
+  zombie.run_id = a->run_id();
+  zombie.commit_id = "zombie";
+  zombie.prev = prev_checksum;
+  zombie.changes = Upsert("zombie", MakeEntry("z"));
+  zombie.changes.removals.insert("a1");
+  auto bytes = EncodeRecord(zombie);
+  ASSERT_TRUE(bytes.ok());
+  PutOptions excl;
+  excl.if_absent = true;
+  ASSERT_TRUE(store_->Put(keys.Record(seq), *bytes, excl).ok());
+
+  // b reads past it (its own commit lands after it) and ignores it.
+  ASSERT_TRUE(b->Commit(Upsert("b1", MakeEntry("f"))).ok());
+  EXPECT_EQ(b->sequence(), seq + 1);
+  EXPECT_FALSE(b->Find("zombie").has_value());
+  EXPECT_TRUE(b->Find("a1").has_value());
+  auto r = Reader();
+  EXPECT_EQ(r->sequence(), seq + 1);
+  EXPECT_FALSE(r->Find("zombie").has_value());
+  EXPECT_TRUE(r->Find("a1").has_value());
+  EXPECT_TRUE(r->Find("b1").has_value());
+  EXPECT_EQ(r->last_recovery().ignored_records, 1u);
+}
+
+TEST_P(LedgerTest, RecoveryNeverNeedsList) {
+  for (auto mode : {NoListStore::Mode::kFail, NoListStore::Mode::kEmpty}) {
+    SCOPED_TRACE(mode == NoListStore::Mode::kFail ? "list fails" : "list empty");
+    TempDir dir;
+    std::shared_ptr<Store> base = GetParam() == "memory"
+                                      ? std::shared_ptr<Store>(std::make_shared<MemoryStore>())
+                                      : OpenPosix(dir.path());
+    auto nolist = std::make_shared<NoListStore>(base, mode);
+    LedgerState expected;
+    {
+      auto w = MustOpen(Options(LedgerMode::kWrite, 4), nolist);
+      CommitMany(*w, 13);
+      expected = w->state();
+    }
+    Keys keys(kNs);
+    {
+      auto r = MustOpen(Options(LedgerMode::kReadOnly), nolist);
+      EXPECT_EQ(r->state(), expected);
+      EXPECT_EQ(r->sequence(), 14u);
+    }
+    // Without the head hint: probing from the beginning still finds the end.
+    ASSERT_TRUE(base->Delete(keys.Head()).ok());
+    {
+      auto r = MustOpen(Options(LedgerMode::kReadOnly), nolist);
+      EXPECT_EQ(r->state(), expected);
+      EXPECT_EQ(r->sequence(), 14u);
+      EXPECT_EQ(r->last_recovery().snapshot_sequence, mode == NoListStore::Mode::kFail ? 0u : 0u);
+    }
+    // A writer on top of that continues without gaps.
+    auto w = MustOpen(Options(LedgerMode::kWrite, 4), nolist);
+    EXPECT_EQ(w->sequence(), 15u);
+    CommitMany(*w, 1, 100);
+    EXPECT_TRUE(base->Stat(keys.Record(16)).ok());
+  }
+}
+
+TEST_P(LedgerTest, StaleMissingCorruptOrAheadHeadHintsStillFindTheLatest) {
+  Keys keys(kNs);
+  auto w = MustOpen(Options(LedgerMode::kWrite, 1000));
+  CommitMany(*w, 4);
+  std::string old_head = Read(keys.Head());
+  CommitMany(*w, 37, 4);
+  LedgerState expected = w->state();
+  const uint64_t last = w->sequence();
+  ASSERT_EQ(last, 42u);
+
+  struct Case {
+    std::string name;
+    std::optional<std::string> head;  // nullopt = delete it
+  };
+  HeadHint ahead{1000, 0, 1, "w", 0};
+  std::vector<Case> cases = {{"stale", old_head},
+                             {"missing", std::nullopt},
+                             {"corrupt", "{\"not\": \"a head\"}"},
+                             {"ahead", *EncodeHead(ahead)}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    if (c.head) {
+      ASSERT_TRUE(store_->Put(keys.Head(), *c.head).ok());
+    } else {
+      ASSERT_TRUE(store_->Delete(keys.Head()).ok());
+    }
+    auto r = Reader();
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(r->sequence(), last);
+    EXPECT_EQ(r->state(), expected);
+    // Gallop + binary search: logarithmic probes, not one per record.
+    EXPECT_LE(r->last_recovery().probes, 16u) << r->last_recovery().probes;
+  }
+}
+
+TEST_P(LedgerTest, CorruptRecordIsDataLossNamingTheKey) {
+  Keys keys(kNs);
+  {
+    auto w = MustOpen(Options(LedgerMode::kWrite, 1000));
+    CommitMany(*w, 5);
+  }
+  std::string key = keys.Record(3);
+  std::string bytes = Read(key);
+  std::string flipped = bytes;
+  flipped[flipped.size() / 2] ^= 0x20;
+  for (const std::string& bad : {flipped, bytes.substr(0, bytes.size() / 3), std::string()}) {
+    ASSERT_TRUE(store_->Put(key, bad).ok());
+    auto r = Ledger::Open(store_, kNs, Options(LedgerMode::kReadOnly));
+    ASSERT_EQ(r.status().code(), StatusCode::kDataLoss) << r.status().ToString();
+    EXPECT_NE(r.status().message().find(key), std::string::npos) << r.status().ToString();
+    auto w = Ledger::Open(store_, kNs, Options());
+    EXPECT_EQ(w.status().code(), StatusCode::kDataLoss);
+  }
+  ASSERT_TRUE(store_->Put(key, bytes).ok());
+  EXPECT_TRUE(Ledger::Open(store_, kNs, Options(LedgerMode::kReadOnly)).ok());
+}
+
+TEST_P(LedgerTest, MissingMiddleRecordIsDataLoss) {
+  Keys keys(kNs);
+  {
+    auto w = MustOpen(Options(LedgerMode::kWrite, 1000));
+    CommitMany(*w, 6);
+  }
+  ASSERT_TRUE(store_->Delete(keys.Record(4)).ok());
+  auto r = Ledger::Open(store_, kNs, Options(LedgerMode::kReadOnly));
+  ASSERT_EQ(r.status().code(), StatusCode::kDataLoss) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(keys.Record(4)), std::string::npos);
+}
+
+TEST_P(LedgerTest, RewrittenRecordBreaksTheChain) {
+  // A record replaced by another valid record (what a writer without a valid lease could do)
+  // is caught by the prev checksum of its successor.
+  Keys keys(kNs);
+  {
+    auto w = MustOpen(Options(LedgerMode::kWrite, 1000));
+    CommitMany(*w, 5);
+  }
+  auto rec = DecodeRecord("k", 3, Read(keys.Record(3)));
+  ASSERT_TRUE(rec.ok());
+  rec->commit_id = "someone-else";
+  rec->changes = Upsert("other", MakeEntry("f"));
+  ASSERT_TRUE(store_->Put(keys.Record(3), *EncodeRecord(*rec)).ok());
+  auto r = Ledger::Open(store_, kNs, Options(LedgerMode::kReadOnly));
+  ASSERT_EQ(r.status().code(), StatusCode::kDataLoss) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(keys.Record(4)), std::string::npos);
+}
+
+TEST_P(LedgerTest, CorruptOrMissingSnapshotFallsBack) {
+  Keys keys(kNs);
+  LedgerState expected;
+  {
+    auto w = MustOpen(Options(LedgerMode::kWrite, 4));
+    CommitMany(*w, 10);
+    expected = w->state();
+  }
+  auto head = DecodeHead(keys.Head(), Read(keys.Head()));
+  ASSERT_TRUE(head.ok());
+  ASSERT_GT(head->snapshot_sequence, 0u);
+  std::string snap_key = keys.Snapshot(head->snapshot_sequence);
+  ASSERT_TRUE(store_->Put(snap_key, "garbage").ok());
+  {
+    auto r = Reader();
+    EXPECT_EQ(r->state(), expected);
+    EXPECT_LT(r->last_recovery().snapshot_sequence, head->snapshot_sequence);
+  }
+  ASSERT_TRUE(store_->Delete(snap_key).ok());
+  auto r = Reader();
+  EXPECT_EQ(r->state(), expected);
+}
+
+TEST_P(LedgerTest, CompactionBoundsWhatRecoveryReads) {
+  auto counting = std::make_shared<CountingStore>(store_);
+  constexpr uint64_t kInterval = 8;
+  LedgerState expected;
+  {
+    auto w = MustOpen(Options(LedgerMode::kWrite, kInterval), counting);
+    CommitMany(*w, 200);
+    expected = w->state();
+  }
+  counting->Reset();
+  auto r = MustOpen(Options(LedgerMode::kReadOnly), counting);
+  EXPECT_EQ(r->state(), expected);
+  RecoveryStats stats = r->last_recovery();
+  EXPECT_GT(stats.snapshot_sequence, 0u);
+  EXPECT_LT(stats.records_read, kInterval);
+  // head + floor + snapshot + records after it + a few probes; no listing.
+  EXPECT_LE(counting->gets.load(), 3 + kInterval) << counting->gets.load();
+  EXPECT_LE(counting->stats.load(), 4u);
+  EXPECT_EQ(counting->lists.load(), 0u);
+
+  // Without compaction the same history costs a read per record.
+  TempDir dir;
+  std::shared_ptr<Store> other = GetParam() == "memory"
+                                     ? std::shared_ptr<Store>(std::make_shared<MemoryStore>())
+                                     : OpenPosix(dir.path());
+  auto counting2 = std::make_shared<CountingStore>(other);
+  {
+    auto w = MustOpen(Options(LedgerMode::kWrite, 100000), counting2);
+    CommitMany(*w, 200);
+  }
+  counting2->Reset();
+  auto r2 = MustOpen(Options(LedgerMode::kReadOnly), counting2);
+  EXPECT_GE(counting2->gets.load(), 200u);
+}
+
+TEST_P(LedgerTest, ObsoleteKeysCanBeDeletedAndRecoveryStillWorks) {
+  Keys keys(kNs);
+  auto w = MustOpen(Options(LedgerMode::kWrite, 4));
+  // History: "t" is rewritten many times, each with its own data object.
+  std::vector<DataObject> objects;
+  for (int i = 0; i < 30; ++i) {
+    DataObject o = Data(*w, "t", "version " + std::to_string(i));
+    objects.push_back(o);
+    ASSERT_TRUE(w->Commit(Upsert("t", MakeEntry("fp" + std::to_string(i), {o}))).ok());
+  }
+  LedgerState expected = w->state();
+  auto live = w->ReferencedKeys();
+  ASSERT_TRUE(live.ok());
+  EXPECT_EQ(*live, std::vector<std::string>{objects.back().key});
+  auto history = w->ReferencedKeys(/*include_history=*/true);
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->size(), objects.size());  // nothing collected yet: all of history
+
+  auto garbage = w->CollectObsolete(2);
+  ASSERT_TRUE(garbage.ok()) << garbage.status().ToString();
+  EXPECT_GT(garbage->floor, 0u);
+  EXPECT_FALSE(garbage->keys.empty());
+  for (const auto& k : garbage->keys) {
+    uint64_t rs = keys.SequenceOfRecord(k);
+    uint64_t ss = keys.SequenceOfSnapshot(k);
+    EXPECT_TRUE((rs > 0 && rs <= garbage->floor) || (ss > 0 && ss < garbage->floor)) << k;
+  }
+  auto deleted = store_->DeleteMany(garbage->keys);
+  ASSERT_TRUE(deleted.ok());
+  ASSERT_TRUE(deleted->FirstError().ok());
+  EXPECT_TRUE(store_->Stat(keys.Record(1)).status().IsNotFound());
+
+  // History now starts at the floor: older versions' data is no longer referenced.
+  history = w->ReferencedKeys(true);
+  ASSERT_TRUE(history.ok());
+  EXPECT_LT(history->size(), objects.size());
+  EXPECT_TRUE(std::find(history->begin(), history->end(), objects.back().key) != history->end());
+
+  {
+    auto r = Reader();
+    EXPECT_EQ(r->state(), expected);
+  }
+  // Without head.json, floor.json leads recovery to a snapshot that still exists.
+  ASSERT_TRUE(store_->Delete(keys.Head()).ok());
+  {
+    auto r = Reader();
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(r->state(), expected);
+  }
+  // Writing continues.
+  ASSERT_TRUE(w->Commit(Upsert("after-gc", MakeEntry("f"))).ok());
+  auto r = Reader();
+  EXPECT_TRUE(r->Find("after-gc").has_value());
+}
+
+TEST_P(LedgerTest, RefusesToStartOverACollectedLedger) {
+  Keys keys(kNs);
+  {
+    auto w = MustOpen(Options(LedgerMode::kWrite, 4));
+    CommitMany(*w, 20);
+    auto garbage = w->CollectObsolete(1);
+    ASSERT_TRUE(garbage.ok());
+    ASSERT_TRUE(store_->DeleteMany(garbage->keys).ok());
+  }
+  // Lose every snapshot: nothing can rebuild the early state.
+  auto snaps = ListAll(*store_, keys.SnapshotPrefix());
+  ASSERT_TRUE(snaps.ok());
+  for (const auto& o : *snaps) ASSERT_TRUE(store_->Delete(o.key).ok());
+  auto r = Ledger::Open(store_, kNs, Options());
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().code() == StatusCode::kFailedPrecondition ||
+              r.status().code() == StatusCode::kDataLoss)
+      << r.status().ToString();
+  EXPECT_TRUE(store_->Stat(keys.Record(1)).status().IsNotFound()) << "a new chain was started";
+}
+
+TEST_P(LedgerTest, LostPutAnswerCommitsExactlyOnce) {
+  auto lossy = std::make_shared<LostAnswerStore>(store_, "/ledger/rec/", 3);
+  auto w = MustOpen(Options(), lossy);  // the claim's answer is lost once
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->sequence(), 1u);
+  auto seq = w->Commit(Upsert("x", MakeEntry("f")));
+  ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+  EXPECT_EQ(*seq, 2u);
+  ASSERT_TRUE(w->Commit(Upsert("y", MakeEntry("f"))).ok());
+  auto r = Reader();
+  EXPECT_EQ(r->sequence(), 3u);
+  EXPECT_EQ(r->state(), w->state());
+}
+
+TEST_P(LedgerTest, ReadOnlyAndJoinPreconditions) {
+  auto j = Ledger::Open(store_, kNs, Options(LedgerMode::kJoin));
+  EXPECT_EQ(j.status().code(), StatusCode::kFailedPrecondition) << j.status().ToString();
+  auto ro = Reader();
+  EXPECT_EQ(ro->sequence(), 0u);
+  EXPECT_EQ(ro->Commit(Upsert("x", MakeEntry("f"))).status().code(),
+            StatusCode::kFailedPrecondition);
+  auto w = MustOpen();
+  LedgerOptions other_run = Options(LedgerMode::kJoin);
+  other_run.run_id = "not-the-owner";
+  EXPECT_EQ(Ledger::Open(store_, kNs, other_run).status().code(),
+            StatusCode::kFailedPrecondition);
+  LedgerOptions same_run = Options(LedgerMode::kJoin);
+  same_run.run_id = w->run_id();
+  EXPECT_TRUE(Ledger::Open(store_, kNs, same_run).ok());
+  // A reader that refreshes sees new commits.
+  ASSERT_TRUE(w->Commit(Upsert("x", MakeEntry("f"))).ok());
+  ASSERT_TRUE(ro->Refresh().ok());
+  EXPECT_TRUE(ro->Find("x").has_value());
+}
+
+TEST_P(LedgerTest, BadNamespaceOrOptions) {
+  EXPECT_EQ(Ledger::Open(store_, "/abs", Options()).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(Ledger::Open(store_, "a/../b", Options()).status().code(),
+            StatusCode::kInvalidArgument);
+  LedgerOptions o = Options();
+  o.compaction_interval = 0;
+  EXPECT_EQ(Ledger::Open(store_, kNs, o).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Ledger::Open(nullptr, kNs, Options()).status().code(), StatusCode::kInvalidArgument);
+  // The root namespace works.
+  auto w = Ledger::Open(store_, "", Options());
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_TRUE(store_->Stat("ledger/rec/00000000000000000001.json").ok());
+}
+
+TEST_P(LedgerTest, SurvivesTransientStoreErrors) {
+  if (GetParam() != "memory") GTEST_SKIP() << "one backend is enough for this";
+  ChaosSpec spec;
+  spec.error_rate = 0.15;
+  spec.after_rate = 0.15;
+  spec.seed = 7;
+  auto chaos = std::make_shared<ChaosStore>(store_, spec);
+  LedgerOptions o = Options(LedgerMode::kWrite, 5);
+  o.retry.max_attempts = 20;
+  auto w = Ledger::Open(chaos, kNs, o);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  std::set<std::string> committed;
+  for (int i = 0; i < 60; ++i) {
+    std::string name = "n" + std::to_string(i);
+    auto seq = (*w)->Commit(Upsert(name, MakeEntry("f")));
+    ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+    committed.insert(name);
+  }
+  auto r = Reader();
+  EXPECT_EQ(r->state(), (*w)->state());
+  EXPECT_EQ(r->state().entries.size(), committed.size());
+  EXPECT_EQ(r->sequence(), 61u);  // no duplicate records
+  EXPECT_GT(chaos->injected_errors(), 0u);
+}
+
+}  // namespace
+}  // namespace respawn::ledger
