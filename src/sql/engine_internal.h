@@ -1,0 +1,25 @@
+// Internal to src/sql/: the one place DuckDB's C API failures become Status, and the reader that
+// turns a duckdb_result into a QueryResult.
+#pragma once
+
+#include <string_view>
+
+#include "duckdb.h"
+#include "sql/query_result.h"
+#include "util/status.h"
+
+namespace respawn::sql_internal {
+
+/// The Status for a DuckDB error of `type` with DuckDB's `message` (mapping in engine.h).
+Status SqlErrorToStatus(duckdb_error_type type, std::string_view message);
+
+/// The error type named by the "<Type> Error: " prefix DuckDB puts on its messages, for the C API
+/// calls that return a message without a type (duckdb_prepare_error, duckdb_open_ext).
+/// DUCKDB_ERROR_INVALID when no known prefix is there.
+duckdb_error_type ErrorTypeOfMessage(std::string_view message);
+
+/// Reads every chunk of a successful `result` (duckdb_fetch_chunk). Unimplemented for a column
+/// type it cannot decode (BIT, BIGNUM), naming the column and suggesting a cast to VARCHAR.
+Result<QueryResult> MaterializeResult(duckdb_result* result);
+
+}  // namespace respawn::sql_internal

@@ -1,0 +1,264 @@
+#include "sql/parquet_transfer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "util/hash.h"
+#include "util/log.h"
+
+namespace respawn {
+namespace {
+
+constexpr std::string_view kCompressions[] = {"zstd", "snappy",  "gzip",        "lz4",
+                                              "lz4_raw", "brotli", "uncompressed"};
+
+Status ValidateCompression(const std::string& compression) {
+  for (std::string_view c : kCompressions) {
+    if (compression == c) return Status::OK();
+  }
+  std::string known;
+  for (std::string_view c : kCompressions) known += (known.empty() ? "" : ", ") + std::string(c);
+  return InvalidArgument("unknown Parquet compression \"" + compression + "\" (use one of: " +
+                         known + ")");
+}
+
+// A unique file name in `dir`, e.g. "<dir>/.respawn-export-<pid>-<n>-<random>.parquet".
+std::string StagingPath(const std::string& dir, std::string_view what) {
+  static std::atomic<uint64_t> counter{0};
+  static const uint64_t seed = std::random_device{}();
+  uint64_t n = counter.fetch_add(1);
+  return dir + "/.respawn-" + std::string(what) + "-" + std::to_string(getpid()) + "-" +
+         std::to_string(n) + "-" + HexU64(seed ^ (n * 0x9E3779B97F4A7C15ULL)) + ".parquet";
+}
+
+// Removes a file when it goes out of scope (best effort).
+class FileRemover {
+ public:
+  explicit FileRemover(std::string path) : path_(std::move(path)) {}
+  ~FileRemover() {
+    if (path_.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+    if (ec) RESPAWN_LOG(kWarn, "cannot remove temporary file " << path_ << ": " << ec.message());
+  }
+  FileRemover(const FileRemover&) = delete;
+  FileRemover& operator=(const FileRemover&) = delete;
+
+ private:
+  std::string path_;
+};
+
+// `query` without trailing blanks and semicolons, so that it fits inside COPY (...).
+std::string_view TrimQuery(std::string_view query) {
+  while (!query.empty()) {
+    char c = query.back();
+    if (c == ';' || c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      query.remove_suffix(1);
+    } else {
+      break;
+    }
+  }
+  return query;
+}
+
+std::string DigestText(uint64_t size, uint64_t xxh3) {
+  return "size " + std::to_string(size) + " xxh3 " + HexU64(xxh3);
+}
+
+void RemoveQuietly(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+}
+
+}  // namespace
+
+Result<FileDigest> DigestFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOENT) return NotFound("file " + path + " does not exist");
+    return FailedPrecondition("cannot open " + path + ": " + std::strerror(err));
+  }
+  Xxh3Stream hash;
+  FileDigest digest;
+  std::vector<char> buf(1 << 20);
+  while (true) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return FailedPrecondition("cannot read " + path + ": " + std::strerror(err));
+    }
+    if (n == 0) break;
+    hash.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    digest.size += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  digest.xxh3 = hash.Digest();
+  return digest;
+}
+
+Result<ExportedObject> ExportQueryToStore(Connection& conn, std::string_view query, Store& store,
+                                          std::string_view key, const ExportOptions& options) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  RETURN_IF_ERROR(ValidateCompression(options.compression));
+  std::string_view select = TrimQuery(query);
+  if (select.empty()) return InvalidArgument("export to " + std::string(key) + ": empty query");
+
+  std::string tmp = StagingPath(conn.database().temp_directory(), "export");
+  FileRemover remove_tmp(tmp);  // on success too: the store has its own copy
+
+  // The newline before ')' keeps a trailing "-- comment" in `query` from swallowing it.
+  std::string copy = "COPY (\n" + std::string(select) + "\n) TO " + QuoteLiteral(tmp) +
+                     " (FORMAT parquet, COMPRESSION " + options.compression;
+  if (options.row_group_size != 0) {
+    copy += ", ROW_GROUP_SIZE " + std::to_string(options.row_group_size);
+  }
+  copy += ")";
+  Result<QueryResult> copied = conn.Query(copy);
+  if (!copied.ok()) {
+    return copied.status().WithContext("export to " + std::string(key));
+  }
+  uint64_t rows = copied->rows_changed();
+  if (copied->num_rows() == 1 && copied->num_columns() >= 1) {
+    Result<uint64_t> count = copied->at(0, 0).AsUInt64();
+    if (count.ok()) rows = *count;
+  }
+
+  Result<FileDigest> digest = DigestFile(tmp);
+  if (!digest.ok()) {
+    return digest.status().WithContext("export to " + std::string(key) +
+                                       ": reading DuckDB's Parquet output");
+  }
+  Status put = store.PutFile(key, tmp, options.put);
+  if (!put.ok()) {
+    return put.WithContext("export to " + std::string(key) + " in " + store.Url());
+  }
+  ExportedObject out;
+  out.key = std::string(key);
+  out.size = digest->size;
+  out.xxh3 = digest->xxh3;
+  out.rows = rows;
+  return out;
+}
+
+Result<ExportedObject> ExportTableToStore(Connection& conn, std::string_view table, Store& store,
+                                          std::string_view key, const ExportOptions& options) {
+  if (table.empty()) return InvalidArgument("export to " + std::string(key) + ": empty table name");
+  return ExportQueryToStore(conn, "SELECT * FROM " + QuoteIdentifier(table), store, key, options);
+}
+
+Result<ParquetFileInfo> CheckParquetFile(Connection& conn, const std::string& path,
+                                         ParquetCheck check) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return NotFound("Parquet file " + path + " does not exist (or is not a regular file)");
+  }
+  auto as_data_loss = [&path](const Status& st) -> Status {
+    // Interruptions and resource limits are not about the file.
+    if (st.code() == StatusCode::kAborted ||
+        (st.code() == StatusCode::kFailedPrecondition &&
+         st.message().starts_with("Out of Memory"))) {
+      return st;
+    }
+    return DataLoss("Parquet file " + path + " is unreadable: " + st.message());
+  };
+  std::string source = "read_parquet(" + QuoteLiteral(path) + ")";
+  ParquetFileInfo info;
+  Result<QueryResult> shape = conn.Query("SELECT * FROM " + source + " LIMIT 0");
+  if (!shape.ok()) return as_data_loss(shape.status());
+  info.columns = shape->num_columns();
+
+  // count(*) comes from the footer; hashing the whole row (the table alias as a struct) makes
+  // DuckDB decode every value of every column.
+  std::string sql = check == ParquetCheck::kFullScan
+                        ? "SELECT count(*), bit_xor(hash(t)) FROM " + source + " AS t"
+                        : "SELECT count(*) FROM " + source;
+  Result<QueryResult> counted = conn.Query(sql);
+  if (!counted.ok()) return as_data_loss(counted.status());
+  Result<uint64_t> rows = counted->at(0, 0).AsUInt64();
+  if (!rows.ok()) return Internal("Parquet file " + path + ": unexpected row count");
+  info.rows = *rows;
+  return info;
+}
+
+Result<ImportedObject> ImportFromStore(Connection& conn, Store& store,
+                                       const ExportedObject& expected, std::string_view view_name,
+                                       const ImportOptions& options) {
+  RETURN_IF_ERROR(ValidateKey(expected.key));
+  if (view_name.empty()) {
+    return InvalidArgument("import of " + expected.key + ": empty view name");
+  }
+  std::string cache_dir = options.cache_dir.empty()
+                              ? conn.database().temp_directory() + "/import-cache"
+                              : options.cache_dir;
+  if (cache_dir[0] != '/') {
+    return InvalidArgument("import cache_dir \"" + cache_dir + "\" is relative: give an absolute path");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(cache_dir, ec);
+  if (ec) {
+    return FailedPrecondition("cannot create the import cache directory " + cache_dir + ": " +
+                              ec.message());
+  }
+  std::string path = cache_dir + "/" + HexU64(expected.xxh3) + "-" +
+                     std::to_string(expected.size) + ".parquet";
+
+  ImportedObject out;
+  out.path = path;
+  Result<FileDigest> cached = DigestFile(path);
+  if (cached.ok()) {
+    if (cached->size == expected.size && cached->xxh3 == expected.xxh3) {
+      out.cache_hit = true;
+    } else {
+      RESPAWN_LOG(kWarn, "cached copy " << path << " of " << expected.key << " does not verify ("
+                                        << DigestText(cached->size, cached->xxh3)
+                                        << "): downloading it again");
+      RemoveQuietly(path);
+    }
+  }
+
+  if (!out.cache_hit) {
+    Status got = store.GetToFile(expected.key, path, options.get);
+    if (!got.ok()) {
+      return got.WithContext("import of " + expected.key + " from " + store.Url());
+    }
+    Result<FileDigest> digest = DigestFile(path);
+    if (!digest.ok()) {
+      return digest.status().WithContext("import of " + expected.key + ": reading the download");
+    }
+    if (digest->size != expected.size || digest->xxh3 != expected.xxh3) {
+      RemoveQuietly(path);
+      return DataLoss("object " + expected.key + " in " + store.Url() +
+                      " does not verify: expected " + DigestText(expected.size, expected.xxh3) +
+                      ", got " + DigestText(digest->size, digest->xxh3) +
+                      " (the stored object is corrupt or was replaced; re-create it from its "
+                      "inputs)");
+    }
+  }
+
+  Result<ParquetFileInfo> info = CheckParquetFile(conn, path, ParquetCheck::kFooter);
+  if (!info.ok()) return info.status().WithContext("import of " + expected.key);
+  if (info->rows != expected.rows) {
+    return DataLoss("object " + expected.key + " in " + store.Url() + " holds " +
+                    std::to_string(info->rows) + " rows, but its record says " +
+                    std::to_string(expected.rows));
+  }
+
+  Status view = conn.Execute("CREATE OR REPLACE VIEW " + QuoteIdentifier(view_name) +
+                             " AS SELECT * FROM read_parquet(" + QuoteLiteral(path) + ")");
+  if (!view.ok()) return view.WithContext("import of " + expected.key);
+  return out;
+}
+
+}  // namespace respawn

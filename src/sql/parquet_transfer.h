@@ -1,0 +1,104 @@
+// Moving tables between DuckDB and a Store as Parquet objects.
+//
+// Export: COPY the rows to a temporary file in the database's temp_directory, hash it, upload
+// it with Store::PutFile, remove it. The temporary file is never published under the key when
+// the COPY fails or is interrupted (DuckDB leaves a partial file without a footer behind): the
+// object appears in the store only complete.
+//
+// Import: download into a local cache named by the object's checksum, verify size and xxh3
+// against what the export reported (DataLoss otherwise), then define a view over the file.
+//
+// Thread-safety: functions use the given Connection (one thread at a time, see engine.h); the
+// Store is safe for concurrent use. Exports and imports of different objects may run on
+// different connections at once; two imports of the same object share one cache file safely.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "sql/engine.h"
+#include "storage/store.h"
+#include "util/status.h"
+
+namespace respawn {
+
+struct ExportOptions {
+  /// Parquet compression codec: "zstd", "snappy", "gzip", "lz4", "brotli" or "uncompressed".
+  std::string compression = "zstd";
+  /// Rows per row group; 0: DuckDB's default (122,880).
+  uint64_t row_group_size = 0;
+  /// Passed to Store::PutFile (if_absent, progress).
+  PutOptions put;
+};
+
+/// What an export wrote: everything a commit record needs to verify the object later.
+struct ExportedObject {
+  std::string key;
+  uint64_t size = 0;  // bytes of the Parquet object
+  uint64_t xxh3 = 0;  // XXH3-64 of those bytes
+  uint64_t rows = 0;  // rows in it
+
+  friend bool operator==(const ExportedObject&, const ExportedObject&) = default;
+};
+
+/// Writes the result of the SELECT `query` to `store` as the Parquet object `key`.
+/// Errors: the query's (engine.h), InvalidArgument for bad options, the store's from PutFile
+/// (with the key as context), FailedPrecondition when the temp directory is not writable.
+Result<ExportedObject> ExportQueryToStore(Connection& conn, std::string_view query, Store& store,
+                                          std::string_view key, const ExportOptions& options = {});
+
+/// Writes all rows of the table or view `table` (one identifier, unquoted: it is quoted here)
+/// to `store` as the Parquet object `key`.
+Result<ExportedObject> ExportTableToStore(Connection& conn, std::string_view table, Store& store,
+                                          std::string_view key, const ExportOptions& options = {});
+
+struct ImportOptions {
+  /// Absolute directory of downloaded objects, named "<xxh3>-<size>.parquet". Empty:
+  /// "<database temp_directory>/import-cache". Files in it must stay while views use them.
+  std::string cache_dir;
+  /// Passed to Store::GetToFile (progress).
+  GetOptions get;
+};
+
+struct ImportedObject {
+  std::string path;        // the local Parquet file the view reads
+  bool cache_hit = false;  // true when a cached file verified and nothing was downloaded
+};
+
+/// Makes the object `expected.key` of `store` readable as the view `view_name` (one identifier,
+/// unquoted), replacing any view of that name: CREATE OR REPLACE VIEW ... AS SELECT * FROM
+/// read_parquet(<cached file>).
+///
+/// A cached file whose size and xxh3 match is reused; one that does not is deleted and
+/// downloaded again. DataLoss naming the key, the store and the expected and actual size and
+/// xxh3 when the downloaded bytes do not verify (the bad file is deleted), or when the file
+/// does not hold `expected.rows` rows. NotFound when the store has no such key.
+Result<ImportedObject> ImportFromStore(Connection& conn, Store& store,
+                                       const ExportedObject& expected, std::string_view view_name,
+                                       const ImportOptions& options = {});
+
+enum class ParquetCheck {
+  kFooter,    // read the footer (metadata): catches truncation and files that are not Parquet
+  kFullScan,  // also decode every value of every column
+};
+
+struct ParquetFileInfo {
+  uint64_t rows = 0;
+  uint64_t columns = 0;
+};
+
+/// Checks that DuckDB can read the local Parquet file at `path`. NotFound when it does not
+/// exist; DataLoss naming the path and carrying DuckDB's message when it is unreadable (e.g.
+/// truncated: no footer).
+Result<ParquetFileInfo> CheckParquetFile(Connection& conn, const std::string& path,
+                                         ParquetCheck check = ParquetCheck::kFooter);
+
+/// Size and XXH3-64 of the local file at `path`, read in one pass.
+struct FileDigest {
+  uint64_t size = 0;
+  uint64_t xxh3 = 0;
+};
+Result<FileDigest> DigestFile(const std::string& path);
+
+}  // namespace respawn

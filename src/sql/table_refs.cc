@@ -1,0 +1,165 @@
+#include "sql/table_refs.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace respawn {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string StringField(const Json& node, const char* name) {
+  auto it = node.find(name);
+  return it != node.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// Collects base-table references from DuckDB's serialized parse tree.
+class TableCollector {
+ public:
+  // `scope`: lower-cased names of the CTEs visible at `node`.
+  void Walk(const Json& node, const std::vector<std::string>& scope) {
+    if (node.is_array()) {
+      for (const Json& child : node) Walk(child, scope);
+      return;
+    }
+    if (!node.is_object()) return;
+
+    std::vector<std::string> local = scope;
+    std::string type = StringField(node, "type");
+    if (type == "RECURSIVE_CTE_NODE") {
+      std::string self = StringField(node, "cte_name");
+      if (!self.empty()) local.push_back(Lower(self));
+    }
+    auto cte_map = node.find("cte_map");
+    if (cte_map != node.end() && cte_map->is_object()) {
+      auto entries = cte_map->find("map");
+      if (entries != cte_map->end() && entries->is_array()) {
+        for (const Json& entry : *entries) {
+          if (!entry.is_object()) continue;
+          auto body = entry.find("value");
+          // A CTE's body sees the CTEs before it; itself only when recursive (above).
+          if (body != entry.end()) Walk(*body, local);
+          std::string name = StringField(entry, "key");
+          if (!name.empty()) local.push_back(Lower(name));
+        }
+      }
+    }
+    if (type == "BASE_TABLE" && node.contains("table_name")) Record(node, local);
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (it.key() == "cte_map") continue;
+      Walk(it.value(), local);
+    }
+  }
+
+  std::vector<TableReference> Take() {
+    std::sort(found_.begin(), found_.end(),
+              [](const TableReference& a, const TableReference& b) { return a.offset < b.offset; });
+    return std::move(found_);
+  }
+
+ private:
+  void Record(const Json& node, const std::vector<std::string>& scope) {
+    TableReference ref;
+    ref.catalog = StringField(node, "catalog_name");
+    ref.schema = StringField(node, "schema_name");
+    ref.table = StringField(node, "table_name");
+    if (ref.table.empty()) return;
+    if (ref.catalog.empty() && ref.schema.empty() &&
+        std::find(scope.begin(), scope.end(), Lower(ref.table)) != scope.end()) {
+      return;  // a CTE
+    }
+    ref.offset = SIZE_MAX;
+    auto loc = node.find("query_location");
+    if (loc != node.end() && loc->is_number_unsigned()) {
+      uint64_t v = loc->get<uint64_t>();
+      if (v != UINT64_MAX) ref.offset = static_cast<size_t>(v);
+    }
+    std::string key = Lower(ref.QualifiedName());
+    auto [it, inserted] = index_.emplace(key, found_.size());
+    if (inserted) {
+      found_.push_back(std::move(ref));
+    } else if (ref.offset < found_[it->second].offset) {
+      found_[it->second] = std::move(ref);
+    }
+  }
+
+  std::vector<TableReference> found_;
+  std::map<std::string, size_t> index_;  // lower-cased qualified name -> found_ index
+};
+
+// "line L, column C" (1-based; columns count bytes) of byte `offset` of `sql`.
+std::string LineColumn(std::string_view sql, size_t offset) {
+  offset = std::min(offset, sql.size());
+  size_t line = 1 + static_cast<size_t>(std::count(sql.begin(), sql.begin() + offset, '\n'));
+  size_t line_start = sql.rfind('\n', offset == 0 ? std::string_view::npos : offset - 1);
+  size_t column = line_start == std::string_view::npos ? offset + 1 : offset - line_start;
+  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
+}  // namespace
+
+std::string TableReference::QualifiedName() const {
+  std::string out;
+  for (const std::string* part : {&catalog, &schema, &table}) {
+    if (part->empty()) continue;
+    if (!out.empty()) out += '.';
+    out += *part;
+  }
+  return out;
+}
+
+Result<std::vector<TableReference>> FindTablesRead(Connection& conn, std::string_view sql,
+                                                   std::optional<size_t>* error_offset) {
+  if (error_offset != nullptr) error_offset->reset();
+  ASSIGN_OR_RETURN(Value serialized,
+                   conn.QueryScalar("SELECT json_serialize_sql($1::VARCHAR)", {std::string(sql)}));
+  Json tree = Json::parse(serialized.string_value(), nullptr, /*allow_exceptions=*/false);
+  if (tree.is_discarded() || !tree.is_object()) {
+    return Internal("json_serialize_sql returned something that is not a JSON object");
+  }
+  auto error = tree.find("error");
+  if (error != tree.end() && error->is_boolean() && error->get<bool>()) {
+    std::string type = StringField(tree, "error_type");
+    std::string message = StringField(tree, "error_message");
+    std::string position = StringField(tree, "position");
+    if (type == "not implemented") {
+      return InvalidArgument(
+          "cannot find the tables this SQL reads: " + message +
+          " (DuckDB analyzes SELECT statements only; a PIVOT needs an explicit IN list)");
+    }
+    std::string text = (type == "parser" ? std::string("Parser") : type) + " Error: " + message;
+    size_t offset = 0;
+    auto [ptr, ec] = std::from_chars(position.data(), position.data() + position.size(), offset);
+    if (!position.empty() && ec == std::errc() && ptr == position.data() + position.size()) {
+      if (error_offset != nullptr) *error_offset = offset;
+      text += " (" + LineColumn(sql, offset) + ")";
+    }
+    return InvalidArgument(std::move(text));
+  }
+  TableCollector collector;
+  auto statements = tree.find("statements");
+  if (statements != tree.end()) collector.Walk(*statements, {});
+  return collector.Take();
+}
+
+Result<std::vector<std::string>> FindTableNamesRead(Connection& conn, std::string_view sql) {
+  ASSIGN_OR_RETURN(std::vector<TableReference> refs, FindTablesRead(conn, sql));
+  std::vector<std::string> names;
+  names.reserve(refs.size());
+  for (const TableReference& r : refs) names.push_back(r.QualifiedName());
+  return names;
+}
+
+}  // namespace respawn
