@@ -1,0 +1,328 @@
+#include "pipeline/dag.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <queue>
+#include <set>
+
+#include "pipeline/fingerprint.h"
+
+namespace respawn {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+// The identifier a token names, quotes removed ("" unescaped); empty for other tokens.
+std::string IdentifierOf(const SqlToken& token) {
+  if (token.kind == SqlTokenKind::kWord) return std::string(token.text);
+  if (token.kind != SqlTokenKind::kQuotedIdentifier || token.text.size() < 2) return "";
+  std::string out;
+  std::string_view inner = token.text.substr(1, token.text.size() - 2);
+  for (size_t i = 0; i < inner.size(); ++i) {
+    out += inner[i];
+    if (inner[i] == '"' && i + 1 < inner.size() && inner[i + 1] == '"') ++i;
+  }
+  return out;
+}
+
+// Byte offset in `sql` where `table` is read: preferably right after FROM, JOIN or a comma,
+// else its first mention. npos when it is not found (e.g. a resolver that qualifies names).
+size_t FindTableReference(std::string_view sql, std::string_view table) {
+  const std::vector<SqlToken> tokens = TokenizeSql(sql);
+  const std::string want = Lower(table);
+  size_t first = std::string_view::npos;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (Lower(IdentifierOf(tokens[i])) != want) continue;
+    if (i > 0) {
+      const SqlToken& prev = tokens[i - 1];
+      std::string p = Lower(prev.text);
+      if ((prev.kind == SqlTokenKind::kWord && (p == "from" || p == "join")) ||
+          (prev.kind == SqlTokenKind::kPunctuation && p == ",")) {
+        return tokens[i].offset;
+      }
+    }
+    if (first == std::string_view::npos) first = tokens[i].offset;
+  }
+  return first;
+}
+
+struct Problem {
+  int line;
+  std::string message;
+};
+
+}  // namespace
+
+std::optional<int> Dag::Find(std::string_view name) const {
+  const std::string want = Lower(name);
+  for (int i = 0; i < size(); ++i) {
+    if (Lower(nodes_[i].name) == want) return i;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::vector<int>> Dag::Levels() const {
+  std::vector<std::vector<int>> levels;
+  for (int i = 0; i < size(); ++i) {
+    size_t level = static_cast<size_t>(nodes_[i].level);
+    if (levels.size() <= level) levels.resize(level + 1);
+    levels[level].push_back(i);
+  }
+  return levels;
+}
+
+std::vector<std::string> Dag::InputNames(int index) const {
+  std::vector<std::string> names;
+  for (const DagEdge& e : nodes_[index].inputs) names.push_back(nodes_[e.from].name);
+  return names;
+}
+
+std::vector<int> Dag::Descendants(int index) const {
+  std::vector<bool> mark(nodes_.size(), false);
+  std::vector<int> stack = {index};
+  while (!stack.empty()) {
+    int v = stack.back();
+    stack.pop_back();
+    for (int c : nodes_[v].consumers) {
+      if (!mark[c]) {
+        mark[c] = true;
+        stack.push_back(c);
+      }
+    }
+  }
+  std::vector<int> out;
+  for (int v : topological_order_) {
+    if (mark[v] && v != index) out.push_back(v);
+  }
+  return out;
+}
+
+std::vector<int> Dag::Ancestors(int index) const {
+  std::vector<bool> mark(nodes_.size(), false);
+  std::vector<int> stack = {index};
+  while (!stack.empty()) {
+    int v = stack.back();
+    stack.pop_back();
+    for (const DagEdge& e : nodes_[v].inputs) {
+      if (!mark[e.from]) {
+        mark[e.from] = true;
+        stack.push_back(e.from);
+      }
+    }
+  }
+  std::vector<int> out;
+  for (int v : topological_order_) {
+    if (mark[v] && v != index) out.push_back(v);
+  }
+  return out;
+}
+
+std::vector<int> Dag::CriticalPath(const std::function<double(int)>& cost) const {
+  if (nodes_.empty()) return {};
+  std::vector<double> best(nodes_.size(), 0);
+  std::vector<int> prev(nodes_.size(), -1);
+  for (int v : topological_order_) {
+    double upstream = 0;
+    for (const DagEdge& e : nodes_[v].inputs) {
+      if (prev[v] == -1 || best[e.from] > upstream) {
+        upstream = best[e.from];
+        prev[v] = e.from;
+      }
+    }
+    best[v] = upstream + cost(v);
+  }
+  int end = 0;
+  for (int v = 1; v < size(); ++v) {
+    if (best[v] > best[end]) end = v;
+  }
+  std::vector<int> path;
+  for (int v = end; v != -1; v = prev[v]) path.push_back(v);
+  std::reverse(path.begin(), path.end());
+  return path;
+}
+
+Result<Dag> BuildDag(const PipelineSpec& spec, const TableResolver& resolve) {
+  Dag dag;
+  for (size_t i = 0; i < spec.sources.size(); ++i) {
+    DagNode n;
+    n.kind = NodeKind::kSource;
+    n.name = spec.sources[i].name;
+    n.line = spec.sources[i].line;
+    n.spec_index = static_cast<int>(i);
+    dag.nodes_.push_back(std::move(n));
+  }
+  for (size_t i = 0; i < spec.stages.size(); ++i) {
+    DagNode n;
+    n.kind = NodeKind::kStage;
+    n.name = spec.stages[i].name;
+    n.line = spec.stages[i].line;
+    n.spec_index = static_cast<int>(i);
+    dag.nodes_.push_back(std::move(n));
+  }
+  std::stable_sort(dag.nodes_.begin(), dag.nodes_.end(),
+                   [](const DagNode& a, const DagNode& b) { return a.line < b.line; });
+
+  std::map<std::string, int> by_name;
+  std::vector<std::string> names;
+  for (int i = 0; i < dag.size(); ++i) {
+    by_name.emplace(Lower(dag.nodes_[i].name), i);
+    names.push_back(dag.nodes_[i].name);
+  }
+
+  std::vector<Problem> problems;
+  for (int i = 0; i < dag.size(); ++i) {
+    DagNode& node = dag.nodes_[i];
+    const std::string* sql = nullptr;
+    int sql_line = 0;
+    std::string owner;
+    if (node.kind == NodeKind::kSource) {
+      const SourceSpec& s = spec.sources[node.spec_index];
+      if (s.kind != SourceKind::kSql) continue;
+      sql = &s.sql;
+      sql_line = s.sql_line;
+      owner = "source " + Quote(s.name);
+    } else {
+      const StageSpec& s = spec.stages[node.spec_index];
+      sql = &s.sql;
+      sql_line = s.sql_line;
+      owner = "stage " + Quote(s.name);
+    }
+    Result<std::vector<std::string>> tables = resolve(*sql);
+    if (!tables.ok()) {
+      problems.push_back({sql_line, owner + ": " + tables.status().message()});
+      continue;
+    }
+    std::set<std::string> seen;
+    for (const std::string& table : *tables) {
+      if (!seen.insert(Lower(table)).second) continue;
+      size_t offset = FindTableReference(*sql, table);
+      int line = offset == std::string_view::npos ? sql_line : LineInSql(*sql, sql_line, offset);
+      auto it = by_name.find(Lower(table));
+      if (it == by_name.end()) {
+        problems.push_back({line, owner + " reads table " + Quote(table) +
+                                      ", which no source or stage defines" +
+                                      DidYouMeanSuffix(table, names)});
+        continue;
+      }
+      if (node.kind == NodeKind::kSource) {
+        problems.push_back({line, owner + " is generated by sql and cannot read table " +
+                                      Quote(dag.nodes_[it->second].name) +
+                                      "; declare it as a stage ([stages." + node.name +
+                                      "]) instead"});
+        continue;
+      }
+      node.inputs.push_back({it->second, line, false});
+    }
+    if (node.kind == NodeKind::kStage) {
+      for (const NameRef& dep : spec.stages[node.spec_index].depends_on) {
+        auto it = by_name.find(Lower(dep.name));
+        if (it == by_name.end()) {
+          // ParsePipeline* rejects these; a hand-built spec may still have one.
+          problems.push_back({dep.line, owner + " depends_on " + Quote(dep.name) +
+                                            ", which no source or stage defines" +
+                                            DidYouMeanSuffix(dep.name, names)});
+          continue;
+        }
+        bool present = std::any_of(node.inputs.begin(), node.inputs.end(),
+                                   [&](const DagEdge& e) { return e.from == it->second; });
+        if (!present) node.inputs.push_back({it->second, dep.line, true});
+      }
+    }
+    std::stable_sort(node.inputs.begin(), node.inputs.end(),
+                     [](const DagEdge& a, const DagEdge& b) { return a.from < b.from; });
+  }
+
+  for (size_t o = 0; o < spec.outputs.size(); ++o) {
+    const OutputSpec& output = spec.outputs[o];
+    auto it = by_name.find(Lower(output.from.name));
+    if (it == by_name.end()) {
+      problems.push_back({output.from.line, "output " + Quote(output.name) + " reads from " +
+                                                Quote(output.from.name) +
+                                                ", which no stage or source defines" +
+                                                DidYouMeanSuffix(output.from.name, names)});
+      dag.output_nodes_.push_back(-1);
+    } else {
+      dag.output_nodes_.push_back(it->second);
+    }
+  }
+
+  if (!problems.empty()) {
+    std::stable_sort(problems.begin(), problems.end(),
+                     [](const Problem& a, const Problem& b) { return a.line < b.line; });
+    std::string message;
+    for (const Problem& p : problems) {
+      if (!message.empty()) message += "\n";
+      message += spec.Where(p.line) + ": " + p.message;
+    }
+    return InvalidArgument(std::move(message));
+  }
+
+  // Kahn's algorithm; the ready node declared first goes first.
+  std::vector<int> pending(dag.nodes_.size(), 0);
+  for (int i = 0; i < dag.size(); ++i) {
+    pending[i] = static_cast<int>(dag.nodes_[i].inputs.size());
+    for (const DagEdge& e : dag.nodes_[i].inputs) dag.nodes_[e.from].consumers.push_back(i);
+  }
+  std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
+  for (int i = 0; i < dag.size(); ++i) {
+    if (pending[i] == 0) ready.push(i);
+  }
+  while (!ready.empty()) {
+    int v = ready.top();
+    ready.pop();
+    dag.topological_order_.push_back(v);
+    for (int c : dag.nodes_[v].consumers) {
+      if (--pending[c] == 0) ready.push(c);
+    }
+  }
+
+  if (dag.topological_order_.size() < dag.nodes_.size()) {
+    // Every node left has an input that is also left: walk inputs until one repeats.
+    int start = 0;
+    while (pending[start] == 0) ++start;
+    std::vector<int> path;
+    std::map<int, size_t> position;
+    int v = start;
+    while (!position.count(v)) {
+      position[v] = path.size();
+      path.push_back(v);
+      for (const DagEdge& e : dag.nodes_[v].inputs) {
+        if (pending[e.from] > 0) {
+          v = e.from;
+          break;
+        }
+      }
+    }
+    // path[position[v]..] walks against the data flow; reverse it and start at the node
+    // declared first.
+    std::vector<int> cycle(path.begin() + static_cast<std::ptrdiff_t>(position[v]), path.end());
+    std::reverse(cycle.begin(), cycle.end());
+    std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()), cycle.end());
+    const DagNode& head = dag.nodes_[cycle.front()];
+    int line = head.line;
+    for (const DagEdge& e : head.inputs) {
+      if (e.from == cycle.back()) line = e.line;
+    }
+    std::string text;
+    for (int n : cycle) text += dag.nodes_[n].name + " -> ";
+    text += head.name;
+    return InvalidArgument(spec.Where(line) + ": stages form a cycle: " + text +
+                           " (each reads the one before it); remove one of these reads or "
+                           "depends_on entries");
+  }
+
+  for (int v : dag.topological_order_) {
+    DagNode& n = dag.nodes_[v];
+    for (const DagEdge& e : n.inputs) n.level = std::max(n.level, dag.nodes_[e.from].level + 1);
+  }
+  return dag;
+}
+
+}  // namespace respawn

@@ -1,0 +1,823 @@
+#include "pipeline/fingerprint.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <system_error>
+
+#include "storage/store.h"
+#include "util/hash.h"
+
+namespace respawn {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Builds an unambiguous byte string from fields (each length-prefixed) to hash.
+class Canonical {
+ public:
+  Canonical& Add(std::string_view field) {
+    AddU64(field.size());
+    buffer_.append(field);
+    return *this;
+  }
+  Canonical& AddU64(uint64_t v) {
+    for (int i = 0; i < 8; ++i) buffer_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    return *this;
+  }
+  Fingerprint Hash() const { return Fingerprint{Xxh3(buffer_)}; }
+
+ private:
+  std::string buffer_;
+};
+
+std::string_view KindName(FingerprintKind kind) {
+  switch (kind) {
+    case FingerprintKind::kStage:
+      return "stage";
+    case FingerprintKind::kSqlSource:
+      return "sql-source";
+    case FingerprintKind::kFileSource:
+      return "file-source";
+  }
+  return "unknown";
+}
+
+std::string_view KindPhrase(FingerprintKind kind) {
+  switch (kind) {
+    case FingerprintKind::kStage:
+      return "a stage";
+    case FingerprintKind::kSqlSource:
+      return "a generated source";
+    case FingerprintKind::kFileSource:
+      return "a file source";
+  }
+  return "unknown";
+}
+
+// Engine versions go on one line of a serialized record.
+std::string OneLine(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+  }
+  return out;
+}
+
+Fingerprint ValueFingerprint(const SpecValue& v) {
+  return Canonical().AddU64(static_cast<uint64_t>(v.type)).Add(v.text).Hash();
+}
+
+std::vector<NamedFingerprint> ParamFingerprints(const std::vector<NamedValue>& params) {
+  std::vector<NamedFingerprint> out;
+  for (const NamedValue& p : params) out.push_back({p.name, ValueFingerprint(p.value)});
+  std::sort(out.begin(), out.end(),
+            [](const NamedFingerprint& a, const NamedFingerprint& b) { return a.name < b.name; });
+  return out;
+}
+
+Fingerprint Total(const FingerprintComponents& c) {
+  Canonical k;
+  k.Add("respawn-fingerprint").AddU64(c.format_version).Add(KindName(c.kind)).Add(c.engine_version);
+  auto add_named = [&](const std::vector<NamedFingerprint>& list) {
+    k.AddU64(list.size());
+    for (const NamedFingerprint& n : list) k.Add(n.name).AddU64(n.fingerprint.value);
+  };
+  switch (c.kind) {
+    case FingerprintKind::kStage:
+      k.AddU64(c.sql.value);
+      add_named(c.params);
+      add_named(c.inputs);
+      break;
+    case FingerprintKind::kSqlSource:
+      k.AddU64(c.sql.value);
+      add_named(c.params);
+      break;
+    case FingerprintKind::kFileSource:
+      k.AddU64(c.files.value).AddU64(c.file_count).AddU64(c.total_bytes);
+      k.AddU64(c.content_hashed ? 1 : 0).AddU64(c.reader.value);
+      break;
+  }
+  return k.Hash();
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  size_t unit = 0;
+  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
+    v /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  if (unit == 0) {
+    std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(bytes));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f %s", v, kUnits[unit]);
+  }
+  return buf;
+}
+
+std::string FileSummary(uint64_t count, uint64_t bytes) {
+  return std::to_string(count) + (count == 1 ? " file, " : " files, ") + HumanBytes(bytes);
+}
+
+// Reasons for named parts: "changed <what> x", "new <what> x", "removed <what> x".
+void CompareNamed(const std::vector<NamedFingerprint>& before,
+                  const std::vector<NamedFingerprint>& now, std::string_view what,
+                  std::string_view removed_verb, std::vector<std::string>* reasons) {
+  std::map<std::string, Fingerprint> old_by_name;
+  for (const NamedFingerprint& n : before) old_by_name[n.name] = n.fingerprint;
+  std::map<std::string, Fingerprint> new_by_name;
+  for (const NamedFingerprint& n : now) new_by_name[n.name] = n.fingerprint;
+  for (const auto& [name, fp] : new_by_name) {
+    auto it = old_by_name.find(name);
+    if (it == old_by_name.end()) {
+      reasons->push_back("new " + std::string(what) + " " + name);
+    } else if (!(it->second == fp)) {
+      reasons->push_back("changed " + std::string(what) + " " + name);
+    }
+  }
+  for (const auto& [name, fp] : old_by_name) {
+    if (!new_by_name.count(name)) {
+      reasons->push_back(std::string(removed_verb) + " " + std::string(what) + " " + name);
+    }
+  }
+}
+
+bool HasGlob(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
+
+// Splits a glob into its fixed directory prefix (ending in '/', or empty) and the rest.
+std::pair<std::string, std::string> SplitGlob(std::string_view pattern) {
+  size_t glob = pattern.find_first_of("*?[");
+  size_t slash = pattern.rfind('/', glob);
+  if (slash == std::string_view::npos) return {"", std::string(pattern)};
+  return {std::string(pattern.substr(0, slash + 1)), std::string(pattern.substr(slash + 1))};
+}
+
+bool MatchClass(std::string_view p, char c, size_t* consumed) {
+  // p starts at '['. Returns false with *consumed == 0 when the class is not closed.
+  size_t i = 1;
+  bool negate = false;
+  if (i < p.size() && (p[i] == '!' || p[i] == '^')) {
+    negate = true;
+    ++i;
+  }
+  bool matched = false;
+  bool first = true;
+  while (i < p.size() && (p[i] != ']' || first)) {
+    first = false;
+    char lo = p[i];
+    if (i + 2 < p.size() && p[i + 1] == '-' && p[i + 2] != ']') {
+      char hi = p[i + 2];
+      if (c >= lo && c <= hi) matched = true;
+      i += 3;
+    } else {
+      if (c == lo) matched = true;
+      ++i;
+    }
+  }
+  if (i >= p.size()) {
+    *consumed = 0;
+    return false;
+  }
+  *consumed = i + 1;
+  return matched != negate;
+}
+
+bool Glob(std::string_view p, std::string_view s) {
+  while (!p.empty()) {
+    if (p.starts_with("**")) {
+      if (p.size() == 2) return true;
+      if (p[2] == '/') {
+        std::string_view rest = p.substr(3);
+        for (size_t k = 0; k <= s.size(); ++k) {
+          if ((k == 0 || s[k - 1] == '/') && Glob(rest, s.substr(k))) return true;
+        }
+        return false;
+      }
+      std::string_view rest = p.substr(2);
+      for (size_t k = 0; k <= s.size(); ++k) {
+        if (Glob(rest, s.substr(k))) return true;
+      }
+      return false;
+    }
+    if (p[0] == '*') {
+      std::string_view rest = p.substr(1);
+      for (size_t k = 0; k <= s.size(); ++k) {
+        if (Glob(rest, s.substr(k))) return true;
+        if (k < s.size() && s[k] == '/') break;
+      }
+      return false;
+    }
+    if (s.empty()) return false;
+    if (p[0] == '?') {
+      if (s[0] == '/') return false;
+    } else if (p[0] == '[') {
+      size_t consumed = 0;
+      bool ok = s[0] != '/' && MatchClass(p, s[0], &consumed);
+      if (consumed == 0) {
+        if (s[0] != '[') return false;  // unclosed: a literal '['
+        consumed = 1;
+      } else if (!ok) {
+        return false;
+      }
+      p.remove_prefix(consumed);
+      s.remove_prefix(1);
+      continue;
+    } else if (p[0] == '\\' && p.size() > 1) {
+      if (s[0] != p[1]) return false;
+      p.remove_prefix(1);
+    } else if (p[0] != s[0]) {
+      return false;
+    }
+    p.remove_prefix(1);
+    s.remove_prefix(1);
+  }
+  return s.empty();
+}
+
+Status HashContents(std::vector<SourceFile>* files, uint64_t limit,
+                    const std::function<Result<uint64_t>(const SourceFile&)>& hash) {
+  uint64_t total = 0;
+  for (const SourceFile& f : *files) total += f.size;
+  if (total > limit) return Status::OK();
+  for (SourceFile& f : *files) {
+    if (f.has_content_hash) continue;
+    ASSIGN_OR_RETURN(f.content_hash, hash(f));
+    f.has_content_hash = true;
+  }
+  return Status::OK();
+}
+
+bool IsOperatorChar(char c) { return c != '\0' && std::strchr("+-*/<>=~!@#%^&|`?:", c) != nullptr; }
+bool IsIdentStart(char c) {
+  auto u = static_cast<unsigned char>(c);
+  return std::isalpha(u) || c == '_' || u >= 0x80;
+}
+bool IsIdentChar(char c) {
+  auto u = static_cast<unsigned char>(c);
+  return std::isalnum(u) || c == '_' || c == '$' || u >= 0x80;
+}
+
+// Index just past the quoted text opening at `i` (quote char s[i]); a doubled quote is an
+// escaped quote, and with `backslash` so is \<quote>. Unterminated: s.size().
+size_t ScanQuoted(std::string_view s, size_t i, bool backslash) {
+  const char q = s[i];
+  size_t j = i + 1;
+  while (j < s.size()) {
+    if (backslash && s[j] == '\\') {
+      j += 2;
+    } else if (s[j] == q) {
+      if (j + 1 < s.size() && s[j + 1] == q) {
+        j += 2;
+      } else {
+        return j + 1;
+      }
+    } else {
+      ++j;
+    }
+  }
+  return s.size();
+}
+
+}  // namespace
+
+std::string Fingerprint::Hex() const { return HexU64(value); }
+std::string Fingerprint::Short() const { return Hex().substr(0, 8); }
+
+Result<Fingerprint> Fingerprint::FromHex(std::string_view hex) {
+  if (hex.size() != 16) {
+    return InvalidArgument("fingerprint \"" + std::string(hex) + "\" must be 16 hex digits");
+  }
+  uint64_t v = 0;
+  for (char c : hex) {
+    int d;
+    if (c >= '0' && c <= '9') {
+      d = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      d = c - 'a' + 10;
+    } else if (c >= 'A' && c <= 'F') {
+      d = c - 'A' + 10;
+    } else {
+      return InvalidArgument("fingerprint \"" + std::string(hex) + "\" must be 16 hex digits");
+    }
+    v = (v << 4) | static_cast<uint64_t>(d);
+  }
+  return Fingerprint{v};
+}
+
+std::string FingerprintComponents::Serialize() const {
+  std::string out = "respawn-fingerprint " + std::to_string(format_version) + "\n";
+  out += "kind " + std::string(KindName(kind)) + "\n";
+  out += "engine " + OneLine(engine_version) + "\n";
+  if (kind != FingerprintKind::kFileSource) {
+    out += "sql " + sql.Hex() + "\n";
+    for (const NamedFingerprint& p : params)
+      out += "param " + p.name + " " + p.fingerprint.Hex() + "\n";
+    for (const NamedFingerprint& i : inputs)
+      out += "input " + i.name + " " + i.fingerprint.Hex() + "\n";
+  } else {
+    out += "files " + files.Hex() + "\n";
+    out += "file_count " + std::to_string(file_count) + "\n";
+    out += "total_bytes " + std::to_string(total_bytes) + "\n";
+    out += std::string("content_hashed ") + (content_hashed ? "1" : "0") + "\n";
+    out += "reader " + reader.Hex() + "\n";
+  }
+  out += "total " + total.Hex() + "\n";
+  return out;
+}
+
+Result<FingerprintComponents> FingerprintComponents::Parse(std::string_view text) {
+  FingerprintComponents c;
+  auto bad = [](std::string_view why) {
+    return DataLoss("malformed fingerprint record: " + std::string(why));
+  };
+  bool have_header = false, have_total = false;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view line =
+        text.substr(pos, nl == std::string_view::npos ? text.size() - pos : nl - pos);
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    if (line.empty()) continue;
+    size_t sp = line.find(' ');
+    std::string_view key = line.substr(0, sp);
+    std::string_view value = sp == std::string_view::npos ? "" : line.substr(sp + 1);
+    auto hex = [&](Fingerprint* out) -> Status {
+      Result<Fingerprint> f = Fingerprint::FromHex(value);
+      if (!f.ok()) return bad("\"" + std::string(line) + "\"");
+      *out = *f;
+      return Status::OK();
+    };
+    auto number = [&](uint64_t* out) -> Status {
+      if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) {
+        return bad("\"" + std::string(line) + "\"");
+      }
+      *out = std::stoull(std::string(value));
+      return Status::OK();
+    };
+    auto named = [&](std::vector<NamedFingerprint>* out) -> Status {
+      size_t s2 = value.find(' ');
+      if (s2 == std::string_view::npos) return bad("\"" + std::string(line) + "\"");
+      NamedFingerprint n;
+      n.name = std::string(value.substr(0, s2));
+      Result<Fingerprint> f = Fingerprint::FromHex(value.substr(s2 + 1));
+      if (!f.ok()) return bad("\"" + std::string(line) + "\"");
+      n.fingerprint = *f;
+      out->push_back(std::move(n));
+      return Status::OK();
+    };
+    if (!have_header) {
+      uint64_t version = 0;
+      if (key != "respawn-fingerprint") return bad("missing the respawn-fingerprint header");
+      RETURN_IF_ERROR(number(&version));
+      c.format_version = static_cast<uint32_t>(version);
+      have_header = true;
+    } else if (key == "kind") {
+      if (value == "stage") {
+        c.kind = FingerprintKind::kStage;
+      } else if (value == "sql-source") {
+        c.kind = FingerprintKind::kSqlSource;
+      } else if (value == "file-source") {
+        c.kind = FingerprintKind::kFileSource;
+      } else {
+        return bad("unknown kind \"" + std::string(value) + "\"");
+      }
+    } else if (key == "engine") {
+      c.engine_version = std::string(value);
+    } else if (key == "sql") {
+      RETURN_IF_ERROR(hex(&c.sql));
+    } else if (key == "param") {
+      RETURN_IF_ERROR(named(&c.params));
+    } else if (key == "input") {
+      RETURN_IF_ERROR(named(&c.inputs));
+    } else if (key == "files") {
+      RETURN_IF_ERROR(hex(&c.files));
+    } else if (key == "file_count") {
+      RETURN_IF_ERROR(number(&c.file_count));
+    } else if (key == "total_bytes") {
+      RETURN_IF_ERROR(number(&c.total_bytes));
+    } else if (key == "content_hashed") {
+      c.content_hashed = value == "1";
+    } else if (key == "reader") {
+      RETURN_IF_ERROR(hex(&c.reader));
+    } else if (key == "total") {
+      RETURN_IF_ERROR(hex(&c.total));
+      have_total = true;
+    } else if (c.format_version == kFingerprintFormatVersion) {
+      return bad("unknown line \"" + std::string(line) + "\"");
+    }
+  }
+  if (!have_header) return bad("empty");
+  if (!have_total) return bad("missing the total");
+  // A record from another format version cannot be recomputed here; its total stands.
+  if (c.format_version == kFingerprintFormatVersion && !(Total(c) == c.total)) {
+    return DataLoss("fingerprint record does not verify: its parts hash to " + Total(c).Hex() +
+                    ", not the recorded " + c.total.Hex());
+  }
+  return c;
+}
+
+std::vector<std::string> ExplainChange(const FingerprintComponents& before,
+                                       const FingerprintComponents& now) {
+  std::vector<std::string> reasons;
+  if (before.total == now.total) return reasons;
+  if (before.format_version != now.format_version) {
+    reasons.push_back("fingerprint format changed (" + std::to_string(before.format_version) +
+                      " -> " + std::to_string(now.format_version) + ")");
+    return reasons;
+  }
+  if (before.kind != now.kind) {
+    reasons.push_back("changed from " + std::string(KindPhrase(before.kind)) + " to " +
+                      std::string(KindPhrase(now.kind)));
+    return reasons;
+  }
+  if (before.engine_version != now.engine_version) {
+    reasons.push_back("engine version changed (" + before.engine_version + " -> " +
+                      now.engine_version + ")");
+  }
+  if (!(before.sql == now.sql)) reasons.push_back("changed SQL");
+  CompareNamed(before.params, now.params, "param", "removed", &reasons);
+  CompareNamed(before.inputs, now.inputs, "input", "dropped", &reasons);
+  if (!(before.files == now.files)) {
+    if (before.file_count != now.file_count || before.total_bytes != now.total_bytes) {
+      reasons.push_back("changed files (" + FileSummary(before.file_count, before.total_bytes) +
+                        " -> " + FileSummary(now.file_count, now.total_bytes) + ")");
+    } else if (before.content_hashed && now.content_hashed) {
+      reasons.push_back("changed file contents or names");
+    } else {
+      reasons.push_back("changed files (names, modification times or ETags)");
+    }
+  }
+  if (!(before.reader == now.reader)) reasons.push_back("changed format or reader options");
+  if (reasons.empty()) reasons.push_back("fingerprint changed");
+  return reasons;
+}
+
+std::string ExplainChangeText(const FingerprintComponents& before,
+                              const FingerprintComponents& now) {
+  std::vector<std::string> reasons = ExplainChange(before, now);
+  if (reasons.empty()) return "unchanged";
+  std::string out;
+  for (const std::string& r : reasons) {
+    if (!out.empty()) out += ", ";
+    out += r;
+  }
+  return out;
+}
+
+FingerprintComponents StageFingerprint(std::string_view sql, const std::vector<NamedValue>& params,
+                                       std::vector<NamedFingerprint> inputs,
+                                       std::string_view engine_version) {
+  FingerprintComponents c;
+  c.kind = FingerprintKind::kStage;
+  c.engine_version = OneLine(engine_version);
+  c.sql = Fingerprint{Xxh3(NormalizeSql(sql))};
+  c.params = ParamFingerprints(params);
+  std::sort(inputs.begin(), inputs.end(),
+            [](const NamedFingerprint& a, const NamedFingerprint& b) { return a.name < b.name; });
+  c.inputs = std::move(inputs);
+  c.total = Total(c);
+  return c;
+}
+
+FingerprintComponents SqlSourceFingerprint(std::string_view sql,
+                                           const std::vector<NamedValue>& params,
+                                           std::string_view engine_version) {
+  FingerprintComponents c;
+  c.kind = FingerprintKind::kSqlSource;
+  c.engine_version = OneLine(engine_version);
+  c.sql = Fingerprint{Xxh3(NormalizeSql(sql))};
+  c.params = ParamFingerprints(params);
+  c.total = Total(c);
+  return c;
+}
+
+FingerprintComponents FileSourceFingerprint(const std::vector<SourceFile>& files, DataFormat format,
+                                            const std::vector<NamedValue>& options,
+                                            std::string_view engine_version) {
+  FingerprintComponents c;
+  c.kind = FingerprintKind::kFileSource;
+  c.engine_version = OneLine(engine_version);
+  std::vector<const SourceFile*> sorted;
+  for (const SourceFile& f : files) sorted.push_back(&f);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const SourceFile* a, const SourceFile* b) { return a->path < b->path; });
+  c.content_hashed =
+      !files.empty() && std::all_of(files.begin(), files.end(),
+                                    [](const SourceFile& f) { return f.has_content_hash; });
+  Canonical k;
+  k.AddU64(sorted.size()).AddU64(c.content_hashed ? 1 : 0);
+  for (const SourceFile* f : sorted) {
+    k.Add(f->path).AddU64(f->size);
+    if (c.content_hashed) {
+      k.AddU64(f->content_hash);
+    } else {
+      k.AddU64(static_cast<uint64_t>(f->mtime_ms)).Add(f->etag);
+      k.AddU64(f->has_content_hash ? f->content_hash : 0);
+    }
+    c.total_bytes += f->size;
+  }
+  c.files = k.Hash();
+  c.file_count = sorted.size();
+  Canonical r;
+  r.Add(DataFormatName(format));
+  std::vector<NamedValue> opts = options;
+  std::sort(opts.begin(), opts.end(),
+            [](const NamedValue& a, const NamedValue& b) { return a.name < b.name; });
+  r.AddU64(opts.size());
+  for (const NamedValue& o : opts) r.Add(o.name).AddU64(ValueFingerprint(o.value).value);
+  c.reader = r.Hash();
+  c.total = Total(c);
+  return c;
+}
+
+bool GlobMatch(std::string_view pattern, std::string_view path) { return Glob(pattern, path); }
+
+Result<std::vector<SourceFile>> ListLocalSourceFiles(const std::string& pattern,
+                                                     uint64_t content_hash_limit) {
+  std::vector<SourceFile> files;
+  auto stat_file = [](const std::string& full, SourceFile* f) -> Status {
+    struct stat st;
+    if (::stat(full.c_str(), &st) != 0) {
+      return NotFound("cannot stat " + full + ": " + std::strerror(errno));
+    }
+    f->size = static_cast<uint64_t>(st.st_size);
+    f->mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+    return Status::OK();
+  };
+  std::string base;
+  if (!HasGlob(pattern)) {
+    std::error_code ec;
+    fs::file_status st = fs::status(pattern, ec);
+    if (ec || !fs::exists(st)) return NotFound("file " + pattern + " does not exist");
+    if (fs::is_directory(st)) {
+      return InvalidArgument(pattern + " is a directory; name the files in it (e.g. " + pattern +
+                             "/*.csv)");
+    }
+    fs::path p(pattern);
+    base = p.parent_path().string() + "/";
+    SourceFile f;
+    f.path = p.filename().string();
+    RETURN_IF_ERROR(stat_file(pattern, &f));
+    files.push_back(std::move(f));
+  } else {
+    auto [prefix, rest] = SplitGlob(pattern);
+    base = prefix;
+    fs::path dir = prefix.empty() ? fs::path(".") : fs::path(prefix);
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+      return NotFound("directory " + dir.string() + " does not exist (from " + pattern + ")");
+    }
+    const bool recursive = rest.find("**") != std::string::npos;
+    const int max_depth = static_cast<int>(std::count(rest.begin(), rest.end(), '/'));
+    fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
+    if (ec) return Unavailable("cannot list " + dir.string() + ": " + ec.message());
+    for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (ec) return Unavailable("cannot list " + dir.string() + ": " + ec.message());
+      const fs::directory_entry& entry = *it;
+      std::error_code type_ec;
+      if (entry.is_directory(type_ec)) {
+        if (!recursive && it.depth() >= max_depth) it.disable_recursion_pending();
+        continue;
+      }
+      if (!entry.is_regular_file(type_ec)) continue;
+      std::string rel = entry.path().lexically_relative(dir).generic_string();
+      if (!GlobMatch(rest, rel)) continue;
+      SourceFile f;
+      f.path = rel;
+      RETURN_IF_ERROR(stat_file(entry.path().string(), &f));
+      files.push_back(std::move(f));
+    }
+    if (files.empty()) return NotFound(pattern + " matches no files");
+    std::sort(files.begin(), files.end(),
+              [](const SourceFile& a, const SourceFile& b) { return a.path < b.path; });
+  }
+  RETURN_IF_ERROR(HashContents(&files, content_hash_limit,
+                               [&](const SourceFile& f) { return Xxh3File(base + f.path); }));
+  return files;
+}
+
+Result<std::vector<SourceFile>> ListStoreSourceFiles(Store& store, std::string_view key_pattern,
+                                                     uint64_t content_hash_limit) {
+  std::vector<SourceFile> files;
+  std::string base;
+  if (!HasGlob(key_pattern)) {
+    ASSIGN_OR_RETURN(ObjectInfo info, store.Stat(key_pattern));
+    size_t slash = key_pattern.rfind('/');
+    base = slash == std::string_view::npos ? "" : std::string(key_pattern.substr(0, slash + 1));
+    SourceFile f;
+    f.path = std::string(key_pattern.substr(base.size()));
+    f.size = info.size;
+    f.mtime_ms = info.mtime_ms;
+    f.etag = info.etag;
+    files.push_back(std::move(f));
+  } else {
+    auto [prefix, rest] = SplitGlob(key_pattern);
+    base = prefix;
+    std::string literal(key_pattern.substr(0, key_pattern.find_first_of("*?[")));
+    ASSIGN_OR_RETURN(std::vector<ObjectInfo> objects, ListAll(store, literal));
+    for (const ObjectInfo& o : objects) {
+      if (!o.key.starts_with(base)) continue;
+      std::string rel = o.key.substr(base.size());
+      if (!GlobMatch(rest, rel)) continue;
+      SourceFile f;
+      f.path = rel;
+      f.size = o.size;
+      f.mtime_ms = o.mtime_ms;
+      f.etag = o.etag;
+      files.push_back(std::move(f));
+    }
+    if (files.empty()) {
+      return NotFound(store.Url() + "/" + std::string(key_pattern) + " matches no objects");
+    }
+    std::sort(files.begin(), files.end(),
+              [](const SourceFile& a, const SourceFile& b) { return a.path < b.path; });
+  }
+  bool all_etags =
+      std::all_of(files.begin(), files.end(), [](const SourceFile& f) { return !f.etag.empty(); });
+  if (!all_etags) {
+    RETURN_IF_ERROR(
+        HashContents(&files, content_hash_limit, [&](const SourceFile& f) -> Result<uint64_t> {
+          ASSIGN_OR_RETURN(std::string data, store.Get(base + f.path));
+          return Xxh3(data);
+        }));
+  }
+  return files;
+}
+
+Result<std::vector<FingerprintComponents>> FingerprintPipeline(
+    const PipelineSpec& spec, const Dag& dag, std::string_view engine_version,
+    const std::function<Result<FingerprintComponents>(const SourceSpec&)>& file_source) {
+  std::vector<FingerprintComponents> out(dag.nodes().size());
+  for (int v : dag.TopologicalOrder()) {
+    const DagNode& node = dag.node(v);
+    if (node.kind == NodeKind::kSource) {
+      const SourceSpec& source = spec.sources[node.spec_index];
+      if (source.kind == SourceKind::kSql) {
+        out[v] = SqlSourceFingerprint(source.sql, source.params, engine_version);
+      } else {
+        Result<FingerprintComponents> c = file_source(source);
+        if (!c.ok()) {
+          return c.status().WithContext(spec.Where(source.location.line) + ": source \"" +
+                                        source.name + "\"");
+        }
+        out[v] = std::move(c).value();
+      }
+      continue;
+    }
+    const StageSpec& stage = spec.stages[node.spec_index];
+    std::vector<NamedFingerprint> inputs;
+    for (const DagEdge& e : node.inputs) {
+      inputs.push_back({dag.node(e.from).name, out[e.from].total});
+    }
+    out[v] = StageFingerprint(stage.sql, stage.params, std::move(inputs), engine_version);
+  }
+  return out;
+}
+
+std::vector<SqlToken> TokenizeSql(std::string_view s) {
+  std::vector<SqlToken> out;
+  const size_t n = s.size();
+  size_t i = 0;
+  auto push = [&](SqlTokenKind kind, size_t start, size_t end) {
+    out.push_back({kind, s.substr(start, end - start), start});
+  };
+  while (i < n) {
+    const char c = s[i];
+    const char next = i + 1 < n ? s[i + 1] : '\0';
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      ++i;
+      continue;
+    }
+    if (c == '-' && next == '-') {
+      size_t nl = s.find('\n', i);
+      i = nl == std::string_view::npos ? n : nl + 1;
+      continue;
+    }
+    if (c == '/' && next == '*') {
+      int depth = 0;
+      while (i < n) {
+        if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') {
+          ++depth;
+          i += 2;
+        } else if (s[i] == '*' && i + 1 < n && s[i + 1] == '/') {
+          i += 2;
+          if (--depth == 0) break;
+        } else {
+          ++i;
+        }
+      }
+      continue;
+    }
+    const size_t start = i;
+    if (c == '\'') {
+      i = ScanQuoted(s, i, false);
+      push(SqlTokenKind::kString, start, i);
+      continue;
+    }
+    if (c == '"') {
+      i = ScanQuoted(s, i, false);
+      push(SqlTokenKind::kQuotedIdentifier, start, i);
+      continue;
+    }
+    if (c == '$') {
+      // $$...$$ or $tag$...$tag$ (tag: an identifier without '$').
+      size_t j = i + 1;
+      if (j < n && !std::isdigit(static_cast<unsigned char>(s[j]))) {
+        while (j < n && IsIdentChar(s[j]) && s[j] != '$') ++j;
+      }
+      if (j < n && s[j] == '$') {
+        std::string_view tag = s.substr(i, j - i + 1);
+        size_t close = s.find(tag, j + 1);
+        i = close == std::string_view::npos ? n : close + tag.size();
+        push(SqlTokenKind::kString, start, i);
+        continue;
+      }
+      j = i + 1;
+      while (j < n && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
+      if (j > i + 1) {
+        i = j;
+        push(SqlTokenKind::kParameter, start, i);
+      } else {
+        ++i;
+        push(SqlTokenKind::kOperator, start, i);
+      }
+      continue;
+    }
+    if (std::isdigit(static_cast<unsigned char>(c)) ||
+        (c == '.' && std::isdigit(static_cast<unsigned char>(next)))) {
+      const bool hex = c == '0' && (next == 'x' || next == 'X');
+      size_t j = i;
+      while (j < n) {
+        const char d = s[j];
+        if (std::isalnum(static_cast<unsigned char>(d)) || d == '_' || d == '.') {
+          ++j;
+        } else if ((d == '+' || d == '-') && !hex && (s[j - 1] == 'e' || s[j - 1] == 'E')) {
+          ++j;
+        } else {
+          break;
+        }
+      }
+      i = j;
+      push(SqlTokenKind::kNumber, start, i);
+      continue;
+    }
+    if (IsIdentStart(c)) {
+      size_t j = i;
+      while (j < n && IsIdentChar(s[j])) ++j;
+      std::string_view word = s.substr(i, j - i);
+      // String prefixes glued to their quote: E'..' (backslash escapes), X'..', B'..', N'..',
+      // U&'..'.
+      if (j < n && s[j] == '\'' && word.size() == 1 && std::strchr("eExXbBnN", word[0])) {
+        i = ScanQuoted(s, j, word[0] == 'e' || word[0] == 'E');
+        push(SqlTokenKind::kString, start, i);
+        continue;
+      }
+      if (j + 1 < n && s[j] == '&' && s[j + 1] == '\'' && (word == "U" || word == "u")) {
+        i = ScanQuoted(s, j + 1, false);
+        push(SqlTokenKind::kString, start, i);
+        continue;
+      }
+      i = j;
+      push(SqlTokenKind::kWord, start, i);
+      continue;
+    }
+    if (IsOperatorChar(c)) {
+      size_t j = i;
+      while (j < n && IsOperatorChar(s[j])) {
+        const char after = j + 1 < n ? s[j + 1] : '\0';
+        if (j > i && ((s[j] == '-' && after == '-') || (s[j] == '/' && after == '*'))) break;
+        ++j;
+      }
+      i = j;
+      push(SqlTokenKind::kOperator, start, i);
+      continue;
+    }
+    ++i;
+    push(SqlTokenKind::kPunctuation, start, i);
+  }
+  return out;
+}
+
+std::string NormalizeSql(std::string_view sql) {
+  std::vector<SqlToken> tokens = TokenizeSql(sql);
+  while (!tokens.empty() && tokens.back().kind == SqlTokenKind::kPunctuation &&
+         tokens.back().text == ";") {
+    tokens.pop_back();
+  }
+  std::string out;
+  for (const SqlToken& t : tokens) {
+    if (!out.empty()) out += ' ';
+    out += t.text;
+  }
+  return out;
+}
+
+}  // namespace respawn

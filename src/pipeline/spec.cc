@@ -1,0 +1,900 @@
+#include "pipeline/spec.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <system_error>
+
+namespace respawn {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
+size_t OsaDistance(std::string_view a, std::string_view b) {
+  const size_t n = a.size(), m = b.size();
+  std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1));
+  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (size_t i = 1; i <= n; ++i) {
+    for (size_t j = 1; j <= m; ++j) {
+      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[n][m];
+}
+
+std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += names[i];
+  }
+  return out;
+}
+
+std::string_view TypeNameWithArticle(toml::node_type type) {
+  switch (type) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
+
+std::string FormatDouble(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  std::string out(buf, ec == std::errc() ? end : buf);
+  if (out.find_first_of(".eE") == std::string::npos) out += ".0";
+  return out;
+}
+
+template <typename T>
+std::string Streamed(const T& v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+std::optional<SpecValue> ToSpecValue(const toml::node& node) {
+  SpecValue v;
+  if (auto* b = node.as_boolean()) {
+    v.type = SpecValue::Type::kBool;
+    v.text = b->get() ? "true" : "false";
+  } else if (auto* i = node.as_integer()) {
+    v.type = SpecValue::Type::kInteger;
+    v.text = std::to_string(i->get());
+  } else if (auto* f = node.as_floating_point()) {
+    v.type = SpecValue::Type::kFloat;
+    v.text = FormatDouble(f->get());
+  } else if (auto* s = node.as_string()) {
+    v.type = SpecValue::Type::kString;
+    v.text = s->get();
+  } else if (auto* d = node.as_date()) {
+    v.type = SpecValue::Type::kDate;
+    v.text = Streamed(d->get());
+  } else if (auto* t = node.as_time()) {
+    v.type = SpecValue::Type::kTime;
+    v.text = Streamed(t->get());
+  } else if (auto* dt = node.as_date_time()) {
+    v.type = SpecValue::Type::kDateTime;
+    v.text = Streamed(dt->get());
+  } else {
+    return std::nullopt;
+  }
+  return v;
+}
+
+// An identifier suggestion for a bad name: invalid characters become '_', a leading digit gets
+// a '_' prefix.
+std::string IdentifierFor(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '_') ? c : '_';
+  }
+  if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0]))) out = "_" + out;
+  return out;
+}
+
+std::optional<DataFormat> FormatFromName(std::string_view name) {
+  std::string n = Lower(name);
+  if (n == "csv" || n == "tsv") return DataFormat::kCsv;
+  if (n == "parquet" || n == "pq") return DataFormat::kParquet;
+  if (n == "json" || n == "jsonl" || n == "ndjson") return DataFormat::kJson;
+  return std::nullopt;
+}
+
+// The format implied by a path's extension, looking through a compression suffix.
+std::optional<DataFormat> FormatFromPath(std::string_view path) {
+  std::string p = Lower(path);
+  for (std::string_view comp : {".gz", ".zst", ".bz2", ".xz"}) {
+    if (p.size() > comp.size() && p.ends_with(comp)) {
+      p.resize(p.size() - comp.size());
+      break;
+    }
+  }
+  size_t slash = p.find_last_of('/');
+  size_t dot = p.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return std::nullopt;
+  return FormatFromName(std::string_view(p).substr(dot + 1));
+}
+
+bool HasGlob(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
+
+struct Diagnostic {
+  int line = 0;
+  int column = 0;  // 0: not shown
+  std::string message;
+};
+
+// One parse of one document. Collects every problem it finds, then reports them all.
+class SpecParser {
+ public:
+  SpecParser(std::string_view text, std::string display_name, std::string base_dir) : text_(text) {
+    spec_.display_name = std::move(display_name);
+    spec_.base_dir = std::move(base_dir);
+    size_t start = 0;
+    while (start <= text_.size()) {
+      size_t nl = text_.find('\n', start);
+      if (nl == std::string_view::npos) {
+        lines_.push_back(text_.substr(start));
+        break;
+      }
+      lines_.push_back(text_.substr(start, nl - start));
+      start = nl + 1;
+    }
+  }
+
+  Result<PipelineSpec> Parse() {
+    toml::table root;
+    try {
+      root = toml::parse(text_, std::string_view(spec_.display_name));
+    } catch (const toml::parse_error& e) {
+      const auto& begin = e.source().begin;
+      std::string what = DescribeTomlError(e.description());
+      if (e.description().find("control characters") != std::string_view::npos &&
+          AtEndOfLine(static_cast<int>(begin.line), static_cast<int>(begin.column))) {
+        // toml++ reports a string left open at the end of its line as a forbidden newline.
+        what =
+            "the string is not closed on its line; end it with the quote it starts with, or "
+            "use \"\"\"...\"\"\" for text over several lines";
+      }
+      return InvalidArgument(spec_.display_name + ":" + std::to_string(begin.line) + ":" +
+                             std::to_string(begin.column) + ": invalid TOML: " + what);
+    } catch (const std::exception& e) {
+      return Internal(spec_.display_name + ": TOML parser failed: " + e.what());
+    }
+    ParseRoot(root);
+    CheckNames();
+    CheckReferences();
+    if (!diagnostics_.empty()) return Failure();
+    return std::move(spec_);
+  }
+
+ private:
+  static std::string DescribeTomlError(std::string_view description) {
+    // "Error while parsing value: could not determine value type"
+    //   -> "could not determine value type (while parsing value)"
+    constexpr std::string_view kPrefix = "Error while ";
+    if (description.starts_with(kPrefix)) {
+      size_t colon = description.find(": ");
+      if (colon != std::string_view::npos) {
+        std::string what(description.substr(kPrefix.size(), colon - kPrefix.size()));
+        return std::string(description.substr(colon + 2)) + " (while " + what + ")";
+      }
+    }
+    return std::string(description);
+  }
+
+  // Whether (line, column) (1-based, columns in code points) is past the line's last character.
+  bool AtEndOfLine(int line, int column) const {
+    if (line < 1 || static_cast<size_t>(line) > lines_.size()) return false;
+    std::string_view l = lines_[line - 1];
+    if (l.ends_with('\r')) l.remove_suffix(1);
+    int code_points = 0;
+    for (char c : l) {
+      if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++code_points;
+    }
+    return column > code_points;
+  }
+
+  void Error(int line, std::string message) {
+    diagnostics_.push_back({line, 0, std::move(message)});
+  }
+
+  Status Failure() {
+    std::stable_sort(diagnostics_.begin(), diagnostics_.end(),
+                     [](const Diagnostic& a, const Diagnostic& b) { return a.line < b.line; });
+    std::string message;
+    for (const Diagnostic& d : diagnostics_) {
+      if (!message.empty()) message += "\n";
+      message += spec_.Where(d.line) + ": " + d.message;
+    }
+    return InvalidArgument(std::move(message));
+  }
+
+  static int LineOf(const toml::node& node) { return static_cast<int>(node.source().begin.line); }
+  static int LineOf(const toml::key& key) { return static_cast<int>(key.source().begin.line); }
+
+  // Reports keys of `table` not in `valid`. `owner` is e.g. `stage "daily"`.
+  void CheckKeys(const toml::table& table, std::string_view owner,
+                 const std::vector<std::string>& valid) {
+    for (auto&& [key, value] : table) {
+      if (std::find(valid.begin(), valid.end(), key.str()) != valid.end()) continue;
+      Error(LineOf(key), std::string(owner) + ": unknown key " + Quote(key.str()) +
+                             DidYouMeanSuffix(key.str(), valid) + "; valid keys are " +
+                             JoinNames(valid));
+    }
+  }
+
+  // The string at `node`, or an error naming `what` and an example.
+  std::optional<std::string> ExpectString(const toml::node& node, std::string_view owner,
+                                          std::string_view key, std::string_view example) {
+    if (auto* s = node.as_string()) return s->get();
+    Error(LineOf(node), std::string(owner) + ": " + std::string(key) + " must be a string, not " +
+                            std::string(TypeNameWithArticle(node.type())) + " (e.g. " +
+                            std::string(key) + " = " + std::string(example) + ")");
+    return std::nullopt;
+  }
+
+  // The line the text of the string at `node` starts on: a multi-line string whose opening
+  // delimiter ends its line starts on the next one (TOML trims that newline).
+  int TextStartLine(const toml::node& node) const {
+    const auto& begin = node.source().begin;
+    int line = static_cast<int>(begin.line);
+    if (line < 1 || static_cast<size_t>(line) > lines_.size()) return line;
+    std::string_view l = lines_[line - 1];
+    // Columns count code points; walk UTF-8 to the byte offset.
+    size_t byte = 0;
+    for (size_t col = 1; col < begin.column && byte < l.size();) {
+      ++byte;
+      while (byte < l.size() && (static_cast<unsigned char>(l[byte]) & 0xC0) == 0x80) ++byte;
+      ++col;
+    }
+    std::string_view rest = l.substr(std::min(byte, l.size()));
+    if (rest.starts_with("\"\"\"") || rest.starts_with("'''")) {
+      std::string_view after = rest.substr(3);
+      if (after.empty() || after == "\r") return line + 1;
+    }
+    return line;
+  }
+
+  std::vector<NamedValue> ParseValueTable(const toml::node& node, std::string_view owner,
+                                          std::string_view key, std::string_view example) {
+    std::vector<NamedValue> out;
+    const toml::table* table = node.as_table();
+    if (table == nullptr) {
+      Error(LineOf(node), std::string(owner) + ": " + std::string(key) + " must be a table, not " +
+                              std::string(TypeNameWithArticle(node.type())) + " (e.g. " +
+                              std::string(key) + " = " + std::string(example) + ")");
+      return out;
+    }
+    for (auto&& [k, v] : *table) {
+      if (!IsSqlIdentifier(k.str())) {
+        Error(LineOf(k), std::string(owner) + ": " + std::string(key) + " name " + Quote(k.str()) +
+                             " is not an identifier; use letters, digits and _, not starting "
+                             "with a digit (e.g. " +
+                             Quote(IdentifierFor(k.str())) + ")");
+        continue;
+      }
+      std::optional<SpecValue> value = ToSpecValue(v);
+      if (!value) {
+        Error(LineOf(v), std::string(owner) + ": " + std::string(key) + "." + std::string(k.str()) +
+                             " must be a string, number, boolean, date or time, not " +
+                             std::string(TypeNameWithArticle(v.type())));
+        continue;
+      }
+      out.push_back({std::string(k.str()), std::move(*value), LineOf(k)});
+    }
+    std::sort(out.begin(), out.end(),
+              [](const NamedValue& a, const NamedValue& b) { return a.name < b.name; });
+    return out;
+  }
+
+  // Replaces each ${name} in `raw` with the text of param `name`.
+  std::string Substitute(std::string_view raw, int sql_line, const std::vector<NamedValue>& params,
+                         std::string_view owner) {
+    std::vector<std::string> names;
+    for (const NamedValue& p : params) names.push_back(p.name);
+    std::string out;
+    size_t i = 0;
+    while (i < raw.size()) {
+      size_t open = raw.find("${", i);
+      if (open == std::string_view::npos) {
+        out += raw.substr(i);
+        break;
+      }
+      out += raw.substr(i, open - i);
+      int line = LineInSql(raw, sql_line, open);
+      size_t close = raw.find('}', open + 2);
+      std::string_view name = close == std::string_view::npos
+                                  ? std::string_view()
+                                  : raw.substr(open + 2, close - open - 2);
+      if (close == std::string_view::npos || !IsSqlIdentifier(name)) {
+        std::string shown(raw.substr(
+            open, std::min<size_t>(close == std::string_view::npos ? 12 : close - open + 1,
+                                   raw.size() - open)));
+        Error(line, std::string(owner) + ": malformed parameter reference " + Quote(shown) +
+                        " in sql; write ${name} where name is a key of params");
+        out += "${";
+        i = open + 2;
+        continue;
+      }
+      auto it = std::find_if(params.begin(), params.end(),
+                             [&](const NamedValue& p) { return p.name == name; });
+      if (it == params.end()) {
+        if (params.empty()) {
+          Error(line, std::string(owner) + ": sql uses ${" + std::string(name) +
+                          "}, but no params are defined; add params = { " + std::string(name) +
+                          " = ... }");
+        } else {
+          Error(line, std::string(owner) + ": sql uses ${" + std::string(name) +
+                          "}, which params does not define" + DidYouMeanSuffix(name, names) +
+                          "; defined params are " + JoinNames(names));
+        }
+      } else {
+        out += it->value.text;
+      }
+      i = close + 1;
+    }
+    return out;
+  }
+
+  DataLocation ResolveLocation(std::string written, int line, std::string_view owner,
+                               std::string_view key) {
+    DataLocation loc;
+    loc.written = written;
+    loc.line = line;
+    std::string path = written;
+    if (path.starts_with("file://")) {
+      path = path.substr(7);
+    } else if (size_t scheme = path.find("://"); scheme != std::string::npos) {
+      std::string s = Lower(std::string_view(path).substr(0, scheme));
+      if (s != "s3" && s != "memory") {
+        Error(line, std::string(owner) + ": " + std::string(key) + " " + Quote(written) +
+                        " uses an unsupported scheme \"" + s +
+                        "://\"; use a local path or s3://bucket/key");
+      }
+      loc.resolved = written;
+      loc.is_url = true;
+      return loc;
+    }
+    fs::path p(path);
+    if (p.is_relative()) p = fs::path(spec_.base_dir) / p;
+    loc.resolved = p.lexically_normal().string();
+    return loc;
+  }
+
+  void ParseRoot(const toml::table& root) {
+    CheckKeys(root, "pipeline", {"name", "store", "sources", "stages", "outputs"});
+    if (const toml::node* name = root.get("name")) {
+      if (auto s = ExpectString(*name, "pipeline", "name", "\"sales\"")) {
+        bool valid = !s->empty();
+        for (char c : *s) {
+          if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {
+            valid = false;
+          }
+        }
+        if (!valid) {
+          Error(LineOf(*name), "pipeline name " + Quote(*s) +
+                                   " may contain only letters, digits, '_', '-' and '.' (it "
+                                   "names the pipeline's checkpoints in the store)");
+        }
+        spec_.name = *s;
+      }
+    } else {
+      Error(1,
+            "missing name = \"...\" at the top of the file (it names the pipeline's "
+            "checkpoints in the store)");
+    }
+    if (const toml::node* store = root.get("store")) {
+      if (auto s = ExpectString(*store, "pipeline", "store", "\"s3://bucket/prefix\"")) {
+        if (s->empty()) {
+          Error(LineOf(*store),
+                "store is empty; remove it to use a local .respawn/ store "
+                "next to this file, or name one (e.g. \"s3://bucket/prefix\")");
+        } else {
+          spec_.store = ResolveLocation(*s, LineOf(*store), "pipeline", "store").resolved;
+          spec_.store_line = LineOf(*store);
+        }
+      }
+    }
+    ForEachEntry(root, "sources", "source", [&](std::string name, int line, const toml::table& t) {
+      ParseSource(std::move(name), line, t);
+    });
+    ForEachEntry(root, "stages", "stage", [&](std::string name, int line, const toml::table& t) {
+      ParseStage(std::move(name), line, t);
+    });
+    ForEachEntry(root, "outputs", "output", [&](std::string name, int line, const toml::table& t) {
+      ParseOutput(std::move(name), line, t);
+    });
+    auto by_line = [](const auto& a, const auto& b) { return a.line < b.line; };
+    std::stable_sort(spec_.sources.begin(), spec_.sources.end(), by_line);
+    std::stable_sort(spec_.stages.begin(), spec_.stages.end(), by_line);
+    std::stable_sort(spec_.outputs.begin(), spec_.outputs.end(), by_line);
+  }
+
+  template <typename Fn>
+  void ForEachEntry(const toml::table& root, std::string_view section, std::string_view kind,
+                    Fn&& fn) {
+    const toml::node* node = root.get(section);
+    if (node == nullptr) return;
+    const toml::table* table = node->as_table();
+    if (table == nullptr) {
+      Error(LineOf(*node), std::string(section) + " must be a table of " + std::string(kind) +
+                               "s, not " + std::string(TypeNameWithArticle(node->type())) +
+                               " (e.g. [" + std::string(section) + ".name])");
+      return;
+    }
+    for (auto&& [key, value] : *table) {
+      std::string name(key.str());
+      const toml::table* entry = value.as_table();
+      if (entry == nullptr) {
+        Error(LineOf(key), std::string(kind) + " " + Quote(name) + " must be a table, not " +
+                               std::string(TypeNameWithArticle(value.type())) + " (write [" +
+                               std::string(section) + "." + name + "] and its keys below it)");
+        continue;
+      }
+      if (!IsSqlIdentifier(name)) {
+        Error(LineOf(key), std::string(kind) + " name " + Quote(name) +
+                               " is not a SQL identifier; use letters, digits and _, not "
+                               "starting with a digit (e.g. " +
+                               Quote(IdentifierFor(name)) + ")");
+        continue;
+      }
+      fn(std::move(name), LineOf(key), *entry);
+    }
+  }
+
+  void ParseSource(std::string name, int line, const toml::table& t) {
+    SourceSpec source;
+    source.name = name;
+    source.line = line;
+    const std::string owner = "source " + Quote(name);
+    CheckKeys(t, owner, {"path", "sql", "format", "options", "params"});
+    const toml::node* path = t.get("path");
+    const toml::node* sql = t.get("sql");
+    if (path != nullptr && sql != nullptr) {
+      Error(line, owner +
+                      " sets both path and sql; keep path to read files or sql to generate "
+                      "rows, not both");
+      return;
+    }
+    if (path == nullptr && sql == nullptr) {
+      Error(line, owner +
+                      " needs path = \"...\" (files to read) or sql = \"SELECT ...\" (rows "
+                      "to generate)");
+      return;
+    }
+    if (path != nullptr) {
+      source.kind = SourceKind::kFiles;
+      if (const toml::node* params = t.get("params")) {
+        Error(LineOf(*params), owner + ": params apply only to sql sources; remove them");
+      }
+      std::optional<std::string> p = ExpectString(*path, owner, "path", "\"data/orders/*.csv\"");
+      if (!p) return;
+      if (p->empty()) {
+        Error(LineOf(*path), owner +
+                                 ": path is empty; name the files to read (e.g. path = "
+                                 "\"data/orders/*.csv\")");
+        return;
+      }
+      source.location = ResolveLocation(*p, LineOf(*path), owner, "path");
+      if (const toml::node* format = t.get("format")) {
+        std::optional<std::string> f =
+            ExpectString(*format, owner, "format", "\"csv\", \"parquet\" or \"json\"");
+        if (!f) return;
+        std::optional<DataFormat> df = FormatFromName(*f);
+        if (!df) {
+          Error(LineOf(*format), owner + ": unknown format " + Quote(*f) +
+                                     DidYouMeanSuffix(*f, {"csv", "parquet", "json", "jsonl"}) +
+                                     "; use \"csv\", \"parquet\" or \"json\"");
+          return;
+        }
+        source.format = *df;
+      } else if (std::optional<DataFormat> df = FormatFromPath(*p)) {
+        source.format = *df;
+      } else {
+        Error(LineOf(*path), owner + ": cannot tell the format of " + Quote(*p) +
+                                 " from its extension; add format = \"csv\", \"parquet\" or "
+                                 "\"json\"");
+        return;
+      }
+      if (const toml::node* options = t.get("options")) {
+        source.options = ParseValueTable(*options, owner, "options", "{ header = true }");
+      }
+    } else {
+      source.kind = SourceKind::kSql;
+      for (std::string_view k : {"format", "options"}) {
+        if (const toml::node* n = t.get(k)) {
+          Error(LineOf(*n), owner + ": " + std::string(k) +
+                                " applies only to sources read from files (path = ...); "
+                                "remove it");
+        }
+      }
+      if (const toml::node* params = t.get("params")) {
+        source.params = ParseValueTable(*params, owner, "params", "{ rows = 1000 }");
+      }
+      if (!ParseSql(*sql, owner, source.params, &source.raw_sql, &source.sql, &source.sql_line)) {
+        return;
+      }
+    }
+    spec_.sources.push_back(std::move(source));
+  }
+
+  bool ParseSql(const toml::node& node, const std::string& owner,
+                const std::vector<NamedValue>& params, std::string* raw, std::string* sql,
+                int* sql_line) {
+    std::optional<std::string> s = ExpectString(node, owner, "sql", "\"SELECT ...\"");
+    if (!s) return false;
+    if (s->find_first_not_of(" \t\r\n") == std::string::npos) {
+      Error(LineOf(node), owner + ": sql is empty; write the query (e.g. sql = \"SELECT ...\")");
+      return false;
+    }
+    *raw = *s;
+    *sql_line = TextStartLine(node);
+    *sql = Substitute(*raw, *sql_line, params, owner);
+    return true;
+  }
+
+  void ParseStage(std::string name, int line, const toml::table& t) {
+    StageSpec stage;
+    stage.name = name;
+    stage.line = line;
+    const std::string owner = "stage " + Quote(name);
+    CheckKeys(t, owner, {"sql", "depends_on", "checkpoint", "params"});
+    if (const toml::node* params = t.get("params")) {
+      stage.params = ParseValueTable(*params, owner, "params", "{ min_amount = 10 }");
+    }
+    if (const toml::node* checkpoint = t.get("checkpoint")) {
+      if (auto* b = checkpoint->as_boolean()) {
+        stage.checkpoint = b->get();
+      } else {
+        Error(LineOf(*checkpoint), owner + ": checkpoint must be true or false, not " +
+                                       std::string(TypeNameWithArticle(checkpoint->type())));
+      }
+    }
+    if (const toml::node* deps = t.get("depends_on")) {
+      if (auto* array = deps->as_array()) {
+        for (const toml::node& d : *array) {
+          if (auto* s = d.as_string()) {
+            stage.depends_on.push_back({s->get(), LineOf(d)});
+          } else {
+            Error(LineOf(d), owner + ": depends_on must list names as strings, not " +
+                                 std::string(TypeNameWithArticle(d.type())) +
+                                 " (e.g. depends_on = [\"orders\"])");
+          }
+        }
+      } else {
+        Error(LineOf(*deps), owner + ": depends_on must be an array of names, not " +
+                                 std::string(TypeNameWithArticle(deps->type())) +
+                                 " (e.g. depends_on = [\"orders\"])");
+      }
+    }
+    const toml::node* sql = t.get("sql");
+    if (sql == nullptr) {
+      Error(line, owner + " has no sql; add sql = \"SELECT ...\" (the query that computes it)");
+      return;
+    }
+    if (!ParseSql(*sql, owner, stage.params, &stage.raw_sql, &stage.sql, &stage.sql_line)) return;
+    spec_.stages.push_back(std::move(stage));
+  }
+
+  void ParseOutput(std::string name, int line, const toml::table& t) {
+    OutputSpec output;
+    output.name = name;
+    output.line = line;
+    const std::string owner = "output " + Quote(name);
+    CheckKeys(t, owner, {"from", "path", "format"});
+    const toml::node* from = t.get("from");
+    const toml::node* path = t.get("path");
+    if (from == nullptr) {
+      Error(line, owner + " needs from = \"<stage or source>\" (the table it writes)");
+    }
+    if (path == nullptr) {
+      Error(line, owner + " needs path = \"out/" + name + ".parquet\" (where it is written)");
+    }
+    if (from == nullptr || path == nullptr) return;
+    std::optional<std::string> f = ExpectString(*from, owner, "from", "\"daily\"");
+    std::optional<std::string> p =
+        ExpectString(*path, owner, "path", "\"out/" + name + ".parquet\"");
+    if (!f || !p) return;
+    output.from = {*f, LineOf(*from)};
+    if (p->empty() || HasGlob(*p) || p->ends_with("/")) {
+      Error(LineOf(*path), owner + ": path " + Quote(*p) +
+                               " must name one file (e.g. path = \"out/" + name + ".parquet\")");
+      return;
+    }
+    output.location = ResolveLocation(*p, LineOf(*path), owner, "path");
+    std::optional<DataFormat> df;
+    int format_line = LineOf(*path);
+    if (const toml::node* format = t.get("format")) {
+      std::optional<std::string> fs_ = ExpectString(*format, owner, "format", "\"parquet\"");
+      if (!fs_) return;
+      df = FormatFromName(*fs_);
+      format_line = LineOf(*format);
+      if (!df || *df == DataFormat::kJson) {
+        Error(format_line, owner + ": unknown output format " + Quote(*fs_) +
+                               DidYouMeanSuffix(*fs_, {"parquet", "csv"}) +
+                               "; use \"parquet\" or \"csv\"");
+        return;
+      }
+    } else {
+      df = FormatFromPath(*p);
+      if (!df || *df == DataFormat::kJson) {
+        Error(format_line, owner + ": cannot tell the format of " + Quote(*p) +
+                               " from its extension; end it in .parquet or .csv, or add "
+                               "format = \"parquet\" or \"csv\"");
+        return;
+      }
+    }
+    output.format = *df;
+    spec_.outputs.push_back(std::move(output));
+  }
+
+  // Sources, stages and outputs share one case-insensitive namespace.
+  void CheckNames() {
+    struct Named {
+      std::string_view kind;
+      std::string name;
+      int line;
+    };
+    std::vector<Named> all;
+    for (const SourceSpec& s : spec_.sources) all.push_back({"source", s.name, s.line});
+    for (const StageSpec& s : spec_.stages) all.push_back({"stage", s.name, s.line});
+    for (const OutputSpec& o : spec_.outputs) all.push_back({"output", o.name, o.line});
+    std::stable_sort(all.begin(), all.end(),
+                     [](const Named& a, const Named& b) { return a.line < b.line; });
+    std::map<std::string, const Named*> seen;
+    for (const Named& n : all) {
+      auto [it, inserted] = seen.emplace(Lower(n.name), &n);
+      if (inserted) continue;
+      const Named& first = *it->second;
+      Error(n.line, std::string(n.kind) + " " + Quote(n.name) + " has the same name as " +
+                        std::string(first.kind) + " " + Quote(first.name) + " (line " +
+                        std::to_string(first.line) +
+                        "); sources, stages and outputs share one namespace, ignoring case: "
+                        "rename one");
+    }
+    std::map<std::string, const OutputSpec*> written;
+    for (const OutputSpec& o : spec_.outputs) {
+      auto [it, inserted] = written.emplace(o.location.resolved, &o);
+      if (inserted) continue;
+      Error(o.location.line, "output " + Quote(o.name) + " writes " + Quote(o.location.written) +
+                                 ", which output " + Quote(it->second->name) +
+                                 " also writes; give each output its own path");
+    }
+  }
+
+  void CheckReferences() {
+    std::vector<std::string> tables;
+    for (const SourceSpec& s : spec_.sources) tables.push_back(s.name);
+    for (const StageSpec& s : spec_.stages) tables.push_back(s.name);
+    auto defined = [&](std::string_view name) {
+      return std::any_of(tables.begin(), tables.end(),
+                         [&](const std::string& t) { return EqualsIgnoreCase(t, name); });
+    };
+    for (const StageSpec& stage : spec_.stages) {
+      for (const NameRef& dep : stage.depends_on) {
+        if (defined(dep.name)) continue;
+        Error(dep.line, "stage " + Quote(stage.name) + " depends_on " + Quote(dep.name) +
+                            ", which no source or stage defines" +
+                            DidYouMeanSuffix(dep.name, tables));
+      }
+    }
+    for (const OutputSpec& output : spec_.outputs) {
+      if (defined(output.from.name)) continue;
+      Error(output.from.line, "output " + Quote(output.name) + " reads from " +
+                                  Quote(output.from.name) + ", which no stage or source defines" +
+                                  DidYouMeanSuffix(output.from.name, tables));
+    }
+  }
+
+  std::string_view text_;
+  std::vector<std::string_view> lines_;
+  PipelineSpec spec_;
+  std::vector<Diagnostic> diagnostics_;
+};
+
+template <typename T>
+const T* FindByName(const std::vector<T>& items, std::string_view name) {
+  for (const T& item : items) {
+    if (EqualsIgnoreCase(item.name, name)) return &item;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string_view DataFormatName(DataFormat format) {
+  switch (format) {
+    case DataFormat::kCsv:
+      return "csv";
+    case DataFormat::kParquet:
+      return "parquet";
+    case DataFormat::kJson:
+      return "json";
+  }
+  return "unknown";
+}
+
+std::string SpecValue::SqlLiteral() const {
+  auto quoted = [](std::string_view s) {
+    std::string out = "'";
+    for (char c : s) {
+      if (c == '\'') out += '\'';
+      out += c;
+    }
+    return out + "'";
+  };
+  switch (type) {
+    case Type::kBool:
+    case Type::kInteger:
+      return text;
+    case Type::kFloat:
+      if (text == "nan" || text == "inf" || text == "-inf") return quoted(text) + "::DOUBLE";
+      return text;
+    case Type::kString:
+      return quoted(text);
+    case Type::kDate:
+      return "DATE " + quoted(text);
+    case Type::kTime:
+      return "TIME " + quoted(text);
+    case Type::kDateTime: {
+      size_t t = text.find_first_of("Tt ");
+      bool zoned = t != std::string::npos && text.find_first_of("Zz+-", t) != std::string::npos;
+      return (zoned ? "TIMESTAMPTZ " : "TIMESTAMP ") + quoted(text);
+    }
+  }
+  return quoted(text);
+}
+
+const SourceSpec* PipelineSpec::FindSource(std::string_view name) const {
+  return FindByName(sources, name);
+}
+const StageSpec* PipelineSpec::FindStage(std::string_view name) const {
+  return FindByName(stages, name);
+}
+const OutputSpec* PipelineSpec::FindOutput(std::string_view name) const {
+  return FindByName(outputs, name);
+}
+
+std::string PipelineSpec::Where(int line) const {
+  return display_name + ":" + std::to_string(line);
+}
+
+Result<PipelineSpec> ParsePipelineFile(const std::string& path) {
+  std::error_code ec;
+  fs::path absolute = fs::absolute(path, ec);
+  if (ec) return InvalidArgument("pipeline file " + Quote(path) + ": " + ec.message());
+  std::ifstream in(absolute, std::ios::binary);
+  if (!in) {
+    if (!fs::exists(absolute, ec)) {
+      return NotFound("pipeline file " + Quote(path) + " does not exist (looked for " +
+                      absolute.string() + ")");
+    }
+    return PermissionDenied("pipeline file " + Quote(path) +
+                            " cannot be read; check its "
+                            "permissions");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return Unavailable("reading pipeline file " + Quote(path) + " failed");
+  return ParsePipelineString(text.str(), path, absolute.parent_path().string());
+}
+
+Result<PipelineSpec> ParsePipelineString(std::string_view text, std::string_view display_name,
+                                         std::string_view base_dir) {
+  std::error_code ec;
+  fs::path base = base_dir.empty() ? fs::current_path(ec) : fs::absolute(fs::path(base_dir), ec);
+  if (ec) {
+    return InvalidArgument("cannot resolve directory " + Quote(base_dir) + ": " + ec.message());
+  }
+  SpecParser parser(text, std::string(display_name), base.lexically_normal().string());
+  return parser.Parse();
+}
+
+std::string EffectiveStoreUrl(const PipelineSpec& spec, std::string_view flag_override) {
+  if (!flag_override.empty()) return std::string(flag_override);
+  if (const char* env = std::getenv("RESPAWN_STORE"); env != nullptr && *env != '\0') return env;
+  if (!spec.store.empty()) return spec.store;
+  return (fs::path(spec.base_dir) / ".respawn").string();
+}
+
+bool IsSqlIdentifier(std::string_view name) {
+  if (name.empty()) return false;
+  auto c0 = static_cast<unsigned char>(name[0]);
+  if (!std::isalpha(c0) && c0 != '_') return false;
+  for (char c : name) {
+    auto u = static_cast<unsigned char>(c);
+    if (!std::isalnum(u) && u != '_') return false;
+  }
+  return true;
+}
+
+std::optional<std::string> DidYouMean(std::string_view name,
+                                      const std::vector<std::string>& candidates) {
+  const std::string lower = Lower(name);
+  std::optional<std::string> best;
+  size_t best_score = SIZE_MAX;
+  for (const std::string& candidate : candidates) {
+    const std::string c = Lower(candidate);
+    if (candidate == name) continue;
+    size_t score = SIZE_MAX;
+    size_t d = OsaDistance(lower, c);
+    if (d <= 2 && (d < lower.size() || c == lower)) {
+      score = d;
+    } else if (std::min(lower.size(), c.size()) >= 3 &&
+               (c.starts_with(lower) || lower.starts_with(c))) {
+      score = 3;
+    }
+    if (score < best_score) {
+      best_score = score;
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+std::string DidYouMeanSuffix(std::string_view name, const std::vector<std::string>& candidates) {
+  std::optional<std::string> m = DidYouMean(name, candidates);
+  return m ? " (did you mean " + Quote(*m) + "?)" : "";
+}
+
+int LineInSql(std::string_view sql, int sql_line, size_t offset) {
+  offset = std::min(offset, sql.size());
+  return sql_line + static_cast<int>(std::count(sql.begin(), sql.begin() + offset, '\n'));
+}
+
+}  // namespace respawn

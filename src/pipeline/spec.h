@@ -1,0 +1,154 @@
+// Pipeline spec: the parsed and validated form of a pipeline TOML file.
+//
+//   name = "sales"
+//   store = "s3://bucket/prefix"              # optional
+//   [sources.orders]
+//   path = "data/orders/*.csv"                # or sql = "SELECT ..." (exactly one)
+//   format = "csv"                            # optional; else from the extension
+//   options = { header = true }               # optional; passed to the DuckDB reader
+//   [stages.clean]
+//   sql = "SELECT * FROM orders WHERE amount >= ${min_amount}"
+//   params = { min_amount = 10 }              # optional
+//   depends_on = ["other"]                    # optional extra edges
+//   checkpoint = true                         # optional, default true
+//   [outputs.report]
+//   from = "clean"
+//   path = "out/clean.parquet"                # parquet or csv, by extension or format
+//
+// Every error is InvalidArgument, one line per problem, sorted by line, each shaped
+// `<file>:<line>: <what is wrong and how to fix it>`.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/status.h"
+
+namespace respawn {
+
+/// A scalar TOML value kept with its type (stage params, reader options).
+struct SpecValue {
+  enum class Type { kBool, kInteger, kFloat, kString, kDate, kTime, kDateTime };
+  Type type = Type::kString;
+  /// Canonical text: true/false, 42, 2.5, the string itself, 2024-01-31, 07:32:00,
+  /// 2024-01-31T07:32:00Z. This is what ${name} substitutes (strings without quotes).
+  std::string text;
+
+  /// The value as a DuckDB literal: true, 42, 2.5, 'it''s', DATE '2024-01-31', ...
+  std::string SqlLiteral() const;
+  friend bool operator==(const SpecValue&, const SpecValue&) = default;
+};
+
+struct NamedValue {
+  std::string name;
+  SpecValue value;
+  int line = 0;
+};
+
+enum class SourceKind { kFiles, kSql };
+enum class DataFormat { kCsv, kParquet, kJson };
+/// "csv", "parquet", "json".
+std::string_view DataFormatName(DataFormat format);
+
+/// Where data lives: a local path (absolute, may be a glob) or a store URL (s3://...).
+struct DataLocation {
+  std::string written;   // as written in the file
+  std::string resolved;  // absolute local path, or the URL unchanged
+  bool is_url = false;
+  int line = 0;
+};
+
+struct SourceSpec {
+  std::string name;
+  int line = 0;  // line of the [sources.<name>] header (or key)
+  SourceKind kind = SourceKind::kFiles;
+
+  // kFiles
+  DataLocation location;
+  DataFormat format = DataFormat::kCsv;
+  std::vector<NamedValue> options;  // sorted by name
+
+  // kSql
+  std::string sql;                 // with ${param} substituted
+  std::string raw_sql;             // as written
+  int sql_line = 0;                // line on which the SQL text starts
+  std::vector<NamedValue> params;  // sorted by name
+};
+
+struct NameRef {
+  std::string name;
+  int line = 0;
+};
+
+struct StageSpec {
+  std::string name;
+  int line = 0;         // line of the [stages.<name>] header (or key)
+  std::string sql;      // with ${param} substituted
+  std::string raw_sql;  // as written
+  int sql_line = 0;     // line on which the SQL text starts
+  std::vector<NameRef> depends_on;
+  bool checkpoint = true;
+  std::vector<NamedValue> params;  // sorted by name
+};
+
+struct OutputSpec {
+  std::string name;
+  int line = 0;
+  NameRef from;  // a stage or source
+  DataLocation location;
+  DataFormat format = DataFormat::kParquet;  // kParquet or kCsv
+};
+
+struct PipelineSpec {
+  std::string name;
+  std::string display_name;  // the file as named in messages ("pipeline.toml")
+  std::string base_dir;      // absolute directory relative paths are resolved against
+  /// The store named in the file: a URL, or an absolute local path; empty when not set.
+  std::string store;
+  int store_line = 0;
+  // Each in declaration order.
+  std::vector<SourceSpec> sources;
+  std::vector<StageSpec> stages;
+  std::vector<OutputSpec> outputs;
+
+  /// Case-insensitive lookups (DuckDB identifiers are case-insensitive); null when absent.
+  const SourceSpec* FindSource(std::string_view name) const;
+  const StageSpec* FindStage(std::string_view name) const;
+  const OutputSpec* FindOutput(std::string_view name) const;
+
+  /// "<display_name>:<line>".
+  std::string Where(int line) const;
+};
+
+/// Reads and parses the file at `path`; messages name it as written, relative paths in it are
+/// resolved against its directory. NotFound when the file cannot be read.
+Result<PipelineSpec> ParsePipelineFile(const std::string& path);
+
+/// Parses `text`; `display_name` names it in messages, `base_dir` is where relative paths in it
+/// are resolved from (made absolute against the current directory if relative).
+Result<PipelineSpec> ParsePipelineString(std::string_view text, std::string_view display_name,
+                                         std::string_view base_dir);
+
+/// The store a run uses: `flag_override` (--store) if not empty, else $RESPAWN_STORE if set and
+/// not empty, else the file's `store`, else "<base_dir>/.respawn".
+std::string EffectiveStoreUrl(const PipelineSpec& spec, std::string_view flag_override = {});
+
+/// [A-Za-z_][A-Za-z0-9_]*
+bool IsSqlIdentifier(std::string_view name);
+
+/// The candidate closest to `name`, ignoring case, if it is plausibly a typo: an optimal string
+/// alignment (Damerau-Levenshtein) distance of at most 2 (and less than the name's length), or
+/// one a prefix of the other (at least 3 characters). Ties go to the earliest candidate. Never
+/// returns `name` itself (but does return "sql" for "SQL").
+std::optional<std::string> DidYouMean(std::string_view name,
+                                      const std::vector<std::string>& candidates);
+
+/// " (did you mean \"x\"?)" or "".
+std::string DidYouMeanSuffix(std::string_view name, const std::vector<std::string>& candidates);
+
+/// The file line of byte `offset` of `sql`, whose text starts on line `sql_line`.
+int LineInSql(std::string_view sql, int sql_line, size_t offset);
+
+}  // namespace respawn

@@ -1,0 +1,444 @@
+#include "pipeline/spec.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace respawn {
+namespace {
+
+Result<PipelineSpec> Parse(std::string_view text) {
+  return ParsePipelineString(text, "pipeline.toml", "/base");
+}
+
+// The full message of a parse that must fail with InvalidArgument.
+std::string ParseError(std::string_view text) {
+  Result<PipelineSpec> r = Parse(text);
+  EXPECT_FALSE(r.ok()) << "parsed without error";
+  if (r.ok()) return "";
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  return r.status().message();
+}
+
+constexpr std::string_view kSales = R"toml(name = "sales"
+store = "s3://bucket/prefix"
+
+[sources.orders]
+path = "data/orders/*.csv"
+options = { header = true, delim = "," }
+
+[sources.numbers]
+sql = "SELECT range AS n FROM range(${rows})"
+params = { rows = 1000 }
+
+[stages.clean_orders]
+sql = """
+SELECT * FROM orders
+WHERE amount >= ${min_amount} AND region = '${region}'
+"""
+params = { min_amount = 10, region = "eu", ratio = 0.5, since = 2024-01-31 }
+
+[stages.daily]
+sql = "SELECT day, sum(amount) AS revenue FROM clean_orders GROUP BY day"
+depends_on = ["numbers"]
+checkpoint = false
+
+[outputs.daily_report]
+from = "daily"
+path = "out/daily.parquet"
+
+[outputs.raw]
+from = "orders"
+path = "s3://other/raw.csv"
+)toml";
+
+TEST(SpecTest, ParsesAFullPipeline) {
+  Result<PipelineSpec> r = Parse(kSales);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const PipelineSpec& spec = *r;
+  EXPECT_EQ(spec.name, "sales");
+  EXPECT_EQ(spec.store, "s3://bucket/prefix");
+  EXPECT_EQ(spec.store_line, 2);
+  EXPECT_EQ(spec.base_dir, "/base");
+
+  ASSERT_EQ(spec.sources.size(), 2u);
+  const SourceSpec& orders = spec.sources[0];
+  EXPECT_EQ(orders.name, "orders");
+  EXPECT_EQ(orders.line, 4);
+  EXPECT_EQ(orders.kind, SourceKind::kFiles);
+  EXPECT_EQ(orders.location.written, "data/orders/*.csv");
+  EXPECT_EQ(orders.location.resolved, "/base/data/orders/*.csv");
+  EXPECT_FALSE(orders.location.is_url);
+  EXPECT_EQ(orders.format, DataFormat::kCsv);
+  ASSERT_EQ(orders.options.size(), 2u);
+  EXPECT_EQ(orders.options[0].name, "delim");  // sorted by name
+  EXPECT_EQ(orders.options[0].value.SqlLiteral(), "','");
+  EXPECT_EQ(orders.options[1].name, "header");
+  EXPECT_EQ(orders.options[1].value.SqlLiteral(), "true");
+
+  const SourceSpec& numbers = spec.sources[1];
+  EXPECT_EQ(numbers.kind, SourceKind::kSql);
+  EXPECT_EQ(numbers.sql, "SELECT range AS n FROM range(1000)");
+  EXPECT_EQ(numbers.raw_sql, "SELECT range AS n FROM range(${rows})");
+  EXPECT_EQ(numbers.sql_line, 9);
+
+  ASSERT_EQ(spec.stages.size(), 2u);
+  const StageSpec& clean = spec.stages[0];
+  EXPECT_EQ(clean.name, "clean_orders");
+  EXPECT_EQ(clean.line, 12);
+  EXPECT_EQ(clean.sql_line, 14);  // the newline after """ is trimmed
+  EXPECT_EQ(clean.sql, "SELECT * FROM orders\nWHERE amount >= 10 AND region = 'eu'\n");
+  EXPECT_TRUE(clean.checkpoint);
+  ASSERT_EQ(clean.params.size(), 4u);
+  EXPECT_EQ(clean.params[0].name, "min_amount");
+  EXPECT_EQ(clean.params[1].name, "ratio");
+  EXPECT_EQ(clean.params[1].value.text, "0.5");
+  EXPECT_EQ(clean.params[3].name, "since");
+  EXPECT_EQ(clean.params[3].value.SqlLiteral(), "DATE '2024-01-31'");
+
+  const StageSpec& daily = spec.stages[1];
+  EXPECT_FALSE(daily.checkpoint);
+  ASSERT_EQ(daily.depends_on.size(), 1u);
+  EXPECT_EQ(daily.depends_on[0].name, "numbers");
+  EXPECT_EQ(daily.depends_on[0].line, 21);
+
+  ASSERT_EQ(spec.outputs.size(), 2u);
+  EXPECT_EQ(spec.outputs[0].name, "daily_report");
+  EXPECT_EQ(spec.outputs[0].from.name, "daily");
+  EXPECT_EQ(spec.outputs[0].location.resolved, "/base/out/daily.parquet");
+  EXPECT_EQ(spec.outputs[0].format, DataFormat::kParquet);
+  EXPECT_EQ(spec.outputs[1].format, DataFormat::kCsv);
+  EXPECT_TRUE(spec.outputs[1].location.is_url);
+  EXPECT_EQ(spec.outputs[1].location.resolved, "s3://other/raw.csv");
+
+  EXPECT_NE(spec.FindStage("DAILY"), nullptr);
+  EXPECT_NE(spec.FindSource("Orders"), nullptr);
+  EXPECT_EQ(spec.FindSource("daily"), nullptr);
+  EXPECT_NE(spec.FindOutput("raw"), nullptr);
+  EXPECT_EQ(spec.Where(7), "pipeline.toml:7");
+}
+
+TEST(SpecTest, KeepsDeclarationOrderNotKeyOrder) {
+  Result<PipelineSpec> r = Parse(R"toml(name = "p"
+[stages.zeta]
+sql = "SELECT 1"
+[stages.alpha]
+sql = "SELECT 2"
+[stages]
+mid = { sql = "SELECT 3" }
+)toml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->stages.size(), 3u);
+  EXPECT_EQ(r->stages[0].name, "zeta");
+  EXPECT_EQ(r->stages[1].name, "alpha");
+  EXPECT_EQ(r->stages[2].name, "mid");
+  EXPECT_EQ(r->stages[2].line, 7);
+}
+
+TEST(SpecTest, FormatsFromExtensionOrKey) {
+  Result<PipelineSpec> r = Parse(R"toml(name = "p"
+[sources.a]
+path = "a.parquet"
+[sources.b]
+path = "b/*.jsonl"
+[sources.c]
+path = "c.csv.gz"
+[sources.d]
+path = "d.dat"
+format = "CSV"
+[sources.e]
+path = "file:///abs/e.json"
+[outputs.o]
+from = "a"
+path = "o.dat"
+format = "csv"
+)toml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->sources[0].format, DataFormat::kParquet);
+  EXPECT_EQ(r->sources[1].format, DataFormat::kJson);
+  EXPECT_EQ(r->sources[2].format, DataFormat::kCsv);
+  EXPECT_EQ(r->sources[3].format, DataFormat::kCsv);
+  EXPECT_EQ(r->sources[4].location.resolved, "/abs/e.json");
+  EXPECT_FALSE(r->sources[4].location.is_url);
+  EXPECT_EQ(r->outputs[0].format, DataFormat::kCsv);
+}
+
+TEST(SpecTest, TomlSyntaxErrorHasLineAndColumn) {
+  EXPECT_EQ(ParseError("name = \"p\"\n[stages.a]\nsql = \"SELECT 1\n"),
+            "pipeline.toml:3:16: invalid TOML: the string is not closed on its line; end it with "
+            "the quote it starts with, or use \"\"\"...\"\"\" for text over several lines");
+  EXPECT_EQ(ParseError("name = \"p\"\n[stages.a]\nsql = 'SELECT 1"),
+            "pipeline.toml:3:16: invalid TOML: encountered end-of-file (while parsing literal "
+            "string)");
+}
+
+TEST(SpecTest, RedefinedTableIsATomlError) {
+  std::string e = ParseError("name = \"p\"\n[stages.a]\nsql = \"x\"\n[stages.a]\nsql = \"y\"\n");
+  EXPECT_TRUE(e.starts_with("pipeline.toml:4:1: invalid TOML: ")) << e;
+}
+
+TEST(SpecTest, UnknownKeysSuggestTheValidOne) {
+  EXPECT_EQ(ParseError(R"toml(name = "p"
+[stages.a]
+sql = "SELECT 1"
+dependson = ["b"]
+)toml"),
+            "pipeline.toml:4: stage \"a\": unknown key \"dependson\" (did you mean "
+            "\"depends_on\"?); valid keys are sql, depends_on, checkpoint, params");
+  EXPECT_EQ(ParseError("name = \"p\"\n[stage.a]\nsql = \"SELECT 1\"\n"),
+            "pipeline.toml:2: pipeline: unknown key \"stage\" (did you mean \"stages\"?); valid "
+            "keys are name, store, sources, stages, outputs");
+  EXPECT_EQ(ParseError("name = \"p\"\n[sources.a]\nSQL = \"SELECT 1\"\n"),
+            "pipeline.toml:2: source \"a\" needs path = \"...\" (files to read) or sql = "
+            "\"SELECT ...\" (rows to generate)\n"
+            "pipeline.toml:3: source \"a\": unknown key \"SQL\" (did you mean \"sql\"?); valid "
+            "keys are path, sql, format, options, params");
+}
+
+TEST(SpecTest, MissingSql) {
+  EXPECT_EQ(ParseError("name = \"p\"\n\n[stages.daily]\ncheckpoint = true\n"),
+            "pipeline.toml:3: stage \"daily\" has no sql; add sql = \"SELECT ...\" (the query "
+            "that computes it)");
+  EXPECT_EQ(ParseError("name = \"p\"\n[stages.daily]\nsql = \"  \"\n"),
+            "pipeline.toml:3: stage \"daily\": sql is empty; write the query (e.g. sql = "
+            "\"SELECT ...\")");
+}
+
+TEST(SpecTest, SourceNeedsExactlyOneOfPathAndSql) {
+  EXPECT_EQ(ParseError("name = \"p\"\n[sources.o]\npath = \"o.csv\"\nsql = \"SELECT 1\"\n"),
+            "pipeline.toml:2: source \"o\" sets both path and sql; keep path to read files or "
+            "sql to generate rows, not both");
+  EXPECT_EQ(ParseError("name = \"p\"\n[sources.o]\nformat = \"csv\"\n"),
+            "pipeline.toml:2: source \"o\" needs path = \"...\" (files to read) or sql = "
+            "\"SELECT ...\" (rows to generate)");
+}
+
+TEST(SpecTest, WrongTypes) {
+  EXPECT_EQ(ParseError("name = \"p\"\n[stages.a]\nsql = 5\n"),
+            "pipeline.toml:3: stage \"a\": sql must be a string, not an integer (e.g. sql = "
+            "\"SELECT ...\")");
+  EXPECT_EQ(ParseError("name = \"p\"\n[stages.a]\nsql = \"SELECT 1\"\ncheckpoint = \"yes\"\n"),
+            "pipeline.toml:4: stage \"a\": checkpoint must be true or false, not a string");
+  EXPECT_EQ(ParseError("name = \"p\"\n[stages.a]\nsql = \"SELECT 1\"\ndepends_on = \"b\"\n"),
+            "pipeline.toml:4: stage \"a\": depends_on must be an array of names, not a string "
+            "(e.g. depends_on = [\"orders\"])");
+  EXPECT_EQ(ParseError("name = \"p\"\n[stages.a]\nsql = \"SELECT 1\"\nparams = { x = [1] }\n"),
+            "pipeline.toml:4: stage \"a\": params.x must be a string, number, boolean, date or "
+            "time, not an array");
+  EXPECT_EQ(ParseError("name = \"p\"\nstages = 3\n"),
+            "pipeline.toml:2: stages must be a table of stages, not an integer (e.g. "
+            "[stages.name])");
+  EXPECT_EQ(ParseError("name = \"p\"\n[sources]\norders = \"o.csv\"\n"),
+            "pipeline.toml:3: source \"orders\" must be a table, not a string (write "
+            "[sources.orders] and its keys below it)");
+  EXPECT_EQ(ParseError("name = 1\n"),
+            "pipeline.toml:1: pipeline: name must be a string, not an integer (e.g. name = "
+            "\"sales\")");
+}
+
+TEST(SpecTest, DuplicateNamesAcrossKinds) {
+  EXPECT_EQ(ParseError(R"toml(name = "p"
+[sources.orders]
+path = "o.csv"
+[stages.Orders]
+sql = "SELECT 1"
+)toml"),
+            "pipeline.toml:4: stage \"Orders\" has the same name as source \"orders\" (line 2); "
+            "sources, stages and outputs share one namespace, ignoring case: rename one");
+  EXPECT_EQ(ParseError(R"toml(name = "p"
+[stages.daily]
+sql = "SELECT 1"
+[outputs.daily]
+from = "daily"
+path = "d.parquet"
+)toml"),
+            "pipeline.toml:4: output \"daily\" has the same name as stage \"daily\" (line 2); "
+            "sources, stages and outputs share one namespace, ignoring case: rename one");
+}
+
+TEST(SpecTest, OutputsMustReadAKnownTableAndOwnTheirPath) {
+  EXPECT_EQ(ParseError(R"toml(name = "p"
+[stages.daily]
+sql = "SELECT 1"
+[outputs.report]
+from = "dayly"
+path = "d.parquet"
+)toml"),
+            "pipeline.toml:5: output \"report\" reads from \"dayly\", which no stage or source "
+            "defines (did you mean \"daily\"?)");
+  EXPECT_EQ(ParseError(R"toml(name = "p"
+[stages.daily]
+sql = "SELECT 1"
+[outputs.a]
+from = "daily"
+path = "d.parquet"
+[outputs.b]
+from = "daily"
+path = "./d.parquet"
+)toml"),
+            "pipeline.toml:9: output \"b\" writes \"./d.parquet\", which output \"a\" also "
+            "writes; give each output its own path");
+  EXPECT_EQ(ParseError("name = \"p\"\n[stages.d]\nsql = \"SELECT 1\"\n[outputs.o]\nfrom = "
+                       "\"d\"\npath = \"o.json\"\n"),
+            "pipeline.toml:6: output \"o\": cannot tell the format of \"o.json\" from its "
+            "extension; end it in .parquet or .csv, or add format = \"parquet\" or \"csv\"");
+  EXPECT_EQ(ParseError("name = \"p\"\n[stages.d]\nsql = \"SELECT 1\"\n[outputs.o]\nfrom = "
+                       "\"d\"\n"),
+            "pipeline.toml:4: output \"o\" needs path = \"out/o.parquet\" (where it is written)");
+}
+
+TEST(SpecTest, DependsOnMustNameATable) {
+  EXPECT_EQ(ParseError(R"toml(name = "p"
+[sources.orders]
+path = "o.csv"
+[stages.a]
+sql = "SELECT 1"
+depends_on = ["ordres"]
+)toml"),
+            "pipeline.toml:6: stage \"a\" depends_on \"ordres\", which no source or stage "
+            "defines (did you mean \"orders\"?)");
+}
+
+TEST(SpecTest, NamesMustBeSqlIdentifiers) {
+  EXPECT_EQ(ParseError("name = \"p\"\n[stages.daily-report]\nsql = \"SELECT 1\"\n"),
+            "pipeline.toml:2: stage name \"daily-report\" is not a SQL identifier; use letters, "
+            "digits and _, not starting with a digit (e.g. \"daily_report\")");
+  EXPECT_EQ(ParseError("name = \"p\"\n[sources.2020]\npath = \"a.csv\"\n"),
+            "pipeline.toml:2: source name \"2020\" is not a SQL identifier; use letters, "
+            "digits and _, not starting with a digit (e.g. \"_2020\")");
+  EXPECT_EQ(ParseError("name = \"my sales\"\n"),
+            "pipeline.toml:1: pipeline name \"my sales\" may contain only letters, digits, "
+            "'_', '-' and '.' (it names the pipeline's checkpoints in the store)");
+  EXPECT_EQ(ParseError("[stages.a]\nsql = \"SELECT 1\"\n"),
+            "pipeline.toml:1: missing name = \"...\" at the top of the file (it names the "
+            "pipeline's checkpoints in the store)");
+}
+
+TEST(SpecTest, ParamsAreSubstitutedAndChecked) {
+  EXPECT_EQ(ParseError(R"toml(name = "p"
+[stages.a]
+sql = """
+SELECT *
+FROM t WHERE x > ${min_amont}
+"""
+params = { min_amount = 1 }
+)toml"),
+            "pipeline.toml:5: stage \"a\": sql uses ${min_amont}, which params does not define "
+            "(did you mean \"min_amount\"?); defined params are min_amount");
+  EXPECT_EQ(ParseError("name = \"p\"\n[stages.a]\nsql = \"SELECT ${x}\"\n"),
+            "pipeline.toml:3: stage \"a\": sql uses ${x}, but no params are defined; add "
+            "params = { x = ... }");
+  EXPECT_EQ(ParseError("name = \"p\"\n[stages.a]\nsql = \"SELECT ${1x}\"\nparams = {}\n"),
+            "pipeline.toml:3: stage \"a\": malformed parameter reference \"${1x}\" in sql; "
+            "write ${name} where name is a key of params");
+
+  Result<PipelineSpec> r = Parse(R"toml(name = "p"
+[stages.a]
+sql = "SELECT ${n} AS n, '${s}' AS s, ${f} AS f, ${b} AS b, $1 AS dollar"
+params = { n = -3, s = "it's", f = 10.0, b = false }
+)toml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->stages[0].sql, "SELECT -3 AS n, 'it's' AS s, 10.0 AS f, false AS b, $1 AS dollar");
+  EXPECT_EQ(r->stages[0].params[3].value.SqlLiteral(), "'it''s'");
+}
+
+TEST(SpecTest, ReportsEveryProblemSortedByLine) {
+  std::string e = ParseError(R"toml(name = "p"
+[stages.b]
+sql = 1
+[stages.a]
+sqll = "x"
+)toml");
+  EXPECT_EQ(e,
+            "pipeline.toml:3: stage \"b\": sql must be a string, not an integer (e.g. sql = "
+            "\"SELECT ...\")\n"
+            "pipeline.toml:4: stage \"a\" has no sql; add sql = \"SELECT ...\" (the query that "
+            "computes it)\n"
+            "pipeline.toml:5: stage \"a\": unknown key \"sqll\" (did you mean \"sql\"?); valid "
+            "keys are sql, depends_on, checkpoint, params");
+}
+
+TEST(SpecTest, SourceOnlyKeys) {
+  EXPECT_EQ(ParseError("name = \"p\"\n[sources.a]\nsql = \"SELECT 1\"\nformat = \"csv\"\n"),
+            "pipeline.toml:4: source \"a\": format applies only to sources read from files "
+            "(path = ...); remove it");
+  EXPECT_EQ(ParseError("name = \"p\"\n[sources.a]\npath = \"a.xlsx\"\n"),
+            "pipeline.toml:3: source \"a\": cannot tell the format of \"a.xlsx\" from its "
+            "extension; add format = \"csv\", \"parquet\" or \"json\"");
+  EXPECT_EQ(ParseError("name = \"p\"\n[sources.a]\npath = \"a.x\"\nformat = \"parket\"\n"),
+            "pipeline.toml:4: source \"a\": unknown format \"parket\" (did you mean "
+            "\"parquet\"?); use \"csv\", \"parquet\" or \"json\"");
+  EXPECT_EQ(ParseError("name = \"p\"\n[sources.a]\npath = \"gs://b/a.csv\"\n"),
+            "pipeline.toml:3: source \"a\": path \"gs://b/a.csv\" uses an unsupported scheme "
+            "\"gs://\"; use a local path or s3://bucket/key");
+}
+
+TEST(SpecTest, EffectiveStoreUrlPrecedence) {
+  Result<PipelineSpec> with = Parse("name = \"p\"\nstore = \"ckpt\"\n");
+  ASSERT_TRUE(with.ok()) << with.status().ToString();
+  Result<PipelineSpec> without = Parse("name = \"p\"\n");
+  ASSERT_TRUE(without.ok());
+  ::unsetenv("RESPAWN_STORE");
+  EXPECT_EQ(EffectiveStoreUrl(*with), "/base/ckpt");
+  EXPECT_EQ(EffectiveStoreUrl(*without), "/base/.respawn");
+  ::setenv("RESPAWN_STORE", "s3://env/x", 1);
+  EXPECT_EQ(EffectiveStoreUrl(*with), "s3://env/x");
+  EXPECT_EQ(EffectiveStoreUrl(*with, "memory://flag"), "memory://flag");
+  ::unsetenv("RESPAWN_STORE");
+}
+
+TEST(SpecTest, ParsePipelineFileResolvesAgainstItsDirectory) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("respawn_spec_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  { std::ofstream(dir / "pipeline.toml") << "name = \"p\"\n[sources.a]\npath = \"in/a.csv\"\n"; }
+  Result<PipelineSpec> r = ParsePipelineFile((dir / "pipeline.toml").string());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->sources[0].location.resolved, (dir / "in/a.csv").string());
+  EXPECT_EQ(r->base_dir, dir.string());
+
+  Result<PipelineSpec> missing = ParsePipelineFile((dir / "nope.toml").string());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("nope.toml"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(SpecTest, DidYouMean) {
+  std::vector<std::string> names = {"orders", "customers", "daily", "daily_report"};
+  EXPECT_EQ(DidYouMean("orderz", names), "orders");
+  EXPECT_EQ(DidYouMean("ORDERS_", names), "orders");
+  EXPECT_EQ(DidYouMean("odrers", names), "orders");     // transposition counts once
+  EXPECT_EQ(DidYouMean("custom", names), "customers");  // prefix
+  EXPECT_EQ(DidYouMean("dialy", names), "daily");
+  EXPECT_EQ(DidYouMean("revenue", names), std::nullopt);
+  EXPECT_EQ(DidYouMean("orders", names), std::nullopt);  // itself is no suggestion
+  EXPECT_EQ(DidYouMean("SQL", {"sql"}), "sql");          // TOML keys are case-sensitive
+  EXPECT_EQ(DidYouMean("x", {"y"}), std::nullopt);       // too short to guess
+  EXPECT_EQ(DidYouMeanSuffix("dayly", names), " (did you mean \"daily\"?)");
+  EXPECT_EQ(DidYouMeanSuffix("zzz", names), "");
+}
+
+TEST(SpecTest, IdentifiersAndLines) {
+  EXPECT_TRUE(IsSqlIdentifier("_a1"));
+  EXPECT_TRUE(IsSqlIdentifier("Orders"));
+  EXPECT_FALSE(IsSqlIdentifier("1a"));
+  EXPECT_FALSE(IsSqlIdentifier("a-b"));
+  EXPECT_FALSE(IsSqlIdentifier(""));
+  EXPECT_EQ(LineInSql("a\nb\nc", 10, 0), 10);
+  EXPECT_EQ(LineInSql("a\nb\nc", 10, 4), 12);
+  EXPECT_EQ(LineInSql("a", 3, 99), 3);
+}
+
+TEST(SpecTest, SqlLiterals) {
+  EXPECT_EQ((SpecValue{SpecValue::Type::kTime, "07:32:00"}).SqlLiteral(), "TIME '07:32:00'");
+  EXPECT_EQ((SpecValue{SpecValue::Type::kDateTime, "2024-01-31T07:32:00Z"}).SqlLiteral(),
+            "TIMESTAMPTZ '2024-01-31T07:32:00Z'");
+  EXPECT_EQ((SpecValue{SpecValue::Type::kDateTime, "2024-01-31T07:32:00"}).SqlLiteral(),
+            "TIMESTAMP '2024-01-31T07:32:00'");
+  EXPECT_EQ((SpecValue{SpecValue::Type::kFloat, "inf"}).SqlLiteral(), "'inf'::DOUBLE");
+}
+
+}  // namespace
+}  // namespace respawn
