@@ -46,6 +46,7 @@ using CommandFn = std::function<int()>;
 /// its parse callback stores the work into `*run`. `globals` outlives the parse and the run.
 void AddStoreCommands(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
 void AddDoctorCommand(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
+void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
 
 /// Where an error happened: while reading arguments and opening stores (a bad URL or missing
 /// credentials is the user's configuration: exit 2), or during an operation (exit 1 unless the

@@ -35,6 +35,7 @@ int Main(int argc, char** argv) {
       "(re-run to resume).");
 
   CommandFn run;
+  AddPipelineCommands(app, globals, &run);
   AddStoreCommands(app, globals, &run);
   AddDoctorCommand(app, globals, &run);
 

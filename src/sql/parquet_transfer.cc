@@ -149,6 +149,16 @@ Result<ExportedObject> ExportQueryToStore(Connection& conn, std::string_view que
   out.size = digest->size;
   out.xxh3 = digest->xxh3;
   out.rows = rows;
+  if (!options.keep_in_cache_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.keep_in_cache_dir, ec);
+    std::string cached = options.keep_in_cache_dir + "/" + HexU64(out.xxh3) + "-" +
+                         std::to_string(out.size) + ".parquet";
+    // Same filesystem in the usual case (the cache lives in the temp directory); a failed
+    // rename only costs a download later.
+    std::filesystem::rename(tmp, cached, ec);
+    if (!ec) out.local_path = cached;
+  }
   return out;
 }
 

@@ -30,6 +30,10 @@ struct ExportOptions {
   uint64_t row_group_size = 0;
   /// Passed to Store::PutFile (if_absent, progress).
   PutOptions put;
+  /// Absolute directory: keep the exported file there as ImportFromStore's cache would name it
+  /// ("<xxh3>-<size>.parquet"), so a later import of the object is a cache hit with no download.
+  /// Empty: the local file is removed once uploaded.
+  std::string keep_in_cache_dir;
 };
 
 /// What an export wrote: everything a commit record needs to verify the object later.
@@ -38,6 +42,8 @@ struct ExportedObject {
   uint64_t size = 0;  // bytes of the Parquet object
   uint64_t xxh3 = 0;  // XXH3-64 of those bytes
   uint64_t rows = 0;  // rows in it
+  /// The kept local copy (ExportOptions::keep_in_cache_dir), else empty.
+  std::string local_path;
 
   friend bool operator==(const ExportedObject&, const ExportedObject&) = default;
 };

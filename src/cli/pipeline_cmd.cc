@@ -1,0 +1,430 @@
+// `respawn run`, `respawn status` and `respawn ls`: pipelines from the command line.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "cli/common.h"
+#include "pipeline/runner.h"
+#include "pipeline/spec.h"
+
+namespace respawn::cli {
+namespace {
+
+struct PipelineOptions {
+  std::string file;
+  std::string store;
+  bool fresh = false;
+  int threads = 0;
+};
+
+std::string Seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), s < 10 ? "%.2f s" : "%.1f s", s);
+  return buf;
+}
+
+std::string Thousands(uint64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// Loads the pipeline file and opens its store: configuration errors exit 2.
+struct Loaded {
+  PipelineSpec spec;
+  OpenedStore store;
+  std::string store_url;
+};
+
+Result<Loaded> Load(const PipelineOptions& o, const GlobalOptions& globals) {
+  Loaded loaded;
+  Result<PipelineSpec> spec = ParsePipelineFile(o.file);
+  if (!spec.ok()) {
+    if (spec.status().IsNotFound()) {
+      return InvalidArgument("cannot read pipeline file " + o.file + ": " +
+                             spec.status().message());
+    }
+    return spec.status();
+  }
+  loaded.spec = std::move(*spec);
+  loaded.store_url = EffectiveStoreUrl(loaded.spec, o.store);
+  ASSIGN_OR_RETURN(loaded.store, OpenStoreForCli(loaded.store_url, globals));
+  return loaded;
+}
+
+// Prints run events: plain lines (and a live progress line on a terminal), or JSON lines.
+class RunPrinter {
+ public:
+  RunPrinter(const GlobalOptions& globals)
+      : json_(globals.json), quiet_(globals.quiet), tty_(IsTerminal(2) && !globals.json) {}
+
+  void OnEvent(const RunEvent& e) {
+    if (json_) {
+      PrintJson(e);
+      return;
+    }
+    if (e.type == RunEvent::Type::kProgress) {
+      if (!tty_ || quiet_) return;
+      progress_[e.node->name] = e.percent;
+      DrawProgress();
+      return;
+    }
+    std::string line;
+    if (e.type == RunEvent::Type::kPlanned && e.node->action == NodeAction::kReused) {
+      line = "stage " + e.node->name + ": reused (" + Thousands(e.node->rows) + " rows, " +
+             FormatBytes(e.node->bytes) + ", saved " + Seconds(e.node->saved_seconds) + ")";
+    } else if (e.type == RunEvent::Type::kStarted) {
+      line = "stage " + e.node->name + ": started (" + e.node->reason + ")";
+    } else if (e.type == RunEvent::Type::kFinished) {
+      progress_.erase(e.node->name);
+      const NodeReport& n = *e.node;
+      if (n.action == NodeAction::kComputed) {
+        line = "stage " + n.name + ": computed in " + Seconds(n.seconds) + ", " +
+               Thousands(n.rows) + " rows" +
+               (n.checkpoint ? ", " + FormatBytes(n.bytes) + " checkpointed" : "") + " (" +
+               n.reason + ")";
+      } else {
+        line = "stage " + n.name + ": " + std::string(NodeActionName(n.action));
+      }
+    } else if (e.type == RunEvent::Type::kOutput) {
+      const OutputReport& o = *e.output;
+      line = "output " + o.name + ": " + (o.written ? "written to " : "unchanged, ") + o.path +
+             " (" + FormatBytes(o.bytes) + ")";
+    }
+    if (line.empty() || quiet_) return;
+    ClearProgress();
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    DrawProgress();
+  }
+
+  void Finish() { ClearProgress(); }
+
+ private:
+  void PrintJson(const RunEvent& e) {
+    if (e.type == RunEvent::Type::kProgress) return;
+    nlohmann::json j;
+    if (e.type == RunEvent::Type::kOutput) {
+      j = {{"event", "output"},
+           {"name", e.output->name},
+           {"path", e.output->path},
+           {"written", e.output->written},
+           {"bytes", e.output->bytes}};
+    } else {
+      if (e.type == RunEvent::Type::kPlanned && e.node->action != NodeAction::kReused) return;
+      const NodeReport& n = *e.node;
+      j = {{"event", e.type == RunEvent::Type::kStarted ? "started" : "stage"},
+           {"name", n.name},
+           {"action", e.type == RunEvent::Type::kStarted ? "computing"
+                                                          : std::string(NodeActionName(n.action))},
+           {"reason", n.reason},
+           {"rows", n.rows},
+           {"bytes", n.bytes},
+           {"seconds", n.seconds},
+           {"saved_seconds", n.saved_seconds},
+           {"fingerprint", n.fingerprint}};
+    }
+    std::printf("%s\n", j.dump().c_str());
+    std::fflush(stdout);
+  }
+
+  void DrawProgress() {
+    if (!tty_ || quiet_ || progress_.empty()) return;
+    std::string line = "running:";
+    for (const auto& [name, pct] : progress_) {
+      char buf[32];
+      if (pct >= 0) {
+        std::snprintf(buf, sizeof(buf), " %.0f%%", pct);
+      } else {
+        buf[0] = '\0';
+      }
+      line += " " + name + buf;
+    }
+    if (line.size() > 100) line = line.substr(0, 97) + "...";
+    std::fprintf(stderr, "\r\033[K%s", line.c_str());
+    drawn_ = true;
+  }
+  void ClearProgress() {
+    if (!drawn_) return;
+    std::fprintf(stderr, "\r\033[K");
+    drawn_ = false;
+  }
+
+  bool json_;
+  bool quiet_;
+  bool tty_;
+  bool drawn_ = false;
+  std::map<std::string, double> progress_;
+};
+
+int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
+  Result<Loaded> loaded = Load(o, globals);
+  if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
+
+  InterruptScope interrupt_scope;
+  RunPrinter printer(globals);
+  RunOptions options;
+  options.store = loaded->store.store;
+  options.fresh = o.fresh;
+  options.threads = o.threads;
+  options.interrupted = InterruptScope::flag();
+  options.on_event = [&printer](const RunEvent& e) { printer.OnEvent(e); };
+  if (!globals.quiet && !globals.json) {
+    std::printf("pipeline %s: store %s\n", loaded->spec.name.c_str(),
+                Redact(loaded->store.store->Url()).c_str());
+    std::fflush(stdout);
+  }
+  Result<RunReport> report = RunPipeline(loaded->spec, options);
+  printer.Finish();
+  if (!report.ok()) {
+    Phase phase = report.status().code() == StatusCode::kInvalidArgument ? Phase::kConfig
+                                                                         : Phase::kOperation;
+    return Fail(report.status(), phase);
+  }
+  int computed = 0, reused = 0;
+  for (const NodeReport& n : report->nodes) {
+    computed += n.action == NodeAction::kComputed;
+    reused += n.action == NodeAction::kReused;
+  }
+  std::string result = report->status.ok() ? "done"
+                       : report->interrupted ? "interrupted"
+                                             : "failed";
+  if (globals.json) {
+    nlohmann::json j = {{"event", "run"},
+                        {"run_id", report->run_id},
+                        {"result", result},
+                        {"seconds", report->seconds},
+                        {"computed", computed},
+                        {"reused", reused},
+                        {"saved_seconds", report->saved_seconds},
+                        {"error", report->status.ok() ? "" : Redact(report->status.message())}};
+    std::printf("%s\n", j.dump().c_str());
+  } else if (!globals.quiet) {
+    std::printf("run %s %s in %s: %d computed, %d reused, saved ~%s\n",
+                report->run_id.substr(0, 8).c_str(), result.c_str(),
+                Seconds(report->seconds).c_str(), computed, reused,
+                Seconds(report->saved_seconds).c_str());
+  }
+  std::fflush(stdout);
+  if (report->interrupted) {
+    PrintError("interrupted: what finished is committed; run the same command again to resume");
+    return kExitInterrupted;
+  }
+  if (!report->status.ok()) {
+    PrintError(report->status.message());
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
+  Result<Loaded> loaded = Load(o, globals);
+  if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
+  Result<PipelineStatus> status = GetPipelineStatus(loaded->spec, loaded->store.store);
+  if (!status.ok()) {
+    Phase phase = status.status().code() == StatusCode::kInvalidArgument ? Phase::kConfig
+                                                                         : Phase::kOperation;
+    return Fail(status.status(), phase);
+  }
+  if (globals.json) {
+    nlohmann::json nodes = nlohmann::json::array();
+    for (const NodeStatus& n : status->nodes) {
+      nodes.push_back({{"name", n.name},
+                       {"kind", n.kind == NodeKind::kSource ? "source" : "stage"},
+                       {"state", n.state},
+                       {"reason", n.reason},
+                       {"rows", n.rows},
+                       {"bytes", n.bytes},
+                       {"fingerprint", n.fingerprint},
+                       {"committed_fingerprint", n.committed_fingerprint},
+                       {"committed_at", FormatIsoTime(n.committed_at_ms)},
+                       {"committed_by_run", n.committed_by_run},
+                       {"last_action", n.last_action},
+                       {"last_reason", n.last_reason}});
+    }
+    nlohmann::json j = {{"pipeline", loaded->spec.name},
+                        {"store", Redact(status->store_url)},
+                        {"records", status->sequence},
+                        {"runs", status->runs.size()},
+                        {"nodes", nodes}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return kExitOk;
+  }
+  std::printf("pipeline %s: store %s, %zu runs recorded\n", loaded->spec.name.c_str(),
+              Redact(status->store_url).c_str(), status->runs.size());
+  if (!status->runs.empty()) {
+    const RunSummary& r = status->runs.back();
+    std::printf("last run %s: %s at %s, %s, %d computed, %d reused%s\n",
+                r.run_id.substr(0, 8).c_str(), r.result.c_str(),
+                FormatLocalTime(r.finished_at_ms).c_str(), Seconds(r.seconds).c_str(), r.computed,
+                r.reused, r.error.empty() ? "" : (" (" + Redact(r.error) + ")").c_str());
+  }
+  std::vector<std::string> states;
+  size_t name_width = 4, state_width = 5;
+  for (const NodeStatus& n : status->nodes) {
+    std::string state = n.state;
+    if (!n.reason.empty() && n.state == "stale") state += " (" + n.reason + ")";
+    states.push_back(state);
+    name_width = std::max(name_width, n.name.size());
+    state_width = std::max(state_width, state.size());
+  }
+  int nw = static_cast<int>(name_width), sw = static_cast<int>(state_width);
+  std::printf("%-*s  %-*s %12s %10s  %-8s  %s\n", nw, "NODE", sw, "STATE", "ROWS", "BYTES", "FP",
+              "LAST RUN");
+  for (size_t i = 0; i < status->nodes.size(); ++i) {
+    const NodeStatus& n = status->nodes[i];
+    std::string last = n.last_action;
+    if (!n.last_reason.empty() && n.last_action != "reused") last += " (" + n.last_reason + ")";
+    bool has_data = n.state == "committed" || n.state == "stale";
+    std::printf("%-*s  %-*s %12s %10s  %-8s  %s\n", nw, n.name.c_str(), sw, states[i].c_str(),
+                has_data ? Thousands(n.rows).c_str() : "-",
+                has_data ? FormatBytes(n.bytes).c_str() : "-", n.fingerprint.substr(0, 8).c_str(),
+                last.empty() ? "-" : last.c_str());
+  }
+  return kExitOk;
+}
+
+struct LsOptions {
+  std::string target;  // a pipeline file, or a store URL
+  std::string store;
+};
+
+int LsCommand(const LsOptions& o, const GlobalOptions& globals) {
+  std::string store_url = o.store;
+  std::vector<std::string> namespaces;
+  bool is_pipeline_file = o.target.size() > 5 && o.target.substr(o.target.size() - 5) == ".toml";
+  if (is_pipeline_file) {
+    Result<PipelineSpec> spec = ParsePipelineFile(o.target);
+    if (!spec.ok()) return Fail(spec.status(), Phase::kConfig);
+    if (store_url.empty()) store_url = EffectiveStoreUrl(*spec, {});
+    namespaces.push_back(PipelineNamespace(*spec));
+  } else if (!o.target.empty()) {
+    store_url = o.target;
+  }
+  if (store_url.empty()) {
+    const char* env = std::getenv("RESPAWN_STORE");
+    store_url = env != nullptr && *env != '\0' ? env : ".respawn";
+  }
+  Result<OpenedStore> opened = OpenStoreForCli(store_url, globals);
+  if (!opened.ok()) return Fail(opened.status(), Phase::kConfig);
+  if (namespaces.empty()) {
+    ListOptions list;
+    list.prefix = "pipelines/";
+    list.delimiter = "/";
+    Result<std::vector<std::string>> prefixes = [&]() -> Result<std::vector<std::string>> {
+      std::vector<std::string> out;
+      std::string token;
+      do {
+        list.continuation_token = token;
+        ASSIGN_OR_RETURN(ListPage page, opened->store->List(list));
+        for (const std::string& p : page.common_prefixes) {
+          out.push_back(p.substr(0, p.size() - 1));
+        }
+        token = page.next_token;
+      } while (!token.empty());
+      return out;
+    }();
+    if (!prefixes.ok()) return Fail(prefixes.status(), Phase::kOperation);
+    namespaces = *prefixes;
+  }
+  nlohmann::json all = nlohmann::json::array();
+  for (const std::string& ns : namespaces) {
+    Result<PipelineStatus> status = ReadPipelineLedger(opened->store, ns);
+    if (!status.ok()) return Fail(status.status(), Phase::kOperation);
+    std::string name = ns.substr(ns.rfind('/') + 1);
+    if (globals.json) {
+      nlohmann::json runs = nlohmann::json::array();
+      for (const RunSummary& r : status->runs) {
+        runs.push_back({{"run_id", r.run_id},
+                        {"result", r.result},
+                        {"finished_at", FormatIsoTime(r.finished_at_ms)},
+                        {"seconds", r.seconds},
+                        {"computed", r.computed},
+                        {"reused", r.reused}});
+      }
+      nlohmann::json checkpoints = nlohmann::json::array();
+      for (const NodeStatus& n : status->nodes) {
+        checkpoints.push_back({{"stage", n.name},
+                               {"fingerprint", n.committed_fingerprint},
+                               {"rows", n.rows},
+                               {"bytes", n.bytes},
+                               {"objects", n.objects},
+                               {"committed_at", FormatIsoTime(n.committed_at_ms)},
+                               {"run_id", n.committed_by_run}});
+      }
+      all.push_back({{"pipeline", name}, {"runs", runs}, {"checkpoints", checkpoints}});
+      continue;
+    }
+    std::printf("pipeline %s (%s/%s)\n", name.c_str(), Redact(opened->store->Url()).c_str(),
+                ns.c_str());
+    std::printf("  runs:\n");
+    if (status->runs.empty()) std::printf("    (none finished)\n");
+    for (const RunSummary& r : status->runs) {
+      std::printf("    %s  %-11s %s  %s, %d computed, %d reused\n", r.run_id.substr(0, 8).c_str(),
+                  r.result.c_str(), FormatLocalTime(r.finished_at_ms).c_str(),
+                  Seconds(r.seconds).c_str(), r.computed, r.reused);
+    }
+    std::printf("  checkpoints:\n");
+    if (status->nodes.empty()) std::printf("    (none)\n");
+    for (const NodeStatus& n : status->nodes) {
+      std::printf("    %-24s %s  %12s rows %10s  %s  run %s\n", n.name.c_str(),
+                  n.committed_fingerprint.substr(0, 8).c_str(), Thousands(n.rows).c_str(),
+                  FormatBytes(n.bytes).c_str(), FormatLocalTime(n.committed_at_ms).c_str(),
+                  n.committed_by_run.substr(0, 8).c_str());
+    }
+  }
+  if (globals.json) std::printf("%s\n", all.dump(2).c_str());
+  return kExitOk;
+}
+
+void AddPipelineFileOptions(CLI::App* cmd, PipelineOptions* o) {
+  cmd->add_option("pipeline", o->file, "The pipeline TOML file")->required();
+  cmd->add_option("--store", o->store,
+                  "Store URL for checkpoints (default: $RESPAWN_STORE, else the file's `store`, "
+                  "else .respawn/ next to the file)");
+}
+
+}  // namespace
+
+void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn* run) {
+  auto ro = std::make_shared<PipelineOptions>();
+  CLI::App* run_cmd = app.add_subcommand(
+      "run", "Run a pipeline, reusing committed checkpoints and computing the rest");
+  AddPipelineFileOptions(run_cmd, ro.get());
+  run_cmd->add_flag("--fresh", ro->fresh, "Recompute every stage, ignoring checkpoints");
+  run_cmd->add_option("--threads", ro->threads, "DuckDB threads (default: one per core)")
+      ->check(CLI::Range(1, 1024));
+  run_cmd->footer(
+      "Exit status: 0 done, 1 a stage failed (what finished before stays committed), 2 bad "
+      "pipeline file, SQL or store configuration, 75 interrupted by SIGINT/SIGTERM (run the same "
+      "command again to resume).");
+  run_cmd->callback([ro, &globals, run] { *run = [ro, &globals] { return RunCommand(*ro, globals); }; });
+
+  auto so = std::make_shared<PipelineOptions>();
+  CLI::App* status_cmd = app.add_subcommand(
+      "status", "Show each stage's checkpoint: committed, stale (and why) or missing");
+  AddPipelineFileOptions(status_cmd, so.get());
+  status_cmd->callback(
+      [so, &globals, run] { *run = [so, &globals] { return StatusCommand(*so, globals); }; });
+
+  auto lo = std::make_shared<LsOptions>();
+  CLI::App* ls_cmd =
+      app.add_subcommand("ls", "List committed runs and checkpoints of the pipelines in a store");
+  ls_cmd->add_option("target", lo->target,
+                     "A pipeline TOML file or a store URL (default: $RESPAWN_STORE or .respawn)");
+  ls_cmd->add_option("--store", lo->store, "Store URL (with a pipeline file: overrides its store)");
+  ls_cmd->callback([lo, &globals, run] { *run = [lo, &globals] { return LsCommand(*lo, globals); }; });
+}
+
+}  // namespace respawn::cli

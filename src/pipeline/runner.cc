@@ -1,0 +1,862 @@
+#include "pipeline/runner.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "ledger/ledger.h"
+#include "pipeline/fingerprint.h"
+#include "sql/engine.h"
+#include "sql/parquet_transfer.h"
+#include "sql/table_refs.h"
+#include "storage/store_url.h"
+#include "util/crash_point.h"
+#include "util/hash.h"
+#include "util/log.h"
+
+namespace respawn {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string StageEntryName(std::string_view node) { return "stage/" + std::string(node); }
+std::string OutputEntryName(std::string_view output) { return "output/" + std::string(output); }
+std::string RunEntryName(std::string_view run) { return "run/" + std::string(run); }
+
+bool IsGlobChar(char c) { return c == '*' || c == '?' || c == '['; }
+
+// "s3://b/p/x/*.csv" -> {"s3://b/p/x", "*.csv"}: the part up to the last '/' before the first
+// glob character is the store, the rest the key pattern.
+std::pair<std::string, std::string> SplitUrlPattern(const std::string& url) {
+  size_t glob = url.size();
+  for (size_t i = 0; i < url.size(); ++i) {
+    if (IsGlobChar(url[i])) {
+      glob = i;
+      break;
+    }
+  }
+  size_t slash = url.rfind('/', glob == url.size() ? std::string::npos : glob);
+  return {url.substr(0, slash), url.substr(slash + 1)};
+}
+
+std::string ReaderFunction(DataFormat format) {
+  switch (format) {
+    case DataFormat::kCsv:
+      return "read_csv";
+    case DataFormat::kParquet:
+      return "read_parquet";
+    case DataFormat::kJson:
+      return "read_json";
+  }
+  return "read_csv";
+}
+
+// The SELECT reading a file source from `files` (a glob or a list of local paths).
+std::string SourceSelect(const SourceSpec& source, const std::vector<std::string>& files) {
+  std::string list;
+  if (files.size() == 1) {
+    list = QuoteLiteral(files[0]);
+  } else {
+    list = "[";
+    for (size_t i = 0; i < files.size(); ++i) list += (i ? ", " : "") + QuoteLiteral(files[i]);
+    list += "]";
+  }
+  std::string sql = "SELECT * FROM " + ReaderFunction(source.format) + "(" + list;
+  for (const NamedValue& option : source.options) {
+    sql += ", " + option.name + " = " + option.value.SqlLiteral();
+  }
+  return sql + ")";
+}
+
+Status FsyncPath(const std::string& path, bool directory) {
+  int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  if (fd < 0) return FailedPrecondition("cannot open " + path + " to sync it");
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return FailedPrecondition("fsync of " + path + " failed");
+  return Status::OK();
+}
+
+class Runner {
+ public:
+  Runner(const PipelineSpec& spec, const RunOptions& options) : spec_(spec), options_(options) {}
+
+  Result<RunReport> Run();
+
+ private:
+  struct NodeState {
+    bool compute = false;
+    bool materialized = false;  // a view/table of this name exists in the database
+    bool reuse_candidate = false;
+    bool done = false;
+    bool started = false;
+    std::optional<ledger::Entry> entry;  // committed entry with the current fingerprint
+  };
+
+  Status Prepare();
+  Status Plan();
+  Status MaterializeSource(Connection& conn, int v);
+  Status ImportCheckpoint(Connection& conn, int v);
+  void Execute();
+  Status ComputeNode(Connection& conn, int v);
+  Status WriteOutputs(Connection& conn);
+  Status WriteOutput(Connection& conn, size_t index);
+  void CommitRunReport();
+  void Emit(RunEvent::Type type, const NodeReport* node, const OutputReport* output = nullptr,
+            double percent = -1);
+  bool Interrupted() const { return options_.interrupted != nullptr && options_.interrupted->load(); }
+  std::string StageWhere(int v) const;
+
+  const PipelineSpec& spec_;
+  const RunOptions& options_;
+  Clock::time_point start_ = Clock::now();
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<Connection> setup_;
+  Dag dag_;
+  std::vector<FingerprintComponents> fps_;
+  std::unique_ptr<ledger::Ledger> ledger_;
+  std::vector<NodeState> state_;
+  RunReport report_;
+  std::string cache_dir_;
+  std::string source_cache_dir_;
+
+  std::mutex mu_;  // guards state_ and report_ during Execute
+  std::condition_variable cv_;
+  std::mutex event_mu_;
+  std::mutex source_mu_;  // serializes creating source views
+  Status failure_;  // first failure; GUARDED_BY(mu_)
+};
+
+std::string Runner::StageWhere(int v) const {
+  const DagNode& node = dag_.node(v);
+  if (node.kind == NodeKind::kStage) {
+    const StageSpec& stage = spec_.stages[node.spec_index];
+    return spec_.Where(stage.sql_line ? stage.sql_line : stage.line) + ": stage \"" + stage.name +
+           "\"";
+  }
+  const SourceSpec& source = spec_.sources[node.spec_index];
+  return spec_.Where(source.line) + ": source \"" + source.name + "\"";
+}
+
+void Runner::Emit(RunEvent::Type type, const NodeReport* node, const OutputReport* output,
+                  double percent) {
+  if (!options_.on_event) return;
+  std::lock_guard<std::mutex> lock(event_mu_);
+  RunEvent event;
+  event.type = type;
+  event.node = node;
+  event.output = output;
+  event.percent = percent;
+  options_.on_event(event);
+}
+
+Status Runner::Prepare() {
+  DatabaseOptions db_options;
+  db_options.threads = options_.threads;
+  db_options.memory_limit_bytes = options_.memory_limit_bytes;
+  ASSIGN_OR_RETURN(db_, Database::Open(db_options));
+  ASSIGN_OR_RETURN(setup_, db_->Connect());
+  cache_dir_ = db_->temp_directory() + "/import-cache";
+  source_cache_dir_ = db_->temp_directory() + "/sources";
+
+  Connection* conn = setup_.get();
+  TableResolver resolve = [conn](std::string_view sql) { return FindTableNamesRead(*conn, sql); };
+  ASSIGN_OR_RETURN(dag_, BuildDag(spec_, resolve));
+
+  auto file_source = [&](const SourceSpec& source) -> Result<FingerprintComponents> {
+    std::vector<SourceFile> files;
+    if (source.location.is_url) {
+      auto [url, pattern] = SplitUrlPattern(source.location.resolved);
+      ASSIGN_OR_RETURN(OpenedStore opened, OpenStore(url));
+      ASSIGN_OR_RETURN(files, ListStoreSourceFiles(*opened.store, pattern));
+    } else {
+      ASSIGN_OR_RETURN(files, ListLocalSourceFiles(source.location.resolved));
+    }
+    return FileSourceFingerprint(files, source.format, source.options, EngineVersion());
+  };
+  ASSIGN_OR_RETURN(fps_, FingerprintPipeline(spec_, dag_, EngineVersion(), file_source));
+
+  report_.store_url = options_.store->Url();
+  report_.nodes.resize(dag_.size());
+  state_.resize(dag_.size());
+  for (int v = 0; v < dag_.size(); ++v) {
+    const DagNode& node = dag_.node(v);
+    NodeReport& r = report_.nodes[v];
+    r.name = node.name;
+    r.kind = node.kind;
+    r.fingerprint = fps_[v].total.Hex();
+    if (node.kind == NodeKind::kStage) r.checkpoint = spec_.stages[node.spec_index].checkpoint;
+    if (node.kind == NodeKind::kSource &&
+        spec_.sources[node.spec_index].kind == SourceKind::kFiles) {
+      r.checkpoint = false;
+      r.action = NodeAction::kSource;
+    }
+  }
+
+  ledger::LedgerOptions ledger_options;
+  ledger_options.mode = ledger::LedgerMode::kWrite;
+  ASSIGN_OR_RETURN(ledger_, ledger::Ledger::Open(options_.store, PipelineNamespace(spec_),
+                                                 ledger_options));
+  report_.run_id = ledger_->run_id();
+  return Status::OK();
+}
+
+// Decides what to reuse and what to compute. Reused checkpoints that something in this run must
+// read are downloaded and verified now; one that fails turns its node into a computed one.
+Status Runner::Plan() {
+  for (int v = 0; v < dag_.size(); ++v) {
+    NodeReport& r = report_.nodes[v];
+    if (r.action == NodeAction::kSource) continue;
+    if (!r.checkpoint) {
+      r.reason = "not checkpointed";
+      continue;
+    }
+    std::optional<ledger::Entry> entry = ledger_->Find(StageEntryName(r.name));
+    if (options_.fresh) {
+      r.reason = "--fresh";
+    } else if (!entry) {
+      r.reason = "no checkpoint";
+    } else if (entry->fingerprint != r.fingerprint) {
+      Result<FingerprintComponents> before = FingerprintComponents::Parse(
+          entry->meta.value("components", std::string()));
+      r.reason = before.ok() ? ExplainChangeText(*before, fps_[v]) : "changed fingerprint";
+    } else if (Status s = ledger_->VerifyData(*entry, /*checksum=*/false); !s.ok()) {
+      r.reason = std::string(s.IsNotFound() ? "checkpoint missing: " : "checkpoint corrupt: ") +
+                 s.message();
+    } else {
+      state_[v].reuse_candidate = true;
+      state_[v].entry = entry;
+    }
+  }
+
+  // Fixpoint: compute what is not reusable, plus non-checkpointed stages something needs.
+  for (;;) {
+    std::vector<bool> needed(dag_.size(), false);
+    for (int v = 0; v < dag_.size(); ++v) {
+      NodeReport& r = report_.nodes[v];
+      state_[v].compute = r.action != NodeAction::kSource && !state_[v].reuse_candidate &&
+                          (r.checkpoint || dag_.node(v).consumers.empty());
+    }
+    for (int o : dag_.output_nodes()) needed[o] = true;
+    // Reverse topological order: a computed node needs its inputs.
+    const std::vector<int>& topo = dag_.TopologicalOrder();
+    for (auto it = topo.rbegin(); it != topo.rend(); ++it) {
+      int v = *it;
+      NodeReport& r = report_.nodes[v];
+      if (needed[v] && !r.checkpoint && r.action != NodeAction::kSource) state_[v].compute = true;
+      if (state_[v].compute) {
+        for (const DagEdge& e : dag_.node(v).inputs) needed[e.from] = true;
+      }
+    }
+    bool changed = false;
+    for (int v : topo) {
+      if (!needed[v] || state_[v].compute || !state_[v].reuse_candidate ||
+          state_[v].materialized) {
+        continue;
+      }
+      if (Interrupted()) return Status::OK();
+      Status s = ImportCheckpoint(*setup_, v);
+      if (!s.ok()) {
+        if (s.code() != StatusCode::kDataLoss && !s.IsNotFound()) {
+          return s.WithContext("reading the checkpoint of " + report_.nodes[v].name);
+        }
+        RESPAWN_LOG(kWarn, "checkpoint of " << report_.nodes[v].name
+                                            << " is not usable, recomputing it: " << s.message());
+        state_[v].reuse_candidate = false;
+        report_.nodes[v].reason =
+            std::string(s.IsNotFound() ? "checkpoint missing: " : "checkpoint corrupt: ") +
+            s.message();
+        changed = true;
+        break;
+      }
+    }
+    if (!changed) break;
+  }
+
+  for (int v = 0; v < dag_.size(); ++v) {
+    NodeReport& r = report_.nodes[v];
+    if (r.action == NodeAction::kSource) continue;
+    if (!state_[v].compute && state_[v].reuse_candidate) {
+      const ledger::Entry& e = *state_[v].entry;
+      r.action = NodeAction::kReused;
+      r.reason.clear();
+      r.rows = e.meta.value("rows", uint64_t{0});
+      r.bytes = e.meta.value("bytes", uint64_t{0});
+      r.saved_seconds = e.meta.value("compute_seconds", 0.0);
+      report_.saved_seconds += r.saved_seconds;
+      state_[v].done = true;
+    } else if (!state_[v].compute) {
+      state_[v].done = true;  // a non-checkpointed stage nothing in this run reads
+      r.action = NodeAction::kSkipped;
+      r.reason = "not needed: its consumers are reused";
+    }
+    if (r.action == NodeAction::kSource) state_[v].done = true;
+    Emit(RunEvent::Type::kPlanned, &r);
+  }
+  for (int v = 0; v < dag_.size(); ++v) {
+    if (report_.nodes[v].action == NodeAction::kSource) state_[v].done = true;
+  }
+  return Status::OK();
+}
+
+Status Runner::ImportCheckpoint(Connection& conn, int v) {
+  const ledger::Entry& entry = *state_[v].entry;
+  if (entry.objects.size() != 1) {
+    return DataLoss("checkpoint of " + report_.nodes[v].name + " names " +
+                    std::to_string(entry.objects.size()) + " objects, expected 1");
+  }
+  ExportedObject expected;
+  expected.key = entry.objects[0].key;
+  expected.size = entry.objects[0].size;
+  expected.xxh3 = entry.objects[0].xxh3;
+  expected.rows = entry.meta.value("rows", uint64_t{0});
+  Clock::time_point t0 = Clock::now();
+  ImportOptions import;
+  import.cache_dir = cache_dir_;
+  RETURN_IF_ERROR(ImportFromStore(conn, *options_.store, expected, report_.nodes[v].name, import)
+                      .status());
+  report_.nodes[v].seconds += SecondsSince(t0);
+  state_[v].materialized = true;
+  return Status::OK();
+}
+
+Status Runner::MaterializeSource(Connection& conn, int v) {
+  const SourceSpec& source = spec_.sources[dag_.node(v).spec_index];
+  std::vector<std::string> files;
+  if (source.location.is_url) {
+    auto [url, pattern] = SplitUrlPattern(source.location.resolved);
+    ASSIGN_OR_RETURN(OpenedStore opened, OpenStore(url));
+    ASSIGN_OR_RETURN(std::vector<SourceFile> listed, ListStoreSourceFiles(*opened.store, pattern));
+    size_t fixed = 0;
+    for (size_t i = 0; i < pattern.size(); ++i) {
+      if (IsGlobChar(pattern[i])) break;
+      if (pattern[i] == '/') fixed = i + 1;
+    }
+    std::string dir = source_cache_dir_ + "/" + source.name;
+    std::filesystem::create_directories(dir);
+    for (size_t i = 0; i < listed.size(); ++i) {
+      std::string key = pattern.substr(0, fixed) + listed[i].path;
+      std::string ext = std::filesystem::path(listed[i].path).extension().string();
+      std::string local = dir + "/" + std::to_string(i) + ext;
+      RETURN_IF_ERROR(opened.store->GetToFile(key, local).WithContext("downloading source " +
+                                                                      url + "/" + key));
+      files.push_back(local);
+    }
+  } else {
+    files.push_back(source.location.resolved);
+  }
+  Status s = conn.Execute("CREATE OR REPLACE VIEW " + QuoteIdentifier(source.name) + " AS " +
+                          SourceSelect(source, files));
+  if (!s.ok()) return s.WithContext(StageWhere(v));
+  state_[v].materialized = true;
+  return Status::OK();
+}
+
+Status Runner::ComputeNode(Connection& conn, int v) {
+  NodeReport& r = report_.nodes[v];
+  const DagNode& node = dag_.node(v);
+  const std::string& sql = node.kind == NodeKind::kStage ? spec_.stages[node.spec_index].sql
+                                                         : spec_.sources[node.spec_index].sql;
+  CrashPoint("runner:before-stage");
+  Clock::time_point t0 = Clock::now();
+  if (!r.checkpoint) {
+    Status s = conn.Execute("CREATE OR REPLACE TABLE " + QuoteIdentifier(r.name) + " AS " + sql);
+    if (!s.ok()) return s.WithContext(StageWhere(v));
+    ASSIGN_OR_RETURN(Value count,
+                     conn.QueryScalar("SELECT count(*) FROM " + QuoteIdentifier(r.name)));
+    r.rows = count.AsUInt64().ValueOr(0);
+    r.seconds = SecondsSince(t0);
+    return Status::OK();
+  }
+  ASSIGN_OR_RETURN(std::string key, ledger_->DataKey(r.name, r.fingerprint, "part-0.parquet"));
+  ExportOptions export_options;
+  export_options.keep_in_cache_dir = cache_dir_;
+  Result<ExportedObject> exported =
+      ExportQueryToStore(conn, sql, *options_.store, key, export_options);
+  if (!exported.ok()) {
+    if (exported.status().code() == StatusCode::kInvalidArgument ||
+        exported.status().code() == StatusCode::kInternal ||
+        exported.status().code() == StatusCode::kFailedPrecondition) {
+      return exported.status().WithContext(StageWhere(v));
+    }
+    return exported.status().WithContext("stage \"" + r.name + "\"");
+  }
+  CrashPoint("runner:after-export");
+  double seconds = SecondsSince(t0);
+
+  ledger::Changes changes;
+  ledger::Entry entry;
+  entry.fingerprint = r.fingerprint;
+  entry.objects.push_back({exported->key, exported->size, exported->xxh3});
+  entry.meta = {{"rows", exported->rows},
+                {"bytes", exported->size},
+                {"compute_seconds", seconds},
+                {"components", fps_[v].Serialize()}};
+  changes.upserts[StageEntryName(r.name)] = entry;
+  Result<uint64_t> committed = ledger_->Commit(changes);
+  if (!committed.ok()) {
+    return committed.status().WithContext("committing stage \"" + r.name + "\"");
+  }
+  CrashPoint("runner:after-commit");
+
+  std::string view_sql;
+  if (!exported->local_path.empty()) {
+    view_sql = "CREATE OR REPLACE VIEW " + QuoteIdentifier(r.name) +
+               " AS SELECT * FROM read_parquet(" + QuoteLiteral(exported->local_path) + ")";
+    RETURN_IF_ERROR(conn.Execute(view_sql).WithContext("stage \"" + r.name + "\""));
+  } else {
+    ImportOptions import;
+    import.cache_dir = cache_dir_;
+    RETURN_IF_ERROR(
+        ImportFromStore(conn, *options_.store, *exported, r.name, import).status());
+  }
+  r.rows = exported->rows;
+  r.bytes = exported->size;
+  r.seconds = SecondsSince(t0);
+  return Status::OK();
+}
+
+void Runner::Execute() {
+  int workers = options_.threads > 0 ? options_.threads
+                                     : static_cast<int>(std::thread::hardware_concurrency());
+  workers = std::clamp(workers, 1, 4);
+  std::vector<Connection*> running(dag_.size(), nullptr);
+  auto ready = [&](int v) {
+    if (state_[v].done || state_[v].started || !state_[v].compute) return false;
+    for (const DagEdge& e : dag_.node(v).inputs) {
+      if (!state_[e.from].done) return false;
+    }
+    return true;
+  };
+
+  std::vector<std::thread> threads;
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&, w] {
+      (void)w;
+      Result<std::unique_ptr<Connection>> conn = db_->Connect();
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!conn.ok()) {
+        if (failure_.ok()) failure_ = conn.status();
+        cv_.notify_all();
+        return;
+      }
+      for (;;) {
+        int pick = -1;
+        bool pending = false;
+        for (int v : dag_.TopologicalOrder()) {
+          if (state_[v].compute && !state_[v].done) pending = true;
+          if (pick < 0 && ready(v)) pick = v;
+        }
+        bool stop = !failure_.ok() || Interrupted();
+        if (stop || !pending) break;
+        if (pick < 0) {
+          cv_.wait_for(lock, std::chrono::milliseconds(200));
+          continue;
+        }
+        state_[pick].started = true;
+        running[pick] = conn->get();
+        NodeReport& r = report_.nodes[pick];
+        lock.unlock();
+        Emit(RunEvent::Type::kStarted, &r);
+        Status s;
+        // Inputs that are file sources become views on first use.
+        for (const DagEdge& e : dag_.node(pick).inputs) {
+          std::lock_guard<std::mutex> source_lock(source_mu_);
+          if (s.ok() && report_.nodes[e.from].action == NodeAction::kSource &&
+              !state_[e.from].materialized) {
+            s = MaterializeSource(**conn, e.from);
+          }
+        }
+        if (s.ok()) s = ComputeNode(**conn, pick);
+        lock.lock();
+        running[pick] = nullptr;
+        if (s.ok()) {
+          r.action = NodeAction::kComputed;
+          state_[pick].done = true;
+          state_[pick].materialized = true;
+        } else if (Interrupted() || s.code() == StatusCode::kAborted) {
+          r.action = NodeAction::kInterrupted;
+          if (!Interrupted() && failure_.ok()) failure_ = s;
+        } else {
+          r.action = NodeAction::kFailed;
+          if (failure_.ok()) failure_ = s;
+        }
+        lock.unlock();
+        Emit(RunEvent::Type::kFinished, &r);
+        lock.lock();
+        cv_.notify_all();
+      }
+      cv_.notify_all();
+    });
+  }
+
+  // Progress and interruption: poll the running connections.
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      bool pending = false;
+      for (int v = 0; v < dag_.size(); ++v) {
+        if (state_[v].compute && !state_[v].done && (state_[v].started || failure_.ok())) {
+          if (running[v] != nullptr || !state_[v].started) pending = true;
+        }
+      }
+      bool stop = !failure_.ok() || Interrupted();
+      bool any_running = false;
+      for (Connection* c : running) any_running = any_running || c != nullptr;
+      if (!any_running && (stop || !pending)) break;
+      if (Interrupted()) {
+        for (Connection* c : running) {
+          if (c != nullptr) c->Interrupt();
+        }
+      }
+      std::vector<std::pair<int, double>> progress;
+      for (int v = 0; v < dag_.size(); ++v) {
+        if (running[v] != nullptr) progress.emplace_back(v, running[v]->Progress().percentage);
+      }
+      lock.unlock();
+      for (auto [v, pct] : progress) Emit(RunEvent::Type::kProgress, &report_.nodes[v], nullptr, pct);
+      lock.lock();
+      cv_.wait_for(lock, std::chrono::milliseconds(250));
+    }
+  }
+  for (std::thread& t : threads) t.join();
+  for (int v = 0; v < dag_.size(); ++v) {
+    if (state_[v].compute && !state_[v].done && report_.nodes[v].action == NodeAction::kPending) {
+      report_.nodes[v].action = NodeAction::kInterrupted;
+    }
+  }
+}
+
+Status Runner::WriteOutputs(Connection& conn) {
+  for (size_t i = 0; i < spec_.outputs.size(); ++i) {
+    if (Interrupted()) return Status::OK();
+    RETURN_IF_ERROR(WriteOutput(conn, i));
+  }
+  return Status::OK();
+}
+
+Status Runner::WriteOutput(Connection& conn, size_t index) {
+  const OutputSpec& out = spec_.outputs[index];
+  int v = dag_.output_nodes()[index];
+  OutputReport& r = report_.outputs[index];
+  r.name = out.name;
+  r.path = out.location.resolved;
+  const std::string& fingerprint = report_.nodes[v].fingerprint;
+  std::string format = std::string(DataFormatName(out.format));
+  std::string content_id = fingerprint + "/" + format;
+
+  // Unchanged: same node fingerprint and format, and the file there is the one we wrote.
+  std::optional<ledger::Entry> previous = ledger_->Find(OutputEntryName(out.name));
+  if (!options_.fresh && previous && previous->fingerprint == content_id &&
+      previous->meta.value("path", std::string()) == r.path && !out.location.is_url) {
+    Result<FileDigest> digest = DigestFile(r.path);
+    if (digest.ok() && digest->size == previous->meta.value("size", uint64_t{0}) &&
+        HexU64(digest->xxh3) == previous->meta.value("xxh3", std::string())) {
+      r.bytes = digest->size;
+      Emit(RunEvent::Type::kOutput, nullptr, &r);
+      return Status::OK();
+    }
+  }
+
+  if (!state_[v].materialized) {
+    if (report_.nodes[v].action == NodeAction::kSource) {
+      RETURN_IF_ERROR(MaterializeSource(conn, v));
+    } else {
+      return Internal("output " + out.name + ": " + report_.nodes[v].name + " was not loaded");
+    }
+  }
+
+  CrashPoint("runner:before-output");
+  Clock::time_point t0 = Clock::now();
+  std::string options = out.format == DataFormat::kCsv ? "FORMAT csv, HEADER true"
+                                                       : "FORMAT parquet, COMPRESSION zstd";
+  std::string tmp;
+  std::string final_path;
+  if (out.location.is_url) {
+    tmp = db_->temp_directory() + "/output-" + out.name + "." + format;
+  } else {
+    std::filesystem::path p(r.path);
+    std::error_code ec;
+    std::filesystem::create_directories(p.parent_path(), ec);
+    if (ec) {
+      return FailedPrecondition(spec_.Where(out.location.line) + ": output \"" + out.name +
+                                "\": cannot create directory " + p.parent_path().string() + ": " +
+                                ec.message());
+    }
+    tmp = p.parent_path().string() + "/." + p.filename().string() + ".respawn-tmp-" +
+          ledger::NewRandomId().substr(0, 8);
+  }
+  Status copied = conn.Execute("COPY (SELECT * FROM " + QuoteIdentifier(report_.nodes[v].name) +
+                               ") TO " + QuoteLiteral(tmp) + " (" + options + ")");
+  if (!copied.ok()) {
+    std::filesystem::remove(tmp);
+    return copied.WithContext(spec_.Where(out.line) + ": output \"" + out.name + "\"");
+  }
+  ASSIGN_OR_RETURN(FileDigest digest, DigestFile(tmp));
+  if (out.location.is_url) {
+    auto [url, key] = SplitUrlPattern(r.path);
+    Result<OpenedStore> opened = OpenStore(url);
+    Status put = opened.ok() ? opened->store->PutFile(key, tmp) : opened.status();
+    std::filesystem::remove(tmp);
+    if (!put.ok()) return put.WithContext("output \"" + out.name + "\" to " + r.path);
+  } else {
+    RETURN_IF_ERROR(FsyncPath(tmp, false));
+    std::error_code ec;
+    std::filesystem::rename(tmp, r.path, ec);
+    if (ec) {
+      std::filesystem::remove(tmp);
+      return FailedPrecondition("output \"" + out.name + "\": cannot move the new file to " +
+                                r.path + ": " + ec.message());
+    }
+    FsyncPath(std::filesystem::path(r.path).parent_path().string(), true).IgnoreError();
+  }
+  r.written = true;
+  r.bytes = digest.size;
+  r.seconds = SecondsSince(t0);
+  CrashPoint("runner:after-output");
+
+  ledger::Changes changes;
+  ledger::Entry entry;
+  entry.fingerprint = content_id;
+  entry.meta = {{"path", r.path}, {"size", digest.size}, {"xxh3", HexU64(digest.xxh3)}};
+  changes.upserts[OutputEntryName(out.name)] = entry;
+  RETURN_IF_ERROR(ledger_->Commit(changes).status().WithContext("committing output " + out.name));
+  Emit(RunEvent::Type::kOutput, nullptr, &r);
+  return Status::OK();
+}
+
+void Runner::CommitRunReport() {
+  nlohmann::json nodes = nlohmann::json::array();
+  int computed = 0, reused = 0;
+  for (const NodeReport& n : report_.nodes) {
+    if (n.action == NodeAction::kComputed) ++computed;
+    if (n.action == NodeAction::kReused) ++reused;
+    nodes.push_back({{"name", n.name},
+                     {"action", std::string(NodeActionName(n.action))},
+                     {"reason", n.reason},
+                     {"seconds", n.seconds}});
+  }
+  std::string result = report_.status.ok() ? "done" : report_.interrupted ? "interrupted" : "failed";
+  ledger::Changes changes;
+  ledger::Entry entry;
+  entry.fingerprint = "run";
+  entry.meta = {{"result", result},
+                {"seconds", SecondsSince(start_)},
+                {"saved_seconds", report_.saved_seconds},
+                {"computed", computed},
+                {"reused", reused},
+                {"error", report_.status.ok() ? "" : report_.status.message()},
+                {"nodes", nodes}};
+  changes.upserts[RunEntryName(report_.run_id)] = entry;
+  Result<uint64_t> committed = ledger_->Commit(changes);
+  if (!committed.ok()) {
+    RESPAWN_LOG(kWarn, "could not record the run report: " << committed.status().message());
+  }
+}
+
+Result<RunReport> Runner::Run() {
+  RETURN_IF_ERROR(Prepare());
+  report_.outputs.resize(spec_.outputs.size());
+  Status planned = Plan();
+  if (!planned.ok()) {
+    report_.status = planned;
+  } else if (!Interrupted()) {
+    Execute();
+    std::lock_guard<std::mutex> lock(mu_);
+    report_.status = failure_;
+  }
+  if (report_.status.ok() && !Interrupted()) {
+    report_.status = WriteOutputs(*setup_);
+  }
+  report_.interrupted = Interrupted();
+  if (report_.interrupted && report_.status.ok()) {
+    report_.status = Aborted("interrupted");
+  }
+  bool fenced = report_.status.code() == StatusCode::kFailedPrecondition &&
+                report_.status.message().find("fenced") != std::string::npos;
+  if (fenced) {
+    report_.status = FailedPrecondition(
+        "another run of pipeline \"" + spec_.name + "\" took over the store " +
+        options_.store->Url() + " while this one was running; this run stopped and keeps what it "
+        "committed (" + report_.status.message() + ")");
+  } else {
+    CommitRunReport();
+  }
+  ledger_->Close().IgnoreError();
+  report_.seconds = SecondsSince(start_);
+  return std::move(report_);
+}
+
+Result<PipelineStatus> ReadLedgerState(std::shared_ptr<Store> store, const std::string& ns,
+                                       std::unique_ptr<ledger::Ledger>* out) {
+  ledger::LedgerOptions options;
+  options.mode = ledger::LedgerMode::kReadOnly;
+  ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> ledger,
+                   ledger::Ledger::Open(store, ns, options));
+  PipelineStatus status;
+  status.store_url = store->Url();
+  status.ns = ns;
+  status.sequence = ledger->sequence();
+  std::vector<std::pair<uint64_t, RunSummary>> runs;
+  for (const auto& [name, entry] : ledger->state().entries) {
+    if (name.rfind("run/", 0) != 0) continue;
+    RunSummary run;
+    run.run_id = name.substr(4);
+    run.finished_at_ms = entry.committed_at_ms;
+    run.result = entry.meta.value("result", std::string());
+    run.seconds = entry.meta.value("seconds", 0.0);
+    run.saved_seconds = entry.meta.value("saved_seconds", 0.0);
+    run.computed = entry.meta.value("computed", 0);
+    run.reused = entry.meta.value("reused", 0);
+    run.error = entry.meta.value("error", std::string());
+    runs.emplace_back(entry.sequence, run);
+  }
+  std::sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [seq, run] : runs) status.runs.push_back(std::move(run));
+  *out = std::move(ledger);
+  return status;
+}
+
+}  // namespace
+
+std::string PipelineNamespace(const PipelineSpec& spec) { return "pipelines/" + spec.name; }
+
+std::string_view NodeActionName(NodeAction action) {
+  switch (action) {
+    case NodeAction::kPending:
+      return "pending";
+    case NodeAction::kReused:
+      return "reused";
+    case NodeAction::kComputed:
+      return "computed";
+    case NodeAction::kSource:
+      return "source";
+    case NodeAction::kSkipped:
+      return "skipped";
+    case NodeAction::kFailed:
+      return "failed";
+    case NodeAction::kInterrupted:
+      return "interrupted";
+  }
+  return "pending";
+}
+
+Result<RunReport> RunPipeline(const PipelineSpec& spec, const RunOptions& options) {
+  if (options.store == nullptr) return InvalidArgument("RunPipeline: no store given");
+  Runner runner(spec, options);
+  return runner.Run();
+}
+
+Result<PipelineStatus> ReadPipelineLedger(std::shared_ptr<Store> store, const std::string& ns) {
+  std::unique_ptr<ledger::Ledger> ledger;
+  ASSIGN_OR_RETURN(PipelineStatus status, ReadLedgerState(store, ns, &ledger));
+  for (const auto& [name, entry] : ledger->state().entries) {
+    if (name.rfind("stage/", 0) != 0) continue;
+    NodeStatus n;
+    n.name = name.substr(6);
+    n.state = "committed";
+    n.committed_fingerprint = entry.fingerprint;
+    n.rows = entry.meta.value("rows", uint64_t{0});
+    n.bytes = entry.meta.value("bytes", uint64_t{0});
+    n.objects = entry.objects.size();
+    n.committed_at_ms = entry.committed_at_ms;
+    n.committed_by_run = entry.run_id;
+    status.nodes.push_back(std::move(n));
+  }
+  return status;
+}
+
+Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_ptr<Store> store) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open());
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, db->Connect());
+  Connection* c = conn.get();
+  TableResolver resolve = [c](std::string_view sql) { return FindTableNamesRead(*c, sql); };
+  ASSIGN_OR_RETURN(Dag dag, BuildDag(spec, resolve));
+  auto file_source = [&](const SourceSpec& source) -> Result<FingerprintComponents> {
+    std::vector<SourceFile> files;
+    if (source.location.is_url) {
+      auto [url, pattern] = SplitUrlPattern(source.location.resolved);
+      ASSIGN_OR_RETURN(OpenedStore opened, OpenStore(url));
+      ASSIGN_OR_RETURN(files, ListStoreSourceFiles(*opened.store, pattern));
+    } else {
+      ASSIGN_OR_RETURN(files, ListLocalSourceFiles(source.location.resolved));
+    }
+    return FileSourceFingerprint(files, source.format, source.options, EngineVersion());
+  };
+  ASSIGN_OR_RETURN(std::vector<FingerprintComponents> fps,
+                   FingerprintPipeline(spec, dag, EngineVersion(), file_source));
+
+  std::unique_ptr<ledger::Ledger> ledger;
+  ASSIGN_OR_RETURN(PipelineStatus status, ReadLedgerState(store, PipelineNamespace(spec), &ledger));
+  const ledger::LedgerState state = ledger->state();
+  // The latest run report: what it did with each node.
+  const ledger::Entry* last_run = nullptr;
+  for (const auto& [name, entry] : state.entries) {
+    if (name.rfind("run/", 0) == 0 && (last_run == nullptr || entry.sequence > last_run->sequence)) {
+      last_run = &entry;
+    }
+  }
+  for (int v = 0; v < dag.size(); ++v) {
+    const DagNode& node = dag.node(v);
+    NodeStatus n;
+    n.name = node.name;
+    n.kind = node.kind;
+    n.fingerprint = fps[v].total.Hex();
+    bool file_source =
+        node.kind == NodeKind::kSource && spec.sources[node.spec_index].kind == SourceKind::kFiles;
+    if (node.kind == NodeKind::kStage) n.checkpoint = spec.stages[node.spec_index].checkpoint;
+    if (file_source) {
+      n.checkpoint = false;
+      n.state = "source";
+    } else if (!n.checkpoint) {
+      n.state = "not checkpointed";
+    } else {
+      auto it = state.entries.find(StageEntryName(node.name));
+      if (it == state.entries.end()) {
+        n.state = "missing";
+        n.reason = "no checkpoint";
+      } else {
+        const ledger::Entry& e = it->second;
+        n.committed_fingerprint = e.fingerprint;
+        n.rows = e.meta.value("rows", uint64_t{0});
+        n.bytes = e.meta.value("bytes", uint64_t{0});
+        n.objects = e.objects.size();
+        n.committed_at_ms = e.committed_at_ms;
+        n.committed_by_run = e.run_id;
+        if (e.fingerprint == n.fingerprint) {
+          n.state = "committed";
+        } else {
+          n.state = "stale";
+          Result<FingerprintComponents> before =
+              FingerprintComponents::Parse(e.meta.value("components", std::string()));
+          n.reason = before.ok() ? ExplainChangeText(*before, fps[v]) : "changed fingerprint";
+        }
+      }
+    }
+    if (last_run != nullptr && last_run->meta.contains("nodes")) {
+      for (const nlohmann::json& j : last_run->meta["nodes"]) {
+        if (j.value("name", std::string()) == node.name) {
+          n.last_action = j.value("action", std::string());
+          n.last_reason = j.value("reason", std::string());
+        }
+      }
+    }
+    status.nodes.push_back(std::move(n));
+  }
+  return status;
+}
+
+}  // namespace respawn
