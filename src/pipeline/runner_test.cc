@@ -1,0 +1,201 @@
+#include "pipeline/runner.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "ledger/ledger.h"
+#include "storage/memory_store.h"
+
+namespace respawn {
+namespace {
+
+// Tests of the runner's decisions (reuse, recompute, verification) on the in-memory store.
+// End-to-end behaviour on real stores, with kills, is in tests/pipeline_*_test.sh.
+class RunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("respawn-runner-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    store_ = std::make_shared<MemoryStore>("runner-test");
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  PipelineSpec Spec(const std::string& min_amount = "10") {
+    std::string text = R"toml(
+name = "t"
+[sources.orders]
+sql = "SELECT i AS id, i % 5 AS cust, (i * 7) % 100 AS amount FROM range(1000) t(i)"
+[stages.clean]
+sql = "SELECT * FROM orders WHERE amount >= ${min}"
+params = { min = )toml" + min_amount + R"toml( }
+[stages.per_cust]
+sql = "SELECT cust, sum(amount) AS total, count(*) AS n FROM clean GROUP BY cust ORDER BY cust"
+[stages.scratch]
+sql = "SELECT cust FROM per_cust WHERE n > 0"
+checkpoint = false
+[stages.other]
+sql = "SELECT count(*) AS n FROM orders"
+[outputs.report]
+from = "per_cust"
+path = "out/report.csv"
+)toml";
+    Result<PipelineSpec> spec = ParsePipelineString(text, "pipeline.toml", dir_.string());
+    EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+    return *spec;
+  }
+
+  RunReport Run(const PipelineSpec& spec, bool fresh = false) {
+    RunOptions options;
+    options.store = store_;
+    options.fresh = fresh;
+    options.threads = 2;
+    Result<RunReport> report = RunPipeline(spec, options);
+    EXPECT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_TRUE(report->status.ok()) << report->status.ToString();
+    return *report;
+  }
+
+  static const NodeReport& Node(const RunReport& report, const std::string& name) {
+    for (const NodeReport& n : report.nodes) {
+      if (n.name == name) return n;
+    }
+    ADD_FAILURE() << "no node " << name;
+    return report.nodes.front();
+  }
+
+  std::string ReadOutput() {
+    std::ifstream in(dir_ / "out/report.csv");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  std::filesystem::path dir_;
+  std::shared_ptr<MemoryStore> store_;
+};
+
+TEST_F(RunnerTest, FirstRunComputesEveryStageAndWritesOutputs) {
+  RunReport report = Run(Spec());
+  for (const char* name : {"orders", "clean", "per_cust", "scratch", "other"}) {
+    EXPECT_EQ(Node(report, name).action, NodeAction::kComputed) << name;
+  }
+  EXPECT_EQ(Node(report, "clean").reason, "no checkpoint");
+  EXPECT_EQ(Node(report, "per_cust").rows, 5u);
+  // 1000 rows, amount = (7i) % 100 takes each value 0..99 ten times; >= 10 keeps 900 rows.
+  EXPECT_EQ(Node(report, "clean").rows, 900u);
+  std::string csv = ReadOutput();
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "cust,total,n");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 6);
+}
+
+TEST_F(RunnerTest, RerunReusesEverythingAndLeavesOutputsAlone) {
+  Run(Spec());
+  std::string first = ReadOutput();
+  RunReport again = Run(Spec());
+  for (const char* name : {"orders", "clean", "per_cust", "other"}) {
+    EXPECT_EQ(Node(again, name).action, NodeAction::kReused) << name;
+  }
+  // A non-checkpointed stage that nothing reads runs every time (it has no checkpoint to reuse).
+  EXPECT_EQ(Node(again, "scratch").action, NodeAction::kComputed);
+  ASSERT_EQ(again.outputs.size(), 1u);
+  EXPECT_FALSE(again.outputs[0].written);
+  EXPECT_EQ(ReadOutput(), first);
+}
+
+TEST_F(RunnerTest, ChangedParamRecomputesTheStageAndItsDescendantsOnly) {
+  Run(Spec("10"));
+  RunReport changed = Run(Spec("50"));
+  EXPECT_EQ(Node(changed, "orders").action, NodeAction::kReused);
+  EXPECT_EQ(Node(changed, "other").action, NodeAction::kReused);
+  EXPECT_EQ(Node(changed, "clean").action, NodeAction::kComputed);
+  EXPECT_NE(Node(changed, "clean").reason.find("changed param min"), std::string::npos)
+      << Node(changed, "clean").reason;
+  EXPECT_EQ(Node(changed, "per_cust").action, NodeAction::kComputed);
+  EXPECT_EQ(Node(changed, "per_cust").reason, "changed input clean");
+  EXPECT_EQ(Node(changed, "clean").rows, 500u);
+  EXPECT_TRUE(changed.outputs[0].written);
+
+  Result<PipelineStatus> status = GetPipelineStatus(Spec("10"), store_);
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  for (const NodeStatus& n : status->nodes) {
+    if (n.name == "clean") {
+      EXPECT_EQ(n.state, "stale");
+      EXPECT_NE(n.reason.find("changed param min"), std::string::npos) << n.reason;
+    }
+    if (n.name == "orders") {
+      EXPECT_EQ(n.state, "committed");
+    }
+  }
+}
+
+TEST_F(RunnerTest, CorruptCheckpointIsRecomputedNeverUsed) {
+  Run(Spec());
+  // Flip one byte of the committed checkpoint of "clean"; the next run must not read it.
+  ledger::LedgerOptions ro;
+  ro.mode = ledger::LedgerMode::kReadOnly;
+  auto ledger = ledger::Ledger::Open(store_, "pipelines/t", ro);
+  ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
+  std::optional<ledger::Entry> clean = (*ledger)->Find("stage/clean");
+  ASSERT_TRUE(clean.has_value());
+  const std::string key = clean->objects.at(0).key;
+  Result<std::string> bytes = store_->Get(key);
+  ASSERT_TRUE(bytes.ok());
+  std::string bad = *bytes;
+  bad[bad.size() / 2] ^= 0x5a;
+  ASSERT_TRUE(store_->Put(key, bad).ok());
+
+  std::filesystem::remove(dir_ / "out/report.csv");
+  RunReport rerun = Run(Spec());
+  // per_cust is reused and its output only needs per_cust: clean is not read, so not judged.
+  EXPECT_EQ(Node(rerun, "per_cust").action, NodeAction::kReused);
+
+  // With per_cust's checkpoint gone, clean must be read: the corrupt object must be caught.
+  PipelineSpec spec = Spec();
+  ASSERT_TRUE(store_->Delete((*ledger)->Find("stage/per_cust")->objects.at(0).key).ok());
+  RunReport repaired = Run(spec);
+  EXPECT_EQ(Node(repaired, "per_cust").action, NodeAction::kComputed);
+  EXPECT_NE(Node(repaired, "per_cust").reason.find("checkpoint missing"), std::string::npos)
+      << Node(repaired, "per_cust").reason;
+  EXPECT_EQ(Node(repaired, "clean").action, NodeAction::kComputed);
+  EXPECT_NE(Node(repaired, "clean").reason.find("checkpoint corrupt"), std::string::npos)
+      << Node(repaired, "clean").reason;
+  EXPECT_EQ(Node(repaired, "orders").action, NodeAction::kReused);
+}
+
+TEST_F(RunnerTest, SqlErrorNamesFileLineAndStage) {
+  std::string text = R"toml(
+name = "bad"
+[sources.orders]
+sql = "SELECT 1 AS a"
+[stages.broken]
+sql = "SELECT no_such_column FROM orders"
+)toml";
+  Result<PipelineSpec> spec = ParsePipelineString(text, "pipeline.toml", dir_.string());
+  ASSERT_TRUE(spec.ok());
+  RunOptions options;
+  options.store = store_;
+  Result<RunReport> report = RunPipeline(*spec, options);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_FALSE(report->status.ok());
+  EXPECT_NE(report->status.message().find("pipeline.toml:6: stage \"broken\""), std::string::npos)
+      << report->status.message();
+  EXPECT_NE(report->status.message().find("no_such_column"), std::string::npos);
+  EXPECT_EQ(Node(*report, "orders").action, NodeAction::kComputed);  // committed, kept
+}
+
+TEST_F(RunnerTest, FreshRecomputesEverything) {
+  Run(Spec());
+  RunReport fresh = Run(Spec(), /*fresh=*/true);
+  EXPECT_EQ(Node(fresh, "clean").action, NodeAction::kComputed);
+  EXPECT_EQ(Node(fresh, "clean").reason, "--fresh");
+  EXPECT_TRUE(fresh.outputs[0].written);
+}
+
+}  // namespace
+}  // namespace respawn
