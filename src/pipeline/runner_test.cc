@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "ledger/ledger.h"
+#include "respawn/respawn.h"  // the public API compiles on its own
 #include "storage/memory_store.h"
 
 namespace respawn {
