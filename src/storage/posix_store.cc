@@ -666,8 +666,28 @@ Status PosixStore::PutFile(std::string_view key, const std::string& path, const 
   }
   const uint64_t total = S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
   return WriteObject(key, o, [&](int fd, const std::string& tmp) -> Status {
-    std::vector<char> buf(kChunkBytes);
     uint64_t done = 0;
+    // copy_file_range copies inside the kernel (and shares extents on filesystems that can);
+    // the read/write loop below takes over where it is not supported (e.g. across filesystems
+    // on older kernels).
+    for (;;) {
+      ssize_t n = ::copy_file_range(src, nullptr, fd, nullptr, kChunkBytes, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (done == 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+                          errno == EOPNOTSUPP || errno == EBADF)) {
+          break;
+        }
+        return ErrnoStatus(errno, "copy local file " + path + " to", tmp);
+      }
+      if (n == 0) {
+        if (o.progress && done == 0) o.progress(0, total);
+        return Status::OK();
+      }
+      done += static_cast<uint64_t>(n);
+      if (o.progress) o.progress(done, total);
+    }
+    std::vector<char> buf(kChunkBytes);
     for (;;) {
       ssize_t n = ::read(src, buf.data(), buf.size());
       if (n < 0) {
