@@ -112,6 +112,7 @@ class Runner {
   Status ImportCheckpoint(Connection& conn, int v);
   void Execute();
   Status ComputeNode(Connection& conn, int v);
+  bool OutputIsCurrent(size_t index);
   Status WriteOutputs(Connection& conn);
   Status WriteOutput(Connection& conn, size_t index);
   void CommitRunReport();
@@ -242,24 +243,32 @@ Status Runner::Plan() {
     }
   }
 
-  // Fixpoint: compute what is not reusable, plus non-checkpointed stages something needs.
+  // Demand-driven, like make: the targets are the outputs not already current and the stages
+  // nothing else reads; a target with a usable checkpoint is reused, any other is computed and
+  // demands its inputs in turn. A checkpoint that must be read (by a computed node or an
+  // output) is downloaded and verified here; if that fails, the node is computed instead and the
+  // plan is made again.
+  std::vector<bool> output_current(spec_.outputs.size());
+  for (size_t i = 0; i < spec_.outputs.size(); ++i) output_current[i] = OutputIsCurrent(i);
   for (;;) {
-    std::vector<bool> needed(dag_.size(), false);
-    for (int v = 0; v < dag_.size(); ++v) {
-      NodeReport& r = report_.nodes[v];
-      state_[v].compute = r.action != NodeAction::kSource && !state_[v].reuse_candidate &&
-                          (r.checkpoint || dag_.node(v).consumers.empty());
+    std::vector<bool> demanded(dag_.size(), false);
+    std::vector<bool> needed(dag_.size(), false);  // must be readable in the database
+    for (size_t i = 0; i < spec_.outputs.size(); ++i) {
+      if (output_current[i]) continue;
+      int o = dag_.output_nodes()[i];
+      demanded[o] = needed[o] = true;
     }
-    for (int o : dag_.output_nodes()) needed[o] = true;
-    // Reverse topological order: a computed node needs its inputs.
+    for (int v = 0; v < dag_.size(); ++v) {
+      if (dag_.node(v).consumers.empty()) demanded[v] = true;
+    }
     const std::vector<int>& topo = dag_.TopologicalOrder();
     for (auto it = topo.rbegin(); it != topo.rend(); ++it) {
       int v = *it;
-      NodeReport& r = report_.nodes[v];
-      if (needed[v] && !r.checkpoint && r.action != NodeAction::kSource) state_[v].compute = true;
-      if (state_[v].compute) {
-        for (const DagEdge& e : dag_.node(v).inputs) needed[e.from] = true;
-      }
+      state_[v].compute = false;
+      if (!demanded[v] || report_.nodes[v].action == NodeAction::kSource) continue;
+      if (state_[v].reuse_candidate) continue;
+      state_[v].compute = true;
+      for (const DagEdge& e : dag_.node(v).inputs) demanded[e.from] = needed[e.from] = true;
     }
     bool changed = false;
     for (int v : topo) {
@@ -299,9 +308,9 @@ Status Runner::Plan() {
       report_.saved_seconds += r.saved_seconds;
       state_[v].done = true;
     } else if (!state_[v].compute) {
-      state_[v].done = true;  // a non-checkpointed stage nothing in this run reads
+      state_[v].done = true;  // nothing in this run reads it
       r.action = NodeAction::kSkipped;
-      r.reason = "not needed: its consumers are reused";
+      r.reason = "not needed: everything downstream is reused or current";
     }
     if (r.action == NodeAction::kSource) state_[v].done = true;
     Emit(RunEvent::Type::kPlanned, &r);
@@ -540,6 +549,38 @@ void Runner::Execute() {
   }
 }
 
+// Unchanged: same node fingerprint and format, and the file there is the one we wrote.
+bool Runner::OutputIsCurrent(size_t index) {
+  const OutputSpec& out = spec_.outputs[index];
+  int v = dag_.output_nodes()[index];
+  OutputReport& r = report_.outputs[index];
+  r.name = out.name;
+  r.path = out.location.resolved;
+  std::string content_id =
+      report_.nodes[v].fingerprint + "/" + std::string(DataFormatName(out.format));
+  std::optional<ledger::Entry> previous = ledger_->Find(OutputEntryName(out.name));
+  if (options_.fresh || !previous || previous->fingerprint != content_id ||
+      previous->meta.value("path", std::string()) != r.path) {
+    return false;
+  }
+  if (out.location.is_url) {
+    auto [url, key] = SplitUrlPattern(r.path);
+    Result<OpenedStore> opened = OpenStore(url);
+    if (!opened.ok()) return false;
+    Result<ObjectInfo> info = opened->store->Stat(key);
+    if (!info.ok() || info->size != previous->meta.value("size", uint64_t{0})) return false;
+    r.bytes = info->size;
+    return true;
+  }
+  Result<FileDigest> digest = DigestFile(r.path);
+  if (!digest.ok() || digest->size != previous->meta.value("size", uint64_t{0}) ||
+      HexU64(digest->xxh3) != previous->meta.value("xxh3", std::string())) {
+    return false;
+  }
+  r.bytes = digest->size;
+  return true;
+}
+
 Status Runner::WriteOutputs(Connection& conn) {
   for (size_t i = 0; i < spec_.outputs.size(); ++i) {
     if (Interrupted()) return Status::OK();
@@ -558,17 +599,9 @@ Status Runner::WriteOutput(Connection& conn, size_t index) {
   std::string format = std::string(DataFormatName(out.format));
   std::string content_id = fingerprint + "/" + format;
 
-  // Unchanged: same node fingerprint and format, and the file there is the one we wrote.
-  std::optional<ledger::Entry> previous = ledger_->Find(OutputEntryName(out.name));
-  if (!options_.fresh && previous && previous->fingerprint == content_id &&
-      previous->meta.value("path", std::string()) == r.path && !out.location.is_url) {
-    Result<FileDigest> digest = DigestFile(r.path);
-    if (digest.ok() && digest->size == previous->meta.value("size", uint64_t{0}) &&
-        HexU64(digest->xxh3) == previous->meta.value("xxh3", std::string())) {
-      r.bytes = digest->size;
-      Emit(RunEvent::Type::kOutput, nullptr, &r);
-      return Status::OK();
-    }
+  if (OutputIsCurrent(index) && report_.nodes[v].action != NodeAction::kComputed) {
+    Emit(RunEvent::Type::kOutput, nullptr, &r);
+    return Status::OK();
   }
 
   if (!state_[v].materialized) {
