@@ -416,8 +416,40 @@ class SpecParser {
     return loc;
   }
 
+  void ParseGc(const toml::table& root) {
+    const toml::node* node = root.get("gc");
+    if (node == nullptr) return;
+    const toml::table* t = node->as_table();
+    if (t == nullptr) {
+      Error(LineOf(*node), "gc must be a table: [gc] with keep_runs = 1, orphan_grace = \"1h\"");
+      return;
+    }
+    spec_.gc.line = LineOf(*node);
+    CheckKeys(*t, "[gc]", {"keep_runs", "orphan_grace"});
+    if (const toml::node* keep = t->get("keep_runs")) {
+      auto* i = keep->as_integer();
+      if (i == nullptr || i->get() < 1 || i->get() > 1000000) {
+        Error(LineOf(*keep), "[gc]: keep_runs must be a whole number of runs, at least 1 (e.g. "
+                             "keep_runs = 3)");
+      } else {
+        spec_.gc.keep_runs = static_cast<int>(i->get());
+      }
+    }
+    if (const toml::node* grace = t->get("orphan_grace")) {
+      if (auto s = ExpectString(*grace, "[gc]", "orphan_grace", "\"1h\"")) {
+        Result<int64_t> ms = ParseDuration(*s);
+        if (!ms.ok()) {
+          Error(LineOf(*grace), "[gc]: " + ms.status().message());
+        } else {
+          spec_.gc.orphan_grace_ms = *ms;
+        }
+      }
+    }
+  }
+
   void ParseRoot(const toml::table& root) {
-    CheckKeys(root, "pipeline", {"name", "store", "sources", "stages", "outputs"});
+    CheckKeys(root, "pipeline", {"name", "store", "sources", "stages", "outputs", "gc"});
+    ParseGc(root);
     if (const toml::node* name = root.get("name")) {
       if (auto s = ExpectString(*name, "pipeline", "name", "\"sales\"")) {
         bool valid = !s->empty();
@@ -593,7 +625,15 @@ class SpecParser {
     stage.name = name;
     stage.line = line;
     const std::string owner = "stage " + Quote(name);
-    CheckKeys(t, owner, {"sql", "depends_on", "checkpoint", "params"});
+    CheckKeys(t, owner, {"sql", "depends_on", "checkpoint", "keep", "params"});
+    if (const toml::node* keep = t.get("keep")) {
+      if (auto* b = keep->as_boolean()) {
+        stage.keep = b->get();
+      } else {
+        Error(LineOf(*keep), owner + ": keep must be true or false, not " +
+                                 std::string(TypeNameWithArticle(keep->type())));
+      }
+    }
     if (const toml::node* params = t.get("params")) {
       stage.params = ParseValueTable(*params, owner, "params", "{ min_amount = 10 }");
     }
@@ -895,6 +935,38 @@ std::string DidYouMeanSuffix(std::string_view name, const std::vector<std::strin
 int LineInSql(std::string_view sql, int sql_line, size_t offset) {
   offset = std::min(offset, sql.size());
   return sql_line + static_cast<int>(std::count(sql.begin(), sql.begin() + offset, '\n'));
+}
+
+Result<int64_t> ParseDuration(std::string_view text) {
+  auto bad = [&] {
+    return InvalidArgument("duration \"" + std::string(text) +
+                           "\" is not valid: write a number and a unit (s, m, h, d), e.g. "
+                           "\"90s\", \"30m\", \"1h30m\", \"2d\"");
+  };
+  if (text.empty()) return bad();
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    int64_t n = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      n = n * 10 + (text[i] - '0');
+      if (n > 1'000'000'000) return bad();
+      ++i;
+    }
+    if (i == start || i == text.size()) return bad();
+    int64_t unit = 0;
+    switch (text[i]) {
+      case 's': unit = 1000; break;
+      case 'm': unit = 60'000; break;
+      case 'h': unit = 3'600'000; break;
+      case 'd': unit = 86'400'000; break;
+      default: return bad();
+    }
+    total += n * unit;
+    ++i;
+  }
+  return total;
 }
 
 }  // namespace respawn

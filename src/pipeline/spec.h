@@ -11,9 +11,13 @@
 //   params = { min_amount = 10 }              # optional
 //   depends_on = ["other"]                    # optional extra edges
 //   checkpoint = true                         # optional, default true
+//   keep = false                              # optional: keep the checkpoint through GC
 //   [outputs.report]
 //   from = "clean"
 //   path = "out/clean.parquet"                # parquet or csv, by extension or format
+//   [gc]                                      # optional
+//   keep_runs = 1                             # runs whose results stay
+//   orphan_grace = "1h"                       # never-committed objects younger than this stay
 //
 // Every error is InvalidArgument, one line per problem, sorted by line, each shaped
 // `<file>:<line>: <what is wrong and how to fix it>`.
@@ -90,8 +94,21 @@ struct StageSpec {
   int sql_line = 0;     // line on which the SQL text starts
   std::vector<NameRef> depends_on;
   bool checkpoint = true;
+  /// Keep this stage's checkpoint after the run's outputs are committed (garbage collection
+  /// otherwise deletes work-tables nothing retained needs).
+  bool keep = false;
   std::vector<NamedValue> params;  // sorted by name
 };
+
+/// [gc]: what garbage collection keeps.
+struct GcSpec {
+  int keep_runs = 1;                     // runs whose results (output stages, kept stages) stay
+  int64_t orphan_grace_ms = 3'600'000;   // never-committed objects younger than this stay
+  int line = 0;
+};
+
+/// "90s", "30m", "1h", "2d", "1h30m" -> milliseconds; InvalidArgument otherwise.
+Result<int64_t> ParseDuration(std::string_view text);
 
 struct OutputSpec {
   std::string name;
@@ -112,6 +129,7 @@ struct PipelineSpec {
   std::vector<SourceSpec> sources;
   std::vector<StageSpec> stages;
   std::vector<OutputSpec> outputs;
+  GcSpec gc;
 
   /// Case-insensitive lookups (DuckDB identifiers are case-insensitive); null when absent.
   const SourceSpec* FindSource(std::string_view name) const;

@@ -186,10 +186,10 @@ sql = "SELECT 1"
 dependson = ["b"]
 )toml"),
             "pipeline.toml:4: stage \"a\": unknown key \"dependson\" (did you mean "
-            "\"depends_on\"?); valid keys are sql, depends_on, checkpoint, params");
+            "\"depends_on\"?); valid keys are sql, depends_on, checkpoint, keep, params");
   EXPECT_EQ(ParseError("name = \"p\"\n[stage.a]\nsql = \"SELECT 1\"\n"),
             "pipeline.toml:2: pipeline: unknown key \"stage\" (did you mean \"stages\"?); valid "
-            "keys are name, store, sources, stages, outputs");
+            "keys are name, store, sources, stages, outputs, gc");
   EXPECT_EQ(ParseError("name = \"p\"\n[sources.a]\nSQL = \"SELECT 1\"\n"),
             "pipeline.toml:2: source \"a\" needs path = \"...\" (files to read) or sql = "
             "\"SELECT ...\" (rows to generate)\n"
@@ -357,7 +357,7 @@ sqll = "x"
             "pipeline.toml:4: stage \"a\" has no sql; add sql = \"SELECT ...\" (the query that "
             "computes it)\n"
             "pipeline.toml:5: stage \"a\": unknown key \"sqll\" (did you mean \"sql\"?); valid "
-            "keys are sql, depends_on, checkpoint, params");
+            "keys are sql, depends_on, checkpoint, keep, params");
 }
 
 TEST(SpecTest, SourceOnlyKeys) {
