@@ -22,6 +22,8 @@ struct PipelineOptions {
   std::string store;
   bool fresh = false;
   int threads = 0;
+  bool no_gc = false;
+  bool dry_run = false;
 };
 
 std::string Seconds(double s) {
@@ -38,6 +40,32 @@ std::string Thousands(uint64_t n) {
     out += digits[i];
   }
   return out;
+}
+
+std::string GcLine(const GcReport& gc) {
+  std::string line = "deleted " + Thousands(gc.deleted_objects) + " objects (" +
+                     FormatBytes(gc.deleted_bytes) + "): " + Thousands(gc.replaced) +
+                     " replaced or work-tables, " + Thousands(gc.orphans) + " orphans, " +
+                     Thousands(gc.ledger_objects) + " ledger; kept " +
+                     Thousands(gc.live_objects) + " live (" + FormatBytes(gc.live_bytes) + ")";
+  if (gc.young_orphans_kept > 0) {
+    line += ", " + Thousands(gc.young_orphans_kept) + " uncommitted younger than the grace period";
+  }
+  if (gc.in_flight_kept > 0) {
+    line += ", " + Thousands(gc.in_flight_kept) + " of a run in progress";
+  }
+  line += "; requests: " + Thousands(gc.list_requests) + " LIST, " +
+          Thousands(gc.delete_requests) + " delete";
+  return line;
+}
+
+nlohmann::json GcJson(const GcReport& gc) {
+  return {{"deleted_objects", gc.deleted_objects}, {"deleted_bytes", gc.deleted_bytes},
+          {"replaced", gc.replaced},               {"orphans", gc.orphans},
+          {"ledger_objects", gc.ledger_objects},   {"live_objects", gc.live_objects},
+          {"live_bytes", gc.live_bytes},           {"young_orphans_kept", gc.young_orphans_kept},
+          {"in_flight_kept", gc.in_flight_kept},   {"list_requests", gc.list_requests},
+          {"delete_requests", gc.delete_requests}, {"failed", gc.failed}};
 }
 
 // Loads the pipeline file and opens its store: configuration errors exit 2.
@@ -178,6 +206,7 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   options.store = loaded->store.store;
   options.fresh = o.fresh;
   options.threads = o.threads;
+  options.gc = !o.no_gc;
   options.interrupted = InterruptScope::flag();
   options.on_event = [&printer](const RunEvent& e) { printer.OnEvent(e); };
   if (!globals.quiet && !globals.json) {
@@ -209,12 +238,20 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
                         {"reused", reused},
                         {"saved_seconds", report->saved_seconds},
                         {"error", report->status.ok() ? "" : Redact(report->status.message())}};
+    if (report->gc_ran) j["gc"] = GcJson(report->gc);
     std::printf("%s\n", j.dump().c_str());
   } else if (!globals.quiet) {
     std::printf("run %s %s in %s: %d computed, %d reused, saved ~%s\n",
                 report->run_id.substr(0, 8).c_str(), result.c_str(),
                 Seconds(report->seconds).c_str(), computed, reused,
                 Seconds(report->saved_seconds).c_str());
+    if (report->gc_ran && report->gc_status.ok()) {
+      std::printf("gc: %s\n", GcLine(report->gc).c_str());
+    }
+  }
+  if (report->gc_ran && !report->gc_status.ok()) {
+    PrintError("garbage collection after the run failed (the run itself is committed; run "
+               "`respawn gc` later): " + report->gc_status.message());
   }
   std::fflush(stdout);
   if (report->interrupted) {
@@ -291,6 +328,51 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
                 has_data ? Thousands(n.rows).c_str() : "-",
                 has_data ? FormatBytes(n.bytes).c_str() : "-", n.fingerprint.substr(0, 8).c_str(),
                 last.empty() ? "-" : last.c_str());
+  }
+  return kExitOk;
+}
+
+int GcCommand(const PipelineOptions& o, const GlobalOptions& globals) {
+  Result<Loaded> loaded = Load(o, globals);
+  if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
+  PipelineGcOptions options;
+  options.dry_run = o.dry_run;
+  Result<PipelineGcReport> report =
+      CollectPipelineGarbage(loaded->spec, loaded->store.store, options);
+  if (!report.ok()) {
+    Phase phase = report.status().code() == StatusCode::kInvalidArgument ? Phase::kConfig
+                                                                         : Phase::kOperation;
+    return Fail(report.status(), phase);
+  }
+  if (globals.json) {
+    nlohmann::json j = GcJson(report->gc);
+    j["dry_run"] = o.dry_run;
+    j["trimmed"] = report->trimmed;
+    j["trim_skipped"] = report->trim_skipped;
+    j["deleted_keys"] = report->gc.deleted_keys;
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    if (!report->trimmed.empty()) {
+      std::printf("%s %zu work-tables from the ledger:", o.dry_run ? "would drop" : "dropped",
+                  report->trimmed.size());
+      for (const std::string& t : report->trimmed) std::printf(" %s", t.c_str());
+      std::printf("\n");
+    }
+    if (!report->trim_skipped.empty()) {
+      std::printf("work-tables kept: %s\n", report->trim_skipped.c_str());
+    }
+    if (o.dry_run) {
+      for (const std::string& key : report->gc.deleted_keys) {
+        std::printf("would delete %s\n", key.c_str());
+      }
+      std::printf("dry run: would have ");
+    }
+    std::printf("%s\n", GcLine(report->gc).c_str());
+  }
+  if (!report->gc.failed.empty()) {
+    PrintError(std::to_string(report->gc.failed.size()) + " deletes failed, e.g. " +
+               report->gc.failed.front() + "; run respawn gc again");
+    return kExitFailed;
   }
   return kExitOk;
 }
@@ -403,6 +485,8 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
       "run", "Run a pipeline, reusing committed checkpoints and computing the rest");
   AddPipelineFileOptions(run_cmd, ro.get());
   run_cmd->add_flag("--fresh", ro->fresh, "Recompute every stage, ignoring checkpoints");
+  run_cmd->add_flag("--no-gc", ro->no_gc,
+                    "Keep work-tables and do not collect garbage after the run");
   run_cmd->add_option("--threads", ro->threads, "DuckDB threads (default: one per core)")
       ->check(CLI::Range(1, 1024));
   run_cmd->footer(
@@ -417,6 +501,18 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
   AddPipelineFileOptions(status_cmd, so.get());
   status_cmd->callback(
       [so, &globals, run] { *run = [so, &globals] { return StatusCommand(*so, globals); }; });
+
+  auto go = std::make_shared<PipelineOptions>();
+  CLI::App* gc_cmd = app.add_subcommand(
+      "gc", "Delete work-tables and checkpoints no retained run needs, and old orphans");
+  AddPipelineFileOptions(gc_cmd, go.get());
+  gc_cmd->add_flag("-n,--dry-run", go->dry_run, "Print what would be deleted; change nothing");
+  gc_cmd->footer(
+      "Policy from the pipeline file: [gc] keep_runs = N (results of the last N finished runs "
+      "stay), orphan_grace = \"1h\" (objects never committed stay this long), and keep = true on "
+      "a stage. Live objects are decided from the ledger, never from listings; GC never stops a "
+      "running pipeline.");
+  gc_cmd->callback([go, &globals, run] { *run = [go, &globals] { return GcCommand(*go, globals); }; });
 
   auto lo = std::make_shared<LsOptions>();
   CLI::App* ls_cmd =

@@ -390,7 +390,7 @@ Status Runner::ComputeNode(Connection& conn, int v) {
     r.seconds = SecondsSince(t0);
     return Status::OK();
   }
-  ASSIGN_OR_RETURN(std::string key, ledger_->DataKey(r.name, r.fingerprint, "part-0.parquet"));
+  ASSIGN_OR_RETURN(std::string key, ledger_->DataKey(r.name, r.fingerprint, report_.run_id + ".parquet"));
   ExportOptions export_options;
   export_options.keep_in_cache_dir = cache_dir_;
   Result<ExportedObject> exported =
@@ -693,10 +693,35 @@ void Runner::CommitRunReport() {
                 {"reused", reused},
                 {"error", report_.status.ok() ? "" : report_.status.message()},
                 {"nodes", nodes}};
+  const bool trim = options_.gc && result == "done";
+  if (trim) {
+    // The run is finished: work-tables are no longer needed; the results are retained by this
+    // report for [gc] keep_runs runs. One record commits both.
+    ledger::LedgerState state = ledger_->state();
+    for (const std::string& name : WorkTableEntries(spec_, dag_, state)) {
+      changes.removals.insert(name);
+    }
+    entry.meta["results"] = ResultKeys(spec_, dag_, state);
+  }
   changes.upserts[RunEntryName(report_.run_id)] = entry;
   Result<uint64_t> committed = ledger_->Commit(changes);
   if (!committed.ok()) {
     RESPAWN_LOG(kWarn, "could not record the run report: " << committed.status().message());
+    return;
+  }
+  if (!trim) return;
+  CrashPoint("runner:before-gc");
+  GcOptions gc;
+  gc.keep_runs = spec_.gc.keep_runs;
+  gc.orphan_grace_ms = spec_.gc.orphan_grace_ms;
+  Result<ledger::LedgerGarbage> obsolete = ledger_->CollectObsolete(2);
+  if (obsolete.ok()) gc.ledger_garbage = obsolete->keys;
+  Result<GcReport> collected = CollectGarbage(*ledger_, gc);
+  report_.gc_ran = true;
+  if (collected.ok()) {
+    report_.gc = std::move(*collected);
+  } else {
+    report_.gc_status = collected.status();
   }
 }
 
@@ -812,6 +837,82 @@ Result<PipelineStatus> ReadPipelineLedger(std::shared_ptr<Store> store, const st
   return status;
 }
 
+Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
+                                                std::shared_ptr<Store> store,
+                                                const PipelineGcOptions& options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open());
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, db->Connect());
+  Connection* c = conn.get();
+  TableResolver resolve = [c](std::string_view sql) { return FindTableNamesRead(*c, sql); };
+  ASSIGN_OR_RETURN(Dag dag, BuildDag(spec, resolve));
+
+  PipelineGcReport out;
+  ledger::LedgerOptions read_options;
+  read_options.mode = ledger::LedgerMode::kReadOnly;
+  ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> ledger,
+                   ledger::Ledger::Open(store, PipelineNamespace(spec), read_options));
+  ledger::LedgerState state = ledger->state();
+  std::vector<std::string> trim = WorkTableEntries(spec, dag, state);
+  const std::string& epoch_run = state.epoch_run_id;
+  auto run_it = state.entries.find(RunEntryName(epoch_run));
+  bool finished = !epoch_run.empty() && run_it != state.entries.end();
+  std::vector<std::string> ledger_garbage;
+  if (trim.empty()) {
+    // nothing to drop
+  } else if (!finished) {
+    out.trim_skipped = epoch_run.empty() ? "no run has finished yet"
+                                         : "run " + epoch_run.substr(0, 8) +
+                                               " is in progress or was killed; its work-tables "
+                                               "stay until a run finishes";
+  } else if (!store->capabilities().put_if_absent) {
+    out.trim_skipped = "the store has no put-if-absent, so GC cannot join the last run's epoch; "
+                       "work-tables are dropped at the end of the next run";
+  } else if (options.dry_run) {
+    out.trimmed = trim;
+  } else {
+    ledger::LedgerOptions join;
+    join.mode = ledger::LedgerMode::kJoin;
+    join.run_id = epoch_run;
+    ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> writer,
+                     ledger::Ledger::Open(store, PipelineNamespace(spec), join));
+    ledger::Changes changes;
+    for (const std::string& name : trim) changes.removals.insert(name);
+    ledger::CommitOptions commit;
+    commit.base_sequence = writer->sequence();
+    Result<uint64_t> committed = writer->Commit(changes, commit);
+    if (!committed.ok()) {
+      return committed.status().WithContext("dropping work-tables from the ledger");
+    }
+    out.trimmed = trim;
+    Result<ledger::LedgerGarbage> obsolete = writer->CollectObsolete(2);
+    if (obsolete.ok()) ledger_garbage = obsolete->keys;
+    ledger = std::move(writer);
+  }
+  GcOptions gc;
+  gc.dry_run = options.dry_run;
+  gc.now_ms = options.now_ms;
+  gc.keep_runs = spec.gc.keep_runs;
+  gc.orphan_grace_ms = spec.gc.orphan_grace_ms;
+  gc.ledger_garbage = std::move(ledger_garbage);
+  ASSIGN_OR_RETURN(out.gc, CollectGarbage(*ledger, gc));
+  if (options.dry_run && !out.trimmed.empty()) {
+    // Objects of the work-tables that would be dropped are deleted too.
+    for (const std::string& name : out.trimmed) {
+      auto it = state.entries.find(name);
+      if (it == state.entries.end()) continue;
+      for (const ledger::DataObject& o : it->second.objects) {
+        out.gc.deleted_keys.push_back(o.key);
+        ++out.gc.deleted_objects;
+        out.gc.deleted_bytes += o.size;
+        if (out.gc.live_objects > 0) --out.gc.live_objects;
+        out.gc.live_bytes -= std::min(out.gc.live_bytes, o.size);
+      }
+    }
+  }
+  ledger->Close().IgnoreError();
+  return out;
+}
+
 Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_ptr<Store> store) {
   ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open());
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, db->Connect());
@@ -842,6 +943,15 @@ Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_p
       last_run = &entry;
     }
   }
+  // A stage that feeds an output or is kept survives GC; other stages read by stages are
+  // work-tables.
+  auto work_table_kept = [&](int v) {
+    for (int o : dag.output_nodes()) {
+      if (o == v) return true;
+    }
+    const DagNode& node = dag.node(v);
+    return node.kind == NodeKind::kStage && spec.stages[node.spec_index].keep;
+  };
   for (int v = 0; v < dag.size(); ++v) {
     const DagNode& node = dag.node(v);
     NodeStatus n;
@@ -861,6 +971,11 @@ Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_p
       if (it == state.entries.end()) {
         n.state = "missing";
         n.reason = "no checkpoint";
+        if (last_run != nullptr && last_run->meta.value("result", std::string()) == "done" &&
+            dag.node(v).consumers.size() > 0 && !work_table_kept(v)) {
+          n.state = "dropped";
+          n.reason = "work-table, deleted after the run finished; recomputed only if needed";
+        }
       } else {
         const ledger::Entry& e = it->second;
         n.committed_fingerprint = e.fingerprint;

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "pipeline/dag.h"
+#include "pipeline/gc.h"
 #include "pipeline/spec.h"
 #include "storage/store.h"
 #include "util/status.h"
@@ -91,6 +92,9 @@ struct RunOptions {
   const std::atomic<bool>* interrupted = nullptr;
   /// Called from runner threads (serialized by the runner). May be empty.
   std::function<void(const RunEvent&)> on_event;
+  /// After a run that finished: drop work-tables from the ledger and delete what nothing
+  /// retained needs (gc.h), with the pipeline's [gc] policy.
+  bool gc = true;
 };
 
 struct RunReport {
@@ -103,6 +107,9 @@ struct RunReport {
   bool interrupted = false;
   /// OK, or why the run stopped (SQL error naming file, line and stage; fenced; store errors).
   Status status;
+  bool gc_ran = false;
+  GcReport gc;
+  Status gc_status;  // a failed GC does not fail the run
 };
 
 /// Runs `spec`. Returns an error only when the run could not start (InvalidArgument for the
@@ -117,7 +124,7 @@ struct NodeStatus {
   bool checkpoint = true;
   /// "committed" (fingerprint matches: a run reuses it), "stale" (committed for another
   /// fingerprint: `reason` says what changed), "missing" (never committed), "source", "not
-  /// checkpointed".
+  /// checkpointed", "dropped" (a work-table GC deleted after a finished run).
   std::string state;
   std::string reason;
   std::string fingerprint;            // current, 16 hex digits
@@ -153,6 +160,25 @@ struct PipelineStatus {
 
 /// Reads the ledger (read-only; never fences a running run) and compares it with `spec`.
 Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_ptr<Store> store);
+
+struct PipelineGcOptions {
+  bool dry_run = false;
+  int64_t now_ms = 0;  // 0: the current time
+};
+
+struct PipelineGcReport {
+  GcReport gc;
+  std::vector<std::string> trimmed;  // work-table entries dropped from the ledger
+  /// Why trimming was skipped, if it was ("a run is in progress", "store without
+  /// put-if-absent"); empty when it ran.
+  std::string trim_skipped;
+};
+
+/// `respawn gc`: drops work-tables of the last finished run from the ledger (joining its epoch,
+/// never fencing a running pipeline) and deletes what no retained commit needs.
+Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
+                                                std::shared_ptr<Store> store,
+                                                const PipelineGcOptions& options);
 
 /// Runs and checkpoints recorded under the namespace `ns` of `store` (for `respawn ls`).
 Result<PipelineStatus> ReadPipelineLedger(std::shared_ptr<Store> store, const std::string& ns);

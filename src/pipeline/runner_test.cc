@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -51,10 +52,11 @@ path = "out/report.csv"
     return *spec;
   }
 
-  RunReport Run(const PipelineSpec& spec, bool fresh = false) {
+  RunReport Run(const PipelineSpec& spec, bool fresh = false, bool gc = false) {
     RunOptions options;
     options.store = store_;
     options.fresh = fresh;
+    options.gc = gc;
     options.threads = 2;
     Result<RunReport> report = RunPipeline(spec, options);
     EXPECT_TRUE(report.ok()) << report.status().ToString();
@@ -196,6 +198,77 @@ TEST_F(RunnerTest, FreshRecomputesEverything) {
   EXPECT_EQ(Node(fresh, "clean").action, NodeAction::kComputed);
   EXPECT_EQ(Node(fresh, "clean").reason, "--fresh");
   EXPECT_TRUE(fresh.outputs[0].written);
+}
+
+TEST_F(RunnerTest, GcAfterARunDropsWorkTablesAndARerunStillReusesTheResults) {
+  RunReport first = Run(Spec(), /*fresh=*/false, /*gc=*/true);
+  ASSERT_TRUE(first.gc_ran);
+  EXPECT_TRUE(first.gc_status.ok()) << first.gc_status.ToString();
+  // Work-tables: orders and clean (read by other stages, feed no output). Results: per_cust
+  // (feeds the output) and other (nothing reads it).
+  EXPECT_EQ(first.gc.replaced, 2u);
+  EXPECT_EQ(first.gc.live_objects, 2u);
+
+  ledger::LedgerOptions ro;
+  ro.mode = ledger::LedgerMode::kReadOnly;
+  auto ledger = ledger::Ledger::Open(store_, "pipelines/t", ro);
+  ASSERT_TRUE(ledger.ok());
+  EXPECT_FALSE((*ledger)->Find("stage/clean").has_value());
+  EXPECT_FALSE((*ledger)->Find("stage/orders").has_value());
+  ASSERT_TRUE((*ledger)->Find("stage/per_cust").has_value());
+  // Exactly the live objects remain under data/.
+  Result<std::vector<ObjectInfo>> objects = ListAll(*store_, "pipelines/t/data/");
+  ASSERT_TRUE(objects.ok());
+  EXPECT_EQ(objects->size(), 2u);
+  for (const ObjectInfo& o : *objects) {
+    EXPECT_TRUE(o.key == (*ledger)->Find("stage/per_cust")->objects[0].key ||
+                o.key == (*ledger)->Find("stage/other")->objects[0].key)
+        << o.key;
+  }
+
+  std::string csv = ReadOutput();
+  RunReport again = Run(Spec(), false, true);
+  EXPECT_EQ(Node(again, "per_cust").action, NodeAction::kReused);
+  EXPECT_EQ(Node(again, "other").action, NodeAction::kReused);
+  EXPECT_EQ(Node(again, "clean").action, NodeAction::kSkipped);
+  EXPECT_EQ(ReadOutput(), csv);
+
+  // A changed per_cust needs clean again: recomputed from the sources.
+  PipelineSpec changed = Spec();
+  for (StageSpec& s : changed.stages) {
+    if (s.name == "per_cust") s.sql += " LIMIT 4";
+  }
+  RunReport third = Run(changed, false, true);
+  EXPECT_EQ(Node(third, "clean").action, NodeAction::kComputed);
+  EXPECT_EQ(Node(third, "per_cust").action, NodeAction::kComputed);
+  EXPECT_EQ(Node(third, "other").action, NodeAction::kReused);
+}
+
+TEST_F(RunnerTest, GcKeepsOrphansYoungerThanTheGracePeriodAndDeletesOlderOnes) {
+  Run(Spec(), false, true);
+  ASSERT_TRUE(store_->Put("pipelines/t/data/clean/0123/abcd/deadbeef.parquet", "orphan").ok());
+  Result<PipelineGcReport> young = CollectPipelineGarbage(Spec(), store_, {});
+  ASSERT_TRUE(young.ok()) << young.status().ToString();
+  EXPECT_EQ(young->gc.young_orphans_kept, 1u);
+  EXPECT_EQ(young->gc.deleted_objects, 0u);
+
+  PipelineGcOptions later;
+  later.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count() +
+                 2 * 3'600'000;
+  later.dry_run = true;
+  Result<PipelineGcReport> dry = CollectPipelineGarbage(Spec(), store_, later);
+  ASSERT_TRUE(dry.ok());
+  EXPECT_EQ(dry->gc.orphans, 1u);
+  EXPECT_TRUE(store_->Stat("pipelines/t/data/clean/0123/abcd/deadbeef.parquet").ok());
+  later.dry_run = false;
+  Result<PipelineGcReport> real = CollectPipelineGarbage(Spec(), store_, later);
+  ASSERT_TRUE(real.ok());
+  EXPECT_EQ(real->gc.deleted_objects, 1u);
+  EXPECT_TRUE(store_->Stat("pipelines/t/data/clean/0123/abcd/deadbeef.parquet").status().IsNotFound());
+  // The results survive.
+  EXPECT_EQ(Node(Run(Spec(), false, true), "per_cust").action, NodeAction::kReused);
 }
 
 }  // namespace

@@ -1,0 +1,70 @@
+// Garbage collection of a pipeline's store: work-tables nothing retained needs, checkpoints that
+// were replaced, objects of attempts that never committed, and ledger records below the floor.
+//
+// What is live is decided from the ledger, never from names or listings:
+//   - every data object named by the current ledger state (stage checkpoints, outputs);
+//   - the result objects (checkpoints of output and `keep` stages) named by the run reports of
+//     the last `keep_runs` finished runs.
+// A LIST of "<ns>/data/" only finds candidates. A candidate that a retained commit record names
+// but the current state no longer does (a replaced or trimmed checkpoint) is deleted at once: no
+// one can commit an existing object again (attempt names are unique). Any other object was never
+// committed: it is deleted only once older than `orphan_grace`, and never while the run that
+// wrote it (its id is in the object name) still holds the ledger's epoch without a run report,
+// i.e. may still be about to commit it.
+//
+// Trimming (removing intermediate checkpoints from the ledger once a run finished) is a commit,
+// done by the run itself at its end (it holds the epoch), or by `respawn gc` joining the epoch
+// of a finished run; GC never claims an epoch, so it never fences a running pipeline.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ledger/ledger.h"
+#include "pipeline/dag.h"
+#include "pipeline/spec.h"
+#include "storage/store.h"
+
+namespace respawn {
+
+/// The entries a finished run no longer needs: checkpoints of stages that other stages read but
+/// that feed no output and are not `keep = true` (work-tables), and entries of stages and
+/// outputs that are no longer in the pipeline. Names as in the ledger ("stage/x", "output/y").
+std::vector<std::string> WorkTableEntries(const PipelineSpec& spec, const Dag& dag,
+                                          const ledger::LedgerState& state);
+
+/// The data keys a run report should retain: objects of the result entries (everything in the
+/// state that WorkTableEntries does not return), sorted.
+std::vector<std::string> ResultKeys(const PipelineSpec& spec, const Dag& dag,
+                                    const ledger::LedgerState& state);
+
+struct GcOptions {
+  bool dry_run = false;
+  int64_t now_ms = 0;  // 0: the current time
+  int keep_runs = 1;
+  int64_t orphan_grace_ms = 3'600'000;
+  /// Ledger keys below the GC floor (from Ledger::CollectObsolete) to delete as well.
+  std::vector<std::string> ledger_garbage;
+};
+
+struct GcReport {
+  uint64_t live_objects = 0;
+  uint64_t live_bytes = 0;
+  uint64_t deleted_objects = 0;  // with dry_run: would delete
+  uint64_t deleted_bytes = 0;
+  uint64_t replaced = 0;         // of which: committed once, no longer named
+  uint64_t orphans = 0;          // of which: never committed, older than the grace period
+  uint64_t young_orphans_kept = 0;
+  uint64_t in_flight_kept = 0;   // objects of a run that may still commit them
+  uint64_t ledger_objects = 0;   // ledger records and snapshots below the floor
+  uint64_t list_requests = 0;
+  uint64_t delete_requests = 0;  // DeleteObjects requests (S3) or unlinks (POSIX)
+  std::vector<std::string> deleted_keys;  // sorted
+  std::vector<std::string> failed;        // "key: error"
+};
+
+/// Deletes what no retained commit needs under the ledger's namespace. `ledger` may be read-only.
+Result<GcReport> CollectGarbage(ledger::Ledger& ledger, const GcOptions& options);
+
+}  // namespace respawn
