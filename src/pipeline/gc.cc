@@ -4,6 +4,8 @@
 #include <chrono>
 #include <set>
 
+#include "util/crash_point.h"
+
 namespace respawn {
 namespace {
 
@@ -62,6 +64,22 @@ Result<GcReport> CollectGarbage(ledger::Ledger& ledger, const GcOptions& options
   GcReport report;
   Store& store = ledger.store();
   const int64_t now = options.now_ms != 0 ? options.now_ms : NowMs();
+  // List first, then read the ledger: every object in the listing was written before the
+  // refresh, so a run that wrote it had claimed its epoch (or committed it) by then.
+  std::vector<ObjectInfo> candidates;
+  ListOptions list;
+  list.prefix = ledger.keys().DataPrefix();
+  std::string token;
+  do {
+    list.continuation_token = token;
+    ASSIGN_OR_RETURN(ListPage page, store.List(list));
+    ++report.list_requests;
+    for (ObjectInfo& o : page.objects) candidates.push_back(std::move(o));
+    token = page.next_token;
+  } while (!token.empty());
+  CrashPoint("gc:after-list");
+  RETURN_IF_ERROR(ledger.Refresh());
+
   const ledger::LedgerState state = ledger.state();
 
   // Live: named by the current state, or a result of one of the last keep_runs finished runs.
@@ -92,36 +110,27 @@ Result<GcReport> CollectGarbage(ledger::Ledger& ledger, const GcOptions& options
 
   std::vector<std::string> doomed;
   std::vector<uint64_t> doomed_sizes;
-  ListOptions list;
-  list.prefix = ledger.keys().DataPrefix();
-  std::string token;
-  do {
-    list.continuation_token = token;
-    ASSIGN_OR_RETURN(ListPage page, store.List(list));
-    ++report.list_requests;
-    for (const ObjectInfo& o : page.objects) {
-      if (live.count(o.key)) {
-        ++report.live_objects;
-        report.live_bytes += o.size;
-        continue;
-      }
-      std::string file = o.key.substr(o.key.rfind('/') + 1);
-      if (named_before.count(o.key)) {
-        ++report.replaced;
-      } else if (!in_flight.empty() && StartsWith(file, in_flight)) {
-        ++report.in_flight_kept;
-        continue;
-      } else if (o.mtime_ms != 0 && now - o.mtime_ms < options.orphan_grace_ms) {
-        ++report.young_orphans_kept;
-        continue;
-      } else {
-        ++report.orphans;
-      }
-      doomed.push_back(o.key);
-      doomed_sizes.push_back(o.size);
+  for (const ObjectInfo& o : candidates) {
+    if (live.count(o.key)) {
+      ++report.live_objects;
+      report.live_bytes += o.size;
+      continue;
     }
-    token = page.next_token;
-  } while (!token.empty());
+    std::string file = o.key.substr(o.key.rfind('/') + 1);
+    if (named_before.count(o.key)) {
+      ++report.replaced;
+    } else if (!in_flight.empty() && StartsWith(file, in_flight)) {
+      ++report.in_flight_kept;
+      continue;
+    } else if (o.mtime_ms != 0 && now - o.mtime_ms < options.orphan_grace_ms) {
+      ++report.young_orphans_kept;
+      continue;
+    } else {
+      ++report.orphans;
+    }
+    doomed.push_back(o.key);
+    doomed_sizes.push_back(o.size);
+  }
 
   for (const std::string& key : options.ledger_garbage) {
     doomed.push_back(key);
@@ -136,7 +145,9 @@ Result<GcReport> CollectGarbage(ledger::Ledger& ledger, const GcOptions& options
 
   const bool s3 = StartsWith(store.Url(), "s3://");
   report.delete_requests = s3 ? (doomed.size() + 999) / 1000 : doomed.size();
+  CrashPoint("gc:before-delete");
   ASSIGN_OR_RETURN(DeleteResult deleted, store.DeleteMany(doomed));
+  CrashPoint("gc:after-delete");
   for (const auto& [key, status] : deleted.failed) {
     report.failed.push_back(key + ": " + status.message());
   }

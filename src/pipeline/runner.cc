@@ -873,20 +873,28 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
     ledger::LedgerOptions join;
     join.mode = ledger::LedgerMode::kJoin;
     join.run_id = epoch_run;
-    ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> writer,
-                     ledger::Ledger::Open(store, PipelineNamespace(spec), join));
-    ledger::Changes changes;
-    for (const std::string& name : trim) changes.removals.insert(name);
-    ledger::CommitOptions commit;
-    commit.base_sequence = writer->sequence();
-    Result<uint64_t> committed = writer->Commit(changes, commit);
-    if (!committed.ok()) {
-      return committed.status().WithContext("dropping work-tables from the ledger");
+    Result<std::unique_ptr<ledger::Ledger>> writer =
+        ledger::Ledger::Open(store, PipelineNamespace(spec), join);
+    if (!writer.ok() && writer.status().code() == StatusCode::kFailedPrecondition) {
+      out.trim_skipped = "a run started meanwhile; its end drops the work-tables";
+    } else if (!writer.ok()) {
+      return writer.status().WithContext("joining the ledger to drop work-tables");
+    } else {
+      ledger::Changes changes;
+      for (const std::string& name : trim) changes.removals.insert(name);
+      Result<uint64_t> committed = (*writer)->Commit(changes);
+      if (!committed.ok() && committed.status().code() == StatusCode::kFailedPrecondition) {
+        out.trim_skipped = "a run started meanwhile (" + committed.status().message() + ")";
+      } else if (!committed.ok()) {
+        return committed.status().WithContext("dropping work-tables from the ledger");
+      } else {
+        out.trimmed = trim;
+        CrashPoint("gc:after-trim");
+        Result<ledger::LedgerGarbage> obsolete = (*writer)->CollectObsolete(2);
+        if (obsolete.ok()) ledger_garbage = obsolete->keys;
+      }
+      ledger = std::move(*writer);
     }
-    out.trimmed = trim;
-    Result<ledger::LedgerGarbage> obsolete = writer->CollectObsolete(2);
-    if (obsolete.ok()) ledger_garbage = obsolete->keys;
-    ledger = std::move(writer);
   }
   GcOptions gc;
   gc.dry_run = options.dry_run;
