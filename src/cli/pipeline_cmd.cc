@@ -112,6 +112,8 @@ class RunPrinter {
     if (e.type == RunEvent::Type::kPlanned && e.node->action == NodeAction::kReused) {
       line = "stage " + e.node->name + ": reused (" + Thousands(e.node->rows) + " rows, " +
              FormatBytes(e.node->bytes) + ", saved " + Seconds(e.node->saved_seconds) + ")";
+    } else if (e.type == RunEvent::Type::kPlanned && e.node->action == NodeAction::kSkipped) {
+      line = "stage " + e.node->name + ": skipped (" + e.node->reason + ")";
     } else if (e.type == RunEvent::Type::kStarted) {
       line = "stage " + e.node->name + ": started (" + e.node->reason + ")";
     } else if (e.type == RunEvent::Type::kFinished) {
@@ -150,7 +152,10 @@ class RunPrinter {
            {"written", e.output->written},
            {"bytes", e.output->bytes}};
     } else {
-      if (e.type == RunEvent::Type::kPlanned && e.node->action != NodeAction::kReused) return;
+      if (e.type == RunEvent::Type::kPlanned && e.node->action != NodeAction::kReused &&
+          e.node->action != NodeAction::kSkipped) {
+        return;
+      }
       const NodeReport& n = *e.node;
       j = {{"event", e.type == RunEvent::Type::kStarted ? "started" : "stage"},
            {"name", n.name},
