@@ -24,7 +24,17 @@ struct PipelineOptions {
   int threads = 0;
   bool no_gc = false;
   bool dry_run = false;
+  // Prices for cost estimates; defaults are AWS S3 Standard (us-east-1).
+  double price_gb_month = 0.023;
+  double price_put_1k = 0.005;
+  double price_get_1k = 0.0004;
 };
+
+std::string Dollars(double d) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), d >= 1 ? "$%.2f" : d >= 0.01 ? "$%.4f" : "$%.6f", d);
+  return buf;
+}
 
 std::string Seconds(double s) {
   char buf[32];
@@ -212,6 +222,7 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   options.fresh = o.fresh;
   options.threads = o.threads;
   options.gc = !o.no_gc;
+  options.metrics = loaded->store.metrics;
   options.interrupted = InterruptScope::flag();
   options.on_event = [&printer](const RunEvent& e) { printer.OnEvent(e); };
   if (!globals.quiet && !globals.json) {
@@ -300,6 +311,27 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
                         {"records", status->sequence},
                         {"runs", status->runs.size()},
                         {"nodes", nodes}};
+    const StoreUsage& u = status->usage;
+    j["usage"] = {{"objects", u.objects},
+                  {"bytes", u.bytes},
+                  {"live_objects", u.live_objects},
+                  {"live_bytes", u.live_bytes},
+                  {"ledger_objects", u.ledger_objects},
+                  {"ledger_bytes", u.ledger_bytes},
+                  {"storage_cost_per_month",
+                   u.bytes / (1024.0 * 1024.0 * 1024.0) * o.price_gb_month}};
+    if (!status->runs.empty()) {
+      const RunSummary& r = status->runs.back();
+      j["last_run"] = {{"run_id", r.run_id},
+                       {"result", r.result},
+                       {"puts", r.puts},
+                       {"gets", r.gets},
+                       {"lists", r.lists},
+                       {"stats", r.stats},
+                       {"deletes", r.deletes},
+                       {"request_cost", (r.puts + r.lists) / 1000.0 * o.price_put_1k +
+                                            (r.gets + r.stats) / 1000.0 * o.price_get_1k}};
+    }
     std::printf("%s\n", j.dump(2).c_str());
     return kExitOk;
   }
@@ -311,6 +343,28 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
                 r.run_id.substr(0, 8).c_str(), r.result.c_str(),
                 FormatLocalTime(r.finished_at_ms).c_str(), Seconds(r.seconds).c_str(), r.computed,
                 r.reused, r.error.empty() ? "" : (" (" + Redact(r.error) + ")").c_str());
+  }
+  const StoreUsage& u = status->usage;
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  std::printf("store usage: %s objects, %s: %s live checkpoints (%s), %s ledger (%s), %s other "
+              "(%s: replaced, work-tables or orphans; `respawn gc` reclaims them) ~ %s/month\n",
+              Thousands(u.objects).c_str(), FormatBytes(u.bytes).c_str(),
+              Thousands(u.live_objects).c_str(), FormatBytes(u.live_bytes).c_str(),
+              Thousands(u.ledger_objects).c_str(), FormatBytes(u.ledger_bytes).c_str(),
+              Thousands(u.objects - u.live_objects - u.ledger_objects).c_str(),
+              FormatBytes(u.bytes - u.live_bytes - u.ledger_bytes).c_str(),
+              Dollars(u.bytes / gib * o.price_gb_month).c_str());
+  if (!status->runs.empty()) {
+    const RunSummary& r = status->runs.back();
+    double cost = (r.puts + r.lists) / 1000.0 * o.price_put_1k +
+                  (r.gets + r.stats) / 1000.0 * o.price_get_1k;
+    std::printf("last run requests: %s PUT, %s LIST, %s GET, %s HEAD, %s DELETE; %s written, %s "
+                "read ~ %s (prices: %s/GB-month, %s per 1,000 PUT/LIST, %s per 1,000 GET/HEAD)\n",
+                Thousands(r.puts).c_str(), Thousands(r.lists).c_str(), Thousands(r.gets).c_str(),
+                Thousands(r.stats).c_str(), Thousands(r.deletes).c_str(),
+                FormatBytes(r.bytes_written).c_str(), FormatBytes(r.bytes_read).c_str(),
+                Dollars(cost).c_str(), Dollars(o.price_gb_month).c_str(),
+                Dollars(o.price_put_1k).c_str(), Dollars(o.price_get_1k).c_str());
   }
   std::vector<std::string> states;
   size_t name_width = 4, state_width = 5;
@@ -504,6 +558,13 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
   CLI::App* status_cmd = app.add_subcommand(
       "status", "Show each stage's checkpoint: committed, stale (and why) or missing");
   AddPipelineFileOptions(status_cmd, so.get());
+  status_cmd->add_option("--price-gb-month", so->price_gb_month, "Storage price, $ per GB-month")
+      ->capture_default_str();
+  status_cmd->add_option("--price-put-1k", so->price_put_1k, "$ per 1,000 PUT/LIST requests")
+      ->capture_default_str();
+  status_cmd->add_option("--price-get-1k", so->price_get_1k, "$ per 1,000 GET/HEAD requests")
+      ->capture_default_str();
+  status_cmd->footer("Prices default to AWS S3 Standard (us-east-1).");
   status_cmd->callback(
       [so, &globals, run] { *run = [so, &globals] { return StatusCommand(*so, globals); }; });
 

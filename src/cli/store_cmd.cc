@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -283,13 +284,21 @@ int RunCat(const CatOptions& o, const GlobalOptions& g) {
     Status st = WriteStdout(*data);
     return st.ok() ? kExitOk : Fail(st, Phase::kOperation);
   }
-  // Large objects stream in ranged chunks so they never sit in memory whole.
+  // Large objects stream in ranged chunks so they never sit in memory whole; the next chunk is
+  // read while the current one is written (at most two chunks in memory).
+  auto fetch = [&store, &key = target->key](uint64_t offset) {
+    return store.GetRange(key, offset, kCatChunk);
+  };
+  std::future<Result<std::string>> next = std::async(std::launch::async, fetch, 0);
   for (uint64_t offset = 0; offset < info->size; offset += kCatChunk) {
-    Result<std::string> chunk = store.GetRange(target->key, offset, kCatChunk);
+    Result<std::string> chunk = next.get();
     if (!chunk.ok()) return Fail(chunk.status(), Phase::kOperation);
     if (chunk->empty()) break;
+    if (offset + kCatChunk < info->size) {
+      next = std::async(std::launch::async, fetch, offset + kCatChunk);
+    }
     Status st = WriteStdout(*chunk);
-    if (!st.ok()) return Fail(st, Phase::kOperation);
+    if (!st.ok()) return Fail(st, Phase::kOperation);  // ~future waits for the read in flight
   }
   return kExitOk;
 }

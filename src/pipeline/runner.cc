@@ -693,6 +693,16 @@ void Runner::CommitRunReport() {
                 {"reused", reused},
                 {"error", report_.status.ok() ? "" : report_.status.message()},
                 {"nodes", nodes}};
+  if (options_.metrics != nullptr) {
+    StoreMetrics m = options_.metrics->Snapshot();
+    entry.meta["requests"] = {{"put", m.of(StoreOp::kPut).calls},
+                              {"get", m.of(StoreOp::kGet).calls},
+                              {"stat", m.of(StoreOp::kStat).calls},
+                              {"list", m.of(StoreOp::kList).calls},
+                              {"delete", m.of(StoreOp::kDelete).calls + m.of(StoreOp::kDeleteMany).calls},
+                              {"bytes_written", m.of(StoreOp::kPut).bytes},
+                              {"bytes_read", m.of(StoreOp::kGet).bytes}};
+  }
   const bool trim = options_.gc && result == "done";
   if (trim) {
     // The run is finished: work-tables are no longer needed; the results are retained by this
@@ -780,10 +790,45 @@ Result<PipelineStatus> ReadLedgerState(std::shared_ptr<Store> store, const std::
     run.computed = entry.meta.value("computed", 0);
     run.reused = entry.meta.value("reused", 0);
     run.error = entry.meta.value("error", std::string());
+    if (entry.meta.contains("requests")) {
+      const nlohmann::json& q = entry.meta["requests"];
+      run.puts = q.value("put", uint64_t{0});
+      run.gets = q.value("get", uint64_t{0});
+      run.stats = q.value("stat", uint64_t{0});
+      run.lists = q.value("list", uint64_t{0});
+      run.deletes = q.value("delete", uint64_t{0});
+      run.bytes_written = q.value("bytes_written", uint64_t{0});
+      run.bytes_read = q.value("bytes_read", uint64_t{0});
+    }
     runs.emplace_back(entry.sequence, run);
   }
   std::sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [seq, run] : runs) status.runs.push_back(std::move(run));
+
+  std::set<std::string> live;
+  for (const auto& [name, entry] : ledger->state().entries) {
+    for (const ledger::DataObject& o : entry.objects) live.insert(o.key);
+  }
+  ListOptions list;
+  list.prefix = ns + "/";
+  std::string token;
+  const std::string ledger_prefix = ledger->keys().LedgerPrefix();
+  do {
+    list.continuation_token = token;
+    ASSIGN_OR_RETURN(ListPage page, store->List(list));
+    for (const ObjectInfo& o : page.objects) {
+      ++status.usage.objects;
+      status.usage.bytes += o.size;
+      if (live.count(o.key)) {
+        ++status.usage.live_objects;
+        status.usage.live_bytes += o.size;
+      } else if (o.key.rfind(ledger_prefix, 0) == 0) {
+        ++status.usage.ledger_objects;
+        status.usage.ledger_bytes += o.size;
+      }
+    }
+    token = page.next_token;
+  } while (!token.empty());
   *out = std::move(ledger);
   return status;
 }

@@ -33,6 +33,7 @@
 #include "pipeline/dag.h"
 #include "pipeline/gc.h"
 #include "pipeline/spec.h"
+#include "storage/metrics_store.h"
 #include "storage/store.h"
 #include "util/status.h"
 
@@ -95,6 +96,8 @@ struct RunOptions {
   /// After a run that finished: drop work-tables from the ledger and delete what nothing
   /// retained needs (gc.h), with the pipeline's [gc] policy.
   bool gc = true;
+  /// If set (the wrapper around `store`), the run report records the requests this run made.
+  std::shared_ptr<MetricsStore> metrics;
 };
 
 struct RunReport {
@@ -148,6 +151,19 @@ struct RunSummary {
   int computed = 0;
   int reused = 0;
   std::string error;
+  // Requests the run made (0 when not recorded).
+  uint64_t puts = 0, gets = 0, lists = 0, stats = 0, deletes = 0;
+  uint64_t bytes_written = 0, bytes_read = 0;
+};
+
+/// What a namespace holds in the store, from a LIST (usage and cost, not liveness decisions).
+struct StoreUsage {
+  uint64_t objects = 0;
+  uint64_t bytes = 0;
+  uint64_t live_objects = 0;  // named by the current ledger state
+  uint64_t live_bytes = 0;
+  uint64_t ledger_objects = 0;  // commit records, snapshots, hints
+  uint64_t ledger_bytes = 0;
 };
 
 struct PipelineStatus {
@@ -156,6 +172,7 @@ struct PipelineStatus {
   uint64_t sequence = 0;  // ledger records so far
   std::vector<NodeStatus> nodes;
   std::vector<RunSummary> runs;  // oldest first
+  StoreUsage usage;
 };
 
 /// Reads the ledger (read-only; never fences a running run) and compares it with `spec`.
