@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Bulk delete: `respawn store rm -r` and `respawn gc` (DeleteObjects, 1,000 keys a request,
+# several in flight) vs `aws s3 rm --recursive`, `s3cmd del -r` and `rclone delete`, in one run,
+# on a local radosgw (and Swift s3api), each deleting the same number of small objects.
+#
+# Usage: bench/delete_bench.sh [COUNTS] [SERVERS]
+#   COUNTS   comma-separated object counts (default 10000,100000)
+#   SERVERS  comma-separated: radosgw,swift (default radosgw,swift; Swift runs only the
+#            smallest count, as the issue asks)
+# Prints one table per server and count: seconds, objects/s, and ratio = peer / respawn.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+IFS=, read -r -a counts <<<"${1:-10000,100000}"
+IFS=, read -r -a servers <<<"${2:-radosgw,swift}"
+respawn="${RESPAWN_BIN:-$here/build/respawn}"
+aws=/usr/bin/aws
+[ -x "$respawn" ] || { echo "build first: scripts/build.sh" >&2; exit 2; }
+for t in "$aws" rclone s3cmd; do
+  command -v "$t" >/dev/null || { echo "missing $t: scripts/setup.sh --servers" >&2; exit 2; }
+done
+
+work="$(mktemp -d /var/tmp/respawn-delete-bench.XXXXXX)"
+started=()
+cleanup() {
+  for s in "${started[@]}"; do "$here/scripts/s3-server.sh" stop "$s" >/dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A local directory of N tiny files, uploaded once per tool with respawn (fast, parallel).
+make_files() {  # N
+  local dir="$work/files-$1"
+  if [ ! -d "$dir" ]; then
+    mkdir -p "$dir"
+    python3 - "$dir" "$1" <<'EOF'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    sub = os.path.join(d, "p%03d" % (i % 100))
+    os.makedirs(sub, exist_ok=True)
+    with open(os.path.join(sub, "obj%07d" % i), "w") as f:
+        f.write("x" * 64)
+EOF
+  fi
+  echo "$dir"
+}
+
+upload() {  # DIR URL
+  "$respawn" store cp -r -j 64 --verify none "$1" "$2" >/dev/null
+}
+
+count_objects() {  # URL
+  "$respawn" store ls -r "$1" 2>/dev/null | grep -c obj || true
+}
+
+timed() {  # LABEL CMD... -> seconds on stdout
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$@" >"$work/out" 2>"$work/err" || { echo "FAILED: $*" >&2; tail -5 "$work/err" >&2; exit 1; }
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc -l
+}
+
+gc_pipeline() {  # DIR: a pipeline whose namespace we fill with orphans (grace 0s)
+  mkdir -p "$1"
+  cat >"$1/pipeline.toml" <<'EOF'
+name = "delbench"
+[gc]
+orphan_grace = "0s"
+[sources.one]
+sql = "SELECT 1 AS x"
+EOF
+}
+
+for server in "${servers[@]}"; do
+  dir="$work/server-$server"
+  "$here/scripts/s3-server.sh" start "$server" "$dir" >&2
+  started+=("$dir")
+  (
+    set -a; . "$dir/env"; set +a
+    bucket="$RESPAWN_TEST_BUCKET"
+    export RCLONE_CONFIG=/dev/null RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other \
+      RCLONE_CONFIG_BENCH_ENDPOINT="$AWS_ENDPOINT_URL" \
+      RCLONE_CONFIG_BENCH_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" \
+      RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
+      RCLONE_CONFIG_BENCH_REGION="$AWS_REGION"
+    unset AWS_CA_BUNDLE
+    hostport="${AWS_ENDPOINT_URL#http://}"
+    cat >"$work/s3cfg" <<EOF
+[default]
+access_key = $AWS_ACCESS_KEY_ID
+secret_key = $AWS_SECRET_ACCESS_KEY
+host_base = $hostport
+host_bucket = $hostport
+use_https = False
+signature_v2 = False
+bucket_location = $AWS_REGION
+EOF
+    for n in "${counts[@]}"; do
+      if [ "$server" = swift ] && [ "$n" != "${counts[0]}" ]; then continue; fi
+      files="$(make_files "$n")"
+      declare -A secs=()
+      for tool in respawn respawn_gc aws s3cmd rclone; do
+        prefix="bench-$tool-$n"
+        url="s3://$bucket/$prefix/"
+        if [ "$tool" = respawn_gc ]; then
+          gc_pipeline "$work/gcp"
+          url="s3://$bucket/$prefix/pipelines/delbench/data/orphans/"
+        fi
+        echo "$server: uploading $n objects for $tool" >&2
+        upload "$files" "$url"
+        have="$(count_objects "$url")"
+        [ "$have" -eq "$n" ] || { echo "upload for $tool made $have objects, not $n" >&2; exit 1; }
+        case "$tool" in
+          respawn) secs[$tool]=$(timed "$respawn" store rm -r "$url") ;;
+          respawn_gc) secs[$tool]=$(timed "$respawn" gc "$work/gcp/pipeline.toml" \
+                                          --store "s3://$bucket/$prefix") ;;
+          aws) secs[$tool]=$(timed "$aws" --endpoint-url "$AWS_ENDPOINT_URL" s3 rm --recursive \
+                                   --only-show-errors "$url") ;;
+          s3cmd) secs[$tool]=$(timed s3cmd -c "$work/s3cfg" del -r -q "$url") ;;
+          rclone) secs[$tool]=$(timed rclone delete --s3-no-check-bucket "bench:$bucket/$prefix/") ;;
+        esac
+        left="$(count_objects "$url")"
+        [ "$left" -eq 0 ] || { echo "$tool left $left of $n objects" >&2; exit 1; }
+      done
+      echo
+      echo "$server: delete $n objects (64 B each); ratio = peer seconds / respawn store rm seconds"
+      printf '%-12s %9s %10s %8s\n' tool seconds objects/s ratio
+      for tool in respawn respawn_gc aws s3cmd rclone; do
+        printf '%-12s %9.2f %10.0f %8.2f\n' "$tool" "${secs[$tool]}" \
+          "$(echo "$n / ${secs[$tool]}" | bc -l)" "$(echo "${secs[$tool]} / ${secs[respawn]}" | bc -l)"
+      done
+    done
+  )
+done
