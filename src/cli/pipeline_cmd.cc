@@ -13,6 +13,7 @@
 #include "cli/common.h"
 #include "pipeline/runner.h"
 #include "pipeline/spec.h"
+#include "storage/store_url.h"
 
 namespace respawn::cli {
 namespace {
@@ -24,6 +25,8 @@ struct PipelineOptions {
   int threads = 0;
   bool no_gc = false;
   bool dry_run = false;
+  bool lifecycle = false;
+  int lifecycle_days = 7;
   // Prices for cost estimates; defaults are AWS S3 Standard (us-east-1).
   double price_gb_month = 0.023;
   double price_put_1k = 0.005;
@@ -391,9 +394,51 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   return kExitOk;
 }
 
+// The S3 lifecycle rule that backs GC up: multipart uploads of checkpoints that a killed process
+// left incomplete are invisible to LIST (so to GC) but billed; S3 aborts them after N days.
+int PrintLifecycle(const PipelineOptions& o, const Loaded& loaded, const GlobalOptions& globals) {
+  Result<ParsedStoreUrl> url = ParseStoreUrl(loaded.store_url);
+  if (!url.ok()) return Fail(url.status(), Phase::kConfig);
+  if (url->scheme != StoreScheme::kS3) {
+    PrintError("--lifecycle is for S3 stores; " + loaded.store_url +
+               " is not one (local stores have no incomplete uploads: GC covers them)");
+    return kExitUsage;
+  }
+  std::string prefix = (url->prefix.empty() ? "" : url->prefix + "/") +
+                       PipelineNamespace(loaded.spec) + "/";
+  std::string xml =
+      "<LifecycleConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n"
+      "  <Rule>\n"
+      "    <ID>respawn-" + loaded.spec.name + "-abort-incomplete-uploads</ID>\n"
+      "    <Filter><Prefix>" + prefix + "</Prefix></Filter>\n"
+      "    <Status>Enabled</Status>\n"
+      "    <AbortIncompleteMultipartUpload><DaysAfterInitiation>" +
+      std::to_string(o.lifecycle_days) +
+      "</DaysAfterInitiation></AbortIncompleteMultipartUpload>\n"
+      "  </Rule>\n"
+      "</LifecycleConfiguration>\n";
+  if (globals.json) {
+    nlohmann::json j = {{"bucket", url->bucket}, {"prefix", prefix}, {"xml", xml}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return kExitOk;
+  }
+  std::printf("%s", xml.c_str());
+  std::printf(
+      "\n# Aborts multipart uploads under s3://%s/%s left incomplete for %d days (a process killed\n"
+      "# mid-upload leaves them; LIST does not show them, so GC cannot, but S3 bills them).\n"
+      "# Complete objects of failed attempts are deleted by `respawn gc` after orphan_grace: an\n"
+      "# expiry rule by prefix cannot tell them from committed checkpoints, which share the\n"
+      "# prefix (commits are rename-free), so respawn does not propose one.\n"
+      "# Apply it (it replaces the bucket's lifecycle configuration; merge by hand if one exists):\n"
+      "#   aws s3api put-bucket-lifecycle-configuration --bucket %s --lifecycle-configuration ...\n",
+      url->bucket.c_str(), prefix.c_str(), o.lifecycle_days, url->bucket.c_str());
+  return kExitOk;
+}
+
 int GcCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   Result<Loaded> loaded = Load(o, globals);
   if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
+  if (o.lifecycle) return PrintLifecycle(o, *loaded, globals);
   PipelineGcOptions options;
   options.dry_run = o.dry_run;
   Result<PipelineGcReport> report =
@@ -573,6 +618,12 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
       "gc", "Delete work-tables and checkpoints no retained run needs, and old orphans");
   AddPipelineFileOptions(gc_cmd, go.get());
   gc_cmd->add_flag("-n,--dry-run", go->dry_run, "Print what would be deleted; change nothing");
+  gc_cmd->add_flag("--lifecycle", go->lifecycle,
+                   "Print the S3 lifecycle rule that backs GC up (aborts incomplete multipart "
+                   "uploads under the pipeline's prefix)");
+  gc_cmd->add_option("--lifecycle-days", go->lifecycle_days, "Days for --lifecycle")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3650));
   gc_cmd->footer(
       "Policy from the pipeline file: [gc] keep_runs = N (results of the last N finished runs "
       "stay), orphan_grace = \"1h\" (objects never committed stay this long), and keep = true on "
