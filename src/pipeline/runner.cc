@@ -120,6 +120,7 @@ class Runner {
             double percent = -1);
   bool Interrupted() const { return options_.interrupted != nullptr && options_.interrupted->load(); }
   std::string StageWhere(int v) const;
+  Status SqlError(int v, const Status& error, int lines_before) const;
 
   const PipelineSpec& spec_;
   const RunOptions& options_;
@@ -140,6 +141,30 @@ class Runner {
   std::mutex source_mu_;  // serializes creating source views
   Status failure_;  // first failure; GUARDED_BY(mu_)
 };
+
+// A DuckDB error in a node's SQL as "<file>:<line>: stage "x": <message>", the line being the
+// one DuckDB points at ("LINE n:" of the statement sent, which had `lines_before` lines in
+// front of the node's SQL), else the line the SQL starts on.
+Status Runner::SqlError(int v, const Status& error, int lines_before) const {
+  std::string message = error.message();
+  // Drop the export's own context ("export to <key>: "): the stage is named instead.
+  if (message.rfind("export to ", 0) == 0) {
+    size_t colon = message.find(": ");
+    if (colon != std::string::npos) message = message.substr(colon + 2);
+  }
+  const DagNode& node = dag_.node(v);
+  int sql_line = node.kind == NodeKind::kStage ? spec_.stages[node.spec_index].sql_line
+                                               : spec_.sources[node.spec_index].sql_line;
+  int line = sql_line;
+  size_t at = message.find("LINE ");
+  if (at != std::string::npos && sql_line > 0) {
+    int n = std::atoi(message.c_str() + at + 5);
+    if (n > lines_before) line = sql_line + (n - lines_before - 1);
+  }
+  std::string what = node.kind == NodeKind::kStage ? "stage" : "source";
+  return Status(error.code(),
+                spec_.Where(line) + ": " + what + " \"" + node.name + "\": " + message);
+}
 
 std::string Runner::StageWhere(int v) const {
   const DagNode& node = dag_.node(v);
@@ -383,7 +408,7 @@ Status Runner::ComputeNode(Connection& conn, int v) {
   Clock::time_point t0 = Clock::now();
   if (!r.checkpoint) {
     Status s = conn.Execute("CREATE OR REPLACE TABLE " + QuoteIdentifier(r.name) + " AS " + sql);
-    if (!s.ok()) return s.WithContext(StageWhere(v));
+    if (!s.ok()) return SqlError(v, s, /*lines_before=*/0);
     ASSIGN_OR_RETURN(Value count,
                      conn.QueryScalar("SELECT count(*) FROM " + QuoteIdentifier(r.name)));
     r.rows = count.AsUInt64().ValueOr(0);
@@ -396,12 +421,13 @@ Status Runner::ComputeNode(Connection& conn, int v) {
   Result<ExportedObject> exported =
       ExportQueryToStore(conn, sql, *options_.store, key, export_options);
   if (!exported.ok()) {
-    if (exported.status().code() == StatusCode::kInvalidArgument ||
-        exported.status().code() == StatusCode::kInternal ||
-        exported.status().code() == StatusCode::kFailedPrecondition) {
-      return exported.status().WithContext(StageWhere(v));
+    const Status& e = exported.status();
+    if (e.code() == StatusCode::kInvalidArgument || e.code() == StatusCode::kInternal ||
+        e.code() == StatusCode::kFailedPrecondition) {
+      // The export wraps the query in "COPY (\n...": one line before the stage's SQL.
+      return SqlError(v, e, /*lines_before=*/1);
     }
-    return exported.status().WithContext("stage \"" + r.name + "\"");
+    return e.WithContext("stage \"" + r.name + "\"");
   }
   CrashPoint("runner:after-export");
   double seconds = SecondsSince(t0);
