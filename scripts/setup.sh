@@ -51,4 +51,21 @@ if [ ! -f "$duck/lib/libduckdb.so" ] || [ ! -f "$duck/include/duckdb.h" ]; then
   mv "$tmp/package/src/duckdb/src/include/duckdb.h" "$duck/include/"
   rm -rf "$tmp"
 fi
+# The independent Parquet/CSV reader the end-to-end tests check respawn's outputs with
+# (tests/tools/read_table.mjs): hyparquet, a pure-JavaScript Parquet parser that shares no code
+# with DuckDB, plus its decompressors (zstd, snappy, ...).
+install_node_reader() {
+  local dir="$here/.deps/node-reader"
+  local want=(hyparquet@1.31.5 hyparquet-compressors@1.1.2)
+  if [ -f "$dir/node_modules/hyparquet/package.json" ] &&
+     [ -f "$dir/node_modules/hyparquet-compressors/package.json" ] &&
+     grep -q '"version": "1.31.5"' "$dir/node_modules/hyparquet/package.json"; then
+    return 0
+  fi
+  echo "setup: installing the independent Parquet reader (hyparquet) from the npm registry" >&2
+  mkdir -p "$dir"
+  npm install --prefix "$dir" --silent --no-audit --no-fund --save-exact "${want[@]}" >/dev/null
+}
+install_node_reader
+
 echo "setup: ok" >&2
