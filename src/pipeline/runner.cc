@@ -1,9 +1,11 @@
 #include "pipeline/runner.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -418,8 +420,12 @@ Status Runner::ComputeNode(Connection& conn, int v) {
   ASSIGN_OR_RETURN(std::string key, ledger_->DataKey(r.name, r.fingerprint, report_.run_id + ".parquet"));
   ExportOptions export_options;
   export_options.keep_in_cache_dir = cache_dir_;
+  // The data object goes up before the commit that names it (ledger invariant 1); the ledger's
+  // data crash points bracket it here as they do in Ledger::PutData.
+  CrashPoint("ledger:before-data");
   Result<ExportedObject> exported =
       ExportQueryToStore(conn, sql, *options_.store, key, export_options);
+  if (exported.ok()) CrashPoint("ledger:after-data");
   if (!exported.ok()) {
     const Status& e = exported.status();
     if (e.code() == StatusCode::kInvalidArgument || e.code() == StatusCode::kInternal ||
@@ -655,7 +661,18 @@ Status Runner::WriteOutput(Connection& conn, size_t index) {
                                 "\": cannot create directory " + p.parent_path().string() + ": " +
                                 ec.message());
     }
-    tmp = p.parent_path().string() + "/." + p.filename().string() + ".respawn-tmp-" +
+    // ".<name>.respawn-tmp-<pid>-<random>": a killed run's leftover is removed by the next
+    // run that writes this output, once its pid is gone.
+    std::string tmp_prefix = "." + p.filename().string() + ".respawn-tmp-";
+    for (const auto& entry : std::filesystem::directory_iterator(p.parent_path(), ec)) {
+      std::string name = entry.path().filename().string();
+      if (name.rfind(tmp_prefix, 0) != 0) continue;
+      pid_t owner = static_cast<pid_t>(std::atol(name.c_str() + tmp_prefix.size()));
+      if (owner > 0 && owner != ::getpid() && ::kill(owner, 0) != 0 && errno == ESRCH) {
+        std::filesystem::remove(entry.path(), ec);
+      }
+    }
+    tmp = p.parent_path().string() + "/" + tmp_prefix + std::to_string(::getpid()) + "-" +
           ledger::NewRandomId().substr(0, 8);
   }
   Status copied = conn.Execute("COPY (SELECT * FROM " + QuoteIdentifier(report_.nodes[v].name) +

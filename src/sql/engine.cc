@@ -1,5 +1,7 @@
 #include "sql/engine.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -243,10 +245,33 @@ uint64_t AvailableMemoryBytes() {
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
-Result<std::string> MakeTempDirectory() {
+constexpr const char* kOwnerLock = "/.owner-lock";
+
+// Removes temp directories of databases whose process died without cleaning up (SIGKILL, OOM):
+// each live owner holds an flock on <dir>/.owner-lock, which the kernel drops when it dies, in
+// any pid namespace sharing the filesystem. Directories without the lock file are left alone.
+void SweepAbandonedTempDirectories(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("respawn-duckdb-", 0) != 0) continue;
+    const std::string lock = entry.path().string() + kOwnerLock;
+    int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      std::error_code rm;
+      std::filesystem::remove_all(entry.path(), rm);
+      if (!rm) RESPAWN_LOG(kInfo, "removed " << entry.path().string() << " of a dead process");
+    }
+    ::close(fd);
+  }
+}
+
+Result<std::string> MakeTempDirectory(int* lock_fd) {
   const char* base = std::getenv("TMPDIR");
   std::string dir = (base != nullptr && base[0] == '/') ? base : "/tmp";
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  SweepAbandonedTempDirectories(dir);
   std::string templ = dir + "/respawn-duckdb-" + std::to_string(getpid()) + "-XXXXXX";
   if (mkdtemp(templ.data()) == nullptr) {
     int err = errno;
@@ -254,6 +279,12 @@ Result<std::string> MakeTempDirectory() {
                               std::strerror(err) +
                               " (set TMPDIR or DatabaseOptions::temp_directory to a writable "
                               "absolute directory)");
+  }
+  std::string lock = templ + kOwnerLock;
+  *lock_fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (*lock_fd >= 0 && ::flock(*lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(*lock_fd);
+    *lock_fd = -1;
   }
   return templ;
 }
@@ -301,7 +332,7 @@ Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options)
   std::unique_ptr<Database> db(new Database());  // private constructor
 
   if (options.temp_directory.empty()) {
-    ASSIGN_OR_RETURN(db->temp_directory_, MakeTempDirectory());
+    ASSIGN_OR_RETURN(db->temp_directory_, MakeTempDirectory(&db->lock_fd_));
     db->owns_temp_directory_ = true;
   } else {
     if (options.temp_directory[0] != '/') {
@@ -376,6 +407,7 @@ Database::~Database() {
   if (owns_temp_directory_) {
     std::error_code ec;
     std::filesystem::remove_all(temp_directory_, ec);
+    if (lock_fd_ >= 0) ::close(lock_fd_);
     if (ec) {
       RESPAWN_LOG(kWarn, "cannot remove DuckDB temp directory " << temp_directory_ << ": "
                                                                 << ec.message());

@@ -39,7 +39,8 @@ struct DatabaseOptions {
   /// Absolute directory where DuckDB spills to disk and where respawn stages Parquet files
   /// (exports, the default import cache). Created if missing; never removed by respawn.
   /// Empty: a fresh directory "$TMPDIR/respawn-duckdb-<pid>-XXXXXX" ("/tmp" without TMPDIR),
-  /// created by Open and removed with its contents when the Database is destroyed. Each
+  /// created by Open and removed with its contents when the Database is destroyed (and by a
+  /// later Open if this process is killed first: the owner holds an flock on it). Each
   /// Database gets its own: DuckDB names its spill files the same in every instance.
   std::string temp_directory;
   /// DuckDB's memory_limit in bytes. 0: 40% of the memory this process may use (physical RAM,
@@ -90,6 +91,7 @@ class Database {
   duckdb_database db_ = nullptr;
   std::string temp_directory_;
   bool owns_temp_directory_ = false;  // created by Open: removed by the destructor
+  int lock_fd_ = -1;  // flock held on <temp_directory_>/.owner-lock while this Database lives
   uint64_t memory_limit_bytes_ = 0;
   std::atomic<int> open_connections_{0};
 };
