@@ -30,7 +30,7 @@ golden_case() {
   fi
 
   # First run: every checkpointed stage is computed (nothing to reuse), outputs are right.
-  expect_exit 0 "$R" run "$p"
+  expect_exit 0 "$R" run --no-gc "$p"
   cat out.txt
   local s
   for s in $(stage_names "$p"); do
@@ -101,13 +101,13 @@ EOF
 
   # Second run: everything reused, outputs unchanged.
   snapshot_outputs "$p" ref
-  expect_exit 0 "$R" run "$p"
+  expect_exit 0 "$R" run --no-gc "$p"
   cat out.txt
   all_stages_reused "$p" out.txt
   compare_outputs "$p" ref
 
   # JSON events: one object per line, a stage event for every checkpointed stage.
-  expect_exit 0 "$R" run "$p" --json
+  expect_exit 0 "$R" run --no-gc "$p" --json
   "$PY" - "$p" <<'EOF'
 import json, sys, tomllib
 spec = tomllib.load(open(sys.argv[1], "rb"))

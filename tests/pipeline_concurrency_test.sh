@@ -60,7 +60,7 @@ PIPE="$P/pipeline.toml"
 REF="$WORK/ref"
 
 rm -rf "$P/out" "$P/.respawn"
-if ! "$R" run "$PIPE" --store "$WORK/ref-store" >"$WORK/clean.log" 2>&1; then
+if ! "$R" run --no-gc "$PIPE" --store "$WORK/ref-store" >"$WORK/clean.log" 2>&1; then
   echo "FAIL the clean reference run:"
   cat "$WORK/clean.log"
   exit 1
@@ -120,10 +120,10 @@ pair_case() {
   shift 2
   local log1="$PWD/run1.log" log2="$PWD/run2.log"
   set +e
-  "$R" run "$PIPE" --store "$store" "$@" >"$log1" 2>&1 &
+  "$R" run --no-gc "$PIPE" --store "$store" "$@" >"$log1" 2>&1 &
   local pid1=$!
   sleep "$delay"
-  "$R" run "$PIPE" --store "$store" "$@" >"$log2" 2>&1 &
+  "$R" run --no-gc "$PIPE" --store "$store" "$@" >"$log2" 2>&1 &
   local pid2=$!
   wait "$pid1"
   local rc1=$?
@@ -134,7 +134,7 @@ pair_case() {
   # The outputs left by the pair are whole and right.
   compare_outputs "$PIPE" "$REF"
   # A third run alone: everything reused, outputs unchanged.
-  expect_exit 0 "$R" run "$PIPE" --store "$store"
+  expect_exit 0 "$R" run --no-gc "$PIPE" --store "$store"
   all_stages_reused "$PIPE" out.txt
   compare_outputs "$PIPE" "$REF"
   # And the ledger reads back.
@@ -153,7 +153,7 @@ test_staggered_fresh_store() {
 
 test_simultaneous_fresh_flag_on_committed_store() {
   rm -rf "$P/out"
-  expect_exit 0 "$R" run "$PIPE" --store "$PWD/store"
+  expect_exit 0 "$R" run --no-gc "$PIPE" --store "$PWD/store"
   pair_case "$PWD/store" 0 --fresh
 }
 
@@ -163,7 +163,7 @@ test_three_runs_with_chaos() {
   set +e
   local pids=()
   for i in 1 2 3; do
-    RESPAWN_CHAOS="error_rate=0.05,seed=$i" "$R" run "$PIPE" --store "$store" >"run$i.log" 2>&1 &
+    RESPAWN_CHAOS="error_rate=0.05,seed=$i" "$R" run --no-gc "$PIPE" --store "$store" >"run$i.log" 2>&1 &
     pids+=($!)
     sleep 0.1
   done
@@ -185,9 +185,9 @@ test_three_runs_with_chaos() {
   done
   if [ "$ok" -ne 1 ]; then
     # Under injected faults all three may lose; one more run alone must then finish.
-    expect_exit 0 "$R" run "$PIPE" --store "$store"
+    expect_exit 0 "$R" run --no-gc "$PIPE" --store "$store"
   fi
-  expect_exit 0 "$R" run "$PIPE" --store "$store"
+  expect_exit 0 "$R" run --no-gc "$PIPE" --store "$store"
   all_stages_reused "$PIPE" out.txt
   compare_outputs "$PIPE" "$REF"
 }

@@ -85,7 +85,7 @@ action_of() {
 
 good_run() {  # DIR: pipeline with factor 2, run once, reference outputs in DIR/ref
   write_pipeline "$1" 2
-  expect_exit 0 "$R" run "$1/pipeline.toml"
+  expect_exit 0 "$R" run --no-gc "$1/pipeline.toml"
   snapshot_outputs "$1/pipeline.toml" "$1/ref"
   diff <(expected_combined 2) "$1/ref/combined_out.csv"
 }
@@ -110,7 +110,7 @@ test_damaged_checkpoints_are_recomputed() {
   # The outputs must be rewritten, so every damaged checkpoint is needed.
   rm -rf "$d/out"
 
-  expect_exit 0 "$R" run "$d/pipeline.toml"
+  expect_exit 0 "$R" run --no-gc "$d/pipeline.toml"
   cat out.txt
   local bad=0
   [ "$(action_of out.txt evens)" = computed ] && grep -Eq '^stage evens: computed.*\(.*checkpoint (corrupt|missing)' out.txt ||
@@ -127,7 +127,7 @@ test_damaged_checkpoints_are_recomputed() {
 
   # The run after that reuses everything (the damage is repaired by the new checkpoints).
   rm -rf "$d/out"
-  expect_exit 0 "$R" run "$d/pipeline.toml"
+  expect_exit 0 "$R" run --no-gc "$d/pipeline.toml"
   all_stages_reused "$d/pipeline.toml" out.txt
   compare_outputs "$d/pipeline.toml" "$d/ref"
 }
@@ -139,7 +139,7 @@ test_json_names_damage() {
   obj="$(checkpoint_object "$store" highs)"
   truncate -s 10 "$obj"
   rm -rf "$d/out"
-  expect_exit 0 "$R" run "$d/pipeline.toml" --json
+  expect_exit 0 "$R" run --no-gc "$d/pipeline.toml" --json
   "$PY" - <<'EOF'
 import json
 events = [json.loads(l) for l in open("out.txt") if l.strip()]
@@ -161,7 +161,7 @@ test_damaged_source_checkpoint_chain() {
   obj="$(checkpoint_object "$store" base)"
   truncate -s 0 "$obj"
   sed -i 's/x + 1 AS x/x + 1 AS x, 0 AS unused/' "$d/pipeline.toml"
-  expect_exit 0 "$R" run "$d/pipeline.toml"
+  expect_exit 0 "$R" run --no-gc "$d/pipeline.toml"
   cat out.txt
   grep -Eq '^stage base: computed.*checkpoint corrupt' out.txt ||
     { echo "base (emptied checkpoint) was not recomputed as corrupt"; return 1; }
@@ -194,7 +194,7 @@ test_changed_sql_recomputes_descendants_only() {
     { echo "status --json is not one JSON document"; return 1; }
   grep -q 'evens_sum' out.txt
 
-  expect_exit 0 "$R" run "$d/pipeline.toml"
+  expect_exit 0 "$R" run --no-gc "$d/pipeline.toml"
   cat out.txt
   grep -Eq '^stage evens_sum: computed .*\(changed SQL\)' out.txt ||
     { echo "evens_sum: want 'computed ... (changed SQL)'"; return 1; }
@@ -215,7 +215,7 @@ test_changed_sql_recomputes_descendants_only() {
   fi
   # Back to the original SQL: the outputs are the reference again.
   sed -i 's/sum(x) \* 3 AS y/sum(x) * 2 AS y/' "$d/pipeline.toml"
-  expect_exit 0 "$R" run "$d/pipeline.toml"
+  expect_exit 0 "$R" run --no-gc "$d/pipeline.toml"
   cat out.txt
   for s in base evens highs; do
     [ "$(action_of out.txt $s)" = reused ] || { echo "$s was recomputed after reverting evens_sum"; return 1; }
@@ -227,7 +227,7 @@ test_changed_param_and_fresh() {
   local d="$PWD/p"
   good_run "$d"
   # --fresh recomputes everything, says so, and gives the same outputs.
-  expect_exit 0 "$R" run "$d/pipeline.toml" --fresh
+  expect_exit 0 "$R" run --no-gc "$d/pipeline.toml" --fresh
   cat out.txt
   local s
   for s in base evens evens_sum highs combined; do
@@ -236,7 +236,7 @@ test_changed_param_and_fresh() {
   compare_outputs "$d/pipeline.toml" "$d/ref"
   # A changed source recomputes everything that reads it.
   sed -i 's/range(0, 20000)/range(0, 20001)/' "$d/pipeline.toml"
-  expect_exit 0 "$R" run "$d/pipeline.toml"
+  expect_exit 0 "$R" run --no-gc "$d/pipeline.toml"
   cat out.txt
   for s in base evens evens_sum highs combined; do
     [ "$(action_of out.txt $s)" = computed ] || { echo "$s was reused after its source changed"; return 1; }
@@ -252,7 +252,7 @@ test_tampered_outputs_are_rewritten() {
   printf 'garbage\n' >"$d/out/highs.csv"
   head -c 100 /dev/urandom >"$d/out/combined.parquet"
   rm "$d/out/evens.parquet"
-  expect_exit 0 "$R" run "$d/pipeline.toml"
+  expect_exit 0 "$R" run --no-gc "$d/pipeline.toml"
   cat out.txt
   all_stages_reused "$d/pipeline.toml" out.txt
   compare_outputs "$d/pipeline.toml" "$d/ref"

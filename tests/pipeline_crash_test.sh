@@ -150,7 +150,7 @@ run_rc() {
   local log="$1"
   shift
   set +e
-  env "$@" "$R" run "$PIPE" --store "$STORE" >>"$log" 2>&1
+  env "$@" "$R" run --no-gc "$PIPE" --store "$STORE" >>"$log" 2>&1
   local rc=$?
   set -e
   echo "$rc"
@@ -245,7 +245,7 @@ kill_rounds() {
       delay_ms=$((delay_ms % budget_ms))
       echo "--- round $round kill $k after ${delay_ms} ms" >>"$log"
       set +e
-      env "$@" "$R" run "$PIPE" --store "$STORE" >>"$log" 2>&1 &
+      env "$@" "$R" run --no-gc "$PIPE" --store "$STORE" >>"$log" 2>&1 &
       pid=$!
       sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
       kill -KILL "$pid" 2>/dev/null
@@ -271,7 +271,7 @@ kill_rounds() {
 STORE="$P/store"
 rm -rf "$P/out" "$P/store"
 start_ns=$(date +%s%N)
-if ! "$R" run "$PIPE" --store "$STORE" >"$WORK/clean.log" 2>&1; then
+if ! "$R" run --no-gc "$PIPE" --store "$STORE" >"$WORK/clean.log" 2>&1; then
   echo "FAIL the clean reference run:"
   cat "$WORK/clean.log"
   exit 1
@@ -308,7 +308,7 @@ EOF
 
 test_rerun_reuses_everything() {
   local out="$WORK/rerun.log"
-  "$R" run "$PIPE" --store "$P/store" >"$out" 2>&1
+  "$R" run --no-gc "$PIPE" --store "$P/store" >"$out" 2>&1
   all_stages_reused "$PIPE" "$out"
   compare_outputs "$PIPE" "$REF"
 }
@@ -340,7 +340,7 @@ prepare_snapshot_base() {
   rm -rf "$SNAPSHOT_BASE"
   local i
   for i in 1 2 3 4; do
-    "$R" run "$PIPE" --store "$SNAPSHOT_BASE" --fresh >"$WORK/snapshot-base.log" 2>&1 ||
+    "$R" run --no-gc "$PIPE" --store "$SNAPSHOT_BASE" --fresh >"$WORK/snapshot-base.log" 2>&1 ||
       { echo "--fresh run $i failed"; cat "$WORK/snapshot-base.log"; return 1; }
   done
   if [ -n "$(ls -A "$SNAPSHOT_BASE/pipelines/crashy/ledger/snap" 2>/dev/null)" ]; then
@@ -358,7 +358,7 @@ snapshot_case() {
   : >"$log"
   for i in $(seq 1 6); do
     set +e
-    RESPAWN_CRASH_AT="$spec" "$R" run "$PIPE" --store "$STORE" --fresh >>"$log" 2>&1
+    RESPAWN_CRASH_AT="$spec" "$R" run --no-gc "$PIPE" --store "$STORE" --fresh >>"$log" 2>&1
     rc=$?
     set -e
     if [ "$rc" -eq 137 ]; then
@@ -373,7 +373,7 @@ snapshot_case() {
   check_done "$log"
   # One more run on top of the snapshot: everything reused.
   local again="$WORK/after-snapshot-${spec//[:@]/_}.log"
-  "$R" run "$PIPE" --store "$STORE" >"$again" 2>&1
+  "$R" run --no-gc "$PIPE" --store "$STORE" >"$again" 2>&1
   all_stages_reused "$PIPE" "$again"
 }
 
@@ -417,7 +417,7 @@ test_sigterm_local() {
     sig=TERM
     [ $((round % 2)) -eq 0 ] && sig=INT
     set +e
-    "$R" run "$PIPE" --store "$STORE" >>"$log" 2>&1 &
+    "$R" run --no-gc "$PIPE" --store "$STORE" >>"$log" 2>&1 &
     pid=$!
     sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
     kill -"$sig" "$pid" 2>/dev/null

@@ -78,7 +78,7 @@ one_error() {
 # its output in DIR/ref.
 committed_then() {
   good_pipeline "$1"
-  expect_exit 0 "$R" run "$1/pipeline.toml"
+  expect_exit 0 "$R" run --no-gc "$1/pipeline.toml"
   store_digest "$1/.respawn" >"$1/digest.before"
   snapshot_outputs "$1/pipeline.toml" "$1/ref"
   cmp -s "$1/ref/report_out.csv" <(printf 'customer,n\nann,2\nbob,1\ncid,1\n') ||
@@ -102,7 +102,7 @@ store_unchanged() {
 # recovers DIR: the original pipeline runs again, reusing every stage, with the same output.
 recovers() {
   good_pipeline "$1"
-  expect_exit 0 "$R" run "$1/pipeline.toml"
+  expect_exit 0 "$R" run --no-gc "$1/pipeline.toml"
   all_stages_reused "$1/pipeline.toml" out.txt
   compare_outputs "$1/pipeline.toml" "$1/ref"
 }
@@ -112,7 +112,7 @@ test_toml_syntax_error_exit_2() {
   committed_then "$d"
   # Line 8: a string that is not closed.
   sed -i '8s/.*/sql = "SELECT CAST(id AS INTEGER) AS id FROM orders/' "$d/pipeline.toml"
-  expect_exit 2 "$R" run "$d/pipeline.toml"
+  expect_exit 2 "$R" run --no-gc "$d/pipeline.toml"
   one_error '8' 'TOML'
   EXACT=1 store_unchanged "$d"
   recovers "$d"
@@ -124,7 +124,7 @@ test_unknown_table_did_you_mean_exit_2() {
   # Line 13 of the multi-line SQL of per_customer reads "clen".
   sed -i '13s/FROM clean/FROM clen/' "$d/pipeline.toml"
   grep -q 'FROM clen' "$d/pipeline.toml"
-  expect_exit 2 "$R" run "$d/pipeline.toml"
+  expect_exit 2 "$R" run --no-gc "$d/pipeline.toml"
   one_error '13' 'per_customer' '"clen"' 'did you mean "clean"'
   EXACT=1 store_unchanged "$d"
   # status reports the same problem the same way.
@@ -137,7 +137,7 @@ test_sql_syntax_error_exit_2() {
   local d="$PWD/p"
   committed_then "$d"
   sed -i '19s/.*/sql = "SELECT * FROM per_customer ORDER BY BY customer"/' "$d/pipeline.toml"
-  expect_exit 2 "$R" run "$d/pipeline.toml"
+  expect_exit 2 "$R" run --no-gc "$d/pipeline.toml"
   one_error '19' 'report'
   EXACT=1 store_unchanged "$d"
   recovers "$d"
@@ -149,7 +149,7 @@ test_runtime_sql_error_exit_1() {
   # A conversion error only DuckDB's execution finds: amount "abc" is not a number.
   sed -i '12s/count(\*) AS n/count(*) AS n, sum(CAST(amount AS INTEGER)) AS total/' "$d/pipeline.toml"
   grep -q 'CAST(amount AS INTEGER)' "$d/pipeline.toml"
-  expect_exit 1 "$R" run "$d/pipeline.toml"
+  expect_exit 1 "$R" run --no-gc "$d/pipeline.toml"
   one_error '1[0-9]' 'per_customer'
   grep -Eiq 'conversion|convert|cast' <<<"$(grep '^respawn: ' err.txt)" ||
     { echo "the message does not carry DuckDB's reason"; return 1; }
@@ -163,12 +163,12 @@ test_runtime_error_downstream_keeps_upstream_commits() {
   good_pipeline "$d"
   # First run ever fails in the last stage: the stages before it are committed and reused later.
   sed -i '19s/.*/sql = "SELECT customer, CAST(customer AS INTEGER) AS c FROM per_customer"/' "$d/pipeline.toml"
-  expect_exit 1 "$R" run "$d/pipeline.toml"
+  expect_exit 1 "$R" run --no-gc "$d/pipeline.toml"
   one_error '19' 'report'
   grep -Eq '^stage clean: computed' out.txt || { echo "clean did not run before the failure"; cat out.txt; return 1; }
   [ ! -e "$d/out/report.csv" ] || { echo "an output was written although its stage failed"; return 1; }
   good_pipeline "$d"
-  expect_exit 0 "$R" run "$d/pipeline.toml"
+  expect_exit 0 "$R" run --no-gc "$d/pipeline.toml"
   cat out.txt
   grep -Eq '^stage clean: reused' out.txt || { echo "clean was not reused after the failed run"; return 1; }
   grep -Eq '^stage per_customer: reused' out.txt || { echo "per_customer was not reused after the failed run"; return 1; }
@@ -189,7 +189,7 @@ test_unknown_column_is_an_error() {
   local d="$PWD/p"
   committed_then "$d"
   sed -i '12s/count(\*) AS n/count(*) AS n, max(amout) AS m/' "$d/pipeline.toml"
-  expect_exit nonzero "$R" run "$d/pipeline.toml"
+  expect_exit nonzero "$R" run --no-gc "$d/pipeline.toml"
   one_error '1[0-9]' 'per_customer' 'amout'
   store_unchanged "$d"
   recovers "$d"
@@ -199,7 +199,7 @@ test_missing_input_file() {
   local d="$PWD/p"
   committed_then "$d"
   sed -i 's#data/orders.csv#data/orderz.csv#' "$d/pipeline.toml"
-  expect_exit nonzero "$R" run "$d/pipeline.toml"
+  expect_exit nonzero "$R" run --no-gc "$d/pipeline.toml"
   grep -q 'orderz.csv' <<<"$(grep '^respawn: ' err.txt)" || { echo "the error does not name the missing file:"; cat err.txt; return 1; }
   [ "$(grep -c '^respawn: ' err.txt)" -eq 1 ] || { echo "want one error line"; cat err.txt; return 1; }
   store_unchanged "$d"
@@ -209,13 +209,13 @@ test_missing_input_file() {
 test_usage_errors_exit_2() {
   local d="$PWD/p"
   good_pipeline "$d"
-  expect_exit 2 "$R" run "$PWD/no-such-pipeline.toml"
+  expect_exit 2 "$R" run --no-gc "$PWD/no-such-pipeline.toml"
   grep -q 'no-such-pipeline.toml' err.txt
   expect_exit 2 "$R" run
-  expect_exit 2 "$R" run "$d/pipeline.toml" --threads abc
-  expect_exit 2 "$R" run "$d/pipeline.toml" --no-such-flag
-  expect_exit 2 "$R" run "$d/pipeline.toml" --store 'ftp://host/x'
-  expect_exit 2 "$R" run "$d/pipeline.toml" --store 's3://Bad_Bucket/x'
+  expect_exit 2 "$R" run --no-gc "$d/pipeline.toml" --threads abc
+  expect_exit 2 "$R" run --no-gc "$d/pipeline.toml" --no-such-flag
+  expect_exit 2 "$R" run --no-gc "$d/pipeline.toml" --store 'ftp://host/x'
+  expect_exit 2 "$R" run --no-gc "$d/pipeline.toml" --store 's3://Bad_Bucket/x'
   [ ! -e "$d/.respawn" ] || { echo "a store was created by a run that never started"; return 1; }
   [ ! -e "$d/out" ] || { echo "outputs were written by a run that never started"; return 1; }
 }
@@ -236,7 +236,7 @@ sql = "SELECT * FROM orderss"
 [stages.b]
 sql = "SELECT * FROM aa"
 EOF
-  expect_exit 2 "$R" run "$d/pipeline.toml"
+  expect_exit 2 "$R" run --no-gc "$d/pipeline.toml"
   local first
   first="$(grep -m1 'pipeline\.toml:' err.txt)"
   echo "first: $first"
