@@ -808,6 +808,31 @@ class S3Store::Impl {
     return out;
   }
 
+  // DeleteBatch, halving a batch whose whole request timed out or failed transiently: some
+  // servers (Swift's s3api) delete the keys of a request one by one, slowly enough for 1,000
+  // keys to exceed the request timeout. Deleting is idempotent, so resending is safe.
+  BatchOutcome DeleteBatchAdaptive(const std::vector<std::string>& keys) {
+    BatchOutcome outcome = DeleteBatch(keys);
+    if (outcome.unsupported || keys.size() < 2 || outcome.failed.size() != keys.size()) {
+      return outcome;
+    }
+    for (const auto& [key, status] : outcome.failed) {
+      if (status.code() != StatusCode::kDeadlineExceeded && !status.IsUnavailable()) return outcome;
+    }
+    RESPAWN_LOG(kInfo, Url() << ": DeleteObjects of " << keys.size()
+                             << " keys timed out; retrying in halves");
+    const auto middle = keys.begin() + static_cast<std::ptrdiff_t>(keys.size() / 2);
+    BatchOutcome merged;
+    for (const std::vector<std::string>& half :
+         {std::vector<std::string>(keys.begin(), middle), std::vector<std::string>(middle, keys.end())}) {
+      BatchOutcome part = DeleteBatchAdaptive(half);
+      if (part.unsupported) return part;
+      merged.deleted += part.deleted;
+      for (auto& f : part.failed) merged.failed.push_back(std::move(f));
+    }
+    return merged;
+  }
+
   Result<DeleteResult> DeleteMany(const std::vector<std::string>& keys) {
     DeleteResult result;
     std::vector<std::string> batchable;
@@ -824,9 +849,10 @@ class S3Store::Impl {
     }
     const size_t parallelism = static_cast<size_t>(std::max(1, config_.parallelism));
     std::mutex mu;
-    // Servers delete the keys of one request one after another, so spread the keys over
-    // `parallelism` requests when there are few (never more than 1,000 a request).
-    size_t batch_size = (batchable.size() + parallelism - 1) / parallelism;
+    // Servers delete the keys of one request one after another, so spread the keys over at
+    // least 4 rounds of `parallelism` requests (never more than 1,000 keys a request): slow
+    // servers then stay within the request timeout, and fast ones see no difference.
+    size_t batch_size = (batchable.size() + 4 * parallelism - 1) / (4 * parallelism);
     batch_size = std::clamp<size_t>(batch_size, 1, kDeleteBatch);
     const size_t batches = (batchable.size() + batch_size - 1) / batch_size;
     ParallelFor(batches, parallelism, [&](size_t b) {
@@ -834,7 +860,7 @@ class S3Store::Impl {
           batchable.begin() + static_cast<std::ptrdiff_t>(b * batch_size),
           batchable.begin() +
               static_cast<std::ptrdiff_t>(std::min(batchable.size(), (b + 1) * batch_size)));
-      BatchOutcome outcome = DeleteBatch(batch);
+      BatchOutcome outcome = DeleteBatchAdaptive(batch);
       std::lock_guard<std::mutex> lock(mu);
       if (outcome.unsupported) {
         if (!multi_delete_unsupported_.exchange(true)) {
