@@ -15,6 +15,10 @@
 // Trimming (removing intermediate checkpoints from the ledger once a run finished) is a commit,
 // done by the run itself at its end (it holds the epoch), or by `respawn gc` joining the epoch
 // of a finished run; GC never claims an epoch, so it never fences a running pipeline.
+//
+// Crash points: gc:after-list, gc:before-delete, gc:after-delete (here), runner:before-gc and
+// gc:after-trim (runner.cc). A crash at any of them leaves garbage for the next GC, never a
+// live object missing.
 #pragma once
 
 #include <cstdint>
