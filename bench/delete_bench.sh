@@ -7,6 +7,8 @@
 #   COUNTS   comma-separated object counts (default 10000,100000)
 #   SERVERS  comma-separated: radosgw,swift (default radosgw,swift; Swift runs only the
 #            smallest count, as the issue asks)
+# Env: TOOLS (space-separated subset of "respawn respawn_gc aws s3cmd rclone"; respawn is
+# always run, it is the reference).
 # Prints one table per server and count: seconds, objects/s, and ratio = peer / respawn.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -100,7 +102,9 @@ EOF
       if [ "$server" = swift ] && [ "$n" != "${counts[0]}" ]; then continue; fi
       files="$(make_files "$n")"
       declare -A secs=()
-      for tool in respawn respawn_gc aws s3cmd rclone; do
+      tools="respawn ${TOOLS:-respawn_gc aws s3cmd rclone}"
+      tools="${tools/respawn respawn /respawn }"
+      for tool in $tools; do
         prefix="bench-$tool-$n"
         url="s3://$bucket/$prefix/"
         if [ "$tool" = respawn_gc ]; then
@@ -126,7 +130,7 @@ EOF
       echo
       echo "$server: delete $n objects (64 B each); ratio = peer seconds / respawn store rm seconds"
       printf '%-12s %9s %10s %8s\n' tool seconds objects/s ratio
-      for tool in respawn respawn_gc aws s3cmd rclone; do
+      for tool in $tools; do
         printf '%-12s %9.2f %10.0f %8.2f\n' "$tool" "${secs[$tool]}" \
           "$(echo "$n / ${secs[$tool]}" | bc -l)" "$(echo "${secs[$tool]} / ${secs[respawn]}" | bc -l)"
       done
