@@ -54,6 +54,24 @@ std::pair<std::string, std::string> SplitUrlPattern(const std::string& url) {
   return {url.substr(0, slash), url.substr(slash + 1)};
 }
 
+// The DAG of `spec`, with the tables each stage reads found by DuckDB's parser on `conn`.
+Result<Dag> BuildPipelineDag(const PipelineSpec& spec, Connection& conn) {
+  return BuildDag(spec, [&conn](std::string_view sql) { return FindTableNamesRead(conn, sql); });
+}
+
+// A file source's fingerprint: its local files, or its objects when it names a store URL.
+Result<FingerprintComponents> FileSourceComponents(const SourceSpec& source) {
+  std::vector<SourceFile> files;
+  if (source.location.is_url) {
+    auto [url, pattern] = SplitUrlPattern(source.location.resolved);
+    ASSIGN_OR_RETURN(OpenedStore opened, OpenStore(url));
+    ASSIGN_OR_RETURN(files, ListStoreSourceFiles(*opened.store, pattern));
+  } else {
+    ASSIGN_OR_RETURN(files, ListLocalSourceFiles(source.location.resolved));
+  }
+  return FileSourceFingerprint(files, source.format, source.options, EngineVersion());
+}
+
 std::string ReaderFunction(DataFormat format) {
   switch (format) {
     case DataFormat::kCsv:
@@ -200,22 +218,9 @@ Status Runner::Prepare() {
   cache_dir_ = db_->temp_directory() + "/import-cache";
   source_cache_dir_ = db_->temp_directory() + "/sources";
 
-  Connection* conn = setup_.get();
-  TableResolver resolve = [conn](std::string_view sql) { return FindTableNamesRead(*conn, sql); };
-  ASSIGN_OR_RETURN(dag_, BuildDag(spec_, resolve));
+  ASSIGN_OR_RETURN(dag_, BuildPipelineDag(spec_, *setup_));
 
-  auto file_source = [&](const SourceSpec& source) -> Result<FingerprintComponents> {
-    std::vector<SourceFile> files;
-    if (source.location.is_url) {
-      auto [url, pattern] = SplitUrlPattern(source.location.resolved);
-      ASSIGN_OR_RETURN(OpenedStore opened, OpenStore(url));
-      ASSIGN_OR_RETURN(files, ListStoreSourceFiles(*opened.store, pattern));
-    } else {
-      ASSIGN_OR_RETURN(files, ListLocalSourceFiles(source.location.resolved));
-    }
-    return FileSourceFingerprint(files, source.format, source.options, EngineVersion());
-  };
-  ASSIGN_OR_RETURN(fps_, FingerprintPipeline(spec_, dag_, EngineVersion(), file_source));
+  ASSIGN_OR_RETURN(fps_, FingerprintPipeline(spec_, dag_, EngineVersion(), FileSourceComponents));
 
   report_.store_url = options_.store->Url();
   report_.nodes.resize(dag_.size());
@@ -930,9 +935,7 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
                                                 const PipelineGcOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open());
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, db->Connect());
-  Connection* c = conn.get();
-  TableResolver resolve = [c](std::string_view sql) { return FindTableNamesRead(*c, sql); };
-  ASSIGN_OR_RETURN(Dag dag, BuildDag(spec, resolve));
+  ASSIGN_OR_RETURN(Dag dag, BuildPipelineDag(spec, *conn));
 
   PipelineGcReport out;
   ledger::LedgerOptions read_options;
@@ -1012,22 +1015,9 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
 Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_ptr<Store> store) {
   ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open());
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, db->Connect());
-  Connection* c = conn.get();
-  TableResolver resolve = [c](std::string_view sql) { return FindTableNamesRead(*c, sql); };
-  ASSIGN_OR_RETURN(Dag dag, BuildDag(spec, resolve));
-  auto file_source = [&](const SourceSpec& source) -> Result<FingerprintComponents> {
-    std::vector<SourceFile> files;
-    if (source.location.is_url) {
-      auto [url, pattern] = SplitUrlPattern(source.location.resolved);
-      ASSIGN_OR_RETURN(OpenedStore opened, OpenStore(url));
-      ASSIGN_OR_RETURN(files, ListStoreSourceFiles(*opened.store, pattern));
-    } else {
-      ASSIGN_OR_RETURN(files, ListLocalSourceFiles(source.location.resolved));
-    }
-    return FileSourceFingerprint(files, source.format, source.options, EngineVersion());
-  };
+  ASSIGN_OR_RETURN(Dag dag, BuildPipelineDag(spec, *conn));
   ASSIGN_OR_RETURN(std::vector<FingerprintComponents> fps,
-                   FingerprintPipeline(spec, dag, EngineVersion(), file_source));
+                   FingerprintPipeline(spec, dag, EngineVersion(), FileSourceComponents));
 
   std::unique_ptr<ledger::Ledger> ledger;
   ASSIGN_OR_RETURN(PipelineStatus status, ReadLedgerState(store, PipelineNamespace(spec), &ledger));
