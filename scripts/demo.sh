@@ -85,7 +85,7 @@ rc=${PIPESTATUS[0]}
 resume_s=$(secs "$t1")
 reused=$(grep ': reused' "$log2" | sed 's/^stage \([^:]*\):.*/\1/' | paste -sd, - | sed 's/,/, /g')
 recomputed=$(grep ': computed in' "$log2" | sed 's/^stage \([^:]*\):.*/\1/' | paste -sd, - | sed 's/,/, /g')
-saved=$(grep '^run .* done in' "$log2" | grep -o 'saved ~[0-9.,]* s' | tail -n 1 | sed 's/saved ~//')
+saved=$(grep '^run .* done in' "$log2" | grep -o '(~[0-9.,]* s of stage work' | tail -n 1 | sed 's/(~//; s/ of stage work//')
 echo "   >>> reused:     ${reused:-none}"
 echo "   >>> recomputed: ${recomputed:-none}"
 echo "   >>> the re-run took ${resume_s} s and skipped ~${saved:-0 s} of stage work already committed"

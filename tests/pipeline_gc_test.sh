@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# respawn-test-servers: radosgw
+# respawn-test-servers: radosgw swift
 #
 # Garbage collection end to end (issue #4), on a local store and on radosgw:
 #   - after a run, the store's data/ holds exactly the objects the ledger retains (checked
@@ -8,7 +8,11 @@
 #   - GC killed at each of its crash points, then the pipeline re-run: every retained stage is
 #     reused (its checksum verified on read) and the outputs are unchanged;
 #   - `respawn gc` racing a running pipeline with orphan_grace = "0s": the run finishes with the
-#     right outputs, nothing it committed is lost.
+#     right outputs, nothing it committed is lost;
+#   - `respawn status` breaks store usage down by run and by stage, matching the files on disk;
+#   - `respawn gc --lifecycle --apply` on radosgw sets its rules and keeps another tool's rule,
+#     read back with awscli (twice: no duplicates); on a local store it is a usage error, on
+#     Swift (no lifecycle API) an error that changes nothing.
 #
 # Usage: tests/pipeline_gc_test.sh path/to/respawn   (or with RESPAWN_BINARY set)
 set -euo pipefail
@@ -206,6 +210,116 @@ test_gc_racing_a_running_pipeline() {
   done
 }
 
+test_status_usage_by_run_and_stage() {
+  write_pipeline p 1h 5000
+  expect_exit 0 "$R" run p/pipeline.toml
+  local first
+  first="$("$R" ls p/pipeline.toml --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["runs"][-1]["run_id"])')"
+  # A second run that replaces every checkpoint, without GC: the first run's objects are garbage.
+  expect_exit 0 "$R" run p/pipeline.toml --fresh --no-gc
+  expect_exit 0 "$R" status p/pipeline.toml --json
+  cp out.txt before.json
+  find p/.respawn/pipelines/gcpipe -type f -name '*.parquet' | sort >stored.txt
+  "$PY" - "$first" <<'EOF'
+import json, os, sys
+first = sys.argv[1]
+u = json.load(open("before.json"))["usage"]
+stored = open("stored.txt").read().split()
+sizes = {p: os.path.getsize(p) for p in stored}
+# Both breakdowns cover exactly the data objects on disk.
+for part in ("by_run", "by_stage"):
+    assert sum(c["objects"] for c in u[part].values()) == len(stored), (part, u[part], len(stored))
+    assert sum(c["bytes"] for c in u[part].values()) == sum(sizes.values()), part
+# Two runs wrote data; the first one's is no longer retained (keep_runs = 1, all replaced).
+assert len(u["by_run"]) == 2, u["by_run"]
+assert u["by_run"][first]["objects"] > 0 and u["by_run"][first]["retained_objects"] == 0, u["by_run"]
+by_stage_disk = {}
+for p in stored:
+    stage = p.split("/data/")[1].split("/")[0]
+    by_stage_disk[stage] = by_stage_disk.get(stage, 0) + 1
+assert {s: c["objects"] for s, c in u["by_stage"].items()} == by_stage_disk, (u["by_stage"], by_stage_disk)
+assert u["live_objects"] < sum(c["objects"] for c in u["by_run"].values())
+EOF
+  expect_exit 0 "$R" status p/pipeline.toml
+  grep -q '^data by run:' out.txt
+  grep -q "$first" out.txt
+  # After GC, everything left is retained and the first run is gone.
+  expect_exit 0 "$R" gc p/pipeline.toml
+  expect_exit 0 "$R" status p/pipeline.toml --json
+  "$PY" - "$first" <<'EOF'
+import json, sys
+u = json.load(open("out.txt"))["usage"]
+assert sys.argv[1] not in u["by_run"], u["by_run"]
+for part in ("by_run", "by_stage"):
+    for name, c in u[part].items():
+        assert c["objects"] == c["retained_objects"] and c["bytes"] == c["retained_bytes"], (part, name, c)
+EOF
+}
+
+test_lifecycle_apply_radosgw() {
+  write_pipeline p 1h 100
+  expect_exit 2 "$R" gc p/pipeline.toml --lifecycle --apply
+  grep -q 'is for S3 stores' err.txt
+  expect_exit 2 "$R" gc p/pipeline.toml --apply
+  s3_env || return 0
+  local aws=/usr/bin/aws bucket="lifecycle-$$-$RANDOM"
+  "$aws" --endpoint-url "$AWS_ENDPOINT_URL" s3api create-bucket --bucket "$bucket" >/dev/null
+  # Another tool's rule, which --apply must keep.
+  cat >foreign.json <<'EOF'
+{"Rules": [{"ID": "logs-expire", "Filter": {"Prefix": "logs/"}, "Status": "Enabled",
+            "Expiration": {"Days": 30}}]}
+EOF
+  "$aws" --endpoint-url "$AWS_ENDPOINT_URL" s3api put-bucket-lifecycle-configuration \
+    --bucket "$bucket" --lifecycle-configuration file://foreign.json
+  local store="s3://$bucket/team/a"
+  # Printing changes nothing on the bucket.
+  expect_exit 0 "$R" gc p/pipeline.toml --store "$store" --lifecycle --lifecycle-days 3
+  grep -q '<Prefix>team/a/pipelines/gcpipe/</Prefix>' out.txt
+  local round
+  for round in 1 2; do
+    expect_exit 0 "$R" gc p/pipeline.toml --store "$store" --lifecycle --apply --lifecycle-days 3
+    grep -q '1 other rule kept' out.txt
+    "$aws" --endpoint-url "$AWS_ENDPOINT_URL" s3api get-bucket-lifecycle-configuration \
+      --bucket "$bucket" >got.json
+    "$PY" - <<'EOF'
+import json
+rules = {r["ID"]: r for r in json.load(open("got.json"))["Rules"]}
+assert sorted(rules) == ["logs-expire", "respawn-abort-uploads:team/a/pipelines/gcpipe/",
+                         "respawn-expire-probes:team/a/.respawn-probe-"], sorted(rules)
+assert rules["logs-expire"]["Expiration"]["Days"] == 30, rules["logs-expire"]
+up = rules["respawn-abort-uploads:team/a/pipelines/gcpipe/"]
+assert up["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 3, up
+assert up["Filter"]["Prefix"] == "team/a/pipelines/gcpipe/", up
+probes = rules["respawn-expire-probes:team/a/.respawn-probe-"]
+assert probes["Expiration"]["Days"] == 3, probes
+EOF
+  done
+  grep -q '^lifecycle: updated' out.txt
+  "$aws" --endpoint-url "$AWS_ENDPOINT_URL" s3api delete-bucket-lifecycle --bucket "$bucket"
+  "$aws" --endpoint-url "$AWS_ENDPOINT_URL" s3api delete-bucket --bucket "$bucket"
+  # A bucket that does not exist: a clear error naming it, exit 1.
+  expect_exit 1 "$R" gc p/pipeline.toml --store "s3://$bucket/x" --lifecycle --apply
+  grep -q "s3://$bucket" err.txt
+}
+
+test_lifecycle_apply_swift() {
+  # Swift's s3api has no lifecycle API (it answers GET ?lifecycle with a bucket listing): a clear
+  # error, exit 1, and the bucket left alone.
+  if [ -z "${RESPAWN_TEST_S3_ENV_SWIFT:-}" ] || [ ! -f "$RESPAWN_TEST_S3_ENV_SWIFT" ]; then
+    echo "skipped: RESPAWN_TEST_S3_ENV_SWIFT not set"
+    return 0
+  fi
+  write_pipeline p 1h 100
+  (
+    set -a
+    . "$RESPAWN_TEST_S3_ENV_SWIFT"
+    set +a
+    expect_exit 1 "$R" gc p/pipeline.toml --store "s3://$RESPAWN_TEST_BUCKET/lc-$$" --lifecycle --apply
+    grep -q 'does not implement S3 bucket lifecycle configuration' err.txt
+    grep -q 'nothing was changed' err.txt
+  )
+}
+
 s3_env() {
   if [ -z "${RESPAWN_TEST_S3_ENV_RADOSGW:-}" ] || [ ! -f "$RESPAWN_TEST_S3_ENV_RADOSGW" ]; then
     echo "skipped: RESPAWN_TEST_S3_ENV_RADOSGW not set"
@@ -218,7 +332,10 @@ s3_env() {
 
 run test_exact_after_run_posix
 run test_orphans_respect_the_grace_period
+run test_status_usage_by_run_and_stage
 run test_gc_killed_at_each_point_then_rerun_reuses
 run test_gc_racing_a_running_pipeline
 run test_exact_after_run_radosgw
+run test_lifecycle_apply_radosgw
+run test_lifecycle_apply_swift
 e2e_finish

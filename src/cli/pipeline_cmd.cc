@@ -13,10 +13,14 @@
 #include "cli/common.h"
 #include "pipeline/runner.h"
 #include "pipeline/spec.h"
+#include "storage/s3_store.h"
+#include "storage/s3_xml.h"
 #include "storage/store_url.h"
 
 namespace respawn::cli {
 namespace {
+
+constexpr int kDefaultLifecycleDays = 7;
 
 struct PipelineOptions {
   std::string file;
@@ -26,7 +30,8 @@ struct PipelineOptions {
   bool no_gc = false;
   bool dry_run = false;
   bool lifecycle = false;
-  int lifecycle_days = 7;
+  bool lifecycle_apply = false;
+  int lifecycle_days = kDefaultLifecycleDays;
   // Prices for cost estimates; defaults are AWS S3 Standard (us-east-1).
   double price_gb_month = 0.023;
   double price_put_1k = 0.005;
@@ -260,7 +265,9 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
     if (report->gc_ran) j["gc"] = GcJson(report->gc);
     std::printf("%s\n", j.dump().c_str());
   } else if (!globals.quiet) {
-    std::printf("run %s %s in %s: %d computed, %d reused, saved ~%s\n",
+    // saved_seconds adds up the reused stages' compute times; stages that ran side by side
+    // overlap, so it is stage work not redone, not wall time.
+    std::printf("run %s %s in %s: %d computed, %d reused (~%s of stage work not redone)\n",
                 report->run_id.substr(0, 8).c_str(), result.c_str(),
                 Seconds(report->seconds).c_str(), computed, reused,
                 Seconds(report->saved_seconds).c_str());
@@ -282,6 +289,31 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
     return kExitFailed;
   }
   return kExitOk;
+}
+
+// Data objects by run (the run that wrote them) and by stage: what GC keeps and what it frees.
+void PrintUsageBreakdown(const PipelineStatus& status) {
+  const StoreUsage& u = status.usage;
+  if (u.by_run.empty()) return;
+  std::map<std::string, const RunSummary*> runs;
+  for (const RunSummary& r : status.runs) runs[r.run_id] = &r;
+  auto row = [](const std::string& name, const std::string& what, const UsageCount& c) {
+    std::printf("  %-18s %-28s %8s %10s %8s %10s\n", name.c_str(), what.c_str(),
+                Thousands(c.objects).c_str(), FormatBytes(c.bytes).c_str(),
+                Thousands(c.retained_objects).c_str(), FormatBytes(c.retained_bytes).c_str());
+  };
+  std::printf("data by run:\n  %-18s %-28s %8s %10s %8s %10s\n", "RUN", "RESULT", "OBJECTS",
+              "BYTES", "RETAINED", "BYTES");
+  for (const auto& [run_id, c] : u.by_run) {
+    auto it = runs.find(run_id);
+    std::string what = it == runs.end()
+                           ? "no report (killed or running)"
+                           : it->second->result + " " + FormatLocalTime(it->second->finished_at_ms);
+    row(run_id.substr(0, 18), what, c);
+  }
+  std::printf("data by stage:\n  %-18s %-28s %8s %10s %8s %10s\n", "STAGE", "", "OBJECTS",
+              "BYTES", "RETAINED", "BYTES");
+  for (const auto& [stage, c] : u.by_stage) row(stage, "", c);
 }
 
 int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
@@ -323,6 +355,18 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
                   {"ledger_bytes", u.ledger_bytes},
                   {"storage_cost_per_month",
                    u.bytes / (1024.0 * 1024.0 * 1024.0) * o.price_gb_month}};
+    auto counts = [](const std::map<std::string, UsageCount>& m) {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& [name, c] : m) {
+        out[name] = {{"objects", c.objects},
+                     {"bytes", c.bytes},
+                     {"retained_objects", c.retained_objects},
+                     {"retained_bytes", c.retained_bytes}};
+      }
+      return out;
+    };
+    j["usage"]["by_stage"] = counts(u.by_stage);
+    j["usage"]["by_run"] = counts(u.by_run);
     if (!status->runs.empty()) {
       const RunSummary& r = status->runs.back();
       j["last_run"] = {{"run_id", r.run_id},
@@ -349,7 +393,7 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   }
   const StoreUsage& u = status->usage;
   const double gib = 1024.0 * 1024.0 * 1024.0;
-  std::printf("store usage: %s objects, %s: %s live checkpoints (%s), %s ledger (%s), %s other "
+  std::printf("store usage: %s objects, %s: %s retained checkpoints (%s), %s ledger (%s), %s other "
               "(%s: replaced, work-tables or orphans; `respawn gc` reclaims them) ~ %s/month\n",
               Thousands(u.objects).c_str(), FormatBytes(u.bytes).c_str(),
               Thousands(u.live_objects).c_str(), FormatBytes(u.live_bytes).c_str(),
@@ -369,6 +413,7 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
                 Dollars(cost).c_str(), Dollars(o.price_gb_month).c_str(),
                 Dollars(o.price_put_1k).c_str(), Dollars(o.price_get_1k).c_str());
   }
+  PrintUsageBreakdown(*status);
   std::vector<std::string> states;
   size_t name_width = 4, state_width = 5;
   for (const NodeStatus& n : status->nodes) {
@@ -394,9 +439,30 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   return kExitOk;
 }
 
-// The S3 lifecycle rule that backs GC up: multipart uploads of checkpoints that a killed process
-// left incomplete are invisible to LIST (so to GC) but billed; S3 aborts them after N days.
-int PrintLifecycle(const PipelineOptions& o, const Loaded& loaded, const GlobalOptions& globals) {
+// The S3 lifecycle rules that back GC up, for when respawn never runs on this store again:
+//   - multipart uploads of checkpoints that a killed process left incomplete are invisible to
+//     LIST (so to GC) but billed; S3 aborts them after N days;
+//   - the put-if-absent probe objects (S3Store writes one per process and deletes it at once;
+//     a kill in between leaves it) expire after N days.
+// No expiry rule for attempt objects: commits are rename-free, so a failed attempt's object sits
+// under the same prefix as committed checkpoints and only the ledger tells them apart; GC
+// deletes those after orphan_grace.
+std::vector<LifecycleRule> LifecycleRules(const ParsedStoreUrl& url, const PipelineSpec& spec,
+                                          int days) {
+  const std::string root = url.prefix.empty() ? "" : url.prefix + "/";
+  LifecycleRule uploads;
+  uploads.prefix = root + PipelineNamespace(spec) + "/";
+  uploads.id = "respawn-abort-uploads:" + uploads.prefix;
+  uploads.abort_incomplete_upload_days = days;
+  LifecycleRule probes;
+  probes.prefix = root + ".respawn-probe-";
+  probes.id = "respawn-expire-probes:" + probes.prefix;
+  probes.expiration_days = days;
+  return {uploads, probes};
+}
+
+int LifecycleCommand(const PipelineOptions& o, const Loaded& loaded,
+                     const GlobalOptions& globals) {
   Result<ParsedStoreUrl> url = ParseStoreUrl(loaded.store_url);
   if (!url.ok()) return Fail(url.status(), Phase::kConfig);
   if (url->scheme != StoreScheme::kS3) {
@@ -404,41 +470,94 @@ int PrintLifecycle(const PipelineOptions& o, const Loaded& loaded, const GlobalO
                " is not one (local stores have no incomplete uploads: GC covers them)");
     return kExitUsage;
   }
-  std::string prefix = (url->prefix.empty() ? "" : url->prefix + "/") +
-                       PipelineNamespace(loaded.spec) + "/";
-  std::string xml =
-      "<LifecycleConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n"
-      "  <Rule>\n"
-      "    <ID>respawn-" + loaded.spec.name + "-abort-incomplete-uploads</ID>\n"
-      "    <Filter><Prefix>" + prefix + "</Prefix></Filter>\n"
-      "    <Status>Enabled</Status>\n"
-      "    <AbortIncompleteMultipartUpload><DaysAfterInitiation>" +
-      std::to_string(o.lifecycle_days) +
-      "</DaysAfterInitiation></AbortIncompleteMultipartUpload>\n"
-      "  </Rule>\n"
-      "</LifecycleConfiguration>\n";
+  const std::vector<LifecycleRule> rules = LifecycleRules(*url, loaded.spec, o.lifecycle_days);
+  const std::string ours = BuildLifecycleConfiguration(rules);
+  if (!o.lifecycle_apply) {
+    if (globals.json) {
+      nlohmann::json j = {{"bucket", url->bucket}, {"applied", false}, {"xml", ours}};
+      std::printf("%s\n", j.dump(2).c_str());
+      return kExitOk;
+    }
+    std::printf("%s", ours.c_str());
+    std::string apply = "respawn gc " + o.file + " --lifecycle --apply";
+    if (!o.store.empty()) apply += " --store " + o.store;
+    if (o.lifecycle_days != kDefaultLifecycleDays) {
+      apply += " --lifecycle-days " + std::to_string(o.lifecycle_days);
+    }
+    std::printf(
+        "\n# Bucket s3://%s. Aborts multipart uploads under %s left incomplete\n"
+        "# for %d days (a process killed mid-upload leaves them; LIST does not show them, so GC\n"
+        "# cannot, but S3 bills them), and expires put-if-absent probe objects %s* after %d days.\n"
+        "# Objects of failed attempts are deleted by `respawn gc` after orphan_grace: an expiry\n"
+        "# rule by prefix cannot tell them from committed checkpoints, which share the prefix\n"
+        "# (commits are rename-free), so respawn does not propose one.\n"
+        "# Set the rules, keeping the bucket's other rules:\n#   %s\n",
+        url->bucket.c_str(), rules[0].prefix.c_str(), o.lifecycle_days, rules[1].prefix.c_str(),
+        o.lifecycle_days, apply.c_str());
+    return kExitOk;
+  }
+
+  auto* s3 = dynamic_cast<S3Store*>(loaded.store.backend.get());
+  if (s3 == nullptr) {
+    return Fail(Internal("the store " + loaded.store_url + " did not open as S3"), Phase::kConfig);
+  }
+  const std::string where = "s3://" + url->bucket;
+  // Context first, then the server's answer, then what to do.
+  auto fail = [&](const Status& st, const std::string& doing, const std::string& fix) {
+    return Fail(Status(st.code(), doing + " " + where + ": " + st.message() + fix),
+                Phase::kOperation);
+  };
+  Result<std::string> existing = s3->GetBucketLifecycle();
+  if (!existing.ok()) {
+    return fail(existing.status(), "reading the lifecycle configuration of",
+                existing.status().code() == StatusCode::kUnimplemented
+                    ? "; nothing was changed: run `respawn gc` regularly instead, or set up "
+                      "the cleanup on the server"
+                    : "");
+  }
+  Result<LifecycleMerge> merged = MergeLifecycleRules(*existing, rules);
+  if (!merged.ok()) {
+    return fail(merged.status(), "merging into the lifecycle configuration of",
+                "; nothing was changed");
+  }
+  if (Status put = s3->PutBucketLifecycle(merged->xml); !put.ok()) {
+    return fail(put, "setting the lifecycle configuration of",
+                put.code() == StatusCode::kPermissionDenied
+                    ? " (the credentials need s3:PutLifecycleConfiguration)"
+                    : "");
+  }
+  // Read it back: a server may accept a document and keep less of it.
+  Result<std::string> now = s3->GetBucketLifecycle();
+  Result<std::vector<std::string>> ids =
+      now.ok() ? LifecycleRuleIds(*now) : Result<std::vector<std::string>>(now.status());
+  if (!ids.ok()) return fail(ids.status(), "reading back the lifecycle configuration of", "");
+  for (const LifecycleRule& rule : rules) {
+    if (std::find(ids->begin(), ids->end(), rule.id) == ids->end()) {
+      return Fail(DataLoss("the server accepted the lifecycle configuration of " + where +
+                           " but does not return rule " + rule.id +
+                           "; it may not support it"),
+                  Phase::kOperation);
+    }
+  }
   if (globals.json) {
-    nlohmann::json j = {{"bucket", url->bucket}, {"prefix", prefix}, {"xml", xml}};
+    nlohmann::json j = {{"bucket", url->bucket},     {"applied", true},
+                        {"kept_rules", merged->kept}, {"replaced_rules", merged->replaced},
+                        {"xml", merged->xml}};
     std::printf("%s\n", j.dump(2).c_str());
     return kExitOk;
   }
-  std::printf("%s", xml.c_str());
-  std::printf(
-      "\n# Aborts multipart uploads under s3://%s/%s left incomplete for %d days (a process killed\n"
-      "# mid-upload leaves them; LIST does not show them, so GC cannot, but S3 bills them).\n"
-      "# Complete objects of failed attempts are deleted by `respawn gc` after orphan_grace: an\n"
-      "# expiry rule by prefix cannot tell them from committed checkpoints, which share the\n"
-      "# prefix (commits are rename-free), so respawn does not propose one.\n"
-      "# Apply it (it replaces the bucket's lifecycle configuration; merge by hand if one exists):\n"
-      "#   aws s3api put-bucket-lifecycle-configuration --bucket %s --lifecycle-configuration ...\n",
-      url->bucket.c_str(), prefix.c_str(), o.lifecycle_days, url->bucket.c_str());
+  std::printf("lifecycle: %s rules on %s (%d days): abort incomplete uploads under %s, expire "
+              "%s*; %d other rule%s kept\n",
+              merged->replaced > 0 ? "updated" : "added", where.c_str(), o.lifecycle_days,
+              rules[0].prefix.c_str(), rules[1].prefix.c_str(), merged->kept,
+              merged->kept == 1 ? "" : "s");
   return kExitOk;
 }
 
 int GcCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   Result<Loaded> loaded = Load(o, globals);
   if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
-  if (o.lifecycle) return PrintLifecycle(o, *loaded, globals);
+  if (o.lifecycle) return LifecycleCommand(o, *loaded, globals);
   PipelineGcOptions options;
   options.dry_run = o.dry_run;
   Result<PipelineGcReport> report =
@@ -523,6 +642,10 @@ int LsCommand(const LsOptions& o, const GlobalOptions& globals) {
     }();
     if (!prefixes.ok()) return Fail(prefixes.status(), Phase::kOperation);
     namespaces = *prefixes;
+    if (namespaces.empty() && !globals.json) {
+      std::printf("no pipelines in %s (`respawn run PIPELINE.toml` makes one)\n",
+                  Redact(opened->store->Url()).c_str());
+    }
   }
   nlohmann::json all = nlohmann::json::array();
   for (const std::string& ns : namespaces) {
@@ -618,9 +741,13 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
       "gc", "Delete work-tables and checkpoints no retained run needs, and old orphans");
   AddPipelineFileOptions(gc_cmd, go.get());
   gc_cmd->add_flag("-n,--dry-run", go->dry_run, "Print what would be deleted; change nothing");
-  gc_cmd->add_flag("--lifecycle", go->lifecycle,
-                   "Print the S3 lifecycle rule that backs GC up (aborts incomplete multipart "
-                   "uploads under the pipeline's prefix)");
+  CLI::Option* lifecycle = gc_cmd->add_flag(
+      "--lifecycle", go->lifecycle,
+      "Print the S3 lifecycle rules that back GC up (abort incomplete multipart uploads under "
+      "the pipeline's prefix, expire probe objects); collect nothing");
+  gc_cmd->add_flag("--apply", go->lifecycle_apply,
+                   "With --lifecycle: set the rules on the bucket, keeping its other rules")
+      ->needs(lifecycle);
   gc_cmd->add_option("--lifecycle-days", go->lifecycle_days, "Days for --lifecycle")
       ->capture_default_str()
       ->check(CLI::Range(1, 3650));

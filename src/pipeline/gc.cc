@@ -60,6 +60,28 @@ std::vector<std::string> ResultKeys(const PipelineSpec& spec, const Dag& dag,
   return {keys.begin(), keys.end()};
 }
 
+std::set<std::string> RetainedKeys(const ledger::LedgerState& state, int keep_runs) {
+  std::set<std::string> live;
+  for (const auto& [name, entry] : state.entries) {
+    for (const ledger::DataObject& o : entry.objects) live.insert(o.key);
+  }
+  std::vector<const ledger::Entry*> finished;
+  for (const auto& [name, entry] : state.entries) {
+    if (StartsWith(name, "run/") && entry.meta.value("result", std::string()) == "done") {
+      finished.push_back(&entry);
+    }
+  }
+  std::sort(finished.begin(), finished.end(),
+            [](const ledger::Entry* a, const ledger::Entry* b) { return a->sequence > b->sequence; });
+  for (size_t i = 0; i < finished.size() && i < static_cast<size_t>(keep_runs); ++i) {
+    if (!finished[i]->meta.contains("results")) continue;
+    for (const auto& key : finished[i]->meta["results"]) {
+      if (key.is_string()) live.insert(key.get<std::string>());
+    }
+  }
+  return live;
+}
+
 Result<GcReport> CollectGarbage(ledger::Ledger& ledger, const GcOptions& options) {
   GcReport report;
   Store& store = ledger.store();
@@ -82,25 +104,7 @@ Result<GcReport> CollectGarbage(ledger::Ledger& ledger, const GcOptions& options
 
   const ledger::LedgerState state = ledger.state();
 
-  // Live: named by the current state, or a result of one of the last keep_runs finished runs.
-  std::set<std::string> live;
-  for (const auto& [name, entry] : state.entries) {
-    for (const ledger::DataObject& o : entry.objects) live.insert(o.key);
-  }
-  std::vector<const ledger::Entry*> finished;
-  for (const auto& [name, entry] : state.entries) {
-    if (StartsWith(name, "run/") && entry.meta.value("result", std::string()) == "done") {
-      finished.push_back(&entry);
-    }
-  }
-  std::sort(finished.begin(), finished.end(),
-            [](const ledger::Entry* a, const ledger::Entry* b) { return a->sequence > b->sequence; });
-  for (size_t i = 0; i < finished.size() && i < static_cast<size_t>(options.keep_runs); ++i) {
-    if (!finished[i]->meta.contains("results")) continue;
-    for (const auto& key : finished[i]->meta["results"]) {
-      if (key.is_string()) live.insert(key.get<std::string>());
-    }
-  }
+  const std::set<std::string> live = RetainedKeys(state, options.keep_runs);
   ASSIGN_OR_RETURN(std::vector<std::string> history, ledger.ReferencedKeys(true));
   std::set<std::string> named_before(history.begin(), history.end());
 

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,10 @@ std::vector<std::string> WorkTableEntries(const PipelineSpec& spec, const Dag& d
 /// state that WorkTableEntries does not return), sorted.
 std::vector<std::string> ResultKeys(const PipelineSpec& spec, const Dag& dag,
                                     const ledger::LedgerState& state);
+
+/// The data keys GC keeps: those named by the current state, and the results of the last
+/// `keep_runs` finished runs (their run reports).
+std::set<std::string> RetainedKeys(const ledger::LedgerState& state, int keep_runs);
 
 struct GcOptions {
   bool dry_run = false;

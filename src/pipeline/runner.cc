@@ -817,7 +817,7 @@ Result<RunReport> Runner::Run() {
 }
 
 Result<PipelineStatus> ReadLedgerState(std::shared_ptr<Store> store, const std::string& ns,
-                                       std::unique_ptr<ledger::Ledger>* out) {
+                                       int keep_runs, std::unique_ptr<ledger::Ledger>* out) {
   ledger::LedgerOptions options;
   options.mode = ledger::LedgerMode::kReadOnly;
   ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> ledger,
@@ -853,26 +853,41 @@ Result<PipelineStatus> ReadLedgerState(std::shared_ptr<Store> store, const std::
   std::sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [seq, run] : runs) status.runs.push_back(std::move(run));
 
-  std::set<std::string> live;
-  for (const auto& [name, entry] : ledger->state().entries) {
-    for (const ledger::DataObject& o : entry.objects) live.insert(o.key);
-  }
+  const std::set<std::string> live = RetainedKeys(ledger->state(), keep_runs);
   ListOptions list;
   list.prefix = ns + "/";
   std::string token;
   const std::string ledger_prefix = ledger->keys().LedgerPrefix();
+  const std::string data_prefix = ledger->keys().DataPrefix();
   do {
     list.continuation_token = token;
     ASSIGN_OR_RETURN(ListPage page, store->List(list));
     for (const ObjectInfo& o : page.objects) {
-      ++status.usage.objects;
-      status.usage.bytes += o.size;
-      if (live.count(o.key)) {
-        ++status.usage.live_objects;
-        status.usage.live_bytes += o.size;
+      StoreUsage& u = status.usage;
+      ++u.objects;
+      u.bytes += o.size;
+      const bool retained = live.count(o.key) > 0;
+      if (retained) {
+        ++u.live_objects;
+        u.live_bytes += o.size;
       } else if (o.key.rfind(ledger_prefix, 0) == 0) {
-        ++status.usage.ledger_objects;
-        status.usage.ledger_bytes += o.size;
+        ++u.ledger_objects;
+        u.ledger_bytes += o.size;
+      }
+      if (o.key.rfind(data_prefix, 0) != 0) continue;
+      // <data>/<stage>/<fingerprint>/<attempt>/<run id>.parquet
+      std::string_view rest = std::string_view(o.key).substr(data_prefix.size());
+      while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+      std::string stage(rest.substr(0, rest.find('/')));
+      std::string_view file = rest.substr(rest.rfind('/') + 1);
+      std::string run(file.substr(0, file.find('.')));
+      for (UsageCount* c : {&u.by_stage[stage], &u.by_run[run]}) {
+        ++c->objects;
+        c->bytes += o.size;
+        if (retained) {
+          ++c->retained_objects;
+          c->retained_bytes += o.size;
+        }
       }
     }
     token = page.next_token;
@@ -913,7 +928,7 @@ Result<RunReport> RunPipeline(const PipelineSpec& spec, const RunOptions& option
 
 Result<PipelineStatus> ReadPipelineLedger(std::shared_ptr<Store> store, const std::string& ns) {
   std::unique_ptr<ledger::Ledger> ledger;
-  ASSIGN_OR_RETURN(PipelineStatus status, ReadLedgerState(store, ns, &ledger));
+  ASSIGN_OR_RETURN(PipelineStatus status, ReadLedgerState(store, ns, 1, &ledger));
   for (const auto& [name, entry] : ledger->state().entries) {
     if (name.rfind("stage/", 0) != 0) continue;
     NodeStatus n;
@@ -1020,7 +1035,8 @@ Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_p
                    FingerprintPipeline(spec, dag, EngineVersion(), FileSourceComponents));
 
   std::unique_ptr<ledger::Ledger> ledger;
-  ASSIGN_OR_RETURN(PipelineStatus status, ReadLedgerState(store, PipelineNamespace(spec), &ledger));
+  ASSIGN_OR_RETURN(PipelineStatus status,
+                   ReadLedgerState(store, PipelineNamespace(spec), spec.gc.keep_runs, &ledger));
   const ledger::LedgerState state = ledger->state();
   // The latest run report: what it did with each node.
   const ledger::Entry* last_run = nullptr;

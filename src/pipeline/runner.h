@@ -26,6 +26,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -156,14 +157,26 @@ struct RunSummary {
   uint64_t bytes_written = 0, bytes_read = 0;
 };
 
+/// Objects and bytes, and how many of them GC keeps.
+struct UsageCount {
+  uint64_t objects = 0;
+  uint64_t bytes = 0;
+  uint64_t retained_objects = 0;
+  uint64_t retained_bytes = 0;
+};
+
 /// What a namespace holds in the store, from a LIST (usage and cost, not liveness decisions).
 struct StoreUsage {
   uint64_t objects = 0;
   uint64_t bytes = 0;
-  uint64_t live_objects = 0;  // named by the current ledger state
+  uint64_t live_objects = 0;  // data objects GC keeps (RetainedKeys: state and kept runs)
   uint64_t live_bytes = 0;
   uint64_t ledger_objects = 0;  // commit records, snapshots, hints
   uint64_t ledger_bytes = 0;
+  /// Data objects by the stage (or output) directory they are under, and by the run that wrote
+  /// them (the run id in their name).
+  std::map<std::string, UsageCount> by_stage;
+  std::map<std::string, UsageCount> by_run;
 };
 
 struct PipelineStatus {

@@ -886,6 +886,49 @@ class S3Store::Impl {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // Bucket lifecycle configuration (bucket-wide: the prefix does not apply).
+
+  Result<std::string> GetBucketLifecycle() {
+    S3Request req;
+    req.key = "";
+    req.query = {{"lifecycle", ""}};
+    ASSIGN_OR_RETURN(S3Response resp, http_->Send(req));
+    if (resp.ok()) {
+      // Servers without the API may ignore the subresource: Swift's s3api lists the bucket.
+      if (!LifecycleRuleIds(resp.body).ok()) {
+        return Unimplemented(http_->endpoint_display() +
+                             " does not implement S3 bucket lifecycle configuration (GET "
+                             "?lifecycle did not return one)");
+      }
+      return resp.body;
+    }
+    if (resp.error.code == "NoSuchLifecycleConfiguration") return std::string();
+    if (resp.status == 501 || resp.error.code == "NotImplemented") {
+      return Unimplemented(http_->endpoint_display() +
+                           " does not implement S3 bucket lifecycle configuration");
+    }
+    return http_->ErrorStatus(req, resp);
+  }
+
+  Status PutBucketLifecycle(const std::string& xml) {
+    StringBody body(xml);
+    S3Request req;
+    req.method = "PUT";
+    req.key = "";
+    req.query = {{"lifecycle", ""}};
+    req.body = &body;
+    req.payload_hash = Sha256Hex(xml);
+    req.headers = {{"content-md5", Base64Encode(Md5(xml))}, {"content-type", "application/xml"}};
+    ASSIGN_OR_RETURN(S3Response resp, http_->Send(req));
+    if (resp.ok()) return Status::OK();
+    if (resp.status == 501 || resp.error.code == "NotImplemented") {
+      return Unimplemented(http_->endpoint_display() +
+                           " does not implement S3 bucket lifecycle configuration");
+    }
+    return http_->ErrorStatus(req, resp);
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Probes.
 
   Status CheckBucket() {
@@ -998,5 +1041,9 @@ Result<DeleteResult> S3Store::DeleteMany(const std::vector<std::string>& keys) {
 }
 Result<bool> S3Store::ProbePutIfAbsent() { return impl_->ProbePutIfAbsent(); }
 Status S3Store::CheckAccess() { return impl_->CheckBucket(); }
+Result<std::string> S3Store::GetBucketLifecycle() { return impl_->GetBucketLifecycle(); }
+Status S3Store::PutBucketLifecycle(const std::string& xml) {
+  return impl_->PutBucketLifecycle(xml);
+}
 
 }  // namespace respawn

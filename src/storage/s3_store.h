@@ -71,6 +71,13 @@ class S3Store : public Store {
   /// Checks the bucket exists and the credentials work (HEAD bucket / a 1-key list).
   Status CheckAccess();
 
+  /// The bucket's lifecycle configuration (XML), "" when it has none. Unimplemented when the
+  /// server has no lifecycle API (Swift s3api answers 501).
+  Result<std::string> GetBucketLifecycle();
+  /// Replaces the bucket's whole lifecycle configuration with `xml` (PUT ?lifecycle; S3 has no
+  /// conditional form, so merge with GetBucketLifecycle first: MergeLifecycleRules).
+  Status PutBucketLifecycle(const std::string& xml);
+
  private:
   class Impl;
   explicit S3Store(std::unique_ptr<Impl> impl);

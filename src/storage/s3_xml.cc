@@ -3,6 +3,8 @@
 #include <pugixml.hpp>
 
 #include <cstdio>
+#include <set>
+#include <sstream>
 #include <cstdlib>
 #include <ctime>
 
@@ -34,7 +36,94 @@ std::string Excerpt(std::string_view xml) {
   return s;
 }
 
+constexpr const char* kS3Namespace = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+// `legacy`: the rule's prefix as <Prefix> directly in the <Rule> (the 2006 schema) instead of in
+// a <Filter>; a configuration should not mix the two forms.
+void AppendRule(pugi::xml_node parent, const LifecycleRule& rule, bool legacy = false) {
+  pugi::xml_node r = parent.append_child("Rule");
+  r.append_child("ID").text().set(rule.id.c_str());
+  if (legacy) {
+    r.append_child("Prefix").text().set(rule.prefix.c_str());
+  } else {
+    r.append_child("Filter").append_child("Prefix").text().set(rule.prefix.c_str());
+  }
+  r.append_child("Status").text().set("Enabled");
+  if (rule.expiration_days > 0) {
+    r.append_child("Expiration").append_child("Days").text().set(rule.expiration_days);
+  }
+  if (rule.abort_incomplete_upload_days > 0) {
+    r.append_child("AbortIncompleteMultipartUpload")
+        .append_child("DaysAfterInitiation")
+        .text()
+        .set(rule.abort_incomplete_upload_days);
+  }
+}
+
+pugi::xml_node NewLifecycleRoot(pugi::xml_document& doc) {
+  pugi::xml_node root = doc.append_child("LifecycleConfiguration");
+  root.append_attribute("xmlns").set_value(kS3Namespace);
+  return root;
+}
+
+std::string Serialize(const pugi::xml_document& doc) {
+  std::ostringstream out;
+  doc.save(out, "  ", pugi::format_indent | pugi::format_no_declaration, pugi::encoding_utf8);
+  return out.str();
+}
+
+Result<pugi::xml_node> LifecycleRoot(pugi::xml_document& doc, std::string_view xml) {
+  if (!Load(doc, xml) ||
+      std::string_view(doc.document_element().name()) != "LifecycleConfiguration") {
+    return InvalidArgument("not an S3 lifecycle configuration: " + Excerpt(xml));
+  }
+  return doc.document_element();
+}
+
 }  // namespace
+
+std::string BuildLifecycleConfiguration(const std::vector<LifecycleRule>& rules) {
+  pugi::xml_document doc;
+  pugi::xml_node root = NewLifecycleRoot(doc);
+  for (const LifecycleRule& rule : rules) AppendRule(root, rule);
+  return Serialize(doc);
+}
+
+Result<LifecycleMerge> MergeLifecycleRules(std::string_view existing,
+                                           const std::vector<LifecycleRule>& rules) {
+  std::set<std::string> ours;
+  for (const LifecycleRule& rule : rules) ours.insert(rule.id);
+  LifecycleMerge merge;
+  pugi::xml_document out;
+  pugi::xml_node root = NewLifecycleRoot(out);
+  bool legacy = false;
+  if (!existing.empty()) {
+    pugi::xml_document doc;
+    ASSIGN_OR_RETURN(pugi::xml_node old_root, LifecycleRoot(doc, existing));
+    for (pugi::xml_node rule = old_root.child("Rule"); rule; rule = rule.next_sibling("Rule")) {
+      if (ours.count(Text(rule, "ID")) > 0) {
+        ++merge.replaced;
+      } else {
+        root.append_copy(rule);
+        ++merge.kept;
+        if (rule.child("Prefix")) legacy = true;
+      }
+    }
+  }
+  for (const LifecycleRule& rule : rules) AppendRule(root, rule, legacy);
+  merge.xml = Serialize(out);
+  return merge;
+}
+
+Result<std::vector<std::string>> LifecycleRuleIds(std::string_view xml) {
+  pugi::xml_document doc;
+  ASSIGN_OR_RETURN(pugi::xml_node root, LifecycleRoot(doc, xml));
+  std::vector<std::string> ids;
+  for (pugi::xml_node rule = root.child("Rule"); rule; rule = rule.next_sibling("Rule")) {
+    ids.push_back(Text(rule, "ID"));
+  }
+  return ids;
+}
 
 bool ParseS3Error(std::string_view xml, S3ErrorBody* out) {
   if (xml.empty()) return false;

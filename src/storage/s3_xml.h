@@ -51,6 +51,31 @@ struct S3DeleteError {
 /// The <Error> entries of a DeleteResult (Quiet mode lists only those).
 Result<std::vector<S3DeleteError>> ParseDeleteResult(std::string_view xml);
 
+/// One rule of a bucket lifecycle configuration, as respawn writes them (by key prefix).
+struct LifecycleRule {
+  std::string id;                         // unique in the bucket: rules are replaced by ID
+  std::string prefix;                     // full key prefix the rule applies to
+  int expiration_days = 0;                // > 0: delete objects this many days after creation
+  int abort_incomplete_upload_days = 0;   // > 0: abort multipart uploads this many days old
+};
+
+/// A <LifecycleConfiguration> holding `rules`.
+std::string BuildLifecycleConfiguration(const std::vector<LifecycleRule>& rules);
+
+struct LifecycleMerge {
+  std::string xml;   // the configuration to PUT
+  int kept = 0;      // rules of `existing` left as they were (other IDs)
+  int replaced = 0;  // rules of `existing` with one of our IDs, replaced by ours
+};
+/// `rules` merged into the bucket's `existing` configuration ("" for none): existing rules with
+/// the ID of one of `rules` are replaced, all others are copied unchanged, so applying twice
+/// changes nothing. InvalidArgument when `existing` is not a lifecycle configuration.
+Result<LifecycleMerge> MergeLifecycleRules(std::string_view existing,
+                                           const std::vector<LifecycleRule>& rules);
+
+/// The IDs of the rules in a lifecycle configuration (for checking what the server kept).
+Result<std::vector<std::string>> LifecycleRuleIds(std::string_view xml);
+
 /// "2009-10-12T17:50:30.000Z" as Unix epoch milliseconds; 0 when unparsable.
 int64_t ParseIso8601Ms(std::string_view text);
 
