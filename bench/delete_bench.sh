@@ -9,7 +9,8 @@
 #            smallest count, as the issue asks)
 # Env: TOOLS (space-separated subset of "respawn respawn_gc aws s3cmd rclone"; respawn is
 # always run, it is the reference).
-# Prints one table per server and count: seconds, objects/s, and ratio = peer / respawn.
+# Prints one table per server and count: seconds, objects/s, client and server CPU seconds, and
+# ratio = peer / respawn.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IFS=, read -r -a counts <<<"${1:-10000,100000}"
@@ -21,6 +22,7 @@ for t in "$aws" rclone s3cmd; do
   command -v "$t" >/dev/null || { echo "missing $t: scripts/setup.sh --servers" >&2; exit 2; }
 done
 
+PY="${PYTHON:-python3}"
 work="$(mktemp -d /var/tmp/respawn-delete-bench.XXXXXX)"
 started=()
 cleanup() {
@@ -55,12 +57,32 @@ count_objects() {  # URL
   "$respawn" store ls -r "$1" 2>/dev/null | grep -c obj || true
 }
 
-timed() {  # LABEL CMD... -> seconds on stdout
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$@" >"$work/out" 2>"$work/err" || { echo "FAILED: $*" >&2; tail -5 "$work/err" >&2; exit 1; }
-  t1=$(date +%s.%N)
-  echo "$t1 - $t0" | bc -l
+# Runs CMD...; prints "wall_seconds client_cpu_seconds server_cpu_seconds": the client's CPU
+# (user+sys of the command and its children) and the server's (user+sys of every daemon in
+# $server_pids over the same interval), to see which side sets the pace.
+timed() {  # CMD...
+  "$PY" - "$work/out" "$work/err" "$server_pids" "$@" <<'EOF' || { echo "FAILED: $*" >&2; tail -5 "$work/err" >&2; exit 1; }
+import os, resource, subprocess, sys, time
+out, err, pids_file, cmd = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+tick = os.sysconf("SC_CLK_TCK")
+def server_cpu():
+    total = 0.0
+    for line in open(pids_file):
+        pid = line.split()[0]
+        try:
+            fields = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+s0, t0 = server_cpu(), time.monotonic()
+with open(out, "w") as o, open(err, "w") as e:
+    rc = subprocess.call(cmd, stdout=o, stderr=e)
+wall, s1 = time.monotonic() - t0, server_cpu()
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("%.3f %.2f %.2f" % (wall, ru.ru_utime + ru.ru_stime, s1 - s0))
+sys.exit(rc)
+EOF
 }
 
 gc_pipeline() {  # DIR: a pipeline whose namespace we fill with orphans (grace 0s)
@@ -78,6 +100,7 @@ for server in "${servers[@]}"; do
   dir="$work/server-$server"
   "$here/scripts/s3-server.sh" start "$server" "$dir" >&2
   started+=("$dir")
+  server_pids="$dir/pids"
   (
     set -a; . "$dir/env"; set +a
     bucket="$RESPAWN_TEST_BUCKET"
@@ -101,7 +124,7 @@ EOF
     for n in "${counts[@]}"; do
       if [ "$server" = swift ] && [ "$n" != "${counts[0]}" ]; then continue; fi
       files="$(make_files "$n")"
-      declare -A secs=()
+      declare -A secs=() cli_cpu=() srv_cpu=()
       tools="respawn ${TOOLS:-respawn_gc aws s3cmd rclone}"
       tools="${tools/respawn respawn /respawn }"
       for tool in $tools; do
@@ -116,23 +139,26 @@ EOF
         have="$(count_objects "$url")"
         [ "$have" -eq "$n" ] || { echo "upload for $tool made $have objects, not $n" >&2; exit 1; }
         case "$tool" in
-          respawn) secs[$tool]=$(timed "$respawn" store rm -r "$url") ;;
-          respawn_gc) secs[$tool]=$(timed "$respawn" gc "$work/gcp/pipeline.toml" \
-                                          --store "s3://$bucket/$prefix") ;;
-          aws) secs[$tool]=$(timed "$aws" --endpoint-url "$AWS_ENDPOINT_URL" s3 rm --recursive \
-                                   --only-show-errors "$url") ;;
-          s3cmd) secs[$tool]=$(timed s3cmd -c "$work/s3cfg" del -r -q "$url") ;;
-          rclone) secs[$tool]=$(timed rclone delete --s3-no-check-bucket "bench:$bucket/$prefix/") ;;
+          respawn) m=$(timed "$respawn" store rm -r "$url") ;;
+          respawn_gc) m=$(timed "$respawn" gc "$work/gcp/pipeline.toml" \
+                                --store "s3://$bucket/$prefix") ;;
+          aws) m=$(timed "$aws" --endpoint-url "$AWS_ENDPOINT_URL" s3 rm --recursive \
+                         --only-show-errors "$url") ;;
+          s3cmd) m=$(timed s3cmd -c "$work/s3cfg" del -r -q "$url") ;;
+          rclone) m=$(timed rclone delete --s3-no-check-bucket "bench:$bucket/$prefix/") ;;
         esac
+        read -r "secs[$tool]" "cli_cpu[$tool]" "srv_cpu[$tool]" <<<"$m"
         left="$(count_objects "$url")"
         [ "$left" -eq 0 ] || { echo "$tool left $left of $n objects" >&2; exit 1; }
       done
       echo
       echo "$server: delete $n objects (64 B each); ratio = peer seconds / respawn store rm seconds"
-      printf '%-12s %9s %10s %8s\n' tool seconds objects/s ratio
+      echo "(client cpu: user+sys of the tool; server cpu: user+sys of the server's daemons)"
+      printf '%-12s %9s %10s %11s %11s %8s\n' tool seconds objects/s "client cpu" "server cpu" ratio
       for tool in $tools; do
-        printf '%-12s %9.2f %10.0f %8.2f\n' "$tool" "${secs[$tool]}" \
-          "$(echo "$n / ${secs[$tool]}" | bc -l)" "$(echo "${secs[$tool]} / ${secs[respawn]}" | bc -l)"
+        printf '%-12s %9.2f %10.0f %11.2f %11.2f %8.2f\n' "$tool" "${secs[$tool]}" \
+          "$(echo "$n / ${secs[$tool]}" | bc -l)" "${cli_cpu[$tool]}" "${srv_cpu[$tool]}" \
+          "$(echo "${secs[$tool]} / ${secs[respawn]}" | bc -l)"
       done
     done
   )
