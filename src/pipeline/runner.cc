@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -101,6 +102,78 @@ std::string SourceSelect(const SourceSpec& source, const std::vector<std::string
   return sql + ")";
 }
 
+// A DuckDB error in a node's SQL as "<file>:<line>: stage "x": <message>", the line being the
+// one DuckDB points at ("LINE n:" of the statement sent, which had `lines_before` lines in
+// front of the node's SQL), else the line the SQL starts on.
+Status NodeSqlError(const PipelineSpec& spec, const Dag& dag, int v, const Status& error,
+                    int lines_before) {
+  std::string message = error.message();
+  // Drop the export's own context ("export to <key>: "): the stage is named instead.
+  if (message.rfind("export to ", 0) == 0) {
+    size_t colon = message.find(": ");
+    if (colon != std::string::npos) message = message.substr(colon + 2);
+  }
+  const DagNode& node = dag.node(v);
+  int sql_line = node.kind == NodeKind::kStage ? spec.stages[node.spec_index].sql_line
+                                               : spec.sources[node.spec_index].sql_line;
+  if (sql_line == 0 && node.kind == NodeKind::kSource) sql_line = spec.sources[node.spec_index].line;
+  int line = sql_line;
+  size_t at = message.find("LINE ");
+  if (at != std::string::npos && sql_line > 0) {
+    size_t digits = at + 5;
+    while (digits < message.size() && std::isdigit(static_cast<unsigned char>(message[digits]))) {
+      ++digits;
+    }
+    int n = std::atoi(message.c_str() + at + 5);
+    if (n > lines_before) {
+      line = sql_line + (n - lines_before - 1);
+      // DuckDB counts lines of the statement we sent; say the pipeline file's line instead.
+      message.replace(at, digits - at, "LINE " + std::to_string(line));
+    }
+  }
+  std::string what = node.kind == NodeKind::kStage ? "stage" : "source";
+  return Status(error.code(), spec.Where(line) + ": " + what + " \"" + node.name + "\": " + message);
+}
+
+// Binds every node's SQL against the column types of its inputs before anything runs: a mistake
+// only DuckDB's binder finds (an unknown column or function, a type mismatch) is reported at
+// once, as a configuration error, instead of after the upstream stages have run. Each node
+// becomes a view in a scratch database, in topological order; binding a view reads no data
+// (a file source's reader samples its first file for the schema). Sources behind a URL are not
+// fetched for this, so the stages that read them are checked when they run.
+Status CheckPipelineSql(const PipelineSpec& spec, const Dag& dag) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open());
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, db->Connect());
+  std::vector<bool> bound(dag.size(), false);
+  for (int v : dag.TopologicalOrder()) {
+    const DagNode& node = dag.node(v);
+    bool inputs_bound = true;
+    for (const DagEdge& e : node.inputs) inputs_bound = inputs_bound && bound[e.from];
+    if (!inputs_bound) continue;
+    std::string select;
+    if (node.kind == NodeKind::kStage) {
+      select = spec.stages[node.spec_index].sql;
+    } else {
+      const SourceSpec& source = spec.sources[node.spec_index];
+      if (source.kind != SourceKind::kFiles) {
+        select = source.sql;
+      } else if (!source.location.is_url) {
+        select = SourceSelect(source, {source.location.resolved});
+      } else {
+        continue;
+      }
+    }
+    // The node's SQL on a line of its own, so DuckDB's excerpt shows only the user's text.
+    Status s = conn->Execute("CREATE VIEW " + QuoteIdentifier(node.name) + " AS\n" + select);
+    if (!s.ok()) {
+      if (s.code() != StatusCode::kInvalidArgument) continue;  // not the SQL's fault: at run time
+      return NodeSqlError(spec, dag, v, s, /*lines_before=*/1);
+    }
+    bound[v] = true;
+  }
+  return Status::OK();
+}
+
 Status FsyncPath(const std::string& path, bool directory) {
   int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
   if (fd < 0) return FailedPrecondition("cannot open " + path + " to sync it");
@@ -162,28 +235,8 @@ class Runner {
   Status failure_;  // first failure; GUARDED_BY(mu_)
 };
 
-// A DuckDB error in a node's SQL as "<file>:<line>: stage "x": <message>", the line being the
-// one DuckDB points at ("LINE n:" of the statement sent, which had `lines_before` lines in
-// front of the node's SQL), else the line the SQL starts on.
 Status Runner::SqlError(int v, const Status& error, int lines_before) const {
-  std::string message = error.message();
-  // Drop the export's own context ("export to <key>: "): the stage is named instead.
-  if (message.rfind("export to ", 0) == 0) {
-    size_t colon = message.find(": ");
-    if (colon != std::string::npos) message = message.substr(colon + 2);
-  }
-  const DagNode& node = dag_.node(v);
-  int sql_line = node.kind == NodeKind::kStage ? spec_.stages[node.spec_index].sql_line
-                                               : spec_.sources[node.spec_index].sql_line;
-  int line = sql_line;
-  size_t at = message.find("LINE ");
-  if (at != std::string::npos && sql_line > 0) {
-    int n = std::atoi(message.c_str() + at + 5);
-    if (n > lines_before) line = sql_line + (n - lines_before - 1);
-  }
-  std::string what = node.kind == NodeKind::kStage ? "stage" : "source";
-  return Status(error.code(),
-                spec_.Where(line) + ": " + what + " \"" + node.name + "\": " + message);
+  return NodeSqlError(spec_, dag_, v, error, lines_before);
 }
 
 std::string Runner::StageWhere(int v) const {
@@ -221,6 +274,7 @@ Status Runner::Prepare() {
   ASSIGN_OR_RETURN(dag_, BuildPipelineDag(spec_, *setup_));
 
   ASSIGN_OR_RETURN(fps_, FingerprintPipeline(spec_, dag_, EngineVersion(), FileSourceComponents));
+  RETURN_IF_ERROR(CheckPipelineSql(spec_, dag_));
 
   report_.store_url = options_.store->Url();
   report_.nodes.resize(dag_.size());

@@ -171,7 +171,7 @@ TEST_F(RunnerTest, CorruptCheckpointIsRecomputedNeverUsed) {
   EXPECT_EQ(Node(repaired, "orders").action, NodeAction::kReused);
 }
 
-TEST_F(RunnerTest, SqlErrorNamesFileLineAndStage) {
+TEST_F(RunnerTest, BindErrorIsFoundBeforeAnythingRuns) {
   std::string text = R"toml(
 name = "bad"
 [sources.orders]
@@ -184,11 +184,35 @@ sql = "SELECT no_such_column FROM orders"
   RunOptions options;
   options.store = store_;
   Result<RunReport> report = RunPipeline(*spec, options);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(report.status().message().find("pipeline.toml:6: stage \"broken\""),
+            std::string::npos)
+      << report.status().message();
+  EXPECT_NE(report.status().message().find("no_such_column"), std::string::npos);
+  // Nothing ran, nothing was written.
+  Result<ListPage> listed = store_->List(ListOptions{});
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->objects.empty());
+}
+
+TEST_F(RunnerTest, RuntimeSqlErrorNamesFileLineAndStage) {
+  std::string text = R"toml(
+name = "bad"
+[sources.orders]
+sql = "SELECT 'x' AS a"
+[stages.broken]
+sql = "SELECT CAST(a AS INTEGER) AS n FROM orders"
+)toml";
+  Result<PipelineSpec> spec = ParsePipelineString(text, "pipeline.toml", dir_.string());
+  ASSERT_TRUE(spec.ok());
+  RunOptions options;
+  options.store = store_;
+  Result<RunReport> report = RunPipeline(*spec, options);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   ASSERT_FALSE(report->status.ok());
   EXPECT_NE(report->status.message().find("pipeline.toml:6: stage \"broken\""), std::string::npos)
       << report->status.message();
-  EXPECT_NE(report->status.message().find("no_such_column"), std::string::npos);
   EXPECT_EQ(Node(*report, "orders").action, NodeAction::kComputed);  // committed, kept
 }
 
