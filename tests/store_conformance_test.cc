@@ -609,7 +609,14 @@ TEST_P(StoreConformanceTest, DeleteManyRemovesThousandsOfKeys) {
   EXPECT_TRUE(result->failed.empty())
       << result->failed.size() << " failed, first: " << result->FirstError().ToString();
   std::cout << "[ info     ] " << backend() << ": DeleteMany of " << keys.size() << " keys in "
-            << seconds << " s\n";
+            << seconds << " s, " << result->requests << " requests\n";
+  // The requests reported are the ones made: one per key at most, and bulk where the backend
+  // has a bulk delete (S3 DeleteObjects: at most 1,000 keys each, so at least 3 here).
+  EXPECT_GE(result->requests, 3u);
+  EXPECT_LE(result->requests, keys.size());
+  if (backend() == "radosgw") {
+    EXPECT_LE(result->requests, 100u);
+  }
 
   for (size_t i = 0; i < keys.size(); i += 250) {
     EXPECT_CODE(store_->Stat(keys[i]), StatusCode::kNotFound);

@@ -165,6 +165,16 @@ const std::atomic<bool>* InterruptScope::flag() { return &g_interrupted; }
 
 bool IsTerminal(int fd) { return ::isatty(fd) == 1; }
 
+std::string Thousands(uint64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
 std::string FormatBytes(uint64_t bytes) {
   if (bytes < 1024) return std::to_string(bytes) + " B";
   static const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};

@@ -91,6 +91,8 @@ class InterruptScope {
 bool IsTerminal(int fd);
 /// "1.5 MiB", "512 B".
 std::string FormatBytes(uint64_t bytes);
+/// "1,234,567".
+std::string Thousands(uint64_t n);
 /// MiB per second of `bytes` moved in `seconds` (0 when seconds is 0), as "123.4".
 std::string FormatMiBps(uint64_t bytes, double seconds);
 /// "2024-05-01 12:00:00" in local time, or "-" for 0.

@@ -50,16 +50,6 @@ std::string Seconds(double s) {
   return buf;
 }
 
-std::string Thousands(uint64_t n) {
-  std::string digits = std::to_string(n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
 std::string GcLine(const GcReport& gc) {
   std::string line = "deleted " + Thousands(gc.deleted_objects) + " objects (" +
                      FormatBytes(gc.deleted_bytes) + "): " + Thousands(gc.replaced) +

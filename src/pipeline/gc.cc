@@ -147,11 +147,10 @@ Result<GcReport> CollectGarbage(ledger::Ledger& ledger, const GcOptions& options
   std::sort(report.deleted_keys.begin(), report.deleted_keys.end());
   if (options.dry_run || doomed.empty()) return report;
 
-  const bool s3 = StartsWith(store.Url(), "s3://");
-  report.delete_requests = s3 ? (doomed.size() + 999) / 1000 : doomed.size();
   CrashPoint("gc:before-delete");
   ASSIGN_OR_RETURN(DeleteResult deleted, store.DeleteMany(doomed));
   CrashPoint("gc:after-delete");
+  report.delete_requests = deleted.requests;
   for (const auto& [key, status] : deleted.failed) {
     report.failed.push_back(key + ": " + status.message());
   }

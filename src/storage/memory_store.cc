@@ -257,6 +257,7 @@ Status MemoryStore::Delete(std::string_view key) {
 
 Result<DeleteResult> MemoryStore::DeleteMany(const std::vector<std::string>& keys) {
   DeleteResult result;
+  result.requests = keys.size();
   for (const auto& key : keys) {
     Status s = Delete(key);
     if (s.ok()) {

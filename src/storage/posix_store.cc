@@ -883,6 +883,7 @@ Result<DeleteResult> PosixStore::DeleteMany(const std::vector<std::string>& keys
   std::vector<Status> statuses(keys.size());
   ParallelFor(keys.size(), kDeleteParallelism, [&](size_t i) { statuses[i] = Delete(keys[i]); });
   DeleteResult result;
+  result.requests = keys.size();
   for (size_t i = 0; i < keys.size(); ++i) {
     if (statuses[i].ok()) {
       ++result.deleted;

@@ -178,6 +178,7 @@ Result<DeleteResult> RetryStore::DeleteMany(const std::vector<std::string>& keys
     }
     first_round = false;
     total.deleted += round->deleted;
+    total.requests += round->requests;
     std::vector<std::string> retry_keys;
     std::vector<Status> retry_status;
     for (auto& [key, status] : round->failed) {

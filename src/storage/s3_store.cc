@@ -748,11 +748,13 @@ class S3Store::Impl {
     size_t deleted = 0;
     std::vector<std::pair<std::string, Status>> failed;
     bool unsupported = false;  // the server lacks DeleteObjects: delete these one by one
+    uint64_t requests = 0;     // DeleteObjects requests sent
   };
 
   // One DeleteObjects request for `keys` (user keys).
   BatchOutcome DeleteBatch(const std::vector<std::string>& keys) {
     BatchOutcome out;
+    out.requests = 1;
     std::vector<std::string> full_keys;
     std::unordered_map<std::string, std::string> user_of;
     full_keys.reserve(keys.size());
@@ -823,11 +825,13 @@ class S3Store::Impl {
                              << " keys timed out; retrying in halves");
     const auto middle = keys.begin() + static_cast<std::ptrdiff_t>(keys.size() / 2);
     BatchOutcome merged;
+    merged.requests = outcome.requests;  // the request that timed out
     for (const std::vector<std::string>& half :
          {std::vector<std::string>(keys.begin(), middle), std::vector<std::string>(middle, keys.end())}) {
       BatchOutcome part = DeleteBatchAdaptive(half);
       if (part.unsupported) return part;
       merged.deleted += part.deleted;
+      merged.requests += part.requests;
       for (auto& f : part.failed) merged.failed.push_back(std::move(f));
     }
     return merged;
@@ -862,6 +866,7 @@ class S3Store::Impl {
               static_cast<std::ptrdiff_t>(std::min(batchable.size(), (b + 1) * batch_size)));
       BatchOutcome outcome = DeleteBatchAdaptive(batch);
       std::lock_guard<std::mutex> lock(mu);
+      result.requests += outcome.requests;
       if (outcome.unsupported) {
         if (!multi_delete_unsupported_.exchange(true)) {
           RESPAWN_LOG(kInfo, Url() << ": the server does not implement DeleteObjects; deleting "
@@ -873,6 +878,7 @@ class S3Store::Impl {
       result.deleted += outcome.deleted;
       for (auto& f : outcome.failed) result.failed.push_back(std::move(f));
     });
+    result.requests += singles.size();
     ParallelFor(singles.size(), parallelism, [&](size_t i) {
       Status s = DeleteFull(FullKey(singles[i]));
       std::lock_guard<std::mutex> lock(mu);

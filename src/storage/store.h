@@ -72,6 +72,7 @@ struct ListPage {
 struct DeleteResult {
   size_t deleted = 0;                                  // keys confirmed gone (incl. absent ones)
   std::vector<std::pair<std::string, Status>> failed;  // keys that could not be deleted
+  uint64_t requests = 0;  // requests the backend made (S3: DeleteObjects + DELETE; POSIX: unlinks)
   Status FirstError() const { return failed.empty() ? Status::OK() : failed.front().second; }
 };
 
