@@ -153,8 +153,7 @@ test_unknown_column_exit_2_before_any_work() {
   expect_exit 2 "$R" run --no-gc "$d/pipeline.toml"
   one_error '12' 'per_customer' 'amount_usd'
   ! grep -q ': computed' out.txt || { echo "stages ran before the error was reported:"; cat out.txt; return 1; }
-  [ -z "$(find "$d" -name '*.parquet' -path '*/.respawn/*' 2>/dev/null)" ] ||
-    { echo "checkpoints were written"; return 1; }
+  [ ! -e "$d/.respawn" ] || { echo "the store was created although nothing could run"; return 1; }
   # A wrong function in a source's SQL is found the same way.
   good_pipeline "$d"
   cat >>"$d/pipeline.toml" <<'EOF'

@@ -261,6 +261,11 @@ test_lifecycle_apply_radosgw() {
   expect_exit 2 "$R" gc p/pipeline.toml --lifecycle --apply
   grep -q 'is for S3 stores' err.txt
   expect_exit 2 "$R" gc p/pipeline.toml --apply
+  # Printing the rules asks the store nothing, so it needs no credentials.
+  expect_exit 0 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_PROFILE \
+    AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null \
+    "$R" gc p/pipeline.toml --store s3://some-bucket/team --lifecycle
+  grep -q '<Prefix>team/pipelines/gcpipe/</Prefix>' out.txt
   s3_env || return 0
   local aws=/usr/bin/aws bucket="lifecycle-$$-$RANDOM"
   "$aws" --endpoint-url "$AWS_ENDPOINT_URL" s3api create-bucket --bucket "$bucket" >/dev/null

@@ -83,7 +83,9 @@ struct Loaded {
   std::string store_url;
 };
 
-Result<Loaded> Load(const PipelineOptions& o, const GlobalOptions& globals) {
+// `open_store` false: only the spec and the store URL (for commands that print without asking
+// the store anything, so they need no credentials).
+Result<Loaded> Load(const PipelineOptions& o, const GlobalOptions& globals, bool open_store = true) {
   Loaded loaded;
   Result<PipelineSpec> spec = ParsePipelineFile(o.file);
   if (!spec.ok()) {
@@ -95,6 +97,7 @@ Result<Loaded> Load(const PipelineOptions& o, const GlobalOptions& globals) {
   }
   loaded.spec = std::move(*spec);
   loaded.store_url = EffectiveStoreUrl(loaded.spec, o.store);
+  if (!open_store) return loaded;
   ASSIGN_OR_RETURN(loaded.store, OpenStoreForCli(loaded.store_url, globals));
   return loaded;
 }
@@ -210,8 +213,16 @@ class RunPrinter {
 };
 
 int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
-  Result<Loaded> loaded = Load(o, globals);
+  Result<Loaded> loaded = Load(o, globals, /*open_store=*/false);
   if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
+  // A mistake in the pipeline is reported before the store is opened (a local one is created).
+  if (Status checked = CheckPipeline(loaded->spec); !checked.ok()) {
+    return Fail(checked, checked.code() == StatusCode::kInvalidArgument ? Phase::kConfig
+                                                                        : Phase::kOperation);
+  }
+  Result<OpenedStore> opened = OpenStoreForCli(loaded->store_url, globals);
+  if (!opened.ok()) return Fail(opened.status(), Phase::kConfig);
+  loaded->store = std::move(*opened);
 
   InterruptScope interrupt_scope;
   RunPrinter printer(globals);
@@ -545,7 +556,7 @@ int LifecycleCommand(const PipelineOptions& o, const Loaded& loaded,
 }
 
 int GcCommand(const PipelineOptions& o, const GlobalOptions& globals) {
-  Result<Loaded> loaded = Load(o, globals);
+  Result<Loaded> loaded = Load(o, globals, /*open_store=*/!o.lifecycle || o.lifecycle_apply);
   if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
   if (o.lifecycle) return LifecycleCommand(o, *loaded, globals);
   PipelineGcOptions options;

@@ -1081,6 +1081,13 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
   return out;
 }
 
+Status CheckPipeline(const PipelineSpec& spec) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open());
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, db->Connect());
+  ASSIGN_OR_RETURN(Dag dag, BuildPipelineDag(spec, *conn));
+  return CheckPipelineSql(spec, dag);
+}
+
 Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_ptr<Store> store) {
   ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open());
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, db->Connect());

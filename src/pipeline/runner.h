@@ -191,6 +191,11 @@ struct PipelineStatus {
 /// Reads the ledger (read-only; never fences a running run) and compares it with `spec`.
 Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_ptr<Store> store);
 
+/// The checks RunPipeline makes before it touches the store: the DAG (unknown tables, cycles)
+/// and every stage's SQL bound against its inputs' schemas (unknown columns or functions).
+/// InvalidArgument naming file, line and stage. Touches no store.
+Status CheckPipeline(const PipelineSpec& spec);
+
 struct PipelineGcOptions {
   bool dry_run = false;
   int64_t now_ms = 0;  // 0: the current time
