@@ -318,6 +318,7 @@ std::string FingerprintComponents::Serialize() const {
   out += "engine " + OneLine(engine_version) + "\n";
   if (kind != FingerprintKind::kFileSource) {
     out += "sql " + sql.Hex() + "\n";
+    if (sql_template.value != 0) out += "sql_template " + sql_template.Hex() + "\n";
     for (const NamedFingerprint& p : params)
       out += "param " + p.name + " " + p.fingerprint.Hex() + "\n";
     for (const NamedFingerprint& i : inputs)
@@ -393,6 +394,8 @@ Result<FingerprintComponents> FingerprintComponents::Parse(std::string_view text
       c.engine_version = std::string(value);
     } else if (key == "sql") {
       RETURN_IF_ERROR(hex(&c.sql));
+    } else if (key == "sql_template") {
+      RETURN_IF_ERROR(hex(&c.sql_template));
     } else if (key == "param") {
       RETURN_IF_ERROR(named(&c.params));
     } else if (key == "input") {
@@ -442,7 +445,11 @@ std::vector<std::string> ExplainChange(const FingerprintComponents& before,
     reasons.push_back("engine version changed (" + before.engine_version + " -> " +
                       now.engine_version + ")");
   }
-  if (!(before.sql == now.sql)) reasons.push_back("changed SQL");
+  // The SQL hashed is the one with params substituted: when only params changed, the text as
+  // written did not, and the params explain the change.
+  const bool only_params = before.sql_template.value != 0 &&
+                           before.sql_template == now.sql_template && !(before.params == now.params);
+  if (!(before.sql == now.sql) && !only_params) reasons.push_back("changed SQL");
   CompareNamed(before.params, now.params, "param", "removed", &reasons);
   CompareNamed(before.inputs, now.inputs, "input", "dropped", &reasons);
   if (!(before.files == now.files)) {
@@ -474,11 +481,12 @@ std::string ExplainChangeText(const FingerprintComponents& before,
 
 FingerprintComponents StageFingerprint(std::string_view sql, const std::vector<NamedValue>& params,
                                        std::vector<NamedFingerprint> inputs,
-                                       std::string_view engine_version) {
+                                       std::string_view engine_version, std::string_view raw_sql) {
   FingerprintComponents c;
   c.kind = FingerprintKind::kStage;
   c.engine_version = OneLine(engine_version);
   c.sql = Fingerprint{Xxh3(NormalizeSql(sql))};
+  if (!raw_sql.empty()) c.sql_template = Fingerprint{Xxh3(NormalizeSql(raw_sql)) | 1};
   c.params = ParamFingerprints(params);
   std::sort(inputs.begin(), inputs.end(),
             [](const NamedFingerprint& a, const NamedFingerprint& b) { return a.name < b.name; });
@@ -489,11 +497,13 @@ FingerprintComponents StageFingerprint(std::string_view sql, const std::vector<N
 
 FingerprintComponents SqlSourceFingerprint(std::string_view sql,
                                            const std::vector<NamedValue>& params,
-                                           std::string_view engine_version) {
+                                           std::string_view engine_version,
+                                           std::string_view raw_sql) {
   FingerprintComponents c;
   c.kind = FingerprintKind::kSqlSource;
   c.engine_version = OneLine(engine_version);
   c.sql = Fingerprint{Xxh3(NormalizeSql(sql))};
+  if (!raw_sql.empty()) c.sql_template = Fingerprint{Xxh3(NormalizeSql(raw_sql)) | 1};
   c.params = ParamFingerprints(params);
   c.total = Total(c);
   return c;
@@ -661,7 +671,7 @@ Result<std::vector<FingerprintComponents>> FingerprintPipeline(
     if (node.kind == NodeKind::kSource) {
       const SourceSpec& source = spec.sources[node.spec_index];
       if (source.kind == SourceKind::kSql) {
-        out[v] = SqlSourceFingerprint(source.sql, source.params, engine_version);
+        out[v] = SqlSourceFingerprint(source.sql, source.params, engine_version, source.raw_sql);
       } else {
         Result<FingerprintComponents> c = file_source(source);
         if (!c.ok()) {
@@ -677,7 +687,8 @@ Result<std::vector<FingerprintComponents>> FingerprintPipeline(
     for (const DagEdge& e : node.inputs) {
       inputs.push_back({dag.node(e.from).name, out[e.from].total});
     }
-    out[v] = StageFingerprint(stage.sql, stage.params, std::move(inputs), engine_version);
+    out[v] = StageFingerprint(stage.sql, stage.params, std::move(inputs), engine_version,
+                              stage.raw_sql);
   }
   return out;
 }

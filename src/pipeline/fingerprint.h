@@ -59,6 +59,9 @@ struct FingerprintComponents {
   uint32_t format_version = kFingerprintFormatVersion;
   std::string engine_version;
   Fingerprint sql;                       // stage, sql source: the normalized SQL
+  /// Stage, sql source: the normalized SQL as written, before ${param} substitution (0 when
+  /// unknown). Not part of `total`: it only tells a param change from an SQL edit.
+  Fingerprint sql_template;
   std::vector<NamedFingerprint> params;  // stage, sql source: one per param, sorted by name
   std::vector<NamedFingerprint> inputs;  // stage: input fingerprints, sorted by name
   Fingerprint files;                     // file source: names, sizes, contents or mtimes
@@ -85,14 +88,17 @@ std::string ExplainChangeText(const FingerprintComponents& before,
                               const FingerprintComponents& now);
 
 /// `sql` is normalized here (callers pass the SQL as run, params substituted). `params` and
-/// `inputs` may come in any order.
+/// `inputs` may come in any order. `raw_sql`, the SQL as written (with ${param}), only feeds
+/// sql_template, for explanations.
 FingerprintComponents StageFingerprint(std::string_view sql, const std::vector<NamedValue>& params,
                                        std::vector<NamedFingerprint> inputs,
-                                       std::string_view engine_version);
+                                       std::string_view engine_version,
+                                       std::string_view raw_sql = {});
 
 FingerprintComponents SqlSourceFingerprint(std::string_view sql,
                                            const std::vector<NamedValue>& params,
-                                           std::string_view engine_version);
+                                           std::string_view engine_version,
+                                           std::string_view raw_sql = {});
 
 /// One file a source reads.
 struct SourceFile {

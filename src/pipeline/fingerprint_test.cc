@@ -116,6 +116,27 @@ TEST(FingerprintTest, StageFingerprintCoversItsParts) {
   EXPECT_EQ(ExplainChangeText(base, base), "unchanged");
   EXPECT_EQ(ExplainChange(base, sql), std::vector<std::string>{"changed SQL"});
   EXPECT_EQ(ExplainChange(base, param), std::vector<std::string>{"changed param b"});
+  // A param used in the SQL changes the substituted SQL too; the text as written tells that the
+  // param alone changed, or that the SQL was edited as well.
+  const char kRaw[] = "SELECT * FROM orders WHERE amount > ${min}";
+  FingerprintComponents low = StageFingerprint("SELECT * FROM orders WHERE amount > 1",
+                                               Params({{"min", 1}}), inputs, "v1.4.4", kRaw);
+  FingerprintComponents high = StageFingerprint("SELECT * FROM orders WHERE amount > 2",
+                                                Params({{"min", 2}}), inputs, "v1.4.4", kRaw);
+  EXPECT_EQ(ExplainChange(low, high), std::vector<std::string>{"changed param min"});
+  FingerprintComponents edited =
+      StageFingerprint("SELECT * FROM orders WHERE amount >= 2", Params({{"min", 2}}), inputs,
+                       "v1.4.4", "SELECT * FROM orders WHERE amount >= ${min}");
+  EXPECT_EQ(ExplainChange(low, edited),
+            (std::vector<std::string>{"changed SQL", "changed param min"}));
+  // The template survives the commit record's text form, and stays out of the total.
+  Result<FingerprintComponents> parsed = FingerprintComponents::Parse(high.Serialize());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->sql_template, high.sql_template);
+  EXPECT_EQ(StageFingerprint("SELECT * FROM orders WHERE amount > 2", Params({{"min", 2}}), inputs,
+                             "v1.4.4")
+                .total,
+            high.total);
   EXPECT_EQ(ExplainChange(base, input), std::vector<std::string>{"changed input orders"});
   EXPECT_EQ(ExplainChange(base, engine),
             std::vector<std::string>{"engine version changed (v1.4.4 -> v1.5.0)"});
