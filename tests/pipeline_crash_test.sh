@@ -404,6 +404,19 @@ test_sigkill_local_chaos() {
   kill_rounds local 4 RESPAWN_CHAOS="error_rate=0.1,seed=$SEED"
 }
 
+# wait_signal_handler PID TERM|INT: returns once PID catches the signal (its SigCgt mask in
+# /proc has the bit), or has exited, or after 10 s.
+wait_signal_handler() {
+  local pid="$1" bit i mask
+  if [ "$2" = TERM ]; then bit=$((1 << 14)); else bit=$((1 << 1)); fi
+  for i in $(seq 1 2000); do
+    mask="$(awk '/^SigCgt:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" || return 0
+    [ -n "$mask" ] || return 0
+    if (( 16#$mask & bit )); then return 0; fi
+    sleep 0.005
+  done
+}
+
 # SIGTERM/SIGINT (a spot notice, Kubernetes, Slurm): exit 75 with what finished committed (or 0
 # when the run finished first), never a crash; the re-run completes with the reference outputs.
 test_sigterm_local() {
@@ -413,12 +426,16 @@ test_sigterm_local() {
     fresh local
     local log="$WORK/term-$round.log"
     : >"$log"
-    delay_ms=$(((RANDOM * 32768 + RANDOM) % (CLEAN_MS + 100)))
+    # Mostly inside the run (which takes CLEAN_MS including startup), sometimes at its end.
+    delay_ms=$(((RANDOM * 32768 + RANDOM) % (CLEAN_MS * 3 / 4 + 1)))
     sig=TERM
     [ $((round % 2)) -eq 0 ] && sig=INT
     set +e
     "$R" run --no-gc "$PIPE" --store "$STORE" >>"$log" 2>&1 &
     pid=$!
+    # The random delay counts from when respawn handles the signal: before that (the dynamic
+    # loader and DuckDB's static initializers, ~30 ms) any process dies of it with 143.
+    wait_signal_handler "$pid" "$sig"
     sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
     kill -"$sig" "$pid" 2>/dev/null
     wait "$pid"

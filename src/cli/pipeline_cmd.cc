@@ -213,6 +213,8 @@ class RunPrinter {
 };
 
 int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
+  // From the start: a SIGTERM while the pipeline is checked still ends in exit 75.
+  InterruptScope interrupt_scope;
   Result<Loaded> loaded = Load(o, globals, /*open_store=*/false);
   if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
   // A mistake in the pipeline is reported before the store is opened (a local one is created).
@@ -220,11 +222,14 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
     return Fail(checked, checked.code() == StatusCode::kInvalidArgument ? Phase::kConfig
                                                                         : Phase::kOperation);
   }
+  if (InterruptScope::interrupted()) {
+    PrintError("interrupted before the run started; nothing was changed");
+    return kExitInterrupted;
+  }
   Result<OpenedStore> opened = OpenStoreForCli(loaded->store_url, globals);
   if (!opened.ok()) return Fail(opened.status(), Phase::kConfig);
   loaded->store = std::move(*opened);
 
-  InterruptScope interrupt_scope;
   RunPrinter printer(globals);
   RunOptions options;
   options.store = loaded->store.store;
