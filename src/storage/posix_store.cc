@@ -2,13 +2,16 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <system_error>
 #include <vector>
@@ -748,6 +751,54 @@ Result<std::string> PosixStore::Get(std::string_view key, const GetOptions& o) {
   }
   if (o.progress) o.progress(data.size(), data.size());
   return data;
+}
+
+Result<uint64_t> PosixStore::ReadTo(std::string_view key, int out_fd) {
+  RETURN_IF_ERROR(ValidatePosixKey(key));
+  const std::string path = PathOf(key);
+  struct stat st;
+  ASSIGN_OR_RETURN(int fd, OpenObject(key, path, Url(), &st, &PosixStore::ErrnoStatus));
+  FdCloser closer(fd);
+  const auto size = static_cast<uint64_t>(st.st_size);
+  auto write_failed = [](int err) {
+    return Unavailable(std::string("cannot write the object out: ") + std::strerror(err));
+  };
+  uint64_t done = 0;
+  bool use_sendfile = true;
+  while (done < size && use_sendfile) {
+    ssize_t n = ::sendfile(out_fd, fd, nullptr, static_cast<size_t>(std::min<uint64_t>(size - done, 1ull << 30)));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EINVAL || errno == ENOSYS) {
+        use_sendfile = false;  // this kind of output (or file system) cannot: plain reads
+        break;
+      }
+      return write_failed(errno);
+    }
+    if (n == 0) break;  // the file shrank: objects are immutable, so report what was sent
+    done += static_cast<uint64_t>(n);
+  }
+  if (!use_sendfile) {
+    std::unique_ptr<char[]> buffer(new char[kChunkBytes]);  // not zero-filled
+    for (;;) {
+      ssize_t n = ::pread(fd, buffer.get(), kChunkBytes, static_cast<off_t>(done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus(errno, "read", path);
+      }
+      if (n == 0) break;
+      for (ssize_t off = 0; off < n;) {
+        ssize_t w = ::write(out_fd, buffer.get() + off, static_cast<size_t>(n - off));
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          return write_failed(errno);
+        }
+        off += w;
+      }
+      done += static_cast<uint64_t>(n);
+    }
+  }
+  return done;
 }
 
 // An offset equal to the size returns "" (any length); past the size is InvalidArgument.

@@ -41,6 +41,11 @@ class PosixStore : public Store {
   Status Delete(std::string_view key) override;
   Result<DeleteResult> DeleteMany(const std::vector<std::string>& keys) override;
 
+  /// Writes the whole object to `out_fd` (a file, pipe or socket) in the kernel where it can
+  /// (sendfile), else through one reused buffer: `store cat` without a buffer per chunk.
+  /// Returns the bytes written; Unavailable when `out_fd` fails (EPIPE: the reader went away).
+  Result<uint64_t> ReadTo(std::string_view key, int out_fd);
+
  private:
   friend class PosixStorePeer;  // unit tests
 
