@@ -764,13 +764,7 @@ class S3Store::Impl {
     }
     const std::string xml = BuildDeleteObjects(full_keys, true);
     StringBody body(xml);
-    S3Request req;
-    req.method = "POST";
-    req.key = "";
-    req.query = {{"delete", ""}};
-    req.body = &body;
-    req.payload_hash = Sha256Hex(xml);
-    req.headers = {{"content-md5", Base64Encode(Md5(xml))}, {"content-type", "application/xml"}};
+    S3Request req = BucketXmlRequest("POST", "delete", xml, &body);
     Result<S3Response> resp = http_->Send(req);
     Status whole;
     if (!resp.ok()) {
@@ -894,6 +888,25 @@ class S3Store::Impl {
   // ---------------------------------------------------------------------------------------------
   // Bucket lifecycle configuration (bucket-wide: the prefix does not apply).
 
+  // A request on a bucket subresource (?delete, ?lifecycle) carrying the XML document `xml`
+  // (in `body`, which must outlive the request); S3 requires Content-MD5 on these.
+  static S3Request BucketXmlRequest(std::string method, std::string subresource,
+                                    const std::string& xml, StringBody* body) {
+    S3Request req;
+    req.method = std::move(method);
+    req.key = "";
+    req.query = {{std::move(subresource), ""}};
+    req.body = body;
+    req.payload_hash = Sha256Hex(xml);
+    req.headers = {{"content-md5", Base64Encode(Md5(xml))}, {"content-type", "application/xml"}};
+    return req;
+  }
+
+  Status NoLifecycleApi(const std::string& detail) const {
+    return Unimplemented(http_->endpoint_display() +
+                         " does not implement S3 bucket lifecycle configuration" + detail);
+  }
+
   Result<std::string> GetBucketLifecycle() {
     S3Request req;
     req.key = "";
@@ -902,35 +915,21 @@ class S3Store::Impl {
     if (resp.ok()) {
       // Servers without the API may ignore the subresource: Swift's s3api lists the bucket.
       if (!LifecycleRuleIds(resp.body).ok()) {
-        return Unimplemented(http_->endpoint_display() +
-                             " does not implement S3 bucket lifecycle configuration (GET "
-                             "?lifecycle did not return one)");
+        return NoLifecycleApi(" (GET ?lifecycle did not return one)");
       }
       return resp.body;
     }
     if (resp.error.code == "NoSuchLifecycleConfiguration") return std::string();
-    if (resp.status == 501 || resp.error.code == "NotImplemented") {
-      return Unimplemented(http_->endpoint_display() +
-                           " does not implement S3 bucket lifecycle configuration");
-    }
+    if (resp.status == 501 || resp.error.code == "NotImplemented") return NoLifecycleApi("");
     return http_->ErrorStatus(req, resp);
   }
 
   Status PutBucketLifecycle(const std::string& xml) {
     StringBody body(xml);
-    S3Request req;
-    req.method = "PUT";
-    req.key = "";
-    req.query = {{"lifecycle", ""}};
-    req.body = &body;
-    req.payload_hash = Sha256Hex(xml);
-    req.headers = {{"content-md5", Base64Encode(Md5(xml))}, {"content-type", "application/xml"}};
+    S3Request req = BucketXmlRequest("PUT", "lifecycle", xml, &body);
     ASSIGN_OR_RETURN(S3Response resp, http_->Send(req));
     if (resp.ok()) return Status::OK();
-    if (resp.status == 501 || resp.error.code == "NotImplemented") {
-      return Unimplemented(http_->endpoint_display() +
-                           " does not implement S3 bucket lifecycle configuration");
-    }
+    if (resp.status == 501 || resp.error.code == "NotImplemented") return NoLifecycleApi("");
     return http_->ErrorStatus(req, resp);
   }
 
