@@ -205,10 +205,10 @@ test_wrong_secret() {
 
 test_missing_bucket() {
   local bucket="no-such-bucket-$$-$RANDOM"
-  expect_exit 1 timeout 60 "$R" store ls "s3://$bucket/"
+  expect_exit 2 timeout 60 "$R" store ls "s3://$bucket/"
   one_error_line
   grep -qF "$bucket" err.txt
-  expect_exit 1 timeout 60 "$R" store cp /etc/hostname "s3://$bucket/x"
+  expect_exit 2 timeout 60 "$R" store cp /etc/hostname "s3://$bucket/x"
   one_error_line
   grep -qF "$bucket" err.txt
   no_secret_in err.txt out.txt

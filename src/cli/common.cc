@@ -27,12 +27,15 @@ std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 }  // namespace
 
 int ExitCodeFor(const Status& status, Phase phase) {
+  // Credentials the server rejects and a missing bucket are configuration, whenever they show.
+  if (status.detail() == StatusDetail::kConfiguration) return kExitUsage;
   switch (status.code()) {
     case StatusCode::kOk:
       return kExitOk;
     case StatusCode::kInvalidArgument:
       return kExitUsage;
     case StatusCode::kFailedPrecondition:  // e.g. no credentials configured
+    case StatusCode::kPermissionDenied:    // e.g. a store root this user may not write
     case StatusCode::kUnimplemented:       // e.g. a URL naming a backend this build lacks
       return phase == Phase::kConfig ? kExitUsage : kExitFailed;
     default:
@@ -101,8 +104,10 @@ Status ValidateChaos(const GlobalOptions& globals) {
   return Status::OK();
 }
 
-Result<OpenedStore> OpenStoreForCli(const std::string& url, const GlobalOptions& globals) {
+Result<OpenedStore> OpenStoreForCli(const std::string& url, const GlobalOptions& globals,
+                                    bool read_only) {
   OpenStoreOptions options;
+  options.read_only = read_only;
   options.retry_policy.deadline =
       std::chrono::milliseconds(static_cast<int64_t>(globals.timeout_s * 1000));
   options.chaos = globals.chaos;

@@ -26,8 +26,8 @@ inline constexpr std::string_view kVersion = "0.1.0";
 
 /// Exit codes of the `respawn` binary. Later subcommands reuse them.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;        // an operation failed (not found, denied, data loss)
-inline constexpr int kExitUsage = 2;         // bad arguments, URL, chaos spec or credentials
+inline constexpr int kExitFailed = 1;        // an operation failed (not found, data loss, fenced)
+inline constexpr int kExitUsage = 2;         // bad arguments, URL, chaos spec, credentials, bucket
 inline constexpr int kExitInterrupted = 75;  // SIGINT/SIGTERM: stopped early, re-running resumes
 
 /// Options given before or after any subcommand (`respawn --json store ls ...`).
@@ -68,7 +68,10 @@ std::string Redact(std::string text);
 
 /// OpenStore with the global options: retry deadline = --timeout, chaos = --chaos (or
 /// RESPAWN_CHAOS). Registers the S3 credentials' secrets with RegisterSecret.
-Result<OpenedStore> OpenStoreForCli(const std::string& url, const GlobalOptions& globals);
+/// `read_only`: the command writes nothing (status, ls, gc --dry-run), so a local store root
+/// that does not exist is NotFound rather than created.
+Result<OpenedStore> OpenStoreForCli(const std::string& url, const GlobalOptions& globals,
+                                    bool read_only = false);
 
 /// Checks the chaos spec (from --chaos or RESPAWN_CHAOS) parses: InvalidArgument otherwise.
 Status ValidateChaos(const GlobalOptions& globals);

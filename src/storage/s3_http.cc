@@ -508,6 +508,7 @@ Result<S3Response> S3Http::Send(S3Request& request) {
                                    std::chrono::steady_clock::now() - start)
                                    .count();
     const int64_t budget_ms = std::max<int64_t>(1000, config_.retry.deadline.count() - elapsed_ms);
+    RESPAWN_LOG(kDebug, "s3 request: " << request.method << " " << ObjectUrl(request.key));
     Attempt a = Perform(request, budget_ms);
     if (!a.local.ok()) return a.local;
 
@@ -602,6 +603,15 @@ Status S3Http::TransportStatus(const S3Request& request, const Attempt& a, int a
   }
 }
 
+namespace {
+
+// Errors the user fixes in the configuration (credentials, bucket, region), not by retrying.
+Status Misconfigured(const Status& status) {
+  return status.WithDetail(StatusDetail::kConfiguration);
+}
+
+}  // namespace
+
 Status S3Http::ErrorStatus(const S3Request& request, const S3Response& response) const {
   const std::string what = ObjectUrl(request.key);
   const std::string code = response.Code(request.key.empty());
@@ -615,32 +625,38 @@ Status S3Http::ErrorStatus(const S3Request& request, const S3Response& response)
                                 : "";
 
   if (code == "SignatureDoesNotMatch") {
-    return PermissionDenied(what + ": SignatureDoesNotMatch: the server rejected the request "
-                            "signature; check the secret access key (AWS_SECRET_ACCESS_KEY or "
-                            "the profile) for access key id " + key_id + from);
+    return Misconfigured(
+        PermissionDenied(what +
+                         ": SignatureDoesNotMatch: the server rejected the request "
+                         "signature; check the secret access key (AWS_SECRET_ACCESS_KEY or "
+                         "the profile) for access key id " +
+                         key_id + from));
   }
   if (code == "InvalidAccessKeyId" || code == "InvalidClientTokenId") {
-    return PermissionDenied(what + ": " + code + ": the server does not know access key id " +
-                            key_id + from + "; check AWS_ACCESS_KEY_ID (or the profile)");
+    return Misconfigured(PermissionDenied(what + ": " + code +
+                                          ": the server does not know access key id " + key_id +
+                                          from + "; check AWS_ACCESS_KEY_ID (or the profile)"));
   }
   if (code == "ExpiredToken" || code == "InvalidToken" || code == "TokenRefreshRequired") {
-    return PermissionDenied(what + ": " + code + ": the session token of access key id " + key_id +
-                            from + " is expired or invalid; get fresh credentials "
-                            "(AWS_SESSION_TOKEN)");
+    return Misconfigured(PermissionDenied(what + ": " + code +
+                                          ": the session token of access key id " + key_id + from +
+                                          " is expired or invalid; get fresh credentials "
+                                          "(AWS_SESSION_TOKEN)"));
   }
   if (code == "RequestTimeTooSkewed") {
-    return PermissionDenied(what + ": RequestTimeTooSkewed: this machine's clock differs from "
-                            "the server's by more than 15 minutes; fix the clock (NTP)");
+    return Misconfigured(
+        PermissionDenied(what + ": RequestTimeTooSkewed: this machine's clock differs from "
+                                "the server's by more than 15 minutes; fix the clock (NTP)"));
   }
   if (code == "AccessDenied" || code == "AllAccessDisabled" || code == "AccountProblem") {
-    return PermissionDenied(what + ": " + code + ": access key id " + key_id + from +
-                            " may not " + request.method + " here" + server_says +
-                            "; check the user's permissions and the bucket policy");
+    return Misconfigured(PermissionDenied(what + ": " + code + ": access key id " + key_id + from +
+                                          " may not " + request.method + " here" + server_says +
+                                          "; check the user's permissions and the bucket policy"));
   }
   if (code == "NoSuchBucket") {
-    return FailedPrecondition("bucket '" + config_.bucket + "' does not exist at " +
-                              endpoint_display_ + ": create it (aws s3 mb s3://" +
-                              config_.bucket + ") or fix the URL");
+    return Misconfigured(FailedPrecondition("bucket '" + config_.bucket + "' does not exist at " +
+                                            endpoint_display_ + ": create it (aws s3 mb s3://" +
+                                            config_.bucket + ") or fix the URL"));
   }
   if (code == "NoSuchKey") return NotFound(what + ": no such object");
   if (code == "NoSuchUpload") {
@@ -650,10 +666,10 @@ Status S3Http::ErrorStatus(const S3Request& request, const S3Response& response)
   if (code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" ||
       code == "IllegalLocationConstraintException" || code == "TemporaryRedirect") {
     std::string where = response.Header("x-amz-bucket-region");
-    return FailedPrecondition(what + ": " + code + ": the bucket is not in region '" +
-                              config_.region + "'" +
-                              (where.empty() ? "" : " but in '" + where + "'") + server_says +
-                              "; set AWS_REGION to the bucket's region");
+    return Misconfigured(
+        FailedPrecondition(what + ": " + code + ": the bucket is not in region '" + config_.region +
+                           "'" + (where.empty() ? "" : " but in '" + where + "'") + server_says +
+                           "; set AWS_REGION to the bucket's region"));
   }
   if (code == "InvalidRange") return InvalidArgument(what + ": InvalidRange" + server_says);
   if (code == "PreconditionFailed") return AlreadyExists(what + ": the object already exists");

@@ -166,7 +166,10 @@ Result<OpenedStore> OpenStore(std::string_view url, const OpenStoreOptions& opti
   OpenedStore opened;
   switch (parsed.scheme) {
     case StoreScheme::kPosix: {
-      ASSIGN_OR_RETURN(std::unique_ptr<PosixStore> posix, PosixStore::Open(parsed.path));
+      PosixStoreOptions posix_options;
+      posix_options.create_root = !options.read_only;
+      ASSIGN_OR_RETURN(std::unique_ptr<PosixStore> posix,
+                       PosixStore::Open(parsed.path, posix_options));
       opened.backend = std::move(posix);
       break;
     }

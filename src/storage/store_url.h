@@ -37,6 +37,9 @@ struct OpenStoreOptions {
   /// Chaos spec (see chaos_store.h); empty means read RESPAWN_CHAOS from the environment.
   std::string chaos;
   bool metrics = true;
+  /// For commands that only read: a local store root that does not exist is NotFound instead of
+  /// being created.
+  bool read_only = false;
 };
 
 struct OpenedStore {

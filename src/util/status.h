@@ -39,16 +39,33 @@ enum class StatusCode : int {
 
 std::string_view StatusCodeName(StatusCode code);
 
+/// What a caller may need to branch on beyond the code, set where the error is made (RocksDB's
+/// IOStatus subcodes): checked by code, never by searching the message.
+enum class StatusDetail : int {
+  kNone = 0,
+  /// A newer writer took over the ledger; this process must stop committing.
+  kFenced,
+  /// The store or its credentials are misconfigured (unknown access key, bad signature, access
+  /// denied, bucket missing): the user must fix the configuration; the CLI exits 2.
+  kConfiguration,
+  /// A ledger object failed verification or is missing: `respawn verify` / `repair` help.
+  kLedgerDamaged,
+};
+
 class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  Status(StatusCode code, std::string message, StatusDetail detail)
+      : code_(code), message_(std::move(message)), detail_(detail) {}
 
   static Status OK() { return Status(); }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
+  StatusDetail detail() const { return detail_; }
+  bool IsFenced() const { return detail_ == StatusDetail::kFenced; }
 
   bool IsNotFound() const { return code_ == StatusCode::kNotFound; }
   bool IsAlreadyExists() const { return code_ == StatusCode::kAlreadyExists; }
@@ -57,8 +74,14 @@ class [[nodiscard]] Status {
   /// "NotFound: message" or "OK".
   std::string ToString() const;
 
-  /// Returns a copy whose message is prefixed with `context + ": "`.
+  /// Returns a copy whose message is prefixed with `context + ": "` (code and detail kept).
   Status WithContext(std::string_view context) const;
+  /// Returns a copy carrying `detail`.
+  Status WithDetail(StatusDetail detail) const {
+    Status s = *this;
+    s.detail_ = detail;
+    return s;
+  }
 
   /// Explicitly discard a status (for best-effort cleanup paths).
   void IgnoreError() const {}
@@ -66,6 +89,7 @@ class [[nodiscard]] Status {
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  StatusDetail detail_ = StatusDetail::kNone;
 };
 
 inline bool operator==(const Status& a, const Status& b) {
