@@ -13,15 +13,18 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli/common.h"
 #include "cli/location.h"
+#include "storage/mounts.h"
 #include "storage/s3_store.h"
 #include "storage/store.h"
 #include "util/hash.h"
@@ -197,6 +200,7 @@ class Doctor {
   // Each returns false when the remaining checks cannot run.
   bool CheckLocalDirectory(const std::string& path);
   void CheckFilesystem(const std::string& path);
+  void CheckNfsMount(const std::string& path);
   bool CheckS3(S3Store& s3);
   bool CheckWriteReadDelete();
   void CheckPutIfAbsent(S3Store* s3);
@@ -294,6 +298,30 @@ bool Doctor::CheckLocalDirectory(const std::string& path) {
   }
 }
 
+// NFS client options that matter to the commit protocol (storage/mounts.h).
+void Doctor::CheckNfsMount(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::error_code ec;
+  std::string real = std::filesystem::canonical(path, ec).string();
+  MountInfo mount = FindMount(text.str(), ec ? path : real);
+  std::vector<std::string> warnings = NfsMountWarnings(mount);
+  json detail{
+      {"mount_point", mount.mount_point}, {"source", mount.source}, {"options", mount.options}};
+  if (warnings.empty()) {
+    list_.Add("nfs mount", CheckState::kOk,
+              mount.mount_point + " from " + mount.source +
+                  ": lookupcache and sync options suit respawn (check the server exports it with "
+                  "`sync`, which a client cannot see)",
+              detail);
+    return;
+  }
+  for (const std::string& w : warnings) {
+    list_.Add("nfs mount", CheckState::kWarn, mount.mount_point + " " + w, detail);
+  }
+}
+
 void Doctor::CheckFilesystem(const std::string& path) {
   struct statfs fs;
   if (::statfs(path.c_str(), &fs) == 0) {
@@ -317,6 +345,7 @@ void Doctor::CheckFilesystem(const std::string& path) {
           "volume)";
     }
     list_.Add("filesystem", state, name + note, json{{"type", name}});
+    if (name == "nfs") CheckNfsMount(path);
   } else {
     list_.Add("filesystem", CheckState::kWarn,
               std::string("statfs failed: ") + std::strerror(errno));

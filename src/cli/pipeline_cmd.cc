@@ -13,6 +13,8 @@
 #include "cli/common.h"
 #include "pipeline/runner.h"
 #include "pipeline/spec.h"
+#include "pipeline/verify.h"
+#include "storage/memory_store.h"
 #include "storage/s3_store.h"
 #include "storage/s3_xml.h"
 #include "storage/store_url.h"
@@ -51,11 +53,14 @@ std::string Seconds(double s) {
 }
 
 std::string GcLine(const GcReport& gc) {
-  std::string line = "deleted " + Thousands(gc.deleted_objects) + " objects (" +
-                     FormatBytes(gc.deleted_bytes) + "): " + Thousands(gc.replaced) +
-                     " replaced or work-tables, " + Thousands(gc.orphans) + " orphans, " +
-                     Thousands(gc.ledger_objects) + " ledger; kept " +
-                     Thousands(gc.live_objects) + " live (" + FormatBytes(gc.live_bytes) + ")";
+  std::string line =
+      "deleted " + Thousands(gc.deleted_objects) + " objects (" + FormatBytes(gc.deleted_bytes) +
+      "): " + Thousands(gc.replaced) + " replaced or work-tables, " + Thousands(gc.orphans) +
+      " orphans, " + Thousands(gc.ledger_objects) + " ledger" +
+      (gc.abandoned_writes > 0
+           ? ", " + Thousands(gc.abandoned_writes) + " abandoned temporary files"
+           : "") +
+      "; kept " + Thousands(gc.live_objects) + " live (" + FormatBytes(gc.live_bytes) + ")";
   if (gc.young_orphans_kept > 0) {
     line += ", " + Thousands(gc.young_orphans_kept) + " uncommitted younger than the grace period";
   }
@@ -68,12 +73,30 @@ std::string GcLine(const GcReport& gc) {
 }
 
 nlohmann::json GcJson(const GcReport& gc) {
-  return {{"deleted_objects", gc.deleted_objects}, {"deleted_bytes", gc.deleted_bytes},
-          {"replaced", gc.replaced},               {"orphans", gc.orphans},
-          {"ledger_objects", gc.ledger_objects},   {"live_objects", gc.live_objects},
-          {"live_bytes", gc.live_bytes},           {"young_orphans_kept", gc.young_orphans_kept},
-          {"in_flight_kept", gc.in_flight_kept},   {"list_requests", gc.list_requests},
-          {"delete_requests", gc.delete_requests}, {"failed", gc.failed}};
+  return {{"deleted_objects", gc.deleted_objects},
+          {"deleted_bytes", gc.deleted_bytes},
+          {"replaced", gc.replaced},
+          {"orphans", gc.orphans},
+          {"ledger_objects", gc.ledger_objects},
+          {"abandoned_writes", gc.abandoned_writes},
+          {"live_objects", gc.live_objects},
+          {"live_bytes", gc.live_bytes},
+          {"young_orphans_kept", gc.young_orphans_kept},
+          {"in_flight_kept", gc.in_flight_kept},
+          {"list_requests", gc.list_requests},
+          {"delete_requests", gc.delete_requests},
+          {"failed", gc.failed}};
+}
+
+// Fail(), pointing at verify/repair when a ledger object is damaged or missing.
+int FailPipeline(const Status& status, Phase phase, const std::string& file) {
+  if (status.detail() != StatusDetail::kLedgerDamaged) return Fail(status, phase);
+  return Fail(Status(status.code(),
+                     status.message() + "; `respawn verify " + file +
+                         "` shows what is damaged, `respawn repair " + file +
+                         "` replaces it so that runs can go on",
+                     status.detail()),
+              phase);
 }
 
 // Loads the pipeline file and opens its store: configuration errors exit 2.
@@ -81,11 +104,14 @@ struct Loaded {
   PipelineSpec spec;
   OpenedStore store;
   std::string store_url;
+  bool store_missing = false;  // read-only commands: the local store does not exist (yet)
 };
 
 // `open_store` false: only the spec and the store URL (for commands that print without asking
-// the store anything, so they need no credentials).
-Result<Loaded> Load(const PipelineOptions& o, const GlobalOptions& globals, bool open_store = true) {
+// the store anything, so they need no credentials). `read_only`: the command writes nothing, so
+// a local store that does not exist is not created (Loaded::store_missing says so instead).
+Result<Loaded> Load(const PipelineOptions& o, const GlobalOptions& globals, bool open_store = true,
+                    bool read_only = false) {
   Loaded loaded;
   Result<PipelineSpec> spec = ParsePipelineFile(o.file);
   if (!spec.ok()) {
@@ -98,7 +124,15 @@ Result<Loaded> Load(const PipelineOptions& o, const GlobalOptions& globals, bool
   loaded.spec = std::move(*spec);
   loaded.store_url = EffectiveStoreUrl(loaded.spec, o.store);
   if (!open_store) return loaded;
-  ASSIGN_OR_RETURN(loaded.store, OpenStoreForCli(loaded.store_url, globals));
+  Result<OpenedStore> opened = OpenStoreForCli(loaded.store_url, globals, read_only);
+  if (read_only && opened.status().IsNotFound()) {
+    // Nothing has run against it yet: read it as the empty store it would be.
+    loaded.store_missing = true;
+    loaded.store.store = std::make_shared<MemoryStore>();
+    return loaded;
+  }
+  if (!opened.ok()) return opened.status();
+  loaded.store = std::move(*opened);
   return loaded;
 }
 
@@ -249,7 +283,7 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   if (!report.ok()) {
     Phase phase = report.status().code() == StatusCode::kInvalidArgument ? Phase::kConfig
                                                                          : Phase::kOperation;
-    return Fail(report.status(), phase);
+    return FailPipeline(report.status(), phase, o.file);
   }
   int computed = 0, reused = 0;
   for (const NodeReport& n : report->nodes) {
@@ -323,13 +357,13 @@ void PrintUsageBreakdown(const PipelineStatus& status) {
 }
 
 int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
-  Result<Loaded> loaded = Load(o, globals);
+  Result<Loaded> loaded = Load(o, globals, /*open_store=*/true, /*read_only=*/true);
   if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
   Result<PipelineStatus> status = GetPipelineStatus(loaded->spec, loaded->store.store);
   if (!status.ok()) {
     Phase phase = status.status().code() == StatusCode::kInvalidArgument ? Phase::kConfig
                                                                          : Phase::kOperation;
-    return Fail(status.status(), phase);
+    return FailPipeline(status.status(), phase, o.file);
   }
   if (globals.json) {
     nlohmann::json nodes = nlohmann::json::array();
@@ -347,11 +381,13 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
                        {"last_action", n.last_action},
                        {"last_reason", n.last_reason}});
     }
-    nlohmann::json j = {{"pipeline", loaded->spec.name},
-                        {"store", Redact(status->store_url)},
-                        {"records", status->sequence},
-                        {"runs", status->runs.size()},
-                        {"nodes", nodes}};
+    nlohmann::json j = {
+        {"pipeline", loaded->spec.name},
+        {"store", Redact(loaded->store_missing ? loaded->store_url : status->store_url)},
+        {"store_exists", !loaded->store_missing},
+        {"records", status->sequence},
+        {"runs", status->runs.size()},
+        {"nodes", nodes}};
     const StoreUsage& u = status->usage;
     j["usage"] = {{"objects", u.objects},
                   {"bytes", u.bytes},
@@ -388,8 +424,15 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
     std::printf("%s\n", j.dump(2).c_str());
     return kExitOk;
   }
-  std::printf("pipeline %s: store %s, %zu runs recorded\n", loaded->spec.name.c_str(),
-              Redact(status->store_url).c_str(), status->runs.size());
+  if (loaded->store_missing) {
+    std::printf(
+        "pipeline %s: store %s does not exist yet (no run has used it); a run computes "
+        "every stage\n",
+        loaded->spec.name.c_str(), Redact(loaded->store_url).c_str());
+  } else {
+    std::printf("pipeline %s: store %s, %zu runs recorded\n", loaded->spec.name.c_str(),
+                Redact(status->store_url).c_str(), status->runs.size());
+  }
   if (!status->runs.empty()) {
     const RunSummary& r = status->runs.back();
     std::printf("last run %s: %s at %s, %s, %d computed, %d reused%s\n",
@@ -561,9 +604,15 @@ int LifecycleCommand(const PipelineOptions& o, const Loaded& loaded,
 }
 
 int GcCommand(const PipelineOptions& o, const GlobalOptions& globals) {
-  Result<Loaded> loaded = Load(o, globals, /*open_store=*/!o.lifecycle || o.lifecycle_apply);
+  Result<Loaded> loaded = Load(o, globals, /*open_store=*/!o.lifecycle || o.lifecycle_apply,
+                               /*read_only=*/o.dry_run && !o.lifecycle);
   if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
   if (o.lifecycle) return LifecycleCommand(o, *loaded, globals);
+  if (loaded->store_missing) {
+    std::printf("store %s does not exist yet: nothing to collect\n",
+                Redact(loaded->store_url).c_str());
+    return kExitOk;
+  }
   PipelineGcOptions options;
   options.dry_run = o.dry_run;
   Result<PipelineGcReport> report =
@@ -571,7 +620,7 @@ int GcCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   if (!report.ok()) {
     Phase phase = report.status().code() == StatusCode::kInvalidArgument ? Phase::kConfig
                                                                          : Phase::kOperation;
-    return Fail(report.status(), phase);
+    return FailPipeline(report.status(), phase, o.file);
   }
   if (globals.json) {
     nlohmann::json j = GcJson(report->gc);
@@ -606,6 +655,142 @@ int GcCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   return kExitOk;
 }
 
+std::string DamageLine(const ledger::LedgerDamage& d) {
+  return std::string(d.kind == ledger::LedgerDamage::Kind::kMissing ? "missing " : "damaged ") +
+         d.object + " " + d.key + ": " + d.detail;
+}
+
+void PrintDamage(const ledger::LedgerInspection& inspection) {
+  for (const ledger::LedgerDamage& d : inspection.damage) {
+    std::printf("%s\n", DamageLine(d).c_str());
+    for (const std::string& h : d.held) std::printf("  it held: %s\n", h.c_str());
+    std::printf("  %s: %s\n", d.needed ? "repair" : "not needed to recover; repair", d.fix.c_str());
+  }
+}
+
+nlohmann::json DamageJson(const ledger::LedgerInspection& inspection) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const ledger::LedgerDamage& d : inspection.damage) {
+    out.push_back({{"key", d.key},
+                   {"object", d.object},
+                   {"kind", d.kind == ledger::LedgerDamage::Kind::kMissing ? "missing" : "corrupt"},
+                   {"sequence", d.sequence},
+                   {"detail", d.detail},
+                   {"needed", d.needed},
+                   {"held", d.held},
+                   {"fix", d.fix}});
+  }
+  return out;
+}
+
+struct VerifyOptions {
+  PipelineOptions pipeline;
+  bool no_checksums = false;
+};
+
+int VerifyCommand(const VerifyOptions& o, const GlobalOptions& globals) {
+  Result<Loaded> loaded = Load(o.pipeline, globals, /*open_store=*/true, /*read_only=*/true);
+  if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
+  if (loaded->store_missing) {
+    PrintError("store " + loaded->store_url + " does not exist: nothing to verify");
+    return kExitFailed;
+  }
+  Result<PipelineVerifyReport> report =
+      VerifyPipeline(loaded->spec, loaded->store.store, !o.no_checksums);
+  if (!report.ok()) return Fail(report.status(), Phase::kOperation);
+  const ledger::LedgerInspection& l = report->ledger;
+  if (globals.json) {
+    nlohmann::json data = nlohmann::json::array();
+    for (const DataDamage& d : report->data) {
+      data.push_back({{"entry", d.entry}, {"key", d.key}, {"error", d.status.message()}});
+    }
+    nlohmann::json j = {{"ok", report->ok()},
+                        {"records", l.records_read},
+                        {"snapshots", l.snapshots_read},
+                        {"end", l.end},
+                        {"floor", l.floor},
+                        {"ledger_damage", DamageJson(l)},
+                        {"data_objects", report->data_objects},
+                        {"data_bytes", report->data_bytes},
+                        {"data_damage", data}};
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::printf("ledger %s: %s records read (floor %s, last %s), %s snapshots\n", l.ns.c_str(),
+                Thousands(l.records_read).c_str(), Thousands(l.floor).c_str(),
+                Thousands(l.end).c_str(), Thousands(l.snapshots_read).c_str());
+    PrintDamage(l);
+    std::printf("data: %s objects (%s) checked%s, %zu damaged or missing\n",
+                Thousands(report->data_objects).c_str(), FormatBytes(report->data_bytes).c_str(),
+                o.no_checksums ? " (sizes only)" : "", report->data.size());
+    for (const DataDamage& d : report->data) {
+      std::printf("  %s %s: %s\n", d.entry.c_str(), d.key.c_str(), d.status.message().c_str());
+    }
+    if (report->ok()) {
+      std::printf("verify: OK\n");
+    } else {
+      std::printf("verify: %zu problems.%s%s\n", l.damage.size() + report->data.size(),
+                  l.ok() ? ""
+                         : (" `respawn repair " + o.pipeline.file +
+                            "` replaces the damaged ledger objects.")
+                               .c_str(),
+                  report->data.empty() ? ""
+                                       : " A run recomputes damaged or missing checkpoints "
+                                         "(they are verified before use).");
+    }
+  }
+  std::fflush(stdout);
+  return report->ok() ? kExitOk : kExitFailed;
+}
+
+struct RepairOptions {
+  PipelineOptions pipeline;
+  bool yes = false;
+};
+
+int RepairCommand(const RepairOptions& o, const GlobalOptions& globals) {
+  Result<Loaded> loaded = Load(o.pipeline, globals, /*open_store=*/true, /*read_only=*/!o.yes);
+  if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
+  if (loaded->store_missing) {
+    PrintError("store " + loaded->store_url + " does not exist: nothing to repair");
+    return kExitFailed;
+  }
+  Result<PipelineRepair> repair = RepairPipeline(loaded->spec, loaded->store.store, o.yes);
+  if (!repair.ok()) return Fail(repair.status(), Phase::kOperation);
+  std::vector<const NodeStatus*> recompute;
+  for (const NodeStatus& n : repair->nodes) {
+    if (n.state == "missing" || n.state == "stale" || n.state == "dropped") recompute.push_back(&n);
+  }
+  if (globals.json) {
+    nlohmann::json nodes = nlohmann::json::array();
+    for (const NodeStatus* n : recompute) {
+      nodes.push_back({{"name", n->name}, {"state", n->state}, {"reason", n->reason}});
+    }
+    nlohmann::json j = {
+        {"applied", repair->applied}, {"damage", DamageJson(repair->ledger)}, {"recompute", nodes}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return kExitOk;
+  }
+  if (repair->ledger.ok()) {
+    std::printf("ledger %s is intact: nothing to repair\n", repair->ledger.ns.c_str());
+    return kExitOk;
+  }
+  PrintDamage(repair->ledger);
+  std::printf("%s, a run computes:", repair->applied ? "repaired; from here" : "after repair");
+  if (recompute.empty()) std::printf(" nothing (every stage's checkpoint is still committed)");
+  std::printf("\n");
+  for (const NodeStatus* n : recompute) {
+    std::printf("  %s: %s%s\n", n->name.c_str(), n->state.c_str(),
+                n->reason.empty() ? "" : (" (" + n->reason + ")").c_str());
+  }
+  if (!repair->applied) {
+    std::printf("nothing was changed; run `respawn repair %s --yes` to apply\n",
+                o.pipeline.file.c_str());
+  } else {
+    std::printf("next: `respawn run %s`\n", o.pipeline.file.c_str());
+  }
+  return kExitOk;
+}
+
 struct LsOptions {
   std::string target;  // a pipeline file, or a store URL
   std::string store;
@@ -627,7 +812,15 @@ int LsCommand(const LsOptions& o, const GlobalOptions& globals) {
     const char* env = std::getenv("RESPAWN_STORE");
     store_url = env != nullptr && *env != '\0' ? env : ".respawn";
   }
-  Result<OpenedStore> opened = OpenStoreForCli(store_url, globals);
+  Result<OpenedStore> opened = OpenStoreForCli(store_url, globals, /*read_only=*/true);
+  if (opened.status().IsNotFound()) {
+    if (globals.json) {
+      std::printf("[]\n");
+    } else {
+      std::printf("store %s does not exist yet: no pipelines\n", Redact(store_url).c_str());
+    }
+    return kExitOk;
+  }
   if (!opened.ok()) return Fail(opened.status(), Phase::kConfig);
   if (namespaces.empty()) {
     ListOptions list;
@@ -656,7 +849,10 @@ int LsCommand(const LsOptions& o, const GlobalOptions& globals) {
   nlohmann::json all = nlohmann::json::array();
   for (const std::string& ns : namespaces) {
     Result<PipelineStatus> status = ReadPipelineLedger(opened->store, ns);
-    if (!status.ok()) return Fail(status.status(), Phase::kOperation);
+    if (!status.ok()) {
+      return FailPipeline(status.status(), Phase::kOperation,
+                          is_pipeline_file ? o.target : "PIPELINE.toml");
+    }
     std::string name = ns.substr(ns.rfind('/') + 1);
     if (globals.json) {
       nlohmann::json runs = nlohmann::json::array();
@@ -763,6 +959,32 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
       "a stage. Live objects are decided from the ledger, never from listings; GC never stops a "
       "running pipeline.");
   gc_cmd->callback([go, &globals, run] { *run = [go, &globals] { return GcCommand(*go, globals); }; });
+
+  auto vo = std::make_shared<VerifyOptions>();
+  CLI::App* verify_cmd = app.add_subcommand(
+      "verify", "Check every ledger object and every data object the ledger names; change nothing");
+  AddPipelineFileOptions(verify_cmd, &vo->pipeline);
+  verify_cmd->add_flag("--no-checksums", vo->no_checksums,
+                       "Check data objects' existence and size only (no full read)");
+  verify_cmd->footer(
+      "Exit status: 0 everything verified, 1 damage found (listed), 2 bad "
+      "configuration.");
+  verify_cmd->callback(
+      [vo, &globals, run] { *run = [vo, &globals] { return VerifyCommand(*vo, globals); }; });
+
+  auto rpo = std::make_shared<RepairOptions>();
+  CLI::App* repair_cmd = app.add_subcommand(
+      "repair", "Replace damaged or missing ledger objects so that runs can go on");
+  AddPipelineFileOptions(repair_cmd, &rpo->pipeline);
+  repair_cmd->add_flag("--yes", rpo->yes,
+                       "Apply the repair (without it: print what it would do and change nothing)");
+  repair_cmd->footer(
+      "A damaged commit record is replaced by a void record that names what it held: the chain "
+      "goes on and the next run recomputes what was lost. Damaged snapshots are rebuilt from the "
+      "records where they still exist. Data objects are never changed (runs verify them before "
+      "use).");
+  repair_cmd->callback(
+      [rpo, &globals, run] { *run = [rpo, &globals] { return RepairCommand(*rpo, globals); }; });
 
   auto lo = std::make_shared<LsOptions>();
   CLI::App* ls_cmd =

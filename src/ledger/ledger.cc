@@ -108,7 +108,10 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(std::shared_ptr<Store> store, std::
   RETURN_IF_ERROR(ValidateKey(ledger->keys_.Lease()));
   Ledger& l = *ledger;
   std::lock_guard<std::mutex> lock(l.commit_mu_);
-  l.lease_mode_ = l.options_.force_lease || !l.store_->capabilities().put_if_absent;
+  // A reader never asks: probing put-if-absent writes an object, and read-only commands write
+  // nothing.
+  l.lease_mode_ = l.options_.mode != LedgerMode::kReadOnly &&
+                  (l.options_.force_lease || !l.store_->capabilities().put_if_absent);
   RETURN_IF_ERROR(l.Recover());
   switch (l.options_.mode) {
     case LedgerMode::kReadOnly:
@@ -315,7 +318,9 @@ Status Ledger::ApplyLocked(const Record& record, const std::string& checksum) {
                                  << record.epoch << " < " << state_.max_epoch << ")");
   }
   sequence_ = record.sequence;
-  last_checksum_ = checksum;
+  // A void record carries the checksum of the record it replaced: the next one names that.
+  last_checksum_ =
+      record.kind == RecordKind::kVoid && !record.chain.empty() ? record.chain : checksum;
   return Status::OK();
 }
 
@@ -399,6 +404,7 @@ Status Ledger::Recover() {
     }
   }
   ASSIGN_OR_RETURN(uint64_t latest, ProbeLatest(known));
+  RETURN_IF_ERROR(CheckEndIsProven(&latest, head, floor));
   if (stats.snapshot_sequence == 0 && latest == 0) {
     // A new ledger -- or one whose early records were collected and whose snapshots we cannot
     // read. Never start a new chain over the second.
@@ -416,14 +422,18 @@ Status Ledger::Recover() {
       }
     }
     if (!evidence.empty()) {
-      return FailedPrecondition(
-          "ledger " + Where() + " has no record 1 and no readable snapshot, but " + evidence +
-          "; its records were deleted or damaged. Refusing to start a new ledger over it: "
-          "restore the missing objects, or delete the prefix " + Quoted(keys_.LedgerPrefix()) +
-          " to start over");
+      return Status(StatusCode::kFailedPrecondition,
+                    "ledger " + Where() + " has no record 1 and no readable snapshot, but " +
+                        evidence +
+                        "; its records were deleted or damaged. Refusing to start a new ledger "
+                        "over it: restore the missing objects, or delete the prefix " +
+                        Quoted(keys_.LedgerPrefix()) + " to start over",
+                    StatusDetail::kLedgerDamaged);
     }
   }
-  RETURN_IF_ERROR(ReadAndApply(latest));
+  if (Status st = ReadAndApply(latest); !st.ok()) {
+    return st.code() == StatusCode::kDataLoss ? st.WithDetail(StatusDetail::kLedgerDamaged) : st;
+  }
   std::lock_guard<std::mutex> g(mu_);
   stats.latest_sequence = sequence_;
   stats.records_read = recovery_.records_read;
@@ -431,6 +441,44 @@ Status Ledger::Recover() {
   stats.ignored_records = recovery_.ignored_records;
   recovery_ = stats;
   return Status::OK();
+}
+
+Status Ledger::CheckEndIsProven(uint64_t* latest, const std::optional<HeadHint>& head,
+                                const std::optional<Floor>& floor) {
+  // Records above the GC floor are never deleted, so everything the hints prove existed must
+  // still be there: an end below it means records were lost, and a writer that went on from
+  // there would build a new chain over committed history.
+  const uint64_t floor_seq = floor ? floor->snapshot_sequence : 0;
+  std::string evidence;
+  uint64_t proven = 0;
+  if (floor_seq > *latest) {
+    proven = floor_seq;
+    evidence = "floor.json names snapshot " + std::to_string(floor_seq);
+  }
+  // A committer writes head.json after its record; one below the floor may be a late writer's.
+  if (head && head->sequence > floor_seq && head->sequence > std::max(proven, *latest)) {
+    proven = head->sequence;
+    evidence = "head.json names record " + std::to_string(head->sequence);
+  }
+  if (!head && options_.list_hints && proven <= *latest) {
+    auto listed = ListSequences(keys_.RecordPrefix(), false);
+    if (listed.ok() && !listed->empty() && listed->back() > *latest) {
+      // Maybe committed by another writer since the probe: look again before calling it lost.
+      ASSIGN_OR_RETURN(uint64_t again, ProbeLatest(*latest));
+      *latest = again;
+      if (listed->back() > *latest) {
+        proven = listed->back();
+        evidence = "record " + std::to_string(proven) + " is listed";
+      }
+    }
+  }
+  if (proven <= *latest) return Status::OK();
+  return Status(StatusCode::kFailedPrecondition,
+                "ledger " + Where() + ": the chain of commit records ends at record " +
+                    std::to_string(*latest) + ", but " + evidence +
+                    "; records were deleted or damaged. Refusing to commit over it (that would "
+                    "start a new chain over committed history)",
+                StatusDetail::kLedgerDamaged);
 }
 
 Status Ledger::ReadForward() {
@@ -448,6 +496,12 @@ Status Ledger::Refresh() {
   return ReadForward();
 }
 
+Status Ledger::CheckNotFenced() {
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  RETURN_IF_ERROR(ReadForward());
+  return CheckFenced();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Epochs
 
@@ -457,12 +511,13 @@ Status Ledger::CheckFenced() {
   if (options_.mode == LedgerMode::kReadOnly) return Status::OK();
   if (state_.max_epoch > epoch_ ||
       (state_.max_epoch == epoch_ && state_.epoch_writer != epoch_owner_)) {
-    fenced_ = FailedPrecondition(
-        "fenced: a newer writer (epoch " + std::to_string(state_.max_epoch) + ", id " +
-        Quoted(state_.epoch_writer) + ", run " + Quoted(state_.epoch_run_id) +
-        ") took over ledger " + Where() + " at record " + std::to_string(state_.epoch_sequence) +
-        "; this process (epoch " + std::to_string(epoch_) + ", id " + Quoted(writer_id_) +
-        ") must stop");
+    fenced_ = Status(StatusCode::kFailedPrecondition,
+                     "fenced: a newer writer (epoch " + std::to_string(state_.max_epoch) + ", id " +
+                         Quoted(state_.epoch_writer) + ", run " + Quoted(state_.epoch_run_id) +
+                         ") took over ledger " + Where() + " at record " +
+                         std::to_string(state_.epoch_sequence) + "; this process (epoch " +
+                         std::to_string(epoch_) + ", id " + Quoted(writer_id_) + ") must stop",
+                     StatusDetail::kFenced);
     return fenced_;
   }
   return Status::OK();
@@ -601,7 +656,8 @@ Status Ledger::PublishUnderLease(const std::string& key, const std::string& byte
   if (!lease.ok()) {
     if (lease.code() == StatusCode::kFailedPrecondition) {
       std::lock_guard<std::mutex> g(mu_);
-      fenced_ = lease;
+      fenced_ = lease.WithDetail(StatusDetail::kFenced);
+      return fenced_;
     }
     return lease;
   }

@@ -198,6 +198,12 @@ class Ledger {
   /// Reads records committed by others since the last read.
   Status Refresh();
 
+  /// Refresh(), then the fenced error (FailedPrecondition, StatusDetail::kFenced) if a newer
+  /// writer took over. A writer calls it right before an effect outside the ledger (publishing
+  /// an output file), so a zombie does not overwrite what the newer run published. OK for
+  /// read-only ledgers.
+  Status CheckNotFenced();
+
   // Current view (as of sequence()). Cheap; never does I/O.
   LedgerState state() const;
   std::optional<Entry> Find(std::string_view name) const;
@@ -247,6 +253,11 @@ class Ledger {
   // All REQUIRES commit_mu_ held.
   Status Recover();
   Status ReadForward();
+  /// Refuses (FailedPrecondition, kLedgerDamaged) when `*latest`, the end recovery found, is
+  /// below what floor.json, head.json or (without a head) a listing of records proves existed.
+  /// May raise `*latest` when another writer committed meanwhile.
+  Status CheckEndIsProven(uint64_t* latest, const std::optional<HeadHint>& head,
+                          const std::optional<Floor>& floor);
   Status ClaimEpoch();
   Status JoinEpoch();
   Status CheckFenced();

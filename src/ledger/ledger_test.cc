@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "ledger/ledger_test_util.h"
+#include "ledger/repair.h"
 #include "storage/chaos_store.h"
 
 namespace respawn::ledger {
@@ -374,7 +375,8 @@ TEST_P(LedgerTest, RecoveryNeverNeedsList) {
   }
 }
 
-TEST_P(LedgerTest, StaleMissingCorruptOrAheadHeadHintsStillFindTheLatest) {
+// (A head hint ahead of the records proves records were lost: RefusesAnEndBelowTheHeadHint.)
+TEST_P(LedgerTest, StaleMissingOrCorruptHeadHintsStillFindTheLatest) {
   Keys keys(kNs);
   auto w = MustOpen(Options(LedgerMode::kWrite, 1000));
   CommitMany(*w, 4);
@@ -388,11 +390,8 @@ TEST_P(LedgerTest, StaleMissingCorruptOrAheadHeadHintsStillFindTheLatest) {
     std::string name;
     std::optional<std::string> head;  // nullopt = delete it
   };
-  HeadHint ahead{1000, 0, 1, "w", 0};
-  std::vector<Case> cases = {{"stale", old_head},
-                             {"missing", std::nullopt},
-                             {"corrupt", "{\"not\": \"a head\"}"},
-                             {"ahead", *EncodeHead(ahead)}};
+  std::vector<Case> cases = {
+      {"stale", old_head}, {"missing", std::nullopt}, {"corrupt", "{\"not\": \"a head\"}"}};
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     if (c.head) {
@@ -593,6 +592,158 @@ TEST_P(LedgerTest, RefusesToStartOverACollectedLedger) {
               r.status().code() == StatusCode::kDataLoss)
       << r.status().ToString();
   EXPECT_TRUE(store_->Stat(keys.Record(1)).status().IsNotFound()) << "a new chain was started";
+}
+
+// After GC collected early records, a stray record 1 (restored from an old backup, say) and a
+// missing head.json must not let a writer take that record as the whole chain: floor.json
+// proves more existed.
+TEST_P(LedgerTest, RefusesAnEndBelowWhatTheFloorOrHeadProves) {
+  Keys keys(kNs);
+  std::string record1, record2;
+  LedgerState expected;
+  {
+    auto w = MustOpen(Options(LedgerMode::kWrite, 4));
+    record1 = Read(keys.Record(1));
+    CommitMany(*w, 1);
+    record2 = Read(keys.Record(2));
+    CommitMany(*w, 19, 1);
+    expected = w->state();
+    auto garbage = w->CollectObsolete(1);
+    ASSERT_TRUE(garbage.ok());
+    ASSERT_GT(garbage->floor, 2u);
+    ASSERT_TRUE(store_->DeleteMany(garbage->keys).ok());
+  }
+  ASSERT_TRUE(store_->Delete(keys.Head()).ok());
+  auto snaps = ListAll(*store_, keys.SnapshotPrefix());
+  ASSERT_TRUE(snaps.ok());
+  for (const auto& o : *snaps) ASSERT_TRUE(store_->Delete(o.key).ok());
+  ASSERT_TRUE(store_->Put(keys.Record(1), record1).ok());
+  ASSERT_TRUE(store_->Put(keys.Record(2), record2).ok());
+  auto r = Ledger::Open(store_, kNs, Options());
+  ASSERT_FALSE(r.ok()) << "a writer started over collected history";
+  EXPECT_EQ(r.status().detail(), StatusDetail::kLedgerDamaged) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("floor.json names snapshot"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_TRUE(store_->Stat(keys.Record(3)).status().IsNotFound()) << "a new chain was started";
+}
+
+TEST_P(LedgerTest, RefusesAnEndBelowTheHeadHint) {
+  Keys keys(kNs);
+  {
+    auto w = MustOpen();
+    CommitMany(*w, 6);
+  }
+  // The last two records vanish (a bad restore): head.json still names record 7.
+  ASSERT_TRUE(store_->Delete(keys.Record(7)).ok());
+  ASSERT_TRUE(store_->Delete(keys.Record(6)).ok());
+  auto r = Ledger::Open(store_, kNs, Options());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().detail(), StatusDetail::kLedgerDamaged) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("head.json names record 7"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_TRUE(store_->Stat(keys.Record(6)).status().IsNotFound());
+  // A hint far ahead of the records (they were lost, or deleted by hand) is refused the same way.
+  ASSERT_TRUE(store_->Put(keys.Record(6), "").ok());
+  ASSERT_TRUE(store_->Delete(keys.Record(6)).ok());
+  HeadHint ahead{1000, 0, 1, "w", 0};
+  ASSERT_TRUE(store_->Put(keys.Head(), *EncodeHead(ahead)).ok());
+  r = Ledger::Open(store_, kNs, Options(LedgerMode::kReadOnly));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("head.json names record 1000"), std::string::npos)
+      << r.status().ToString();
+}
+
+// A record damaged in the middle of the chain: inspection names it and what it held; repair
+// replaces it by a void record, the chain reads again, and only that record's commit is lost.
+TEST_P(LedgerTest, RepairReplacesADamagedRecordByAVoidOne) {
+  Keys keys(kNs);
+  {
+    auto w = MustOpen();
+    CommitMany(*w, 8);  // records 2..9: e0..e7
+  }
+  std::string bytes = Read(keys.Record(5));  // e3
+  bytes[bytes.size() / 2] ^= 0x01;
+  ASSERT_TRUE(store_->Put(keys.Record(5), bytes).ok());
+  ASSERT_FALSE(Ledger::Open(store_, kNs, Options(LedgerMode::kReadOnly)).ok());
+
+  auto inspected = InspectLedger(*store_, kNs);
+  ASSERT_TRUE(inspected.ok()) << inspected.status().ToString();
+  ASSERT_EQ(inspected->damage.size(), 1u);
+  EXPECT_EQ(inspected->damage[0].key, keys.Record(5));
+  EXPECT_TRUE(inspected->damage[0].needed);
+  ASSERT_FALSE(inspected->damage[0].held.empty());
+  EXPECT_EQ(inspected->damage[0].held[0].rfind("e3", 0), 0u) << inspected->damage[0].held[0];
+  EXPECT_EQ(Read(keys.Record(5)), bytes) << "inspection wrote";
+
+  auto repaired = RepairLedger(*store_, kNs, "test-repair");
+  ASSERT_TRUE(repaired.ok()) << repaired.status().ToString();
+  auto w = MustOpen();
+  ASSERT_NE(w, nullptr);
+  EXPECT_FALSE(w->Find("e3").has_value());
+  for (int i : {0, 1, 2, 4, 5, 6, 7}) EXPECT_TRUE(w->Find("e" + std::to_string(i))) << i;
+  CommitMany(*w, 1, 3);  // e3 again
+  auto again = InspectLedger(*store_, kNs);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->ok()) << again->damage[0].key << ": " << again->damage[0].detail;
+}
+
+// A lost claim record: the commits after it act under its epoch, so its void must claim it, or
+// replay would drop them as unclaimed.
+TEST_P(LedgerTest, RepairOfALostClaimKeepsTheCommitsAfterIt) {
+  Keys keys(kNs);
+  {
+    auto w = MustOpen();
+    CommitMany(*w, 2);  // 1 claim, 2-3
+  }
+  {
+    auto w = MustOpen();   // 4 claim
+    CommitMany(*w, 2, 2);  // 5-6
+  }
+  ASSERT_TRUE(store_->Delete(keys.Record(4)).ok());
+  auto repaired = RepairLedger(*store_, kNs, "test-repair");
+  ASSERT_TRUE(repaired.ok()) << repaired.status().ToString();
+  ASSERT_EQ(repaired->damage.size(), 1u);
+  EXPECT_EQ(repaired->damage[0].kind, LedgerDamage::Kind::kMissing);
+  auto r = Reader();
+  ASSERT_NE(r, nullptr);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(r->Find("e" + std::to_string(i))) << i;
+  EXPECT_EQ(r->state().max_epoch, 2u);
+}
+
+// The floor snapshot damaged after the records below it were collected: repair replaces it by an
+// empty one (what it held is recomputed), and the records after it are kept.
+TEST_P(LedgerTest, RepairOfACollectedFloorSnapshot) {
+  Keys keys(kNs);
+  uint64_t floor = 0;
+  {
+    auto w = MustOpen(Options(LedgerMode::kWrite, 4));
+    CommitMany(*w, 12);
+    auto garbage = w->CollectObsolete(1);
+    ASSERT_TRUE(garbage.ok());
+    floor = garbage->floor;
+    ASSERT_TRUE(store_->DeleteMany(garbage->keys).ok());
+    CommitMany(*w, 2, 100);
+  }
+  ASSERT_GT(floor, 0u);
+  std::string snap = Read(keys.Snapshot(floor));
+  snap[snap.size() / 2] ^= 0x20;
+  ASSERT_TRUE(store_->Put(keys.Snapshot(floor), snap).ok());
+  ASSERT_TRUE(store_->Delete(keys.Head()).ok());
+  auto snaps = ListAll(*store_, keys.SnapshotPrefix());
+  ASSERT_TRUE(snaps.ok());
+  for (const auto& o : *snaps) {
+    if (o.key != keys.Snapshot(floor)) {
+      ASSERT_TRUE(store_->Delete(o.key).ok());
+    }
+  }
+  ASSERT_FALSE(Ledger::Open(store_, kNs, Options(LedgerMode::kReadOnly)).ok());
+  auto repaired = RepairLedger(*store_, kNs, "test-repair");
+  ASSERT_TRUE(repaired.ok()) << repaired.status().ToString();
+  auto w = MustOpen();
+  ASSERT_NE(w, nullptr);
+  EXPECT_TRUE(w->Find("e100").has_value());
+  EXPECT_TRUE(w->Find("e101").has_value());
+  ASSERT_TRUE(w->Commit(Upsert("later", MakeEntry("f"))).ok());
 }
 
 TEST_P(LedgerTest, LostPutAnswerCommitsExactlyOnce) {

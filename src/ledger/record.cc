@@ -125,7 +125,17 @@ Entry StateEntryFromJson(const json& j) {
   return e;
 }
 
-std::string_view KindName(RecordKind k) { return k == RecordKind::kClaim ? "claim" : "commit"; }
+std::string_view KindName(RecordKind k) {
+  switch (k) {
+    case RecordKind::kClaim:
+      return "claim";
+    case RecordKind::kCommit:
+      return "commit";
+    case RecordKind::kVoid:
+      return "void";
+  }
+  return "commit";
+}
 
 Status Malformed(std::string_view key, const std::exception& e) {
   return DataLoss("ledger object " + Quoted(key) +
@@ -243,6 +253,10 @@ Result<std::string> EncodeRecord(const Record& r, std::string* body_checksum) {
             {"prev", r.prev},
             {"upserts", std::move(upserts)},
             {"removals", std::move(removals)}};
+  if (r.kind == RecordKind::kVoid) {
+    body["chain"] = r.chain;
+    body["lost"] = r.lost;
+  }
   return EncodeBody(body, "commit record " + std::to_string(r.sequence), body_checksum);
 }
 
@@ -260,6 +274,10 @@ Result<Record> DecodeRecord(std::string_view key, uint64_t expected_sequence,
       r.kind = RecordKind::kClaim;
     } else if (kind == "commit") {
       r.kind = RecordKind::kCommit;
+    } else if (kind == "void") {
+      r.kind = RecordKind::kVoid;
+      r.chain = j.at("chain").get<std::string>();
+      r.lost = j.value("lost", std::vector<std::string>());
     } else {
       return DataLoss("ledger record " + Quoted(key) + " has unknown kind " + Quoted(kind));
     }
@@ -397,6 +415,15 @@ Result<Lease> DecodeLease(std::string_view key, std::string_view bytes) {
 }
 
 bool ApplyRecord(const Record& r, LedgerState& state) {
+  if (r.kind == RecordKind::kVoid) {
+    if (r.epoch > state.max_epoch) {
+      state.max_epoch = r.epoch;
+      state.epoch_writer = r.epoch_owner;
+      state.epoch_run_id = r.run_id;
+      state.epoch_sequence = r.sequence;
+    }
+    return true;
+  }
   if (r.epoch < state.max_epoch) return false;  // a zombie's late write
   if (r.kind == RecordKind::kClaim) {
     if (r.epoch == state.max_epoch) return false;  // must raise the epoch strictly

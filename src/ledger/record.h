@@ -61,7 +61,10 @@ struct Changes {
   bool empty() const { return upserts.empty() && removals.empty(); }
 };
 
-enum class RecordKind { kClaim, kCommit };
+/// kVoid stands in for a record that was damaged or lost (written by `respawn repair`): it
+/// changes no entry, keeps the chain going (`chain`) and, when the records after it act under
+/// an epoch the lost record claimed, claims that epoch in its place.
+enum class RecordKind { kClaim, kCommit, kVoid };
 
 /// One commit record: "<ns>/ledger/rec/<20-digit sequence>.json", published by one
 /// put-if-absent (or, on stores without it, under the lease; see ledger.h).
@@ -76,7 +79,11 @@ struct Record {
   std::string commit_id;       // random, unique per publish attempt (ours vs. theirs)
   int64_t committed_at_ms = 0;
   std::string prev;            // body checksum of record sequence-1; "" for sequence 1
-  Changes changes;             // empty for claims
+  Changes changes;             // empty for claims and voids
+  // kVoid only: the body checksum the replaced record had ("" if unknown), which the next
+  // record's `prev` names; and what the replaced record held, as far as it could be read.
+  std::string chain;
+  std::vector<std::string> lost;
 };
 
 /// What replaying the chain computes.
@@ -181,7 +188,9 @@ Result<Lease> DecodeLease(std::string_view key, std::string_view bytes);
 ///   the current epoch other than the one that won (epoch_owner != state.epoch_writer), is
 ///   ignored;
 /// - otherwise upserts replace entries (stamped with the record's sequence, epoch, time, run,
-///   writer) and removals erase them.
+///   writer) and removals erase them;
+/// - a void changes no entry; if its epoch is above max_epoch it claims it for its epoch_owner
+///   (the lost record was that claim).
 /// Returns whether the record was applied.
 bool ApplyRecord(const Record& record, LedgerState& state);
 

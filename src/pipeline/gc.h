@@ -16,6 +16,9 @@
 // done by the run itself at its end (it holds the epoch), or by `respawn gc` joining the epoch
 // of a finished run; GC never claims an epoch, so it never fences a running pipeline.
 //
+// Leftovers of writes a killed process never finished (POSIX temporary files, which listings
+// never show) are swept by Store::SweepAbandonedWrites once older than `orphan_grace`.
+//
 // Crash points: gc:after-list, gc:before-delete, gc:after-delete (here), runner:before-gc and
 // gc:after-trim (runner.cc). A crash at any of them leaves garbage for the next GC, never a
 // live object missing.
@@ -48,6 +51,12 @@ std::vector<std::string> ResultKeys(const PipelineSpec& spec, const Dag& dag,
 /// `keep_runs` finished runs (their run reports).
 std::set<std::string> RetainedKeys(const ledger::LedgerState& state, int keep_runs);
 
+/// The run reports ("run/<id>") to drop in the commit that adds a new one, so that the ledger
+/// keeps at most `keep_reports` of them (its state, and each snapshot, stop growing with
+/// history). The newest `keep_runs` finished runs' reports always stay: they retain results.
+std::vector<std::string> ExpiredRunReports(const ledger::LedgerState& state, int keep_reports,
+                                           int keep_runs);
+
 struct GcOptions {
   bool dry_run = false;
   int64_t now_ms = 0;  // 0: the current time
@@ -67,6 +76,7 @@ struct GcReport {
   uint64_t young_orphans_kept = 0;
   uint64_t in_flight_kept = 0;   // objects of a run that may still commit them
   uint64_t ledger_objects = 0;   // ledger records and snapshots below the floor
+  uint64_t abandoned_writes = 0;  // temporary files of killed writers, older than the grace
   uint64_t list_requests = 0;
   uint64_t delete_requests = 0;  // DeleteObjects requests (S3) or unlinks (POSIX)
   std::vector<std::string> deleted_keys;  // sorted

@@ -658,8 +658,18 @@ bool Runner::OutputIsCurrent(size_t index) {
     auto [url, key] = SplitUrlPattern(r.path);
     Result<OpenedStore> opened = OpenStore(url);
     if (!opened.ok()) return false;
+    const uint64_t size = previous->meta.value("size", uint64_t{0});
     Result<ObjectInfo> info = opened->store->Stat(key);
-    if (!info.ok() || info->size != previous->meta.value("size", uint64_t{0})) return false;
+    if (!info.ok() || info->size != size) return false;
+    // The same version as written (S3 gives every overwrite a new ETag unless the bytes are the
+    // same), else the content itself must match: a rewrite of equal size is not current.
+    const std::string etag = previous->meta.value("etag", std::string());
+    if (etag.empty() || info->etag != etag) {
+      Result<uint64_t> xxh3 = ParseHexU64(previous->meta.value("xxh3", std::string()));
+      if (!xxh3.ok()) return false;
+      ledger::DataObject object{key, size, *xxh3};
+      if (!ledger::VerifyData(*opened->store, object, /*checksum=*/true).ok()) return false;
+    }
     r.bytes = info->size;
     return true;
   }
@@ -741,12 +751,23 @@ Status Runner::WriteOutput(Connection& conn, size_t index) {
     return copied.WithContext(spec_.Where(out.line) + ": output \"" + out.name + "\"");
   }
   ASSIGN_OR_RETURN(FileDigest digest, DigestFile(tmp));
+  // Outputs are outside the ledger: check this run still holds its epoch right before one is
+  // published, so a zombie does not overwrite the output of the run that took over.
+  if (Status owner = ledger_->CheckNotFenced(); !owner.ok()) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    return owner.WithContext("output \"" + out.name + "\" not written");
+  }
+  std::string etag;
   if (out.location.is_url) {
     auto [url, key] = SplitUrlPattern(r.path);
     Result<OpenedStore> opened = OpenStore(url);
     Status put = opened.ok() ? opened->store->PutFile(key, tmp) : opened.status();
     std::filesystem::remove(tmp);
     if (!put.ok()) return put.WithContext("output \"" + out.name + "\" to " + r.path);
+    // The version written: while the object keeps it, its content is ours (OutputIsCurrent).
+    Result<ObjectInfo> info = opened->store->Stat(key);
+    if (info.ok() && info->size == digest.size) etag = info->etag;
   } else {
     RETURN_IF_ERROR(FsyncPath(tmp, false));
     std::error_code ec;
@@ -767,6 +788,7 @@ Status Runner::WriteOutput(Connection& conn, size_t index) {
   ledger::Entry entry;
   entry.fingerprint = content_id;
   entry.meta = {{"path", r.path}, {"size", digest.size}, {"xxh3", HexU64(digest.xxh3)}};
+  if (!etag.empty()) entry.meta["etag"] = etag;
   changes.upserts[OutputEntryName(out.name)] = entry;
   RETURN_IF_ERROR(ledger_->Commit(changes).status().WithContext("committing output " + out.name));
   Emit(RunEvent::Type::kOutput, nullptr, &r);
@@ -815,6 +837,11 @@ void Runner::CommitRunReport() {
     }
     entry.meta["results"] = ResultKeys(spec_, dag_, state);
   }
+  // Old run reports go in the same commit: the ledger's state stays bounded.
+  for (const std::string& name :
+       ExpiredRunReports(ledger_->state(), spec_.gc.keep_run_reports, spec_.gc.keep_runs)) {
+    changes.removals.insert(name);
+  }
   changes.upserts[RunEntryName(report_.run_id)] = entry;
   Result<uint64_t> committed = ledger_->Commit(changes);
   if (!committed.ok()) {
@@ -855,8 +882,7 @@ Result<RunReport> Runner::Run() {
   if (report_.interrupted && report_.status.ok()) {
     report_.status = Aborted("interrupted");
   }
-  bool fenced = report_.status.code() == StatusCode::kFailedPrecondition &&
-                report_.status.message().find("fenced") != std::string::npos;
+  const bool fenced = report_.status.IsFenced();
   if (fenced) {
     report_.status = FailedPrecondition(
         "another run of pipeline \"" + spec_.name + "\" took over the store " +
@@ -1024,11 +1050,12 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
                                          : "run " + epoch_run.substr(0, 8) +
                                                " is in progress or was killed; its work-tables "
                                                "stay until a run finishes";
-  } else if (!store->capabilities().put_if_absent) {
-    out.trim_skipped = "the store has no put-if-absent, so GC cannot join the last run's epoch; "
-                       "work-tables are dropped at the end of the next run";
   } else if (options.dry_run) {
-    out.trimmed = trim;
+    out.trimmed = trim;  // (asking the store for put-if-absent would write a probe object)
+  } else if (!store->capabilities().put_if_absent) {
+    out.trim_skipped =
+        "the store has no put-if-absent, so GC cannot join the last run's epoch; "
+        "work-tables are dropped at the end of the next run";
   } else {
     ledger::LedgerOptions join;
     join.mode = ledger::LedgerMode::kJoin;
@@ -1088,17 +1115,13 @@ Status CheckPipeline(const PipelineSpec& spec) {
   return CheckPipelineSql(spec, dag);
 }
 
-Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_ptr<Store> store) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open());
-  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, db->Connect());
-  ASSIGN_OR_RETURN(Dag dag, BuildPipelineDag(spec, *conn));
-  ASSIGN_OR_RETURN(std::vector<FingerprintComponents> fps,
-                   FingerprintPipeline(spec, dag, EngineVersion(), FileSourceComponents));
+namespace {
 
-  std::unique_ptr<ledger::Ledger> ledger;
-  ASSIGN_OR_RETURN(PipelineStatus status,
-                   ReadLedgerState(store, PipelineNamespace(spec), spec.gc.keep_runs, &ledger));
-  const ledger::LedgerState state = ledger->state();
+// Each node of `spec` compared with what `state` holds.
+std::vector<NodeStatus> NodeStatuses(const PipelineSpec& spec, const Dag& dag,
+                                     const std::vector<FingerprintComponents>& fps,
+                                     const ledger::LedgerState& state) {
+  std::vector<NodeStatus> out;
   // The latest run report: what it did with each node.
   const ledger::Entry* last_run = nullptr;
   for (const auto& [name, entry] : state.entries) {
@@ -1165,9 +1188,35 @@ Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_p
         }
       }
     }
-    status.nodes.push_back(std::move(n));
+    out.push_back(std::move(n));
   }
+  return out;
+}
+
+}  // namespace
+
+Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_ptr<Store> store) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open());
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, db->Connect());
+  ASSIGN_OR_RETURN(Dag dag, BuildPipelineDag(spec, *conn));
+  ASSIGN_OR_RETURN(std::vector<FingerprintComponents> fps,
+                   FingerprintPipeline(spec, dag, EngineVersion(), FileSourceComponents));
+
+  std::unique_ptr<ledger::Ledger> ledger;
+  ASSIGN_OR_RETURN(PipelineStatus status,
+                   ReadLedgerState(store, PipelineNamespace(spec), spec.gc.keep_runs, &ledger));
+  status.nodes = NodeStatuses(spec, dag, fps, ledger->state());
   return status;
+}
+
+Result<std::vector<NodeStatus>> PipelineStatusForState(const PipelineSpec& spec,
+                                                       const ledger::LedgerState& state) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open());
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, db->Connect());
+  ASSIGN_OR_RETURN(Dag dag, BuildPipelineDag(spec, *conn));
+  ASSIGN_OR_RETURN(std::vector<FingerprintComponents> fps,
+                   FingerprintPipeline(spec, dag, EngineVersion(), FileSourceComponents));
+  return NodeStatuses(spec, dag, fps, state);
 }
 
 }  // namespace respawn

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "ledger/record.h"
 #include "pipeline/dag.h"
 #include "pipeline/gc.h"
 #include "pipeline/spec.h"
@@ -190,6 +191,10 @@ struct PipelineStatus {
 
 /// Reads the ledger (read-only; never fences a running run) and compares it with `spec`.
 Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_ptr<Store> store);
+
+/// Each node of `spec` compared with a given ledger state (e.g. the state a repair leaves).
+Result<std::vector<NodeStatus>> PipelineStatusForState(const PipelineSpec& spec,
+                                                       const ledger::LedgerState& state);
 
 /// The checks RunPipeline makes before it touches the store: the DAG (unknown tables, cycles)
 /// and every stage's SQL bound against its inputs' schemas (unknown columns or functions).

@@ -425,7 +425,17 @@ class SpecParser {
       return;
     }
     spec_.gc.line = LineOf(*node);
-    CheckKeys(*t, "[gc]", {"keep_runs", "orphan_grace"});
+    CheckKeys(*t, "[gc]", {"keep_runs", "orphan_grace", "keep_run_reports"});
+    if (const toml::node* reports = t->get("keep_run_reports")) {
+      auto* i = reports->as_integer();
+      if (i == nullptr || i->get() < 1 || i->get() > 100000) {
+        Error(LineOf(*reports),
+              "[gc]: keep_run_reports must be a whole number of run reports, "
+              "at least 1 (e.g. keep_run_reports = 30)");
+      } else {
+        spec_.gc.keep_run_reports = static_cast<int>(i->get());
+      }
+    }
     if (const toml::node* keep = t->get("keep_runs")) {
       auto* i = keep->as_integer();
       if (i == nullptr || i->get() < 1 || i->get() > 1000000) {

@@ -18,6 +18,7 @@
 //   [gc]                                      # optional
 //   keep_runs = 1                             # runs whose results stay
 //   orphan_grace = "1h"                       # never-committed objects younger than this stay
+//   keep_run_reports = 30                     # run reports kept in the ledger (status, ls)
 //
 // Every error is InvalidArgument, one line per problem, sorted by line, each shaped
 // `<file>:<line>: <what is wrong and how to fix it>`.
@@ -104,6 +105,7 @@ struct StageSpec {
 struct GcSpec {
   int keep_runs = 1;                     // runs whose results (output stages, kept stages) stay
   int64_t orphan_grace_ms = 3'600'000;   // never-committed objects younger than this stay
+  int keep_run_reports = 30;             // run reports the ledger keeps (bounds its state)
   int line = 0;
 };
 

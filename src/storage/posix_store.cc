@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -512,12 +513,24 @@ Status PosixStore::SyncDir(const std::string& dir) const {
   return Status::OK();
 }
 
+bool PosixStore::DirKnownDurable(const std::string& dir) const {
+  std::lock_guard<std::mutex> lock(durable_mu_);
+  return durable_dirs_.count(dir) > 0;
+}
+
+void PosixStore::MarkDirDurable(const std::string& dir) const {
+  std::lock_guard<std::mutex> lock(durable_mu_);
+  durable_dirs_.insert(dir);
+}
+
 Status PosixStore::MakeParents(std::string_view key) const {
   size_t last = key.rfind('/');
   if (last == std::string_view::npos) return Status::OK();
   struct stat st;
   std::string leaf_dir = PathOf(key.substr(0, last));
-  if (::stat(leaf_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Status::OK();
+  if (!options_.fsync || DirKnownDurable(leaf_dir)) {
+    if (::stat(leaf_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Status::OK();
+  }
 
   for (int attempt = 0;; ++attempt) {
     bool vanished = false;
@@ -528,40 +541,39 @@ Status PosixStore::MakeParents(std::string_view key) const {
       if (next == std::string_view::npos || next > last) break;
       std::string_view dir_key = key.substr(0, next);
       std::string dir = PathOf(dir_key);
-      if (::mkdir(dir.c_str(), 0755) == 0) {
-        if (options_.fsync) {
-          Status synced = SyncDir(parent);
-          if (synced.IsNotFound()) {
-            vanished = true;  // the new directory and its parent were removed already
-            break;
-          }
-          RETURN_IF_ERROR(synced);
-        }
-      } else {
-        int err = errno;
-        if (err == EEXIST) {
-          if (::stat(dir.c_str(), &st) != 0) {
-            if (errno != ENOENT) return ErrnoStatus(errno, "stat", dir);
-            vanished = true;  // removed just now by a concurrent Delete
-            break;
-          }
-          if (!S_ISDIR(st.st_mode)) {
-            return FailedPrecondition(
-                "cannot store object key " + Quoted(key) + " because " + Quoted(dir_key) +
-                " is an object (the file " + dir +
-                "); a filesystem store cannot hold both \"a\" and \"a/b\" (S3 can): choose "
-                "another key");
-          }
-        } else if (err == ENOENT) {
-          vanished = true;  // a parent was removed by a concurrent Delete
+      const bool created = ::mkdir(dir.c_str(), 0755) == 0;
+      const int err = created ? 0 : errno;
+      if (err == EEXIST) {
+        if (::stat(dir.c_str(), &st) != 0) {
+          if (errno != ENOENT) return ErrnoStatus(errno, "stat", dir);
+          vanished = true;  // removed just now by a concurrent Delete
           break;
-        } else if (err == ENOTDIR) {
-          // A parent turned into a file; the next attempt's EEXIST check names it.
-          vanished = true;
-          break;
-        } else {
-          return ErrnoStatus(err, "create directory", dir);
         }
+        if (!S_ISDIR(st.st_mode)) {
+          return FailedPrecondition(
+              "cannot store object key " + Quoted(key) + " because " + Quoted(dir_key) +
+              " is an object (the file " + dir +
+              "); a filesystem store cannot hold both \"a\" and \"a/b\" (S3 can): choose "
+              "another key");
+        }
+      } else if (err == ENOENT || err == ENOTDIR) {
+        // A parent was removed by a concurrent Delete, or turned into a file (the next
+        // attempt's EEXIST check names it).
+        vanished = true;
+        break;
+      } else if (err != 0) {
+        return ErrnoStatus(err, "create directory", dir);
+      }
+      // New, or existing but maybe not durable yet (its creator may have died before its fsync):
+      // make the entry durable before anything is written below it.
+      if (options_.fsync && (created || !DirKnownDurable(dir))) {
+        Status synced = SyncDir(parent);
+        if (synced.IsNotFound()) {
+          vanished = true;  // the directory and its parent were removed already
+          break;
+        }
+        RETURN_IF_ERROR(synced);
+        MarkDirDurable(dir);
       }
       parent = std::move(dir);
       pos = next + 1;
@@ -597,6 +609,12 @@ Status PosixStore::WriteObject(
   // The temporary file keeps its directory non-empty, so no Delete removes it from now on.
   TempFileRemover remover(tmp);
   FdCloser closer(fd);
+  // A shared lock, held until the object is published, tells SweepAbandonedWrites that a live
+  // writer owns the file (flock works across processes, and on NFS through the lock manager).
+  // Best effort: without it, the sweep's age threshold alone protects the file.
+  const int lock_fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  FdCloser lock_closer(lock_fd);
+  if (lock_fd >= 0) ::flock(lock_fd, LOCK_SH | LOCK_NB);
   RETURN_IF_ERROR(fill(fd, tmp));
   if (options_.fsync && ::fsync(fd) != 0) return ErrnoStatus(errno, "fsync", tmp);
   if (int err = closer.Close(); err != 0) return ErrnoStatus(err, "close", tmp);
@@ -766,7 +784,8 @@ Result<uint64_t> PosixStore::ReadTo(std::string_view key, int out_fd) {
   uint64_t done = 0;
   bool use_sendfile = true;
   while (done < size && use_sendfile) {
-    ssize_t n = ::sendfile(out_fd, fd, nullptr, static_cast<size_t>(std::min<uint64_t>(size - done, 1ull << 30)));
+    ssize_t n = ::sendfile(out_fd, fd, nullptr,
+                           static_cast<size_t>(std::min<uint64_t>(size - done, 1ull << 30)));
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EINVAL || errno == ENOSYS) {
@@ -901,6 +920,44 @@ Result<ListPage> PosixStore::List(const ListOptions& o) {
         .WithContext("list " + Url() + " prefix " + Quoted(o.prefix));
   }
   return lister.TakePage();
+}
+
+Result<std::vector<ObjectInfo>> PosixStore::SweepAbandonedWrites(std::string_view prefix,
+                                                                 int64_t older_than_ms,
+                                                                 bool dry_run) {
+  // Only whole directories: "a/b/" or "a/b/c" both start at root/a/b.
+  size_t slash = prefix.rfind('/');
+  std::string key_dir = slash == std::string_view::npos ? "" : std::string(prefix.substr(0, slash));
+  if (!key_dir.empty() && !SegmentProblem(key_dir).empty()) return std::vector<ObjectInfo>();
+  const std::string top = key_dir.empty() ? root_ : PathOf(key_dir);
+  std::vector<ObjectInfo> out;
+  std::error_code ec;
+  namespace fs = std::filesystem;
+  fs::recursive_directory_iterator it(top, fs::directory_options::none, ec);
+  if (ec) {
+    if (ec.value() == ENOENT || ec.value() == ENOTDIR) return out;
+    return ErrnoStatus(ec.value(), "list directory", top);
+  }
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;  // a directory removed under us: the next GC looks again
+    const std::string name = it->path().filename().string();
+    if (!StartsWith(name, kTmpPrefix)) continue;
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    ObjectInfo info = InfoOf(it->path().string().substr(root_.size() + 1), st);
+    if (info.mtime_ms >= older_than_ms) continue;
+    // A writer that is alive holds a shared lock on its temporary file until it publishes it.
+    const int fd = ::open(it->path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) continue;
+    FdCloser closer(fd);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) continue;
+    if (!dry_run && ::unlink(it->path().c_str()) != 0 && errno != ENOENT) continue;
+    out.push_back(std::move(info));
+  }
+  if (!dry_run) {
+    for (const ObjectInfo& o : out) RemoveEmptyParents(o.key);
+  }
+  return out;
 }
 
 void PosixStore::RemoveEmptyParents(std::string_view key) const {

@@ -9,8 +9,10 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 #include "storage/store.h"
 
@@ -35,11 +37,16 @@ class PosixStore : public Store {
   Status PutFile(std::string_view key, const std::string& path, const PutOptions& o = {}) override;
   Result<std::string> Get(std::string_view key, const GetOptions& o = {}) override;
   Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t length) override;
-  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o = {}) override;
+  Status GetToFile(std::string_view key, const std::string& path,
+                   const GetOptions& o = {}) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   Result<ListPage> List(const ListOptions& o) override;
   Status Delete(std::string_view key) override;
   Result<DeleteResult> DeleteMany(const std::vector<std::string>& keys) override;
+  /// The ".respawn-tmp-*" files of writes a killed process never finished.
+  Result<std::vector<ObjectInfo>> SweepAbandonedWrites(std::string_view prefix,
+                                                       int64_t older_than_ms,
+                                                       bool dry_run) override;
 
   /// Writes the whole object to `out_fd` (a file, pipe or socket) in the kernel where it can
   /// (sendfile), else through one reused buffer: `store cat` without a buffer per chunk.
@@ -53,7 +60,9 @@ class PosixStore : public Store {
 
   /// root_ + "/" + key (key already validated).
   std::string PathOf(std::string_view key) const;
-  /// Creates the directories above `key` (fsyncing the parent of each new one). Retries when a
+  /// Creates the directories above `key`. With fsync, the parent of each directory on the way
+  /// is fsynced once per process, also when the directory already existed: its creator may have
+  /// died before its own fsync, leaving an entry that a power loss would drop. Retries when a
   /// concurrent Delete removes a directory on the way; FailedPrecondition when a path segment is
   /// an object (a regular file).
   Status MakeParents(std::string_view key) const;
@@ -68,8 +77,14 @@ class PosixStore : public Store {
   /// path (and, for permission errors, the process and owner uid/gid).
   static Status ErrnoStatus(int err, std::string_view action, const std::string& path);
 
+  /// Whether `dir`'s entry is known durable (its parent fsynced by this process); marks it.
+  bool DirKnownDurable(const std::string& dir) const;
+  void MarkDirDurable(const std::string& dir) const;
+
   std::string root_;  // absolute, no trailing '/' (except "/" itself)
   PosixStoreOptions options_;
+  mutable std::mutex durable_mu_;
+  mutable std::unordered_set<std::string> durable_dirs_;  // GUARDED_BY(durable_mu_)
 };
 
 }  // namespace respawn

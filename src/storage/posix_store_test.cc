@@ -32,6 +32,9 @@ class PosixStorePeer {
   static Status ErrnoStatus(int err, std::string_view action, const std::string& path) {
     return PosixStore::ErrnoStatus(err, action, path);
   }
+  static bool DirKnownDurable(const PosixStore& store, const std::string& dir) {
+    return store.DirKnownDurable(dir);
+  }
 };
 
 namespace {
@@ -586,6 +589,24 @@ TEST_F(PosixStoreTest, PermissionDeniedNamesUidsAndOwner) {
       ::testing::ExitedWithCode(0),
       "PermissionDenied: .*/locked/.*\\(this process runs as uid 65534 gid 65534; .*/locked is "
       "owned by uid 0 gid 0, mode 0755\\); check the ownership");
+}
+
+// A directory that already exists (its creator may have died before fsyncing its parent) is
+// made durable before an object goes below it, once per process.
+TEST(PosixStoreDurability, ExistingDirectoriesAreSyncedOnce) {
+  std::string root = fs::temp_directory_path() / ("respawn-durable-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root + "/made/elsewhere");
+  auto store = PosixStore::Open(root);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_FALSE(PosixStorePeer::DirKnownDurable(**store, root + "/made/elsewhere"));
+  ASSERT_TRUE((*store)->Put("made/elsewhere/x", "1").ok());
+  EXPECT_TRUE(PosixStorePeer::DirKnownDurable(**store, root + "/made"));
+  EXPECT_TRUE(PosixStorePeer::DirKnownDurable(**store, root + "/made/elsewhere"));
+  ASSERT_TRUE((*store)->Put("made/elsewhere/y", "2").ok());
+  ASSERT_TRUE((*store)->Put("new/dir/z", "3").ok());
+  EXPECT_TRUE(PosixStorePeer::DirKnownDurable(**store, root + "/new/dir"));
+  fs::remove_all(root);
 }
 
 }  // namespace

@@ -107,6 +107,18 @@ class Store {
   /// Deletes many keys, batched and parallel where the backend allows. Never fails as a whole
   /// for per-key errors: those are in DeleteResult::failed.
   virtual Result<DeleteResult> DeleteMany(const std::vector<std::string>& keys) = 0;
+
+  /// Leftovers of writes that never finished under `prefix` (on POSIX, the temporary files of
+  /// killed processes, which List never shows), last modified before `older_than_ms` (Unix
+  /// epoch ms): deleted unless `dry_run`. Returns what was (or would be) deleted, keys naming
+  /// the leftover's path relative to the root. Stores that leave none return nothing. A
+  /// leftover that a live writer still owns (POSIX: it holds a lock on it) is never deleted.
+  virtual Result<std::vector<ObjectInfo>> SweepAbandonedWrites(std::string_view prefix,
+                                                               int64_t older_than_ms,
+                                                               bool dry_run) {
+    (void)prefix, (void)older_than_ms, (void)dry_run;
+    return std::vector<ObjectInfo>();
+  }
 };
 
 /// Forwards every call to a wrapped store; wrappers (retry, metrics, chaos) derive from it.
@@ -136,6 +148,11 @@ class StoreWrapper : public Store {
   Status Delete(std::string_view key) override { return target_->Delete(key); }
   Result<DeleteResult> DeleteMany(const std::vector<std::string>& keys) override {
     return target_->DeleteMany(keys);
+  }
+  Result<std::vector<ObjectInfo>> SweepAbandonedWrites(std::string_view prefix,
+                                                       int64_t older_than_ms,
+                                                       bool dry_run) override {
+    return target_->SweepAbandonedWrites(prefix, older_than_ms, dry_run);
   }
 
   const std::shared_ptr<Store>& target() const { return target_; }

@@ -1,13 +1,14 @@
 #include "util/hash.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
-#include <fcntl.h>
-#include <unistd.h>
 #include <vector>
 
 namespace respawn {
@@ -22,6 +23,15 @@ std::string HexU64(uint64_t v) {
     v >>= 4;
   }
   return out;
+}
+
+Result<uint64_t> ParseHexU64(std::string_view hex) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), v, 16);
+  if (hex.empty() || hex.size() > 16 || ec != std::errc() || end != hex.data() + hex.size()) {
+    return InvalidArgument("\"" + std::string(hex) + "\" is not a 64-bit hex value");
+  }
+  return v;
 }
 
 std::string HexEncode(std::string_view bytes) {

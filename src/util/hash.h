@@ -14,6 +14,8 @@ namespace respawn {
 uint64_t Xxh3(std::string_view data);
 /// 16 lowercase hex digits of a 64-bit value.
 std::string HexU64(uint64_t v);
+/// The value of 1..16 hex digits (HexU64's inverse); InvalidArgument otherwise.
+Result<uint64_t> ParseHexU64(std::string_view hex);
 /// Lowercase hex of arbitrary bytes.
 std::string HexEncode(std::string_view bytes);
 std::string Base64Encode(std::string_view bytes);
