@@ -8,6 +8,10 @@
 // Import: download into a local cache named by the object's checksum, verify size and xxh3
 // against what the export reported (DataLoss otherwise), then define a view over the file.
 //
+// Checkpoints are type-exact: the export records every column's exact DuckDB type in the file
+// and writes the types Parquet cannot hold in a lossless form; the view casts them back, so it
+// has the names, types and values of the exported query (sql/parquet_types.h).
+//
 // Thread-safety: functions use the given Connection (one thread at a time, see engine.h); the
 // Store is safe for concurrent use. Exports and imports of different objects may run on
 // different connections at once; two imports of the same object share one cache file safely.
