@@ -26,7 +26,9 @@ namespace respawn {
 class Store;
 
 /// Bump when what goes into a fingerprint changes: every stored checkpoint becomes stale.
-inline constexpr uint32_t kFingerprintFormatVersion = 1;
+/// 2: checkpoints record their exact DuckDB column types (sql/parquet_transfer.h); those of
+/// version 1 could have changed types (HUGEINT read back as DOUBLE) and are recomputed.
+inline constexpr uint32_t kFingerprintFormatVersion = 2;
 
 /// Files up to this many bytes in total are hashed by content; larger inputs by size and mtime.
 inline constexpr uint64_t kContentHashLimitBytes = 64ull << 20;

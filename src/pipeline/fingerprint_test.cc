@@ -187,14 +187,18 @@ TEST(FingerprintTest, SerializeRoundTripsAndVerifies) {
   Result<FingerprintComponents> bad = FingerprintComponents::Parse(tampered);
   EXPECT_EQ(bad.status().code(), StatusCode::kDataLoss);
   EXPECT_EQ(FingerprintComponents::Parse("").status().code(), StatusCode::kDataLoss);
-  EXPECT_EQ(FingerprintComponents::Parse("respawn-fingerprint 1\nbogus 1\n").status().code(),
-            StatusCode::kDataLoss);
+  const std::string now = std::to_string(kFingerprintFormatVersion);
+  const std::string next = std::to_string(kFingerprintFormatVersion + 1);
+  EXPECT_EQ(
+      FingerprintComponents::Parse("respawn-fingerprint " + now + "\nbogus 1\n").status().code(),
+      StatusCode::kDataLoss);
 
   // A record from a future format parses (without verification) and explains itself.
   Result<FingerprintComponents> future = FingerprintComponents::Parse(
-      "respawn-fingerprint 2\nkind stage\nnew_thing x\ntotal 00000000000000aa\n");
+      "respawn-fingerprint " + next + "\nkind stage\nnew_thing x\ntotal 00000000000000aa\n");
   ASSERT_TRUE(future.ok()) << future.status().ToString();
-  EXPECT_EQ(ExplainChangeText(*future, stage), "fingerprint format changed (2 -> 1)");
+  EXPECT_EQ(ExplainChangeText(*future, stage),
+            "fingerprint format changed (" + next + " -> " + now + ")");
 }
 
 TEST(FingerprintTest, FileSources) {

@@ -512,11 +512,9 @@ Status Runner::ComputeNode(Connection& conn, int v) {
   }
   CrashPoint("runner:after-commit");
 
-  std::string view_sql;
   if (!exported->local_path.empty()) {
-    view_sql = "CREATE OR REPLACE VIEW " + QuoteIdentifier(r.name) +
-               " AS SELECT * FROM read_parquet(" + QuoteLiteral(exported->local_path) + ")";
-    RETURN_IF_ERROR(conn.Execute(view_sql).WithContext("stage \"" + r.name + "\""));
+    RETURN_IF_ERROR(CreateCheckpointView(conn, r.name, exported->local_path)
+                        .WithContext("stage \"" + r.name + "\""));
   } else {
     ImportOptions import;
     import.cache_dir = cache_dir_;
@@ -744,8 +742,13 @@ Status Runner::WriteOutput(Connection& conn, size_t index) {
     tmp = p.parent_path().string() + "/" + tmp_prefix + std::to_string(::getpid()) + "-" +
           ledger::NewRandomId().substr(0, 8);
   }
-  Status copied = conn.Execute("COPY (SELECT * FROM " + QuoteIdentifier(report_.nodes[v].name) +
-                               ") TO " + QuoteLiteral(tmp) + " (" + options + ")");
+  // A Parquet output keeps the stage's types where Parquet has them (sql/parquet_types.h).
+  Result<std::string> select = "SELECT * FROM " + QuoteIdentifier(report_.nodes[v].name);
+  if (out.format == DataFormat::kParquet) select = ParquetOutputQuery(conn, *select);
+  Status copied =
+      select.ok()
+          ? conn.Execute("COPY (" + *select + ") TO " + QuoteLiteral(tmp) + " (" + options + ")")
+          : select.status();
   if (!copied.ok()) {
     std::filesystem::remove(tmp);
     return copied.WithContext(spec_.Where(out.line) + ": output \"" + out.name + "\"");

@@ -509,6 +509,32 @@ Result<Value> Connection::QueryScalar(std::string_view sql, const std::vector<Va
   return r.at(0, 0);
 }
 
+Result<std::vector<TypedColumn>> Connection::Describe(std::string_view sql) {
+  std::string text(sql);
+  PreparedGuard stmt;
+  if (duckdb_prepare(connection_, text.c_str(), stmt.out()) != DuckDBSuccess) {
+    return MessageError(duckdb_prepare_error(stmt.get()));
+  }
+  std::vector<TypedColumn> columns;
+  idx_t n = duckdb_prepared_statement_column_count(stmt.get());
+  for (idx_t i = 0; i < n; ++i) {
+    TypedColumn c;
+    // const in the signature, but the caller frees it (duckdb.h).
+    char* name = const_cast<char*>(duckdb_prepared_statement_column_name(stmt.get(), i));
+    if (name != nullptr) {
+      c.name = name;
+      duckdb_free(name);
+    }
+    duckdb_logical_type type = duckdb_prepared_statement_column_logical_type(stmt.get(), i);
+    Result<SqlType> t = sql_internal::SqlTypeOf(type);
+    duckdb_destroy_logical_type(&type);
+    if (!t.ok()) return t.status().WithContext("column \"" + c.name + "\"");
+    c.type = std::move(t).value();
+    columns.push_back(std::move(c));
+  }
+  return columns;
+}
+
 void Connection::Interrupt() { duckdb_interrupt(connection_); }
 
 QueryProgress Connection::Progress() {

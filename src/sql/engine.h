@@ -26,6 +26,7 @@
 
 #include "duckdb.h"
 #include "sql/query_result.h"
+#include "sql/sql_type.h"
 #include "util/status.h"
 
 namespace respawn {
@@ -115,6 +116,11 @@ class Connection {
   Status Execute(std::string_view sql, const std::vector<Value>& params = {});
   /// The single value of a query returning one row of one column; InvalidArgument otherwise.
   Result<Value> QueryScalar(std::string_view sql, const std::vector<Value>& params = {});
+  /// The columns the one statement `sql` would return, with their exact DuckDB types, without
+  /// running it (DuckDB prepares it; binding reads the schemas of the tables and files it names).
+  /// A type the C API does not describe (TIME_NS) has the id "" (SqlType::IsDescribed).
+  /// Errors as Query's; Unimplemented for a type outside SqlType's list.
+  Result<std::vector<TypedColumn>> Describe(std::string_view sql);
 
   /// Asks the running statement to stop; it then fails with Aborted within milliseconds and the
   /// connection stays usable. Does nothing when no statement runs (the next one is not

@@ -6,6 +6,7 @@
 
 #include "duckdb.h"
 #include "sql/query_result.h"
+#include "sql/sql_type.h"
 #include "util/status.h"
 
 namespace respawn::sql_internal {
@@ -21,5 +22,9 @@ duckdb_error_type ErrorTypeOfMessage(std::string_view message);
 /// Reads every chunk of a successful `result` (duckdb_fetch_chunk). Unimplemented for a column
 /// type it cannot decode (BIT, BIGNUM), naming the column and suggesting a cast to VARCHAR.
 Result<QueryResult> MaterializeResult(duckdb_result* result);
+
+/// The SqlType of a DuckDB logical type (sql_type.cc). Unimplemented for types SqlType does not
+/// list (ANY, INVALID and other internal ones).
+Result<SqlType> SqlTypeOf(duckdb_logical_type type);
 
 }  // namespace respawn::sql_internal

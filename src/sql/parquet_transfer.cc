@@ -7,11 +7,13 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "sql/parquet_types.h"
 #include "util/hash.h"
 #include "util/log.h"
 
@@ -79,6 +81,68 @@ void RemoveQuietly(const std::string& path) {
   std::filesystem::remove(path, ec);
 }
 
+// The Parquet key-value metadata entry holding a checkpoint's column types (EncodeColumns).
+constexpr std::string_view kTypeRecordKey = "respawn.columns";
+
+// The exact columns of `sql` (a SELECT). A column whose type the C API does not describe (it
+// holds TIME_NS) is taken whole by its SQL spelling from DESCRIBE (type "OTHER"): the Parquet
+// writer keeps its values exactly (TIME_NS as text) and a CAST restores it, unless it also holds
+// a type whose values need converting, which is refused.
+Result<std::vector<TypedColumn>> DescribeExactly(Connection& conn, const std::string& sql) {
+  ASSIGN_OR_RETURN(std::vector<TypedColumn> columns, conn.Describe(sql));
+  bool all_described = true;
+  for (const TypedColumn& c : columns) all_described = all_described && c.type.IsDescribed();
+  if (all_described) return columns;
+  ASSIGN_OR_RETURN(QueryResult spelled,
+                   conn.Query("SELECT column_type FROM (DESCRIBE " + sql + ")"));
+  if (spelled.num_rows() != columns.size()) {
+    return Internal("DESCRIBE gives " + std::to_string(spelled.num_rows()) + " columns, not " +
+                    std::to_string(columns.size()));
+  }
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i].type.IsDescribed()) continue;
+    std::string text = spelled.at(i, 0).ToString();
+    if (NeedsParquetConversion(columns[i].type)) {
+      return Unimplemented("column \"" + columns[i].name + "\" has the type " + text +
+                           ", which mixes TIME_NS with types Parquet cannot hold as they are: "
+                           "cast its TIME_NS values to TIME or VARCHAR");
+    }
+    columns[i].type = SqlType();
+    columns[i].type.id = "OTHER";
+    columns[i].type.alias = text;
+  }
+  return columns;
+}
+
+// The exact columns of the SELECT `select`. The query starts on line 2, as in the COPY (\n...)
+// the export runs, so an error points at the same line either way.
+Result<std::vector<TypedColumn>> DescribeSelect(Connection& conn, std::string_view select) {
+  return DescribeExactly(conn, "SELECT * FROM (\n" + std::string(select) + "\n)");
+}
+
+// `select` with each column replaced by `exprs[i]` (an expression of the column `t."c<i>"`, or
+// nullopt to keep it) and named `columns[i].name`; nullopt when every expression is nullopt,
+// unless `rename`. The query stays on its own lines, from line 2.
+std::optional<std::string> RewriteColumns(std::string_view select,
+                                          const std::vector<TypedColumn>& columns,
+                                          const std::vector<std::optional<std::string>>& exprs,
+                                          bool rename = false) {
+  bool any = rename;
+  for (const auto& e : exprs) any = any || e.has_value();
+  if (!any) return std::nullopt;
+  std::string aliases, list;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    std::string c = QuoteIdentifier("c" + std::to_string(i));
+    aliases += (i ? ", " : "") + c;
+    list +=
+        (i ? ", " : "") + exprs[i].value_or("t." + c) + " AS " + QuoteIdentifier(columns[i].name);
+  }
+  // FROM first: the select list after the query keeps the query's line numbers.
+  return "FROM (\n" + std::string(select) + "\n) AS t(" + aliases + ") SELECT " + list;
+}
+
+std::string ColumnRef(size_t i) { return "t." + QuoteIdentifier("c" + std::to_string(i)); }
+
 }  // namespace
 
 Result<FileDigest> DigestFile(const std::string& path) {
@@ -115,16 +179,34 @@ Result<ExportedObject> ExportQueryToStore(Connection& conn, std::string_view que
   std::string_view select = TrimQuery(query);
   if (select.empty()) return InvalidArgument("export to " + std::string(key) + ": empty query");
 
+  // The exact column types, recorded in the file, and the columns Parquet cannot hold as they
+  // are rewritten in a lossless form (sql/parquet_types.h).
+  Result<std::vector<TypedColumn>> columns = DescribeSelect(conn, select);
+  if (!columns.ok()) return columns.status().WithContext("export to " + std::string(key));
+  std::vector<std::optional<std::string>> store_exprs;
+  for (size_t i = 0; i < columns->size(); ++i) {
+    const TypedColumn& c = (*columns)[i];
+    // Fails here, before anything is written, when an import could not restore the type.
+    Result<std::optional<std::string>> restorable = CheckpointRestoreExpr(c.type, "x");
+    if (!restorable.ok()) {
+      return restorable.status().WithContext("export to " + std::string(key) + ": column \"" +
+                                             c.name + "\"");
+    }
+    store_exprs.push_back(CheckpointStoreExpr(c.type, ColumnRef(i)));
+  }
+  std::optional<std::string> rewritten = RewriteColumns(select, *columns, store_exprs);
+
   std::string tmp = StagingPath(conn.database().temp_directory(), "export");
   FileRemover remove_tmp(tmp);  // on success too: the store has its own copy
 
   // The newline before ')' keeps a trailing "-- comment" in `query` from swallowing it.
-  std::string copy = "COPY (\n" + std::string(select) + "\n) TO " + QuoteLiteral(tmp) +
-                     " (FORMAT parquet, COMPRESSION " + options.compression;
+  std::string copy = "COPY (" + rewritten.value_or("\n" + std::string(select) + "\n") + ") TO " +
+                     QuoteLiteral(tmp) + " (FORMAT parquet, COMPRESSION " + options.compression;
   if (options.row_group_size != 0) {
     copy += ", ROW_GROUP_SIZE " + std::to_string(options.row_group_size);
   }
-  copy += ")";
+  copy += ", KV_METADATA {" + QuoteLiteral(kTypeRecordKey) + ": " +
+          QuoteLiteral(EncodeColumns(*columns)) + "})";
   Result<QueryResult> copied = conn.Query(copy);
   if (!copied.ok()) {
     return copied.status().WithContext("export to " + std::string(key));
@@ -265,10 +347,71 @@ Result<ImportedObject> ImportFromStore(Connection& conn, Store& store,
                     std::to_string(expected.rows));
   }
 
-  Status view = conn.Execute("CREATE OR REPLACE VIEW " + QuoteIdentifier(view_name) +
-                             " AS SELECT * FROM read_parquet(" + QuoteLiteral(path) + ")");
-  if (!view.ok()) return view.WithContext("import of " + expected.key);
+  RETURN_IF_ERROR(CreateCheckpointView(conn, view_name, path)
+                      .WithContext("import of " + expected.key + " from " + store.Url()));
   return out;
+}
+
+Status CreateCheckpointView(Connection& conn, std::string_view view_name, const std::string& path) {
+  if (view_name.empty()) return InvalidArgument("checkpoint " + path + ": empty view name");
+  std::string source = "read_parquet(" + QuoteLiteral(path) + ")";
+  ASSIGN_OR_RETURN(QueryResult record,
+                   conn.Query("SELECT value FROM parquet_kv_metadata(" + QuoteLiteral(path) +
+                              ") WHERE key = CAST(" + QuoteLiteral(kTypeRecordKey) + " AS BLOB)"));
+  if (record.num_rows() == 0) {
+    return FailedPrecondition(
+        "checkpoint file " + path +
+        " has no record of its DuckDB column types (respawn wrote checkpoints without one "
+        "before types were kept exactly, and Parquet alone changes some, e.g. HUGEINT to "
+        "DOUBLE): recompute it");
+  }
+  Result<std::vector<TypedColumn>> columns = DecodeColumns(record.at(0, 0).string_value());
+  if (!columns.ok()) return columns.status().WithContext("checkpoint file " + path);
+  ASSIGN_OR_RETURN(std::vector<TypedColumn> stored,
+                   DescribeExactly(conn, "SELECT * FROM " + source));
+  if (stored.size() != columns->size()) {
+    return DataLoss("checkpoint file " + path + " holds " + std::to_string(stored.size()) +
+                    " columns, but its type record names " + std::to_string(columns->size()));
+  }
+
+  std::vector<std::optional<std::string>> exprs;
+  bool renamed = false;
+  for (size_t i = 0; i < stored.size(); ++i) {
+    const TypedColumn& c = (*columns)[i];
+    Result<std::optional<std::string>> restore = CheckpointRestoreExpr(c.type, ColumnRef(i));
+    if (!restore.ok()) return restore.status().WithContext("checkpoint file " + path);
+    renamed = renamed || stored[i].name != c.name;
+    exprs.push_back(std::move(restore).value());
+  }
+  std::string all = "SELECT * FROM " + source;
+  std::string sql = "CREATE OR REPLACE VIEW " + QuoteIdentifier(view_name) + " AS " +
+                    RewriteColumns(all, *columns, exprs, renamed).value_or(all);
+  RETURN_IF_ERROR(conn.Execute(sql).WithContext("checkpoint file " + path));
+
+  // The view must give exactly the recorded names and types.
+  ASSIGN_OR_RETURN(std::vector<TypedColumn> got,
+                   DescribeExactly(conn, "SELECT * FROM " + QuoteIdentifier(view_name)));
+  for (size_t i = 0; i < columns->size(); ++i) {
+    const TypedColumn& want = (*columns)[i];
+    if (i >= got.size() || !(got[i] == want)) {
+      std::string have =
+          i < got.size() ? "\"" + got[i].name + "\" " + got[i].type.ToSql() : "nothing";
+      return Internal("checkpoint file " + path + ": column " + std::to_string(i + 1) +
+                      " reads back as " + have + ", not as the recorded \"" + want.name + "\" " +
+                      want.type.ToSql() + " (a bug in respawn; please report it)");
+    }
+  }
+  return Status::OK();
+}
+
+Result<std::string> ParquetOutputQuery(Connection& conn, std::string_view query) {
+  std::string_view select = TrimQuery(query);
+  ASSIGN_OR_RETURN(std::vector<TypedColumn> columns, DescribeSelect(conn, select));
+  std::vector<std::optional<std::string>> exprs;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    exprs.push_back(ParquetOutputExpr(columns[i].type, ColumnRef(i), columns[i].name));
+  }
+  return RewriteColumns(select, columns, exprs).value_or(std::string(select));
 }
 
 }  // namespace respawn

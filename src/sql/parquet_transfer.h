@@ -8,6 +8,10 @@
 // Import: download into a local cache named by the object's checksum, verify size and xxh3
 // against what the export reported (DataLoss otherwise), then define a view over the file.
 //
+// Checkpoints are type-exact: the export records every column's exact DuckDB type in the file
+// and writes the types Parquet cannot hold in a lossless form; the view casts them back, so it
+// has the names, types and values of the exported query (sql/parquet_types.h).
+//
 // Thread-safety: functions use the given Connection (one thread at a time, see engine.h); the
 // Store is safe for concurrent use. Exports and imports of different objects may run on
 // different connections at once; two imports of the same object share one cache file safely.
@@ -48,9 +52,15 @@ struct ExportedObject {
   friend bool operator==(const ExportedObject&, const ExportedObject&) = default;
 };
 
-/// Writes the result of the SELECT `query` to `store` as the Parquet object `key`.
+/// Writes the result of the SELECT `query` to `store` as the Parquet object `key`, type-exact:
+/// the file records the exact DuckDB type of every column (Parquet key-value metadata
+/// "respawn.columns"), and columns of types Parquet cannot hold are written in a lossless form
+/// (sql/parquet_types.h); ImportFromStore and CreateCheckpointView restore both. Columns of other
+/// types are written as they are, at no extra cost.
 /// Errors: the query's (engine.h), InvalidArgument for bad options, the store's from PutFile
-/// (with the key as context), FailedPrecondition when the temp directory is not writable.
+/// (with the key as context), FailedPrecondition when the temp directory is not writable,
+/// Unimplemented for a type that could not be restored (an unnamed STRUCT holding a converted
+/// type).
 Result<ExportedObject> ExportQueryToStore(Connection& conn, std::string_view query, Store& store,
                                           std::string_view key, const ExportOptions& options = {});
 
@@ -73,16 +83,31 @@ struct ImportedObject {
 };
 
 /// Makes the object `expected.key` of `store` readable as the view `view_name` (one identifier,
-/// unquoted), replacing any view of that name: CREATE OR REPLACE VIEW ... AS SELECT * FROM
-/// read_parquet(<cached file>).
+/// unquoted), replacing any view of that name: CreateCheckpointView over the cached file, so the
+/// view has the exact names and types of the exported query.
 ///
 /// A cached file whose size and xxh3 match is reused; one that does not is deleted and
 /// downloaded again. DataLoss naming the key, the store and the expected and actual size and
 /// xxh3 when the downloaded bytes do not verify (the bad file is deleted), or when the file
-/// does not hold `expected.rows` rows. NotFound when the store has no such key.
+/// does not hold `expected.rows` rows. NotFound when the store has no such key. The errors of
+/// CreateCheckpointView.
 Result<ImportedObject> ImportFromStore(Connection& conn, Store& store,
                                        const ExportedObject& expected, std::string_view view_name,
                                        const ImportOptions& options = {});
+
+/// Defines the view `view_name` (one identifier, unquoted; replaced if it exists) over the local
+/// Parquet file `path` written by ExportQueryToStore: the recorded column names and exact types,
+/// converted columns read back from their lossless form. FailedPrecondition when the file has
+/// no type record (respawn wrote none before types were kept exactly): recompute it. Internal
+/// when the view does not come out with the recorded types.
+Status CreateCheckpointView(Connection& conn, std::string_view view_name, const std::string& path);
+
+/// The query to COPY into a Parquet file for other readers instead of the SELECT `query`: the
+/// same rows and names, each column as sql/parquet_types.h writes outputs (HUGEINT as
+/// DECIMAL(38,0), TIME WITH TIME ZONE in UTC, ...), failing with InvalidArgument naming the
+/// column on a value the file cannot hold. `query` itself when every column is written exactly.
+/// Errors as Connection::Describe's.
+Result<std::string> ParquetOutputQuery(Connection& conn, std::string_view query);
 
 enum class ParquetCheck {
   kFooter,    // read the footer (metadata): catches truncation and files that are not Parquet
