@@ -295,5 +295,41 @@ TEST_F(RunnerTest, GcKeepsOrphansYoungerThanTheGracePeriodAndDeletesOlderOnes) {
   EXPECT_EQ(Node(Run(Spec(), false, true), "per_cust").action, NodeAction::kReused);
 }
 
+TEST_F(RunnerTest, FilesReadInSqlAreFingerprintedAndResolvedAgainstTheFolder) {
+  auto write = [&](const std::string& text) {
+    std::ofstream(dir_ / "data.csv", std::ios::trunc) << text;
+  };
+  write("k,v\na,1\nb,2\n");
+  std::string text = R"toml(
+name = "files"
+[stages.total]
+sql = "SELECT sum(v)::BIGINT AS s FROM 'data.csv'"
+[stages.after]
+sql = "SELECT s * 2 AS s2 FROM total"
+[outputs.report]
+from = "after"
+path = "out/report.csv"
+)toml";
+  PipelineSpec spec = ParsePipelineString(text, "pipeline.toml", dir_.string()).value();
+  RunReport first = Run(spec);
+  EXPECT_EQ(Node(first, "total").action, NodeAction::kComputed);
+  EXPECT_EQ(ReadOutput(), "s2\n6\n");
+  EXPECT_EQ(Node(Run(spec), "total").action, NodeAction::kReused);
+
+  write("k,v\na,1\nb,2\nc,10\n");
+  Result<PipelineStatus> status = GetPipelineStatus(spec, store_);
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  for (const NodeStatus& n : status->nodes) {
+    if (n.name == "total") {
+      EXPECT_EQ(n.reason, "changed file data.csv");
+    }
+  }
+  RunReport changed = Run(spec);
+  EXPECT_EQ(Node(changed, "total").action, NodeAction::kComputed);
+  EXPECT_EQ(Node(changed, "total").reason, "changed file data.csv");
+  EXPECT_EQ(Node(changed, "after").reason, "changed input total");
+  EXPECT_EQ(ReadOutput(), "s2\n26\n");
+}
+
 }  // namespace
 }  // namespace respawn
