@@ -12,6 +12,8 @@
 #     fingerprinted: an edit recomputes the stage and what reads it ("changed file data.csv"),
 #     and status says so first; relative paths are the pipeline file's folder's, whatever the
 #     current directory; a path that is not a literal is refused with exit 2;
+#   - one pipeline name, one owner: a copy of a pipeline file in another folder, same name, same
+#     store, is refused (run and gc, exit 2) and deletes nothing; --adopt moves ownership.
 #
 # Usage: tests/pipeline_sources_test.sh path/to/respawn   (or with RESPAWN_BINARY set)
 # The radosgw cases need RESPAWN_TEST_S3_ENV_RADOSGW (ctest's fixture sets it); without it they
@@ -283,6 +285,78 @@ EOF
   [ ! -e p/.respawn ] || { echo "the refused run created a store"; return 1; }
 }
 
+write_owned_pipeline() {  # DIR STORE
+  mkdir -p "$1"
+  cat >"$1/pipeline.toml" <<EOF
+name = "shared"
+store = "$2"
+
+[sources.gen]
+sql = "SELECT range AS id FROM range(1000)"
+
+[stages.evens]
+sql = "SELECT id FROM gen WHERE id % 2 = 0"
+
+[stages.total]
+sql = "SELECT sum(id) AS s FROM evens"
+
+[outputs.total_out]
+from = "total"
+path = "out/total.csv"
+EOF
+}
+
+test_one_name_one_owner() {
+  local store="$PWD/store"
+  write_owned_pipeline "$PWD/prod" "$store"
+  write_owned_pipeline "$PWD/dev" "$store"
+  sed -i 's/id % 2 = 0/id % 2 = 1/' dev/pipeline.toml  # a dev edit: another result
+
+  expect_exit 0 "$R" run prod/pipeline.toml
+  snapshot_outputs prod/pipeline.toml "$PWD/ref"
+  store_digest "$store" >before.txt
+  expect_exit 2 "$R" run dev/pipeline.toml
+  cat err.txt
+  grep -q "belongs to $PWD/prod/pipeline.toml" err.txt || { echo "the refusal does not name the owner"; return 1; }
+  grep -q -- '--adopt' err.txt || { echo "the refusal does not name --adopt"; return 1; }
+  expect_exit 2 "$R" gc dev/pipeline.toml
+  grep -q "belongs to $PWD/prod/pipeline.toml" err.txt
+  store_digest "$store" >after.txt
+  diff before.txt after.txt || { echo "a refused run or gc changed the store"; return 1; }
+  [ ! -e dev/out ] || { echo "the refused run wrote an output"; return 1; }
+
+  expect_exit 0 "$R" status prod/pipeline.toml
+  grep -q "^owner: $PWD/prod/pipeline.toml (id [0-9a-f]\{8\}, since .*), this file" out.txt ||
+    { echo "status does not show the owner:"; cat out.txt; return 1; }
+  expect_exit 0 "$R" status dev/pipeline.toml
+  grep -q "^owner: $PWD/prod/pipeline.toml .*NOT this file" out.txt ||
+    { echo "status from the copy does not say it is not the owner:"; cat out.txt; return 1; }
+  expect_exit 0 "$R" status prod/pipeline.toml --json
+  "$PY" - "$PWD/prod/pipeline.toml" <<'EOF'
+import json, sys
+owner = json.load(open("out.txt"))["owner"]
+assert owner["path"] == sys.argv[1] and owner["this_file"] is True, owner
+EOF
+
+  # The owner's results are intact: reused (its work-table evens went with its own GC).
+  expect_exit 0 "$R" run prod/pipeline.toml
+  grep -q '^stage total: reused' out.txt || { echo "total was not reused"; cat out.txt; return 1; }
+  compare_outputs prod/pipeline.toml "$PWD/ref"
+
+  # Moved: refused until adopted; adopting reuses what the old file committed.
+  mv prod moved
+  expect_exit 2 "$R" run moved/pipeline.toml
+  grep -q "belongs to $PWD/prod/pipeline.toml" err.txt
+  expect_exit 0 "$R" run moved/pipeline.toml --adopt
+  cat out.txt
+  grep -q '^stage total: reused' out.txt || { echo "total was not reused after --adopt"; return 1; }
+  expect_exit 0 "$R" status moved/pipeline.toml
+  grep -q "^owner: $PWD/moved/pipeline.toml .*this file" out.txt
+  expect_exit 2 "$R" run dev/pipeline.toml
+  grep -q "belongs to $PWD/moved/pipeline.toml" err.txt
+  expect_exit 0 "$R" gc moved/pipeline.toml
+}
+
 # s3_env: loads radosgw's env; 1 (skip) without it, a failure with CI=true.
 s3_env() {
   if [ -z "${RESPAWN_TEST_S3_ENV_RADOSGW:-}" ] || [ ! -r "$RESPAWN_TEST_S3_ENV_RADOSGW" ]; then
@@ -363,6 +437,7 @@ run test_sql_files_edited_between_runs
 run test_sql_files_relative_to_the_pipeline_file
 run test_sql_file_changed_during_run
 run test_sql_file_not_named_by_a_literal_is_refused
+run test_one_name_one_owner
 run test_s3_source_replaced_during_run
 run test_s3_source_gains_an_object_during_run
 e2e_finish

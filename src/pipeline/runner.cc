@@ -18,6 +18,7 @@
 
 #include "ledger/ledger.h"
 #include "pipeline/fingerprint.h"
+#include "pipeline/owner.h"
 #include "pipeline/source_reads.h"
 #include "sql/engine.h"
 #include "sql/parquet_transfer.h"
@@ -161,6 +162,7 @@ class Runner {
   };
 
   Status Prepare();
+  Status RecordOwner();
   Status Plan();
   Status MaterializeSource(Connection& conn, int v);
   Status ImportCheckpoint(Connection& conn, int v);
@@ -258,12 +260,36 @@ Status Runner::Prepare() {
     }
   }
 
+  if (!options_.adopt) {
+    // Before claiming the ledger: a claim would fence a run of the file that owns it.
+    ledger::LedgerOptions read_options;
+    read_options.mode = ledger::LedgerMode::kReadOnly;
+    ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> reader,
+                     ledger::Ledger::Open(options_.store, PipelineNamespace(spec_), read_options));
+    RETURN_IF_ERROR(CheckPipelineOwner(spec_, reader->state(), options_.store->Url(), "run"));
+  }
   ledger::LedgerOptions ledger_options;
   ledger_options.mode = ledger::LedgerMode::kWrite;
   ASSIGN_OR_RETURN(ledger_, ledger::Ledger::Open(options_.store, PipelineNamespace(spec_),
                                                  ledger_options));
   report_.run_id = ledger_->run_id();
-  return Status::OK();
+  return RecordOwner();
+}
+
+// Records this file as the namespace's owner when none is (or with --adopt); refuses if another
+// file became the owner since the check above.
+Status Runner::RecordOwner() {
+  std::optional<PipelineOwner> owner = FindPipelineOwner(ledger_->state());
+  const bool ours = owner && owner->path == PipelineFileIdentity(spec_);
+  if (ours) return Status::OK();
+  if (owner && !options_.adopt) {
+    Status refused = CheckPipelineOwner(spec_, ledger_->state(), options_.store->Url(), "run");
+    ledger_->Close().IgnoreError();
+    return refused;
+  }
+  ledger::Changes changes;
+  changes.upserts[std::string(kOwnerEntry)] = NewOwnerEntry(spec_);
+  return ledger_->Commit(changes).status().WithContext("recording the pipeline file's ownership");
 }
 
 // Decides what to reuse and what to compute. Reused checkpoints that something in this run must
@@ -844,6 +870,11 @@ Result<PipelineStatus> ReadLedgerState(std::shared_ptr<Store> store, const std::
   status.store_url = store->Url();
   status.ns = ns;
   status.sequence = ledger->sequence();
+  if (std::optional<PipelineOwner> owner = FindPipelineOwner(ledger->state())) {
+    status.owner_path = owner->path;
+    status.owner_id = owner->id;
+    status.owner_since_ms = owner->since_ms;
+  }
   std::vector<std::pair<uint64_t, RunSummary>> runs;
   for (const auto& [name, entry] : ledger->state().entries) {
     if (name.rfind("run/", 0) != 0) continue;
@@ -976,6 +1007,7 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
   ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> ledger,
                    ledger::Ledger::Open(store, PipelineNamespace(spec), read_options));
   ledger::LedgerState state = ledger->state();
+  RETURN_IF_ERROR(CheckPipelineOwner(spec, state, store->Url(), "gc"));
   std::vector<std::string> trim = WorkTableEntries(spec, dag, state);
   const std::string& epoch_run = state.epoch_run_id;
   auto run_it = state.entries.find(RunEntryName(epoch_run));
