@@ -14,7 +14,7 @@ namespace {
 
 struct Armed {
   std::mutex mu;
-  bool loaded = false;         // GUARDED_BY(mu)
+  bool loaded = false;          // GUARDED_BY(mu)
   std::set<std::string> names;  // not yet reached; GUARDED_BY(mu)
 };
 
