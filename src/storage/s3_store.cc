@@ -478,7 +478,16 @@ class S3Store::Impl {
     ASSIGN_OR_RETURN(S3Response resp, http_->Send(req));
     if (!resp.ok()) return ReadError(req, resp, if_match);
     bucket_exists_ = true;
+    RETURN_IF_ERROR(CheckServedVersion(full, resp, if_match));
     return std::move(sink.data());
+  }
+
+  // A server that ignores If-Match still says which version it sent.
+  Status CheckServedVersion(const std::string& full, const S3Response& resp,
+                            const std::string& if_match) const {
+    if (if_match.empty()) return Status::OK();
+    const std::string served = StripQuotes(resp.Header("etag"));
+    return served.empty() || served == if_match ? Status::OK() : Changed(full, if_match);
   }
 
   static void AddIfMatch(S3Request* req, const std::string& etag) {
@@ -605,6 +614,7 @@ class S3Store::Impl {
     }
     bucket_exists_ = true;
     const std::string etag = resp.Header("etag");
+    if (resp.status != 416) RETURN_IF_ERROR(CheckServedVersion(full, resp, o.if_match));
 
     if (total > first_sink.written()) {
       progress.total = total;
