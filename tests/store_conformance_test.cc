@@ -385,6 +385,62 @@ TEST_P(StoreConformanceTest, SmallFilesRoundTrip) {
   EXPECT_CODE(store_->Stat("files/none"), StatusCode::kNotFound);
 }
 
+// GetOptions::if_match: a read pinned to the ETag that Stat and List report returns that
+// version, and once the object was replaced it fails (FailedPrecondition) and writes nothing.
+TEST_P(StoreConformanceTest, IfMatchPinsReadsToOneVersion) {
+  const std::string one = "version one";
+  // Above S3Store's download chunk (16 MiB): the pinned download takes more than one range.
+  const std::string big = RandomBytes(17 * kMiB + 5, 9);
+  ASSERT_OK(store_->Put("pin/small", one));
+  ASSERT_OK(store_->Put("pin/big", big));
+  ASSERT_OK(store_->Put("pin/empty", "not empty yet"));
+  auto small = store_->Stat("pin/small");
+  auto large = store_->Stat("pin/big");
+  auto was_full = store_->Stat("pin/empty");
+  ASSERT_OK(small);
+  ASSERT_OK(large);
+  ASSERT_OK(was_full);
+  ASSERT_FALSE(small->etag.empty()) << "Stat reports no ETag";
+  auto listed = ListAll(*store_, "pin/");
+  ASSERT_OK(listed);
+  ASSERT_EQ(listed->size(), 3u);
+  EXPECT_EQ((*listed)[2].key, "pin/small");  // after pin/big, pin/empty
+  EXPECT_EQ((*listed)[2].etag, small->etag) << "List and Stat report different ETags";
+
+  GetOptions pin;
+  pin.if_match = small->etag;
+  auto got = store_->Get("pin/small", pin);
+  ASSERT_OK(got);
+  EXPECT_EQ(*got, one);
+  const fs::path target = scratch_ / "pinned";
+  ASSERT_OK(store_->GetToFile("pin/small", target.string(), pin));
+  EXPECT_EQ(ReadLocalFile(target), one);
+  GetOptions pin_big;
+  pin_big.if_match = large->etag;
+  const fs::path big_target = scratch_ / "pinned-big";
+  ASSERT_OK(store_->GetToFile("pin/big", big_target.string(), pin_big));
+  EXPECT_TRUE(SameBytes(ReadLocalFile(big_target), big));
+
+  // Replaced: the pinned reads fail and leave the earlier download as it was.
+  ASSERT_OK(store_->Put("pin/small", "version two, longer"));
+  ASSERT_OK(store_->Put("pin/empty", ""));
+  EXPECT_CODE(store_->Get("pin/small", pin), StatusCode::kFailedPrecondition);
+  Status changed = store_->GetToFile("pin/small", target.string(), pin);
+  EXPECT_CODE(changed, StatusCode::kFailedPrecondition);
+  EXPECT_NE(changed.message().find("changed"), std::string::npos) << changed.message();
+  EXPECT_EQ(ReadLocalFile(target), one);
+  GetOptions pin_empty;
+  pin_empty.if_match = was_full->etag;
+  EXPECT_CODE(store_->GetToFile("pin/empty", (scratch_ / "empty").string(), pin_empty),
+              StatusCode::kFailedPrecondition);
+  EXPECT_EQ(DirEntries(scratch_), (std::set<std::string>{"pinned", "pinned-big"}))
+      << "a failed pinned read left a file";
+  // Without a pin the new version reads as usual.
+  auto now = store_->Get("pin/small");
+  ASSERT_OK(now);
+  EXPECT_EQ(*now, "version two, longer");
+}
+
 // Above S3Config::multipart_threshold (64 MiB), so S3 takes the parallel multipart path and the
 // ranged parallel download.
 TEST_P(StoreConformanceTest, LargeFileRoundTrip) {

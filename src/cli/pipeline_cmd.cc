@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cli/common.h"
+#include "pipeline/owner.h"
 #include "pipeline/runner.h"
 #include "pipeline/spec.h"
 #include "pipeline/verify.h"
@@ -28,6 +29,7 @@ struct PipelineOptions {
   std::string file;
   std::string store;
   bool fresh = false;
+  bool adopt = false;
   int threads = 0;
   bool no_gc = false;
   bool dry_run = false;
@@ -268,6 +270,7 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   RunOptions options;
   options.store = loaded->store.store;
   options.fresh = o.fresh;
+  options.adopt = o.adopt;
   options.threads = o.threads;
   options.gc = !o.no_gc;
   options.metrics = loaded->store.metrics;
@@ -388,6 +391,14 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
         {"records", status->sequence},
         {"runs", status->runs.size()},
         {"nodes", nodes}};
+    if (!status->owner_path.empty()) {
+      j["owner"] = {{"path", status->owner_path},
+                    {"id", status->owner_id},
+                    {"since", FormatIsoTime(status->owner_since_ms)},
+                    {"this_file", status->owner_path == PipelineFileIdentity(loaded->spec)}};
+    } else {
+      j["owner"] = nullptr;
+    }
     const StoreUsage& u = status->usage;
     j["usage"] = {{"objects", u.objects},
                   {"bytes", u.bytes},
@@ -432,6 +443,17 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   } else {
     std::printf("pipeline %s: store %s, %zu runs recorded\n", loaded->spec.name.c_str(),
                 Redact(status->store_url).c_str(), status->runs.size());
+  }
+  if (status->owner_path.empty()) {
+    std::printf("owner: none recorded (the next run records this file)\n");
+  } else {
+    const bool this_file = status->owner_path == PipelineFileIdentity(loaded->spec);
+    std::printf("owner: %s (id %s, since %s)%s\n", status->owner_path.c_str(),
+                status->owner_id.substr(0, 8).c_str(),
+                FormatLocalTime(status->owner_since_ms).c_str(),
+                this_file ? ", this file"
+                          : ", NOT this file: run and gc from this file are refused (run it once "
+                            "with --adopt if it is the same pipeline moved here)");
   }
   if (!status->runs.empty()) {
     const RunSummary& r = status->runs.back();
@@ -874,11 +896,15 @@ int LsCommand(const LsOptions& o, const GlobalOptions& globals) {
                                {"committed_at", FormatIsoTime(n.committed_at_ms)},
                                {"run_id", n.committed_by_run}});
       }
-      all.push_back({{"pipeline", name}, {"runs", runs}, {"checkpoints", checkpoints}});
+      all.push_back({{"pipeline", name},
+                     {"owner", status->owner_path},
+                     {"runs", runs},
+                     {"checkpoints", checkpoints}});
       continue;
     }
     std::printf("pipeline %s (%s/%s)\n", name.c_str(), Redact(opened->store->Url()).c_str(),
                 ns.c_str());
+    if (!status->owner_path.empty()) std::printf("  owner: %s\n", status->owner_path.c_str());
     std::printf("  runs:\n");
     if (status->runs.empty()) std::printf("    (none finished)\n");
     for (const RunSummary& r : status->runs) {
@@ -914,6 +940,9 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
       "run", "Run a pipeline, reusing committed checkpoints and computing the rest");
   AddPipelineFileOptions(run_cmd, ro.get());
   run_cmd->add_flag("--fresh", ro->fresh, "Recompute every stage, ignoring checkpoints");
+  run_cmd->add_flag("--adopt", ro->adopt,
+                    "Make this file the owner of the pipeline's name in the store, after moving "
+                    "or copying it (a run from another file under the same name is refused)");
   run_cmd->add_flag("--no-gc", ro->no_gc,
                     "Keep work-tables and do not collect garbage after the run");
   run_cmd->add_option("--threads", ro->threads, "DuckDB threads (default: one per core)")

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <queue>
 #include <set>
@@ -57,6 +59,86 @@ struct Problem {
   int line;
   std::string message;
 };
+
+// The text of a string literal or quoted identifier token, unquoted; nullopt for other tokens
+// (E'...' and other prefixed strings included: their escapes are not undone here).
+std::optional<std::string> Unquoted(const SqlToken& token) {
+  if (token.kind != SqlTokenKind::kString && token.kind != SqlTokenKind::kQuotedIdentifier) {
+    return std::nullopt;
+  }
+  std::string_view t = token.text;
+  if (t.size() < 2 || (t.front() != '\'' && t.front() != '"') || t.back() != t.front()) {
+    return std::nullopt;
+  }
+  const char q = t.front();
+  std::string out;
+  for (size_t i = 1; i + 1 < t.size(); ++i) {
+    out += t[i];
+    if (t[i] == q && i + 2 < t.size() && t[i + 1] == q) ++i;
+  }
+  return out;
+}
+
+std::string SqlStringLiteral(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    out += c;
+    if (c == '\'') out += '\'';
+  }
+  return out + "'";
+}
+
+// Adds `ref` to `files` (merging a path named again); `problem` says why it cannot be read.
+void AddFileRead(const PipelineSpec& spec, std::string_view sql, int sql_line,
+                 const std::vector<SqlToken>& tokens, const SqlFileRef& ref,
+                 std::vector<DagFileRead>* files, std::string* problem) {
+  if (ref.path.empty() || ref.path.find("://") != std::string::npos) return;
+  if (ref.path.find_first_of("\r\n") != std::string::npos) {
+    *problem = "reads a file whose name has a line break in it; rename the file";
+    return;
+  }
+  namespace fs = std::filesystem;
+  std::string resolved;
+  bool relative = false;
+  if (ref.path.front() == '/') {
+    resolved = fs::path(ref.path).lexically_normal().string();
+  } else if (ref.path == "~" || ref.path.starts_with("~/")) {
+    const char* home = std::getenv("HOME");
+    resolved = (fs::path(home == nullptr ? "" : home) /
+                ref.path.substr(std::min<size_t>(2, ref.path.size())))
+                   .lexically_normal()
+                   .string();
+  } else {
+    relative = true;
+    resolved = (fs::path(spec.base_dir) / ref.path).lexically_normal().string();
+  }
+  std::optional<std::pair<size_t, size_t>> span;
+  for (const SqlToken& t : tokens) {
+    if (t.offset != ref.offset) continue;
+    if (Unquoted(t) == ref.path) span.emplace(t.offset, t.offset + t.text.size());
+    break;
+  }
+  if (relative && !span) {
+    *problem = "reads file \"" + ref.path +
+               "\" by a relative path written in a way respawn cannot resolve against the "
+               "pipeline file's folder; write it as a plain '...' string, or as an absolute path";
+    return;
+  }
+  const bool listing_only = ref.function == "glob";
+  for (DagFileRead& f : *files) {
+    if (f.written != ref.path) continue;
+    f.may_be_empty = f.may_be_empty && listing_only;
+    if (relative) f.literals.push_back(*span);
+    return;
+  }
+  DagFileRead f;
+  f.written = ref.path;
+  f.resolved = std::move(resolved);
+  f.may_be_empty = listing_only;
+  f.line = ref.offset == SIZE_MAX ? sql_line : LineInSql(sql, sql_line, ref.offset);
+  if (relative) f.literals.push_back(*span);
+  files->push_back(std::move(f));
+}
 
 }  // namespace
 
@@ -148,7 +230,8 @@ std::vector<int> Dag::CriticalPath(const std::function<double(int)>& cost) const
   return path;
 }
 
-Result<Dag> BuildDag(const PipelineSpec& spec, const TableResolver& resolve) {
+Result<Dag> BuildDag(const PipelineSpec& spec, const TableResolver& resolve,
+                     const FileResolver& resolve_files) {
   Dag dag;
   for (size_t i = 0; i < spec.sources.size(); ++i) {
     DagNode n;
@@ -198,6 +281,22 @@ Result<Dag> BuildDag(const PipelineSpec& spec, const TableResolver& resolve) {
     if (!tables.ok()) {
       problems.push_back({sql_line, owner + ": " + tables.status().message()});
       continue;
+    }
+    if (resolve_files) {
+      Result<std::vector<SqlFileRef>> files = resolve_files(*sql);
+      if (!files.ok()) {
+        problems.push_back({sql_line, owner + ": " + files.status().message()});
+      } else {
+        const std::vector<SqlToken> tokens = TokenizeSql(*sql);
+        for (const SqlFileRef& ref : *files) {
+          std::string problem;
+          AddFileRead(spec, *sql, sql_line, tokens, ref, &node.files, &problem);
+          if (!problem.empty()) {
+            int line = ref.offset == SIZE_MAX ? sql_line : LineInSql(*sql, sql_line, ref.offset);
+            problems.push_back({line, owner + " " + problem});
+          }
+        }
+      }
     }
     std::set<std::string> seen;
     for (const std::string& table : *tables) {
@@ -323,6 +422,26 @@ Result<Dag> BuildDag(const PipelineSpec& spec, const TableResolver& resolve) {
     for (const DagEdge& e : n.inputs) n.level = std::max(n.level, dag.nodes_[e.from].level + 1);
   }
   return dag;
+}
+
+std::string RunnableSql(const PipelineSpec& spec, const Dag& dag, int v) {
+  const DagNode& node = dag.node(v);
+  std::string sql;
+  if (node.kind == NodeKind::kStage) {
+    sql = spec.stages[node.spec_index].sql;
+  } else if (spec.sources[node.spec_index].kind == SourceKind::kSql) {
+    sql = spec.sources[node.spec_index].sql;
+  }
+  std::vector<std::pair<std::pair<size_t, size_t>, const std::string*>> edits;
+  for (const DagFileRead& f : node.files) {
+    for (const auto& span : f.literals) edits.push_back({span, &f.resolved});
+  }
+  // Back to front, so earlier offsets stay valid.
+  std::sort(edits.begin(), edits.end(), [](const auto& a, const auto& b) { return a > b; });
+  for (const auto& [span, resolved] : edits) {
+    sql.replace(span.first, span.second - span.first, SqlStringLiteral(*resolved));
+  }
+  return sql;
 }
 
 }  // namespace respawn

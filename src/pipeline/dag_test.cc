@@ -229,5 +229,71 @@ TEST(DagTest, EmptyPipeline) {
   EXPECT_TRUE(r->CriticalPath([](int) { return 1.0; }).empty());
 }
 
+TEST(DagTest, FilesReadByNameAreResolvedAgainstThePipelineFolder) {
+  const std::string sql =
+      "SELECT * FROM 'data.csv' JOIN read_parquet('/abs/p.parquet') USING (k)\n"
+      "JOIN read_csv(['in/*.csv', 'data.csv']) USING (k), glob('x/*')";
+  PipelineSpec spec = MustParse(R"toml(name = "p"
+[stages.s]
+sql = """
+SELECT * FROM 'data.csv' JOIN read_parquet('/abs/p.parquet') USING (k)
+JOIN read_csv(['in/*.csv', 'data.csv']) USING (k), glob('x/*')"""
+)toml");
+  ASSERT_EQ(spec.stages.at(0).sql, sql);
+  TableResolver tables = [](std::string_view) -> Result<std::vector<std::string>> {
+    return std::vector<std::string>{};
+  };
+  FileResolver files = [&](std::string_view) -> Result<std::vector<SqlFileRef>> {
+    return std::vector<SqlFileRef>{{"", "data.csv", sql.find("'data.csv'")},
+                                   {"read_parquet", "/abs/p.parquet", sql.find("'/abs")},
+                                   {"read_csv", "in/*.csv", sql.find("'in/")},
+                                   {"read_csv", "data.csv", sql.rfind("'data.csv'")},
+                                   {"glob", "x/*", sql.find("'x/*'")},
+                                   {"read_csv", "s3://b/k.csv", SIZE_MAX}};
+  };
+  Result<Dag> dag = BuildDag(spec, tables, files);
+  ASSERT_TRUE(dag.ok()) << dag.status().ToString();
+  const std::vector<DagFileRead>& read = dag->node(0).files;
+  ASSERT_EQ(read.size(), 4u);  // data.csv once; the URL is DuckDB's to refuse
+  EXPECT_EQ(read[0].written, "data.csv");
+  EXPECT_EQ(read[0].resolved, "/base/data.csv");
+  EXPECT_EQ(read[0].literals.size(), 2u);
+  EXPECT_EQ(read[0].line, 4);
+  EXPECT_FALSE(read[0].may_be_empty);
+  EXPECT_EQ(read[1].resolved, "/abs/p.parquet");
+  EXPECT_TRUE(read[1].literals.empty());
+  EXPECT_EQ(read[2].resolved, "/base/in/*.csv");
+  EXPECT_EQ(read[2].line, 5);
+  EXPECT_EQ(read[3].written, "x/*");
+  EXPECT_TRUE(read[3].may_be_empty);
+  EXPECT_EQ(RunnableSql(spec, *dag, 0),
+            "SELECT * FROM '/base/data.csv' JOIN read_parquet('/abs/p.parquet') USING (k)\n"
+            "JOIN read_csv(['/base/in/*.csv', '/base/data.csv']) USING (k), glob('/base/x/*')");
+}
+
+TEST(DagTest, FileResolverErrorsAndUnresolvablePathsNameTheLine) {
+  PipelineSpec spec = MustParse(R"toml(name = "p"
+[stages.a]
+sql = "q_a"
+[stages.b]
+sql = "q_b"
+)toml");
+  TableResolver tables = [](std::string_view) -> Result<std::vector<std::string>> {
+    return std::vector<std::string>{};
+  };
+  FileResolver files = [](std::string_view sql) -> Result<std::vector<SqlFileRef>> {
+    if (sql == "q_a") return InvalidArgument("read_csv(a column): not a literal");
+    // An offset that does not point at the literal: the path cannot be rewritten.
+    return std::vector<SqlFileRef>{{"read_csv", "rel.csv", 0}};
+  };
+  Result<Dag> dag = BuildDag(spec, tables, files);
+  ASSERT_FALSE(dag.ok());
+  EXPECT_EQ(dag.status().message(),
+            "pipeline.toml:3: stage \"a\": read_csv(a column): not a literal\n"
+            "pipeline.toml:5: stage \"b\" reads file \"rel.csv\" by a relative path written in "
+            "a way respawn cannot resolve against the pipeline file's folder; write it as a plain "
+            "'...' string, or as an absolute path");
+}
+
 }  // namespace
 }  // namespace respawn

@@ -84,19 +84,21 @@ std::vector<NamedFingerprint> ParamFingerprints(const std::vector<NamedValue>& p
 Fingerprint Total(const FingerprintComponents& c) {
   Canonical k;
   k.Add("respawn-fingerprint").AddU64(c.format_version).Add(KindName(c.kind)).Add(c.engine_version);
-  auto add_named = [&](const std::vector<NamedFingerprint>& list) {
+  auto add_named = [](Canonical& k, const std::vector<NamedFingerprint>& list) {
     k.AddU64(list.size());
     for (const NamedFingerprint& n : list) k.Add(n.name).AddU64(n.fingerprint.value);
   };
   switch (c.kind) {
     case FingerprintKind::kStage:
       k.AddU64(c.sql.value);
-      add_named(c.params);
-      add_named(c.inputs);
+      add_named(k, c.params);
+      add_named(k, c.inputs);
+      if (!c.files_read.empty()) add_named(k.Add("files-read"), c.files_read);
       break;
     case FingerprintKind::kSqlSource:
       k.AddU64(c.sql.value);
-      add_named(c.params);
+      add_named(k, c.params);
+      if (!c.files_read.empty()) add_named(k.Add("files-read"), c.files_read);
       break;
     case FingerprintKind::kFileSource:
       k.AddU64(c.files.value).AddU64(c.file_count).AddU64(c.total_bytes);
@@ -242,6 +244,11 @@ bool Glob(std::string_view p, std::string_view s) {
   return s.empty();
 }
 
+bool AllContentHashed(const std::vector<SourceFile>& files) {
+  return !files.empty() && std::all_of(files.begin(), files.end(),
+                                       [](const SourceFile& f) { return f.has_content_hash; });
+}
+
 Status HashContents(std::vector<SourceFile>* files, uint64_t limit,
                     const std::function<Result<uint64_t>(const SourceFile&)>& hash) {
   uint64_t total = 0;
@@ -323,6 +330,9 @@ std::string FingerprintComponents::Serialize() const {
       out += "param " + p.name + " " + p.fingerprint.Hex() + "\n";
     for (const NamedFingerprint& i : inputs)
       out += "input " + i.name + " " + i.fingerprint.Hex() + "\n";
+    // The hex first: a path may hold spaces.
+    for (const NamedFingerprint& f : files_read)
+      out += "file_read " + f.fingerprint.Hex() + " " + OneLine(f.name) + "\n";
   } else {
     out += "files " + files.Hex() + "\n";
     out += "file_count " + std::to_string(file_count) + "\n";
@@ -400,6 +410,11 @@ Result<FingerprintComponents> FingerprintComponents::Parse(std::string_view text
       RETURN_IF_ERROR(named(&c.params));
     } else if (key == "input") {
       RETURN_IF_ERROR(named(&c.inputs));
+    } else if (key == "file_read") {
+      size_t s2 = value.find(' ');
+      Result<Fingerprint> f = Fingerprint::FromHex(value.substr(0, s2));
+      if (s2 == std::string_view::npos || !f.ok()) return bad("\"" + std::string(line) + "\"");
+      c.files_read.push_back({std::string(value.substr(s2 + 1)), *f});
     } else if (key == "files") {
       RETURN_IF_ERROR(hex(&c.files));
     } else if (key == "file_count") {
@@ -452,6 +467,7 @@ std::vector<std::string> ExplainChange(const FingerprintComponents& before,
   if (!(before.sql == now.sql) && !only_params) reasons.push_back("changed SQL");
   CompareNamed(before.params, now.params, "param", "removed", &reasons);
   CompareNamed(before.inputs, now.inputs, "input", "dropped", &reasons);
+  CompareNamed(before.files_read, now.files_read, "file", "no longer reads", &reasons);
   if (!(before.files == now.files)) {
     if (before.file_count != now.file_count || before.total_bytes != now.total_bytes) {
       reasons.push_back("changed files (" + FileSummary(before.file_count, before.total_bytes) +
@@ -515,27 +531,10 @@ FingerprintComponents FileSourceFingerprint(const std::vector<SourceFile>& files
   FingerprintComponents c;
   c.kind = FingerprintKind::kFileSource;
   c.engine_version = OneLine(engine_version);
-  std::vector<const SourceFile*> sorted;
-  for (const SourceFile& f : files) sorted.push_back(&f);
-  std::sort(sorted.begin(), sorted.end(),
-            [](const SourceFile* a, const SourceFile* b) { return a->path < b->path; });
-  c.content_hashed =
-      !files.empty() && std::all_of(files.begin(), files.end(),
-                                    [](const SourceFile& f) { return f.has_content_hash; });
-  Canonical k;
-  k.AddU64(sorted.size()).AddU64(c.content_hashed ? 1 : 0);
-  for (const SourceFile* f : sorted) {
-    k.Add(f->path).AddU64(f->size);
-    if (c.content_hashed) {
-      k.AddU64(f->content_hash);
-    } else {
-      k.AddU64(static_cast<uint64_t>(f->mtime_ms)).Add(f->etag);
-      k.AddU64(f->has_content_hash ? f->content_hash : 0);
-    }
-    c.total_bytes += f->size;
-  }
-  c.files = k.Hash();
-  c.file_count = sorted.size();
+  c.content_hashed = AllContentHashed(files);
+  c.files = FileListFingerprint(files);
+  for (const SourceFile& f : files) c.total_bytes += f.size;
+  c.file_count = files.size();
   Canonical r;
   r.Add(DataFormatName(format));
   std::vector<NamedValue> opts = options;
@@ -548,10 +547,35 @@ FingerprintComponents FileSourceFingerprint(const std::vector<SourceFile>& files
   return c;
 }
 
+Fingerprint FileListFingerprint(const std::vector<SourceFile>& files) {
+  std::vector<const SourceFile*> sorted;
+  for (const SourceFile& f : files) sorted.push_back(&f);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const SourceFile* a, const SourceFile* b) { return a->path < b->path; });
+  const bool content_hashed = AllContentHashed(files);
+  Canonical k;
+  k.AddU64(sorted.size()).AddU64(content_hashed ? 1 : 0);
+  for (const SourceFile* f : sorted) {
+    k.Add(f->path).AddU64(f->size);
+    if (content_hashed) {
+      k.AddU64(f->content_hash);
+    } else {
+      k.AddU64(static_cast<uint64_t>(f->mtime_ms)).Add(f->etag);
+      k.AddU64(f->has_content_hash ? f->content_hash : 0);
+    }
+  }
+  return k.Hash();
+}
+
 bool GlobMatch(std::string_view pattern, std::string_view path) { return Glob(pattern, path); }
 
 Result<std::vector<SourceFile>> ListLocalSourceFiles(const std::string& pattern,
                                                      uint64_t content_hash_limit) {
+  ASSIGN_OR_RETURN(SourceListing listing, ListLocalSource(pattern, content_hash_limit));
+  return std::move(listing.files);
+}
+
+Result<SourceListing> ListLocalSource(const std::string& pattern, uint64_t content_hash_limit) {
   std::vector<SourceFile> files;
   auto stat_file = [](const std::string& full, SourceFile* f) -> Status {
     struct stat st;
@@ -560,6 +584,10 @@ Result<std::vector<SourceFile>> ListLocalSourceFiles(const std::string& pattern,
     }
     f->size = static_cast<uint64_t>(st.st_size);
     f->mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+    f->device = static_cast<uint64_t>(st.st_dev);
+    f->inode = static_cast<uint64_t>(st.st_ino);
+    f->mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    f->ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
     return Status::OK();
   };
   std::string base;
@@ -611,11 +639,17 @@ Result<std::vector<SourceFile>> ListLocalSourceFiles(const std::string& pattern,
   }
   RETURN_IF_ERROR(HashContents(&files, content_hash_limit,
                                [&](const SourceFile& f) { return Xxh3File(base + f.path); }));
-  return files;
+  return SourceListing{std::move(base), std::move(files)};
 }
 
 Result<std::vector<SourceFile>> ListStoreSourceFiles(Store& store, std::string_view key_pattern,
                                                      uint64_t content_hash_limit) {
+  ASSIGN_OR_RETURN(SourceListing listing, ListStoreSource(store, key_pattern, content_hash_limit));
+  return std::move(listing.files);
+}
+
+Result<SourceListing> ListStoreSource(Store& store, std::string_view key_pattern,
+                                      uint64_t content_hash_limit) {
   std::vector<SourceFile> files;
   std::string base;
   if (!HasGlob(key_pattern)) {
@@ -659,12 +693,36 @@ Result<std::vector<SourceFile>> ListStoreSourceFiles(Store& store, std::string_v
           return Xxh3(data);
         }));
   }
-  return files;
+  return SourceListing{std::move(base), std::move(files)};
+}
+
+// Adds the fingerprints of the files `node`'s SQL reads by name to `c` and recomputes its total.
+static Status AddFilesRead(const PipelineSpec& spec, const DagNode& node,
+                           const std::function<Result<Fingerprint>(const DagFileRead&)>& file_read,
+                           FingerprintComponents* c) {
+  if (node.files.empty()) return Status::OK();
+  if (!file_read) {
+    return Internal("FingerprintPipeline: " + node.name + " reads files, but no file_read given");
+  }
+  for (const DagFileRead& f : node.files) {
+    Result<Fingerprint> fp = file_read(f);
+    if (!fp.ok()) {
+      return fp.status().WithContext(spec.Where(f.line) + ": " +
+                                     (node.kind == NodeKind::kStage ? "stage" : "source") + " \"" +
+                                     node.name + "\" reads file " + f.written);
+    }
+    c->files_read.push_back({f.written, *fp});
+  }
+  std::sort(c->files_read.begin(), c->files_read.end(),
+            [](const NamedFingerprint& a, const NamedFingerprint& b) { return a.name < b.name; });
+  c->total = Total(*c);
+  return Status::OK();
 }
 
 Result<std::vector<FingerprintComponents>> FingerprintPipeline(
     const PipelineSpec& spec, const Dag& dag, std::string_view engine_version,
-    const std::function<Result<FingerprintComponents>(const SourceSpec&)>& file_source) {
+    const std::function<Result<FingerprintComponents>(const SourceSpec&)>& file_source,
+    const std::function<Result<Fingerprint>(const DagFileRead&)>& file_read) {
   std::vector<FingerprintComponents> out(dag.nodes().size());
   for (int v : dag.TopologicalOrder()) {
     const DagNode& node = dag.node(v);
@@ -672,6 +730,7 @@ Result<std::vector<FingerprintComponents>> FingerprintPipeline(
       const SourceSpec& source = spec.sources[node.spec_index];
       if (source.kind == SourceKind::kSql) {
         out[v] = SqlSourceFingerprint(source.sql, source.params, engine_version, source.raw_sql);
+        RETURN_IF_ERROR(AddFilesRead(spec, node, file_read, &out[v]));
       } else {
         Result<FingerprintComponents> c = file_source(source);
         if (!c.ok()) {
@@ -689,6 +748,7 @@ Result<std::vector<FingerprintComponents>> FingerprintPipeline(
     }
     out[v] = StageFingerprint(stage.sql, stage.params, std::move(inputs), engine_version,
                               stage.raw_sql);
+    RETURN_IF_ERROR(AddFilesRead(spec, node, file_read, &out[v]));
   }
   return out;
 }

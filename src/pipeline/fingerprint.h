@@ -2,10 +2,11 @@
 // fingerprint can be reused and a change invalidates exactly the stage and what is downstream.
 //
 // A stage's fingerprint covers its normalized SQL (whitespace and comments do not count, a
-// changed literal does), its params, the fingerprints of its inputs by name, the engine version
-// and kFingerprintFormatVersion. A file source's covers the files it reads (relative name, size,
-// and either their content hash or, for large inputs, their mtime/ETag) plus the format and
-// reader options. A generated (sql) source's covers its SQL and params.
+// changed literal does), its params, the fingerprints of its inputs by name, the files its SQL
+// reads by name (read_parquet('plans.parquet'), FROM 'data.csv'), the engine version and
+// kFingerprintFormatVersion. A file source's covers the files it reads (relative name, size, and
+// either their content hash or, for large inputs, their mtime/ETag) plus the format and reader
+// options. A generated (sql) source's covers its SQL, params and the files its SQL reads.
 //
 // FingerprintComponents keeps the parts so a changed fingerprint can be explained
 // ("changed SQL", "changed input orders", "engine version changed").
@@ -66,11 +67,15 @@ struct FingerprintComponents {
   Fingerprint sql_template;
   std::vector<NamedFingerprint> params;  // stage, sql source: one per param, sorted by name
   std::vector<NamedFingerprint> inputs;  // stage: input fingerprints, sorted by name
-  Fingerprint files;                     // file source: names, sizes, contents or mtimes
-  uint64_t file_count = 0;               // file source
-  uint64_t total_bytes = 0;              // file source
-  bool content_hashed = false;           // file source: contents (not mtimes) were hashed
-  Fingerprint reader;                    // file source: format and reader options
+  /// Stage, sql source: the files its SQL reads by name (FileListFingerprint of each path or
+  /// glob, named as written), sorted by name. Counts in `total` only when not empty, so stages
+  /// that read no files keep the fingerprints they had before files were tracked.
+  std::vector<NamedFingerprint> files_read;
+  Fingerprint files;            // file source: names, sizes, contents or mtimes
+  uint64_t file_count = 0;      // file source
+  uint64_t total_bytes = 0;     // file source
+  bool content_hashed = false;  // file source: contents (not mtimes) were hashed
+  Fingerprint reader;           // file source: format and reader options
   Fingerprint total;
 
   /// A small line-based text form for commit records ("key value" lines, no secrets).
@@ -80,8 +85,8 @@ struct FingerprintComponents {
 };
 
 /// Why `now` differs from `before`, one reason each, e.g. "changed SQL", "changed param
-/// min_amount", "changed input orders", "new input customers", "engine version changed (v1.4.3
-/// -> v1.4.4)". Empty when the totals are equal.
+/// min_amount", "changed input orders", "new input customers", "changed file plans.parquet",
+/// "engine version changed (v1.4.3 -> v1.4.4)". Empty when the totals are equal.
 std::vector<std::string> ExplainChange(const FingerprintComponents& before,
                                        const FingerprintComponents& now);
 
@@ -110,6 +115,19 @@ struct SourceFile {
   std::string etag;  // store objects; empty for local files
   bool has_content_hash = false;
   uint64_t content_hash = 0;  // XXH3 of the bytes, when has_content_hash
+  // Local files: the identity a later check compares to prove the file was not changed or
+  // replaced meanwhile (not part of the fingerprint; ctime changes on every write and cannot be
+  // set back). 0 for store objects.
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+};
+
+/// A listing: `base` + SourceFile::path is each file's absolute local path (or store key).
+struct SourceListing {
+  std::string base;
+  std::vector<SourceFile> files;  // sorted by path
 };
 
 /// A file source's fingerprint. Content hashes are used when every file has one (mtime and
@@ -118,6 +136,10 @@ struct SourceFile {
 FingerprintComponents FileSourceFingerprint(const std::vector<SourceFile>& files, DataFormat format,
                                             const std::vector<NamedValue>& options,
                                             std::string_view engine_version);
+
+/// The fingerprint of a file list alone (names, sizes, and contents or mtimes/ETags, as
+/// FileSourceFingerprint's `files`): what a stage reading those files by name depends on.
+Fingerprint FileListFingerprint(const std::vector<SourceFile>& files);
 
 /// Matches a glob against a '/'-separated path: '*' and '?' do not cross '/', '**' does (as a
 /// whole component it also matches no directory at all), [abc] / [a-z] / [!a] are classes.
@@ -129,6 +151,9 @@ bool GlobMatch(std::string_view pattern, std::string_view path);
 /// directory.
 Result<std::vector<SourceFile>> ListLocalSourceFiles(
     const std::string& pattern, uint64_t content_hash_limit = kContentHashLimitBytes);
+/// ListLocalSourceFiles with the directory the paths are relative to.
+Result<SourceListing> ListLocalSource(const std::string& pattern,
+                                      uint64_t content_hash_limit = kContentHashLimitBytes);
 
 /// Lists the objects of `store` that `key_pattern` (may be a glob) names, sorted, with paths
 /// relative to its fixed prefix. Objects without an ETag are hashed by content when their total
@@ -136,13 +161,19 @@ Result<std::vector<SourceFile>> ListLocalSourceFiles(
 Result<std::vector<SourceFile>> ListStoreSourceFiles(
     Store& store, std::string_view key_pattern,
     uint64_t content_hash_limit = kContentHashLimitBytes);
+/// ListStoreSourceFiles with the key prefix the paths are relative to.
+Result<SourceListing> ListStoreSource(Store& store, std::string_view key_pattern,
+                                      uint64_t content_hash_limit = kContentHashLimitBytes);
 
 /// Computes the fingerprint of every node of `dag` (indexed like dag.nodes()): sql sources and
 /// stages here, file sources through `file_source` (which lists and hashes the files, e.g. with
-/// ListLocalSourceFiles + FileSourceFingerprint).
+/// ListLocalSourceFiles + FileSourceFingerprint), and the files a node's SQL reads by name
+/// (DagNode::files) through `file_read` (e.g. ListLocalSourceFiles + FileListFingerprint; it may
+/// be empty when no node reads files by name).
 Result<std::vector<FingerprintComponents>> FingerprintPipeline(
     const PipelineSpec& spec, const Dag& dag, std::string_view engine_version,
-    const std::function<Result<FingerprintComponents>(const SourceSpec&)>& file_source);
+    const std::function<Result<FingerprintComponents>(const SourceSpec&)>& file_source,
+    const std::function<Result<Fingerprint>(const DagFileRead&)>& file_read = nullptr);
 
 // ---- SQL text ----
 

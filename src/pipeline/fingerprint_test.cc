@@ -395,5 +395,53 @@ sql = "SELECT * FROM clean, nums"
   EXPECT_EQ(err.status().message(), "pipeline.toml:3: source \"orders\": o.csv matches no files");
 }
 
+TEST(FingerprintTest, FilesReadInSqlCountAndExplain) {
+  // FingerprintPipeline adds them; a stage without files keeps the total it always had.
+  std::string text = R"toml(name = "p"
+[stages.a]
+sql = "SELECT * FROM 'my data.csv'"
+[stages.b]
+sql = "SELECT 1"
+)toml";
+  PipelineSpec spec = ParsePipelineString(text, "pipeline.toml", "/base").value();
+  TableResolver tables = [](std::string_view) -> Result<std::vector<std::string>> {
+    return std::vector<std::string>{};
+  };
+  FileResolver refs = [](std::string_view sql) -> Result<std::vector<SqlFileRef>> {
+    if (sql.find("my data.csv") == std::string_view::npos) return std::vector<SqlFileRef>{};
+    return std::vector<SqlFileRef>{{"", "my data.csv", sql.find('\'')}};
+  };
+  Dag dag = BuildDag(spec, tables, refs).value();
+  auto no_sources = [](const SourceSpec&) -> Result<FingerprintComponents> {
+    return Internal("no file sources here");
+  };
+  uint64_t contents = 1;
+  auto file = [&](const DagFileRead& f) -> Result<Fingerprint> {
+    EXPECT_EQ(f.resolved, "/base/my data.csv");
+    return FileListFingerprint({SourceFile{"my data.csv", 10, 1, "", true, contents}});
+  };
+  std::vector<FingerprintComponents> before =
+      FingerprintPipeline(spec, dag, "v", no_sources, file).value();
+  contents = 2;
+  std::vector<FingerprintComponents> after =
+      FingerprintPipeline(spec, dag, "v", no_sources, file).value();
+  const int a = *dag.Find("a"), b = *dag.Find("b");
+  EXPECT_EQ(before[b].total, StageFingerprint("SELECT 1", {}, {}, "v").total);
+  EXPECT_EQ(after[b].total, before[b].total);
+  ASSERT_EQ(before[a].files_read.size(), 1u);
+  EXPECT_NE(before[a].total, StageFingerprint(spec.stages[0].sql, {}, {}, "v").total);
+  EXPECT_EQ(ExplainChangeText(before[a], after[a]), "changed file my data.csv");
+  FingerprintComponents gone = StageFingerprint(spec.stages[0].sql, {}, {}, "v");
+  EXPECT_EQ(ExplainChangeText(before[a], gone), "no longer reads file my data.csv");
+  EXPECT_EQ(ExplainChangeText(gone, before[a]), "new file my data.csv");
+  // The record round-trips (the name has a space in it).
+  Result<FingerprintComponents> same = FingerprintComponents::Parse(before[a].Serialize());
+  ASSERT_TRUE(same.ok()) << same.status().ToString();
+  EXPECT_EQ(same->files_read, before[a].files_read);
+  EXPECT_EQ(same->total, before[a].total);
+  // Without a file_read callback a node that reads files is an error, not a silent miss.
+  EXPECT_FALSE(FingerprintPipeline(spec, dag, "v", no_sources).ok());
+}
+
 }  // namespace
 }  // namespace respawn

@@ -18,6 +18,8 @@
 
 #include "ledger/ledger.h"
 #include "pipeline/fingerprint.h"
+#include "pipeline/owner.h"
+#include "pipeline/source_reads.h"
 #include "sql/engine.h"
 #include "sql/parquet_transfer.h"
 #include "sql/table_refs.h"
@@ -25,6 +27,7 @@
 #include "util/crash_point.h"
 #include "util/hash.h"
 #include "util/log.h"
+#include "util/pause_point.h"
 
 namespace respawn {
 namespace {
@@ -39,67 +42,26 @@ std::string StageEntryName(std::string_view node) { return "stage/" + std::strin
 std::string OutputEntryName(std::string_view output) { return "output/" + std::string(output); }
 std::string RunEntryName(std::string_view run) { return "run/" + std::string(run); }
 
-bool IsGlobChar(char c) { return c == '*' || c == '?' || c == '['; }
-
-// "s3://b/p/x/*.csv" -> {"s3://b/p/x", "*.csv"}: the part up to the last '/' before the first
-// glob character is the store, the rest the key pattern.
-std::pair<std::string, std::string> SplitUrlPattern(const std::string& url) {
-  size_t glob = url.size();
-  for (size_t i = 0; i < url.size(); ++i) {
-    if (IsGlobChar(url[i])) {
-      glob = i;
-      break;
-    }
-  }
-  size_t slash = url.rfind('/', glob == url.size() ? std::string::npos : glob);
-  return {url.substr(0, slash), url.substr(slash + 1)};
-}
-
-// The DAG of `spec`, with the tables each stage reads found by DuckDB's parser on `conn`.
+// The DAG of `spec`, with the tables each stage reads and the files it reads by name found by
+// DuckDB's parser on `conn`.
 Result<Dag> BuildPipelineDag(const PipelineSpec& spec, Connection& conn) {
-  return BuildDag(spec, [&conn](std::string_view sql) { return FindTableNamesRead(conn, sql); });
+  return BuildDag(
+      spec, [&conn](std::string_view sql) { return FindTableNamesRead(conn, sql); },
+      [&conn](std::string_view sql) -> Result<std::vector<SqlFileRef>> {
+        ASSIGN_OR_RETURN(std::vector<FileReference> refs, FindFilesRead(conn, sql));
+        std::vector<SqlFileRef> out;
+        for (const FileReference& r : refs) out.push_back({r.function, r.path, r.offset});
+        return out;
+      });
 }
 
-// A file source's fingerprint: its local files, or its objects when it names a store URL.
-Result<FingerprintComponents> FileSourceComponents(const SourceSpec& source) {
-  std::vector<SourceFile> files;
-  if (source.location.is_url) {
-    auto [url, pattern] = SplitUrlPattern(source.location.resolved);
-    ASSIGN_OR_RETURN(OpenedStore opened, OpenStore(url));
-    ASSIGN_OR_RETURN(files, ListStoreSourceFiles(*opened.store, pattern));
-  } else {
-    ASSIGN_OR_RETURN(files, ListLocalSourceFiles(source.location.resolved));
-  }
-  return FileSourceFingerprint(files, source.format, source.options, EngineVersion());
-}
-
-std::string ReaderFunction(DataFormat format) {
-  switch (format) {
-    case DataFormat::kCsv:
-      return "read_csv";
-    case DataFormat::kParquet:
-      return "read_parquet";
-    case DataFormat::kJson:
-      return "read_json";
-  }
-  return "read_csv";
-}
-
-// The SELECT reading a file source from `files` (a glob or a list of local paths).
-std::string SourceSelect(const SourceSpec& source, const std::vector<std::string>& files) {
-  std::string list;
-  if (files.size() == 1) {
-    list = QuoteLiteral(files[0]);
-  } else {
-    list = "[";
-    for (size_t i = 0; i < files.size(); ++i) list += (i ? ", " : "") + QuoteLiteral(files[i]);
-    list += "]";
-  }
-  std::string sql = "SELECT * FROM " + ReaderFunction(source.format) + "(" + list;
-  for (const NamedValue& option : source.options) {
-    sql += ", " + option.name + " = " + option.value.SqlLiteral();
-  }
-  return sql + ")";
+// Fingerprints every node; the listings the fingerprints describe stay in `reads`.
+Result<std::vector<FingerprintComponents>> FingerprintNodes(const PipelineSpec& spec,
+                                                            const Dag& dag, SourceReads& reads) {
+  return FingerprintPipeline(
+      spec, dag, EngineVersion(),
+      [&reads](const SourceSpec& source) { return reads.FingerprintSource(source); },
+      [&reads](const DagFileRead& file) { return reads.FingerprintFileRead(file); });
 }
 
 // A DuckDB error in a node's SQL as "<file>:<line>: stage "x": <message>", the line being the
@@ -152,13 +114,13 @@ Status CheckPipelineSql(const PipelineSpec& spec, const Dag& dag) {
     if (!inputs_bound) continue;
     std::string select;
     if (node.kind == NodeKind::kStage) {
-      select = spec.stages[node.spec_index].sql;
+      select = RunnableSql(spec, dag, v);
     } else {
       const SourceSpec& source = spec.sources[node.spec_index];
       if (source.kind != SourceKind::kFiles) {
-        select = source.sql;
+        select = RunnableSql(spec, dag, v);
       } else if (!source.location.is_url) {
-        select = SourceSelect(source, {source.location.resolved});
+        select = SourceSelectSql(source, {source.location.resolved});
       } else {
         continue;
       }
@@ -200,11 +162,15 @@ class Runner {
   };
 
   Status Prepare();
+  Status RecordOwner();
   Status Plan();
   Status MaterializeSource(Connection& conn, int v);
   Status ImportCheckpoint(Connection& conn, int v);
   void Execute();
   Status ComputeNode(Connection& conn, int v);
+  /// OK when the files node `v` read (its file-source inputs, the files its SQL names) are the
+  /// ones fingerprinted; FailedPrecondition naming the file otherwise. REQUIRES: `v` ran.
+  Status VerifyFilesRead(int v);
   bool OutputIsCurrent(size_t index);
   Status WriteOutputs(Connection& conn);
   Status WriteOutput(Connection& conn, size_t index);
@@ -222,6 +188,7 @@ class Runner {
   std::unique_ptr<Connection> setup_;
   Dag dag_;
   std::vector<FingerprintComponents> fps_;
+  SourceReads reads_;  // the file listings fps_ describe; reads go through it
   std::unique_ptr<ledger::Ledger> ledger_;
   std::vector<NodeState> state_;
   RunReport report_;
@@ -273,7 +240,7 @@ Status Runner::Prepare() {
 
   ASSIGN_OR_RETURN(dag_, BuildPipelineDag(spec_, *setup_));
 
-  ASSIGN_OR_RETURN(fps_, FingerprintPipeline(spec_, dag_, EngineVersion(), FileSourceComponents));
+  ASSIGN_OR_RETURN(fps_, FingerprintNodes(spec_, dag_, reads_));
   RETURN_IF_ERROR(CheckPipelineSql(spec_, dag_));
 
   report_.store_url = options_.store->Url();
@@ -293,12 +260,36 @@ Status Runner::Prepare() {
     }
   }
 
+  if (!options_.adopt) {
+    // Before claiming the ledger: a claim would fence a run of the file that owns it.
+    ledger::LedgerOptions read_options;
+    read_options.mode = ledger::LedgerMode::kReadOnly;
+    ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> reader,
+                     ledger::Ledger::Open(options_.store, PipelineNamespace(spec_), read_options));
+    RETURN_IF_ERROR(CheckPipelineOwner(spec_, reader->state(), options_.store->Url(), "run"));
+  }
   ledger::LedgerOptions ledger_options;
   ledger_options.mode = ledger::LedgerMode::kWrite;
   ASSIGN_OR_RETURN(ledger_, ledger::Ledger::Open(options_.store, PipelineNamespace(spec_),
                                                  ledger_options));
   report_.run_id = ledger_->run_id();
-  return Status::OK();
+  return RecordOwner();
+}
+
+// Records this file as the namespace's owner when none is (or with --adopt); refuses if another
+// file became the owner since the check above.
+Status Runner::RecordOwner() {
+  std::optional<PipelineOwner> owner = FindPipelineOwner(ledger_->state());
+  const bool ours = owner && owner->path == PipelineFileIdentity(spec_);
+  if (ours) return Status::OK();
+  if (owner && !options_.adopt) {
+    Status refused = CheckPipelineOwner(spec_, ledger_->state(), options_.store->Url(), "run");
+    ledger_->Close().IgnoreError();
+    return refused;
+  }
+  ledger::Changes changes;
+  changes.upserts[std::string(kOwnerEntry)] = NewOwnerEntry(spec_);
+  return ledger_->Commit(changes).status().WithContext("recording the pipeline file's ownership");
 }
 
 // Decides what to reuse and what to compute. Reused checkpoints that something in this run must
@@ -430,46 +421,37 @@ Status Runner::ImportCheckpoint(Connection& conn, int v) {
 
 Status Runner::MaterializeSource(Connection& conn, int v) {
   const SourceSpec& source = spec_.sources[dag_.node(v).spec_index];
-  std::vector<std::string> files;
-  if (source.location.is_url) {
-    auto [url, pattern] = SplitUrlPattern(source.location.resolved);
-    ASSIGN_OR_RETURN(OpenedStore opened, OpenStore(url));
-    ASSIGN_OR_RETURN(std::vector<SourceFile> listed, ListStoreSourceFiles(*opened.store, pattern));
-    size_t fixed = 0;
-    for (size_t i = 0; i < pattern.size(); ++i) {
-      if (IsGlobChar(pattern[i])) break;
-      if (pattern[i] == '/') fixed = i + 1;
-    }
-    std::string dir = source_cache_dir_ + "/" + source.name;
-    std::filesystem::create_directories(dir);
-    for (size_t i = 0; i < listed.size(); ++i) {
-      std::string key = pattern.substr(0, fixed) + listed[i].path;
-      std::string ext = std::filesystem::path(listed[i].path).extension().string();
-      std::string local = dir + "/" + std::to_string(i) + ext;
-      RETURN_IF_ERROR(opened.store->GetToFile(key, local).WithContext("downloading source " +
-                                                                      url + "/" + key));
-      files.push_back(local);
-    }
-  } else {
-    files.push_back(source.location.resolved);
-  }
-  Status s = conn.Execute("CREATE OR REPLACE VIEW " + QuoteIdentifier(source.name) + " AS " +
-                          SourceSelect(source, files));
+  // Exactly the files fingerprinted: no second listing, store objects pinned by ETag.
+  ASSIGN_OR_RETURN(std::string select,
+                   reads_.SourceSelect(source, source_cache_dir_ + "/" + source.name));
+  Status s =
+      conn.Execute("CREATE OR REPLACE VIEW " + QuoteIdentifier(source.name) + " AS " + select);
   if (!s.ok()) return s.WithContext(StageWhere(v));
   state_[v].materialized = true;
   return Status::OK();
 }
 
+Status Runner::VerifyFilesRead(int v) {
+  const DagNode& node = dag_.node(v);
+  const std::string reader = StageWhere(v);
+  for (const DagEdge& e : node.inputs) {
+    const DagNode& input = dag_.node(e.from);
+    if (report_.nodes[e.from].action != NodeAction::kSource) continue;
+    RETURN_IF_ERROR(reads_.VerifySource(spec_.sources[input.spec_index], reader));
+  }
+  for (const DagFileRead& f : node.files) RETURN_IF_ERROR(reads_.VerifyFileRead(f, reader));
+  return Status::OK();
+}
+
 Status Runner::ComputeNode(Connection& conn, int v) {
   NodeReport& r = report_.nodes[v];
-  const DagNode& node = dag_.node(v);
-  const std::string& sql = node.kind == NodeKind::kStage ? spec_.stages[node.spec_index].sql
-                                                         : spec_.sources[node.spec_index].sql;
+  const std::string sql = RunnableSql(spec_, dag_, v);
   CrashPoint("runner:before-stage");
   Clock::time_point t0 = Clock::now();
   if (!r.checkpoint) {
     Status s = conn.Execute("CREATE OR REPLACE TABLE " + QuoteIdentifier(r.name) + " AS " + sql);
     if (!s.ok()) return SqlError(v, s, /*lines_before=*/0);
+    RETURN_IF_ERROR(VerifyFilesRead(v));
     ASSIGN_OR_RETURN(Value count,
                      conn.QueryScalar("SELECT count(*) FROM " + QuoteIdentifier(r.name)));
     r.rows = count.AsUInt64().ValueOr(0);
@@ -495,6 +477,8 @@ Status Runner::ComputeNode(Connection& conn, int v) {
     return e.WithContext("stage \"" + r.name + "\"");
   }
   CrashPoint("runner:after-export");
+  // What was exported must be what the fingerprint describes before a commit names it.
+  RETURN_IF_ERROR(VerifyFilesRead(v));
   double seconds = SecondsSince(t0);
 
   ledger::Changes changes;
@@ -569,6 +553,8 @@ void Runner::Execute() {
         NodeReport& r = report_.nodes[pick];
         lock.unlock();
         Emit(RunEvent::Type::kStarted, &r);
+        // Tests stop here to change a file between the fingerprint and the read.
+        PausePoint("runner:before-read");
         Status s;
         // Inputs that are file sources become views on first use.
         for (const DagEdge& e : dag_.node(pick).inputs) {
@@ -749,6 +735,10 @@ Status Runner::WriteOutput(Connection& conn, size_t index) {
       select.ok()
           ? conn.Execute("COPY (" + *select + ") TO " + QuoteLiteral(tmp) + " (" + options + ")")
           : select.status();
+  if (copied.ok() && report_.nodes[v].action == NodeAction::kSource) {
+    copied = reads_.VerifySource(spec_.sources[dag_.node(v).spec_index],
+                                 spec_.Where(out.line) + ": output \"" + out.name + "\"");
+  }
   if (!copied.ok()) {
     std::filesystem::remove(tmp);
     return copied.WithContext(spec_.Where(out.line) + ": output \"" + out.name + "\"");
@@ -909,6 +899,11 @@ Result<PipelineStatus> ReadLedgerState(std::shared_ptr<Store> store, const std::
   status.store_url = store->Url();
   status.ns = ns;
   status.sequence = ledger->sequence();
+  if (std::optional<PipelineOwner> owner = FindPipelineOwner(ledger->state())) {
+    status.owner_path = owner->path;
+    status.owner_id = owner->id;
+    status.owner_since_ms = owner->since_ms;
+  }
   std::vector<std::pair<uint64_t, RunSummary>> runs;
   for (const auto& [name, entry] : ledger->state().entries) {
     if (name.rfind("run/", 0) != 0) continue;
@@ -1041,6 +1036,7 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
   ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> ledger,
                    ledger::Ledger::Open(store, PipelineNamespace(spec), read_options));
   ledger::LedgerState state = ledger->state();
+  RETURN_IF_ERROR(CheckPipelineOwner(spec, state, store->Url(), "gc"));
   std::vector<std::string> trim = WorkTableEntries(spec, dag, state);
   const std::string& epoch_run = state.epoch_run_id;
   auto run_it = state.entries.find(RunEntryName(epoch_run));
@@ -1202,8 +1198,8 @@ Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_p
   ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open());
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, db->Connect());
   ASSIGN_OR_RETURN(Dag dag, BuildPipelineDag(spec, *conn));
-  ASSIGN_OR_RETURN(std::vector<FingerprintComponents> fps,
-                   FingerprintPipeline(spec, dag, EngineVersion(), FileSourceComponents));
+  SourceReads reads;
+  ASSIGN_OR_RETURN(std::vector<FingerprintComponents> fps, FingerprintNodes(spec, dag, reads));
 
   std::unique_ptr<ledger::Ledger> ledger;
   ASSIGN_OR_RETURN(PipelineStatus status,
@@ -1217,8 +1213,8 @@ Result<std::vector<NodeStatus>> PipelineStatusForState(const PipelineSpec& spec,
   ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open());
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, db->Connect());
   ASSIGN_OR_RETURN(Dag dag, BuildPipelineDag(spec, *conn));
-  ASSIGN_OR_RETURN(std::vector<FingerprintComponents> fps,
-                   FingerprintPipeline(spec, dag, EngineVersion(), FileSourceComponents));
+  SourceReads reads;
+  ASSIGN_OR_RETURN(std::vector<FingerprintComponents> fps, FingerprintNodes(spec, dag, reads));
   return NodeStatuses(spec, dag, fps, state);
 }
 

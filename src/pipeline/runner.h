@@ -4,8 +4,10 @@
 // A run:
 //   1. builds the DAG (tables each stage reads, found by DuckDB's parser) and fingerprints every
 //      node (spec errors and SQL syntax errors: InvalidArgument `file:line: ...`);
-//   2. opens the ledger under "pipelines/<name>" of the store in write mode, which fences any
-//      earlier run of the same pipeline still going (a zombie driver);
+//   2. checks that this pipeline file owns the namespace "pipelines/<name>" (owner.h; another
+//      file under the same name is refused, InvalidArgument, unless RunOptions::adopt), then
+//      opens the ledger there in write mode, which fences any earlier run of the same pipeline
+//      still going (a zombie driver), and records the owner if none is;
 //   3. plans: a checkpointed node whose committed fingerprint matches is reused, anything else is
 //      computed; a reused checkpoint that a computed node or an output must read is downloaded
 //      and verified (size, XXH3, Parquet footer, row count) first, and a missing or corrupt one
@@ -100,6 +102,9 @@ struct RunOptions {
   bool gc = true;
   /// If set (the wrapper around `store`), the run report records the requests this run made.
   std::shared_ptr<MetricsStore> metrics;
+  /// Make this pipeline file the owner of its namespace even if another file owns it (the same
+  /// pipeline, moved or copied; owner.h). Without it such a run is refused (InvalidArgument).
+  bool adopt = false;
 };
 
 struct RunReport {
@@ -184,6 +189,10 @@ struct PipelineStatus {
   std::string store_url;
   std::string ns;
   uint64_t sequence = 0;  // ledger records so far
+  /// The pipeline file that owns the namespace (owner.h); empty when none is recorded.
+  std::string owner_path;
+  std::string owner_id;
+  int64_t owner_since_ms = 0;
   std::vector<NodeStatus> nodes;
   std::vector<RunSummary> runs;  // oldest first
   StoreUsage usage;
@@ -215,7 +224,8 @@ struct PipelineGcReport {
 };
 
 /// `respawn gc`: drops work-tables of the last finished run from the ledger (joining its epoch,
-/// never fencing a running pipeline) and deletes what no retained commit needs.
+/// never fencing a running pipeline) and deletes what no retained commit needs. Refused
+/// (InvalidArgument, nothing deleted) when another pipeline file owns the namespace.
 Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
                                                 std::shared_ptr<Store> store,
                                                 const PipelineGcOptions& options);

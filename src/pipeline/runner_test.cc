@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "ledger/ledger.h"
@@ -293,6 +294,107 @@ TEST_F(RunnerTest, GcKeepsOrphansYoungerThanTheGracePeriodAndDeletesOlderOnes) {
   EXPECT_TRUE(store_->Stat("pipelines/t/data/clean/0123/abcd/deadbeef.parquet").status().IsNotFound());
   // The results survive.
   EXPECT_EQ(Node(Run(Spec(), false, true), "per_cust").action, NodeAction::kReused);
+}
+
+// Keys with their ETags: what a refused command must leave as it was.
+std::map<std::string, std::string> Contents(Store& store) {
+  std::map<std::string, std::string> out;
+  Result<std::vector<ObjectInfo>> all = ListAll(store, "");
+  EXPECT_TRUE(all.ok()) << all.status().ToString();
+  if (all.ok()) {
+    for (const ObjectInfo& o : *all) out[o.key] = o.etag;
+  }
+  return out;
+}
+
+TEST_F(RunnerTest, AnotherFileUnderTheSameNameIsRefusedUntilAdopted) {
+  Run(Spec(), false, true);
+  PipelineSpec copy = Spec();
+  copy.path = "/elsewhere/pipeline.toml";
+  const std::map<std::string, std::string> before = Contents(*store_);
+  RunOptions options;
+  options.store = store_;
+  Result<RunReport> refused = RunPipeline(copy, options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("belongs to " + (dir_ / "pipeline.toml").string()),
+            std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find("--adopt"), std::string::npos);
+  Result<PipelineGcReport> gc = CollectPipelineGarbage(copy, store_, {});
+  EXPECT_EQ(gc.status().code(), StatusCode::kInvalidArgument) << gc.status().ToString();
+  EXPECT_EQ(Contents(*store_), before);
+
+  Result<PipelineStatus> status = GetPipelineStatus(copy, store_);
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_EQ(status->owner_path, (dir_ / "pipeline.toml").string());
+  EXPECT_EQ(status->owner_id.size(), 32u);
+
+  // Adopted: it is the same pipeline, so its checkpoints are reused; the old path is refused now.
+  options.adopt = true;
+  Result<RunReport> adopted = RunPipeline(copy, options);
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  ASSERT_TRUE(adopted->status.ok()) << adopted->status.ToString();
+  EXPECT_EQ(Node(*adopted, "per_cust").action, NodeAction::kReused);
+  EXPECT_EQ(GetPipelineStatus(copy, store_)->owner_path, "/elsewhere/pipeline.toml");
+  options.adopt = false;
+  EXPECT_EQ(RunPipeline(Spec(), options).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(RunPipeline(copy, options).ok());
+}
+
+TEST_F(RunnerTest, ANamespaceWithoutAnOwnerGetsOneAtItsNextRun) {
+  Run(Spec());
+  {
+    // As a namespace written before owners were recorded.
+    auto writer = ledger::Ledger::Open(store_, "pipelines/t");
+    ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+    ledger::Changes changes;
+    changes.removals.insert("owner");
+    ASSERT_TRUE((*writer)->Commit(changes).ok());
+    ASSERT_TRUE((*writer)->Close().ok());
+  }
+  EXPECT_EQ(GetPipelineStatus(Spec(), store_)->owner_path, "");
+  PipelineSpec moved = Spec();
+  moved.path = "/moved/pipeline.toml";
+  RunReport report = Run(moved);
+  EXPECT_EQ(Node(report, "per_cust").action, NodeAction::kReused);
+  EXPECT_EQ(GetPipelineStatus(Spec(), store_)->owner_path, "/moved/pipeline.toml");
+}
+
+TEST_F(RunnerTest, FilesReadInSqlAreFingerprintedAndResolvedAgainstTheFolder) {
+  auto write = [&](const std::string& text) {
+    std::ofstream(dir_ / "data.csv", std::ios::trunc) << text;
+  };
+  write("k,v\na,1\nb,2\n");
+  std::string text = R"toml(
+name = "files"
+[stages.total]
+sql = "SELECT sum(v)::BIGINT AS s FROM 'data.csv'"
+[stages.after]
+sql = "SELECT s * 2 AS s2 FROM total"
+[outputs.report]
+from = "after"
+path = "out/report.csv"
+)toml";
+  PipelineSpec spec = ParsePipelineString(text, "pipeline.toml", dir_.string()).value();
+  RunReport first = Run(spec);
+  EXPECT_EQ(Node(first, "total").action, NodeAction::kComputed);
+  EXPECT_EQ(ReadOutput(), "s2\n6\n");
+  EXPECT_EQ(Node(Run(spec), "total").action, NodeAction::kReused);
+
+  write("k,v\na,1\nb,2\nc,10\n");
+  Result<PipelineStatus> status = GetPipelineStatus(spec, store_);
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  for (const NodeStatus& n : status->nodes) {
+    if (n.name == "total") {
+      EXPECT_EQ(n.reason, "changed file data.csv");
+    }
+  }
+  RunReport changed = Run(spec);
+  EXPECT_EQ(Node(changed, "total").action, NodeAction::kComputed);
+  EXPECT_EQ(Node(changed, "total").reason, "changed file data.csv");
+  EXPECT_EQ(Node(changed, "after").reason, "changed input total");
+  EXPECT_EQ(ReadOutput(), "s2\n26\n");
 }
 
 }  // namespace

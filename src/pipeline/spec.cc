@@ -881,7 +881,11 @@ Result<PipelineSpec> ParsePipelineFile(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return Unavailable("reading pipeline file " + Quote(path) + " failed");
-  return ParsePipelineString(text.str(), path, absolute.parent_path().string());
+  ASSIGN_OR_RETURN(PipelineSpec spec,
+                   ParsePipelineString(text.str(), path, absolute.parent_path().string()));
+  fs::path canonical = fs::weakly_canonical(absolute, ec);
+  spec.path = (ec ? absolute.lexically_normal() : canonical).string();
+  return spec;
 }
 
 Result<PipelineSpec> ParsePipelineString(std::string_view text, std::string_view display_name,

@@ -124,6 +124,8 @@ struct PipelineSpec {
   std::string name;
   std::string display_name;  // the file as named in messages ("pipeline.toml")
   std::string base_dir;      // absolute directory relative paths are resolved against
+  /// The file's canonical absolute path (symlinks resolved); empty when parsed from a string.
+  std::string path;
   /// The store named in the file: a URL, or an absolute local path; empty when not set.
   std::string store;
   int store_line = 0;

@@ -167,5 +167,42 @@ TEST_F(TableRefsTest, TablesNeedNotExistAndTheConnectionIsUntouched) {
   EXPECT_TRUE(conn_->Execute("SELECT 1").ok());
 }
 
+TEST_F(TableRefsTest, FilesReadByName) {
+  const std::string sql =
+      "SELECT * FROM read_parquet('plans.parquet') p JOIN 'data.csv' d USING (id), "
+      "read_csv(['a.csv', 'b/*.csv'], header = true), range(3), orders\n"
+      "WHERE id IN (SELECT id FROM \"sub/x.json\" UNION SELECT 1 FROM glob('in/*.txt'))";
+  Result<std::vector<FileReference>> files = FindFilesRead(*conn_, sql);
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  std::vector<std::string> got;
+  for (const FileReference& f : *files) {
+    got.push_back(f.function + ":" + f.path);
+    ASSERT_LT(f.offset, sql.size()) << f.path;
+    // The offset is the literal's opening quote.
+    EXPECT_EQ(sql.substr(f.offset + 1, f.path.size()), f.path);
+  }
+  EXPECT_THAT(got, ElementsAre("read_parquet:plans.parquet", ":data.csv", "read_csv:a.csv",
+                               "read_csv:b/*.csv", ":sub/x.json", "glob:in/*.txt"));
+  // Files are not tables.
+  EXPECT_THAT(Names(sql), ElementsAre("orders"));
+  EXPECT_THAT(Names("SELECT * FROM main.orders, \"x.csv\""), ElementsAre("main.orders"));
+}
+
+TEST_F(TableRefsTest, FilesNotNamedByLiteralsAreRefused) {
+  for (const char* sql :
+       {"SELECT * FROM read_csv('a' || '.csv')", "SELECT * FROM read_parquet($1)",
+        "SELECT * FROM read_json(t.path), t", "SELECT * FROM read_csv(['a.csv', lower('B')])"}) {
+    Result<std::vector<FileReference>> files = FindFilesRead(*conn_, sql);
+    EXPECT_EQ(files.status().code(), StatusCode::kInvalidArgument) << sql;
+    EXPECT_THAT(files.status().message(), HasSubstr("declare a [sources.")) << sql;
+    EXPECT_THAT(files.status().message(), HasSubstr("line 1, column 15")) << sql;
+  }
+  // Functions that read no files take any argument.
+  Result<std::vector<FileReference>> none =
+      FindFilesRead(*conn_, "SELECT * FROM range(1 + 2), generate_series(1, 3)");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_THAT(*none, IsEmpty());
+}
+
 }  // namespace
 }  // namespace respawn

@@ -139,6 +139,11 @@ Result<std::string> MemoryStore::Get(std::string_view key, const GetOptions& o) 
     if (it == objects_.end()) {
       return NotFound(Url() + ": object \"" + std::string(key) + "\" not found");
     }
+    if (!o.if_match.empty() && it->second.etag != o.if_match) {
+      return FailedPrecondition(Url() + ": object \"" + std::string(key) +
+                                "\" changed since it was fingerprinted: its ETag is no longer \"" +
+                                o.if_match + "\"; read it again to use the new version");
+    }
     data = it->second.data;
   }
   if (o.progress) o.progress(data.size(), data.size());

@@ -754,6 +754,16 @@ Result<int> OpenObject(std::string_view key, const std::string& path, const std:
   return fd;
 }
 
+// GetOptions::if_match against the file opened (`st` from its fstat).
+Status CheckIfMatch(const std::string& url, std::string_view key, const struct stat& st,
+                    const std::string& if_match) {
+  if (if_match.empty() || EtagOf(st) == if_match) return Status::OK();
+  return FailedPrecondition(url + ": object " + Quoted(key) +
+                            " changed since it was fingerprinted: its ETag is no longer \"" +
+                            if_match + "\" (now \"" + EtagOf(st) +
+                            "\"); read it again to use the new version");
+}
+
 }  // namespace
 
 Result<std::string> PosixStore::Get(std::string_view key, const GetOptions& o) {
@@ -762,6 +772,7 @@ Result<std::string> PosixStore::Get(std::string_view key, const GetOptions& o) {
   struct stat st;
   ASSIGN_OR_RETURN(int fd, OpenObject(key, path, Url(), &st, &PosixStore::ErrnoStatus));
   FdCloser closer(fd);
+  RETURN_IF_ERROR(CheckIfMatch(Url(), key, st, o.if_match));
   std::string data;
   // Objects are replaced by rename, never modified in place: the open file is immutable.
   if (int err = PreadAll(fd, 0, static_cast<uint64_t>(st.st_size), &data); err != 0) {
@@ -846,6 +857,7 @@ Status PosixStore::GetToFile(std::string_view key, const std::string& path, cons
   struct stat st;
   ASSIGN_OR_RETURN(int src, OpenObject(key, src_path, Url(), &st, &PosixStore::ErrnoStatus));
   FdCloser src_closer(src);
+  RETURN_IF_ERROR(CheckIfMatch(Url(), key, st, o.if_match));
   const auto total = static_cast<uint64_t>(st.st_size);
 
   const std::string tmp = path + std::string(kTmpPrefix) + RandomSuffix();

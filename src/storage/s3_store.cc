@@ -465,24 +465,54 @@ class S3Store::Impl {
   // ---------------------------------------------------------------------------------------------
   // Reads.
 
-  Result<std::string> GetFull(const std::string& full, S3Progress* progress) {
+  // `if_match` (an ETag without quotes, may be empty) pins the read to that version.
+  Result<std::string> GetFull(const std::string& full, S3Progress* progress,
+                              const std::string& if_match = {}) {
     StringSink sink;
     S3Request req;
     req.key = full;
     req.sink = &sink;
     req.large = true;
     req.progress = progress;
+    AddIfMatch(&req, if_match);
     ASSIGN_OR_RETURN(S3Response resp, http_->Send(req));
-    if (!resp.ok()) return http_->ErrorStatus(req, resp);
+    if (!resp.ok()) return ReadError(req, resp, if_match);
     bucket_exists_ = true;
+    RETURN_IF_ERROR(CheckServedVersion(full, resp, if_match));
     return std::move(sink.data());
+  }
+
+  // A server that ignores If-Match still says which version it sent.
+  Status CheckServedVersion(const std::string& full, const S3Response& resp,
+                            const std::string& if_match) const {
+    if (if_match.empty()) return Status::OK();
+    const std::string served = StripQuotes(resp.Header("etag"));
+    return served.empty() || served == if_match ? Status::OK() : Changed(full, if_match);
+  }
+
+  static void AddIfMatch(S3Request* req, const std::string& etag) {
+    if (!etag.empty()) req->headers.emplace_back("if-match", "\"" + etag + "\"");
+  }
+
+  // The error of a failed read; with If-Match, 412 means the object is another version now.
+  Status ReadError(const S3Request& req, const S3Response& resp, const std::string& if_match) {
+    if (!if_match.empty() && resp.status == 412) return Changed(req.key, if_match);
+    return http_->ErrorStatus(req, resp);
+  }
+
+  Status Changed(const std::string& full, const std::string& if_match) const {
+    return FailedPrecondition(http_->ObjectUrl(full) +
+                              " changed since it was fingerprinted: its ETag is no longer \"" +
+                              if_match +
+                              "\" (If-Match failed); read it again to use the new "
+                              "version");
   }
 
   Result<std::string> Get(std::string_view key, const GetOptions& o) {
     RETURN_IF_ERROR(ValidateKey(key));
     S3Progress progress;
     progress.fn = &o.progress;
-    return GetFull(FullKey(key), &progress);
+    return GetFull(FullKey(key), &progress, o.if_match);
   }
 
   Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t length) {
@@ -555,12 +585,18 @@ class S3Store::Impl {
     first.large = true;
     first.progress = &progress;
     first.headers.emplace_back("range", "bytes=0-" + std::to_string(chunk - 1));
+    AddIfMatch(&first, o.if_match);
     ASSIGN_OR_RETURN(S3Response resp, http_->Send(first));
     uint64_t total = 0;
     if (resp.status == 416) {
       total = 0;  // an empty object has no byte 0
+      // A 416 is decided before If-Match by some servers: check the version of the empty object.
+      if (!o.if_match.empty()) {
+        ASSIGN_OR_RETURN(ObjectInfo info, StatFull(full));
+        if (info.etag != o.if_match) return Changed(full, o.if_match);
+      }
     } else if (!resp.ok()) {
-      return http_->ErrorStatus(first, resp);
+      return ReadError(first, resp, o.if_match);
     } else if (resp.status == 206) {
       int64_t t = TotalFromContentRange(resp.Header("content-range"));
       if (t < 0) {
@@ -578,6 +614,7 @@ class S3Store::Impl {
     }
     bucket_exists_ = true;
     const std::string etag = resp.Header("etag");
+    if (resp.status != 416) RETURN_IF_ERROR(CheckServedVersion(full, resp, o.if_match));
 
     if (total > first_sink.written()) {
       progress.total = total;
@@ -590,7 +627,7 @@ class S3Store::Impl {
         if (failed.load()) return;
         const uint64_t offset = start + i * chunk;
         const uint64_t length = std::min(chunk, total - offset);
-        Status s = DownloadRange(full, fd.get(), tmp, offset, length, etag, &progress);
+        Status s = DownloadRange(full, fd.get(), tmp, offset, length, etag, o.if_match, &progress);
         if (!s.ok()) {
           std::lock_guard<std::mutex> lock(mu);
           if (first_error.ok()) first_error = s;
@@ -611,8 +648,10 @@ class S3Store::Impl {
     return Status::OK();
   }
 
+  // `etag`: of the first range (compared with each range's); `if_match`: the caller's pin.
   Status DownloadRange(const std::string& full, int fd, const std::string& tmp, uint64_t offset,
-                       uint64_t length, const std::string& etag, S3Progress* progress) {
+                       uint64_t length, const std::string& etag, const std::string& if_match,
+                       S3Progress* progress) {
     FileSink sink(fd, tmp, offset, true);
     S3Request req;
     req.key = full;
@@ -621,8 +660,9 @@ class S3Store::Impl {
     req.progress = progress;
     req.headers.emplace_back(
         "range", "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1));
+    AddIfMatch(&req, if_match);
     ASSIGN_OR_RETURN(S3Response resp, http_->Send(req));
-    if (!resp.ok()) return http_->ErrorStatus(req, resp);
+    if (!resp.ok()) return ReadError(req, resp, if_match);
     const std::string url = http_->ObjectUrl(full);
     std::string got_etag = resp.Header("etag");
     if (!etag.empty() && !got_etag.empty() && got_etag != etag) {

@@ -8,6 +8,8 @@
 // - Put with `if_absent` creates the object only if no object has the key: AlreadyExists when one
 //   does, Unimplemented when the backend cannot do it atomically (Capabilities says so up front).
 // - Get/Stat of a missing key is NotFound. Delete of a missing key is OK (S3 semantics).
+// - Get/GetToFile with `if_match` read the object only while its ETag (as Stat and List report
+//   it) is that one, else FailedPrecondition and nothing is returned or written.
 // - List returns keys in ascending byte order, at most `max_keys` a page, with a continuation
 //   token. A listing may lag behind writes (capabilities().consistent_listing == false):
 //   correctness must never depend on it.
@@ -54,6 +56,14 @@ struct PutOptions {
 
 struct GetOptions {
   ProgressFn progress;  // optional, may be called from worker threads
+  /// If not empty: read the object only if its ETag (ObjectInfo::etag, as Stat and List report
+  /// it) is this one; otherwise FailedPrecondition (the message names the object and says it
+  /// changed) and GetToFile leaves no file. S3 sends `If-Match` on every request of the read
+  /// (a 412 becomes FailedPrecondition), so a ranged download cannot mix two versions; POSIX
+  /// compares the ETag of the file it opened (inode, mtime, size: objects are replaced by
+  /// rename, so the open file is the version checked); memory compares the stored ETag.
+  /// Wrappers pass it through unchanged.
+  std::string if_match;
 };
 
 struct ListOptions {

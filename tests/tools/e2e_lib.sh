@@ -31,7 +31,7 @@ e2e_init() {
     exit 2
   fi
   export LC_ALL=C.UTF-8
-  unset RESPAWN_CHAOS RESPAWN_CRASH_AT RESPAWN_STORE
+  unset RESPAWN_CHAOS RESPAWN_CRASH_AT RESPAWN_PAUSE_AT RESPAWN_STORE
   WORK="$(mktemp -d "${TMPDIR:-/tmp}/respawn-e2e.XXXXXX")"
   # respawn's DuckDB temp directories (killed runs leave theirs behind) go away with $WORK.
   mkdir -p "$WORK/tmp"
