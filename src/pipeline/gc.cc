@@ -99,7 +99,7 @@ Result<GcReport> CollectGarbage(ledger::Ledger& ledger, const GcOptions& options
     for (ObjectInfo& o : page.objects) candidates.push_back(std::move(o));
     token = page.next_token;
   } while (!token.empty());
-  CrashPoint("gc:after-list");
+  CrashPoint<"gc:after-list">();
   RETURN_IF_ERROR(ledger.Refresh());
 
   const ledger::LedgerState state = ledger.state();
@@ -147,9 +147,9 @@ Result<GcReport> CollectGarbage(ledger::Ledger& ledger, const GcOptions& options
   std::sort(report.deleted_keys.begin(), report.deleted_keys.end());
   if (options.dry_run || doomed.empty()) return report;
 
-  CrashPoint("gc:before-delete");
+  CrashPoint<"gc:before-delete">();
   ASSIGN_OR_RETURN(DeleteResult deleted, store.DeleteMany(doomed));
-  CrashPoint("gc:after-delete");
+  CrashPoint<"gc:after-delete">();
   report.delete_requests = deleted.requests;
   for (const auto& [key, status] : deleted.failed) {
     report.failed.push_back(key + ": " + status.message());

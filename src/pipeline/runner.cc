@@ -465,7 +465,7 @@ Status Runner::ComputeNode(Connection& conn, int v) {
   const DagNode& node = dag_.node(v);
   const std::string& sql = node.kind == NodeKind::kStage ? spec_.stages[node.spec_index].sql
                                                          : spec_.sources[node.spec_index].sql;
-  CrashPoint("runner:before-stage");
+  CrashPoint<"runner:before-stage">();
   Clock::time_point t0 = Clock::now();
   if (!r.checkpoint) {
     Status s = conn.Execute("CREATE OR REPLACE TABLE " + QuoteIdentifier(r.name) + " AS " + sql);
@@ -481,10 +481,10 @@ Status Runner::ComputeNode(Connection& conn, int v) {
   export_options.keep_in_cache_dir = cache_dir_;
   // The data object goes up before the commit that names it (ledger invariant 1); the ledger's
   // data crash points bracket it here as they do in Ledger::PutData.
-  CrashPoint("ledger:before-data");
+  CrashPoint<"ledger:before-data">();
   Result<ExportedObject> exported =
       ExportQueryToStore(conn, sql, *options_.store, key, export_options);
-  if (exported.ok()) CrashPoint("ledger:after-data");
+  if (exported.ok()) CrashPoint<"ledger:after-data">();
   if (!exported.ok()) {
     const Status& e = exported.status();
     if (e.code() == StatusCode::kInvalidArgument || e.code() == StatusCode::kInternal ||
@@ -494,7 +494,7 @@ Status Runner::ComputeNode(Connection& conn, int v) {
     }
     return e.WithContext("stage \"" + r.name + "\"");
   }
-  CrashPoint("runner:after-export");
+  CrashPoint<"runner:after-export">();
   double seconds = SecondsSince(t0);
 
   ledger::Changes changes;
@@ -510,7 +510,7 @@ Status Runner::ComputeNode(Connection& conn, int v) {
   if (!committed.ok()) {
     return committed.status().WithContext("committing stage \"" + r.name + "\"");
   }
-  CrashPoint("runner:after-commit");
+  CrashPoint<"runner:after-commit">();
 
   std::string view_sql;
   if (!exported->local_path.empty()) {
@@ -703,7 +703,7 @@ Status Runner::WriteOutput(Connection& conn, size_t index) {
     }
   }
 
-  CrashPoint("runner:before-output");
+  CrashPoint<"runner:before-output">();
   Clock::time_point t0 = Clock::now();
   std::string options = out.format == DataFormat::kCsv ? "FORMAT csv, HEADER true"
                                                        : "FORMAT parquet, COMPRESSION zstd";
@@ -761,7 +761,7 @@ Status Runner::WriteOutput(Connection& conn, size_t index) {
   r.written = true;
   r.bytes = digest.size;
   r.seconds = SecondsSince(t0);
-  CrashPoint("runner:after-output");
+  CrashPoint<"runner:after-output">();
 
   ledger::Changes changes;
   ledger::Entry entry;
@@ -822,7 +822,7 @@ void Runner::CommitRunReport() {
     return;
   }
   if (!trim) return;
-  CrashPoint("runner:before-gc");
+  CrashPoint<"runner:before-gc">();
   GcOptions gc;
   gc.keep_runs = spec_.gc.keep_runs;
   gc.orphan_grace_ms = spec_.gc.orphan_grace_ms;
@@ -1049,7 +1049,7 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
         return committed.status().WithContext("dropping work-tables from the ledger");
       } else {
         out.trimmed = trim;
-        CrashPoint("gc:after-trim");
+        CrashPoint<"gc:after-trim">();
         Result<ledger::LedgerGarbage> obsolete = (*writer)->CollectObsolete(2);
         if (obsolete.ok()) ledger_garbage = obsolete->keys;
       }
