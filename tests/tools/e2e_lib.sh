@@ -347,6 +347,21 @@ all_stages_reused() {
   return $bad
 }
 
+# nothing_recomputed PIPELINE FILE: FILE (a run's output) has a line for every stage of PIPELINE,
+# and each is `reused` or `skipped` (not needed: with GC on, a re-run skips the work-tables GC
+# dropped); no stage was computed.
+nothing_recomputed() {
+  local pipeline="$1" file="$2" s bad=0
+  for s in $(stage_names "$pipeline"); do
+    if ! grep -Eq "^stage $s: (reused|skipped)" "$file"; then
+      echo "stage $s was neither reused nor skipped:"
+      grep -E "^stage $s:" "$file" || echo "(no line for stage $s)"
+      bad=1
+    fi
+  done
+  return $bad
+}
+
 # store_digest DIR: a listing of every file under DIR with its checksum, except the ledger's
 # head hint (ledger/head.json), which every writer rewrites by design.
 store_digest() {
