@@ -24,7 +24,9 @@
 # src/ without a case here fails the suite.
 #
 # Use: after e2e_lib.sh and e2e_init, `. crash_matrix.sh local` (a local store) or
-# `. crash_matrix.sh SERVER` (a server of tests/suites.cmake), then crash_matrix_main.
+# `. crash_matrix.sh SERVER` (a server of tests/suites.cmake), then crash_matrix_main. Between
+# the two a suite may adjust the spec arrays and CRASH_UNREACHABLE below, and export what its
+# runs need (e.g. a coordinator URL).
 # RESPAWN_CRASH_SEED picks another random schedule (default 20240601).
 
 SEED="${RESPAWN_CRASH_SEED:-20240601}"
@@ -254,14 +256,14 @@ resume_to_done() {
   local log="$1"
   shift
   local i rc tries=4
-  lease_mode "$@" && tries=45
+  if lease_mode "$@"; then tries=45; fi
   for ((i = 1; i <= tries; i++)); do
     echo "--- resume $i ($*)" >>"$log"
     rc="$(run_rc "$log" "$@")"
     if [ "$rc" -eq 0 ]; then
       return 0
     fi
-    if lease_mode "$@" && [ "$rc" -eq 1 ] && tail -n 3 "$log" | grep -q 'lease'; then
+    if lease_mode "$@" && [ "$rc" -eq 1 ] && grep -q 'lease' <<<"$(tail -n 3 "$log")"; then
       sleep 2
       continue
     fi
@@ -539,7 +541,7 @@ kill_rounds() {
         wait "$pid" 2>/dev/null || rc=$?  # no "Killed" job notice
         if [ "$rc" -eq 137 ]; then
           landed=$((landed + 1))
-          if tail -n +"$((before + 1))" "$log" | grep -Eq '^stage [A-Za-z0-9_]+: computed'; then
+          if grep -Eq '^stage [A-Za-z0-9_]+: computed' < <(tail -n +"$((before + 1))" "$log"); then
             mid=$((mid + 1))
           fi
         elif [ "$rc" -eq 0 ]; then
