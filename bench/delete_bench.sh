@@ -146,6 +146,7 @@ EOF
                          --only-show-errors "$url") ;;
           s3cmd) m=$(timed s3cmd -c "$work/s3cfg" del -r -q "$url") ;;
           rclone) m=$(timed rclone delete --s3-no-check-bucket "bench:$bucket/$prefix/") ;;
+          *) echo "delete_bench: unknown tool $tool" >&2; exit 2 ;;
         esac
         read -r "secs[$tool]" "cli_cpu[$tool]" "srv_cpu[$tool]" <<<"$m"
         left="$(count_objects "$url")"

@@ -78,6 +78,7 @@ check_outputs() {
                 (SELECT * FROM read_parquet('$ref/$f', file_row_number = true)
                  EXCEPT ALL SELECT * FROM read_parquet('$dir/$f', file_row_number = true)))) > 0
               THEN error('$what: $f differs from the clean run''s') END;" ;;
+      *) echo "pipeline_bench: $what: cannot compare $f (neither CSV nor Parquet)" >&2; exit 1 ;;
     esac
   done
   echo "$sql" > "$work/check.sql"

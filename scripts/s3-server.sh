@@ -237,7 +237,7 @@ start_radosgw() {
     command -v "$b" >/dev/null || die "$b not found; run scripts/setup.sh --servers"
   done
 
-  local ports mon_port rgw_port osd_base fsid osd_uuid conf
+  local mon_port rgw_port osd_base fsid osd_uuid conf
   read -r mon_port rgw_port <<<"$(free_ports 2)"
   osd_base="$(free_port_range 16)"
   fsid="$(uuidgen)"
@@ -382,6 +382,7 @@ END_SWIFT_CONF
       account) port="$account_port" ;;
       container) port="$container_port" ;;
       object) port="$object_port" ;;
+      *) die "no port for $kind" ;;
     esac
     cat >"$etc/$kind-server.conf" <<END_SERVER_CONF
 [DEFAULT]
@@ -523,12 +524,15 @@ stop_dir() {
 }
 
 status_dir() {
-  [ -f "$DIR/pids" ] && [ -s "$DIR/pids" ] || { echo "no server recorded in $DIR"; return 1; }
+  if [ ! -s "$DIR/pids" ]; then
+    echo "no server recorded in $DIR"
+    return 1
+  fi
   local pid name rc=0
   while read -r pid name; do
     if pid_matches "$pid" "$name"; then echo "$name pid $pid running"; else echo "$name pid $pid stopped"; rc=1; fi
   done <"$DIR/pids"
-  [ -f "$DIR/env" ] && grep -E '^(AWS_ENDPOINT_URL|RESPAWN_TEST_)' "$DIR/env"
+  if [ -f "$DIR/env" ]; then grep -E '^(AWS_ENDPOINT_URL|RESPAWN_TEST_)' "$DIR/env" || rc=1; fi
   return $rc
 }
 
@@ -536,6 +540,7 @@ main() {
   [ $# -ge 1 ] || { usage >&2; exit 2; }
   case "$1" in
     -h | --help | help) usage; exit 0 ;;
+    *) ;;
   esac
   local cmd="$1"
   shift

@@ -14,7 +14,8 @@ if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
 
 build_pkgs=(build-essential cmake pkg-config git ca-certificates curl
   libcurl4-openssl-dev libssl-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
-  libpugixml-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev)
+  libpugixml-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
+  shellcheck)  # tests/shellcheck_test.sh lints every shell script
 server_pkgs=(radosgw ceph-mon ceph-osd ceph-common uuid-runtime
   swift swift-proxy swift-object swift-container swift-account memcached python3-keystonemiddleware
   awscli rclone s3cmd bc)

@@ -11,95 +11,38 @@
 # RESPAWN_TEST_BUCKET.
 set -euo pipefail
 
-BIN="${1:-${RESPAWN_BINARY:-}}"
-if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
-  echo "usage: $0 path/to/respawn (or set RESPAWN_BINARY)" >&2
-  exit 2
-fi
-R="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+. "$(dirname "${BASH_SOURCE[0]}")/tools/e2e_lib.sh"
+e2e_init --no-reader "${1:-}"
 ENV_FILE="${RESPAWN_TEST_S3_ENV_RADOSGW:-}"
-if [ -z "$ENV_FILE" ] || [ ! -r "$ENV_FILE" ]; then
+if [ -z "$ENV_FILE" ]; then
   echo "$0: RESPAWN_TEST_S3_ENV_RADOSGW must name the env file of a running radosgw" \
        "(scripts/s3-server.sh start radosgw DIR writes DIR/env)" >&2
   exit 2
 fi
-unset AWS_PROFILE AWS_ENDPOINT_URL_S3 AWS_SESSION_TOKEN RESPAWN_CHAOS RESPAWN_CRASH_AT
-set -a
-# shellcheck disable=SC1090
-. "$ENV_FILE"
-set +a
+unset AWS_PROFILE AWS_ENDPOINT_URL_S3 AWS_SESSION_TOKEN
+e2e_load_env_file "$ENV_FILE" >&2 || exit 2
 for v in AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION RESPAWN_TEST_BUCKET; do
   [ -n "${!v:-}" ] || { echo "$0: $ENV_FILE does not set $v" >&2; exit 2; }
 done
 export AWS_DEFAULT_REGION="$AWS_REGION"
 # No ~/.aws of the machine: only the environment above.
 export AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null
-export LC_ALL=C.UTF-8
 AWS_BIN=/usr/bin/aws
 [ -x "$AWS_BIN" ] || { echo "$0: $AWS_BIN (Debian awscli) is missing" >&2; exit 2; }
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
 
 B="$RESPAWN_TEST_BUCKET"
 P="cli-interop-$$-$RANDOM"  # every key of this run lives under s3://$B/$P
 S="s3://$B/$P"
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/respawn-cli-s3.XXXXXX")"
-cleanup() {
-  "$AWS_BIN" --endpoint-url "$AWS_ENDPOINT_URL" s3 rm --recursive --quiet "$S/" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK"
+E2E_CLEANUP+=("'$AWS_BIN' --endpoint-url '$AWS_ENDPOINT_URL' s3 rm --recursive --quiet '$S/'")
 
 aws_s3() { "$AWS_BIN" --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors s3 "$@"; }
 
-passed=0
-failed=0
-failed_names=()
-
-run() {
-  local name="$1"
-  local log="$WORK/$name.log"
-  local start=$SECONDS
-  set +e
-  ( set -euo pipefail; "$name" ) >"$log" 2>&1
-  local rc=$?
-  set -e
-  if [ $rc -eq 0 ]; then
-    passed=$((passed + 1))
-    echo "PASS $name ($((SECONDS - start)) s)"
-  else
-    failed=$((failed + 1))
-    failed_names+=("$name")
-    echo "FAIL $name (exit $rc)"
-    sed 's/^/    | /' "$log"
-  fi
-}
-
-expect_exit() {  # CODE cmd...; "nonzero" accepts any failure
-  local want="$1"
-  shift
-  set +e
-  "$@" >out.txt 2>err.txt
-  local got=$?
-  set -e
-  if { [ "$want" = nonzero ] && [ "$got" -eq 0 ]; } ||
-     { [ "$want" != nonzero ] && [ "$got" -ne "$want" ]; }; then
-    echo "expected exit $want, got $got from: $*"
-    echo "--- stdout"; cat out.txt; echo "--- stderr"; cat err.txt
-    return 1
-  fi
-}
-
-one_error_line() {
-  local n
-  n=$(wc -l <err.txt)
-  if [ "$n" -ne 1 ] || ! grep -q '^respawn: ' err.txt; then
-    echo "expected one 'respawn: ...' line on stderr, got $n lines:"
-    cat err.txt
-    return 1
-  fi
+# keys_under PREFIX: how many objects the bucket holds under $P/PREFIX, asked with awscli (0 is
+# an answer; a failed request fails). Counts Contents: radosgw leaves out KeyCount when it is 0.
+keys_under() {
+  # shellcheck disable=SC2016 # the backquotes are JMESPath's literal syntax, not a command.
+  "$AWS_BIN" --endpoint-url "$AWS_ENDPOINT_URL" s3api list-objects-v2 --bucket "$B" \
+    --prefix "$P/$1" --query 'length(Contents || `[]`)' --output text
 }
 
 no_secret_in() {  # FILE...: neither the real nor any given wrong secret appears
@@ -165,7 +108,7 @@ test_recursive_both_ways() {
   "$PY" -c 'import json,sys; d=json.load(open("out.txt")); assert len(d["objects"])==int(sys.argv[1]), d' "${#ODD_NAMES[@]}"
   expect_exit 0 "$R" store rm -r "$S/awstree"
   grep -q "^deleted ${#ODD_NAMES[@]} objects" out.txt
-  [ -z "$(aws_s3 ls --recursive "$S/awstree/" || true)" ]
+  [ "$(keys_under awstree/)" = 0 ]
 }
 
 test_150mib_multipart_both_ways() {
@@ -196,11 +139,11 @@ test_wrong_secret() {
   [ $((SECONDS - start)) -le 15 ] || { echo "took $((SECONDS - start)) s"; return 1; }
   one_error_line
   grep -Eqi 'SignatureDoesNotMatch|secret' err.txt
-  ! grep -qF -- "$wrong" err.txt out.txt
+  refute grep -qF -- "$wrong" err.txt out.txt
   no_secret_in err.txt out.txt
   AWS_SECRET_ACCESS_KEY="$wrong" expect_exit nonzero timeout 60 "$R" --timeout 10 store cp "$S/x" here
   one_error_line
-  ! grep -qF -- "$wrong" err.txt out.txt
+  refute grep -qF -- "$wrong" err.txt out.txt
 }
 
 test_missing_bucket() {
@@ -232,10 +175,10 @@ test_missing_key() {
 test_doctor() {
   expect_exit 0 "$R" doctor --throughput-mib 16 "$S/doctor"
   grep -Eq '^ok +put-if-absent: supported' out.txt
-  ! grep -q 'not supported' out.txt
+  refute grep -q 'not supported' out.txt
   grep -q 'access key id' out.txt
   no_secret_in out.txt err.txt
-  [ -z "$(aws_s3 ls --recursive "$S/doctor/" || true)" ]  # probes cleaned up
+  [ "$(keys_under doctor/)" = 0 ]  # probes cleaned up
   expect_exit 0 "$R" --json doctor --throughput-mib 0 "$S/doctor"
   "$PY" -c 'import json; d=json.load(open("out.txt")); assert d["ok"]; assert any(c["name"]=="put-if-absent" and c["supported"] for c in d["checks"]), d'
 }
@@ -249,9 +192,4 @@ run test_missing_bucket
 run test_unreachable_endpoint
 run test_missing_key
 run test_doctor
-
-echo "$passed passed, $failed failed"
-if [ "$failed" -ne 0 ]; then
-  echo "failed: ${failed_names[*]}"
-  exit 1
-fi
+e2e_finish

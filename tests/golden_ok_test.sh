@@ -23,7 +23,7 @@ golden_case() {
   # Outputs and expected files must match one to one.
   local outs expected
   outs="$(output_paths "$p" | cut -f1 | sort)"
-  expected="$(cd case/expected && ls -1 -- *.csv | sed 's/\.csv$//' | sort)"
+  expected="$(find case/expected -maxdepth 1 -name '*.csv' -printf '%f\n' | sed 's/\.csv$//' | sort)"
   if [ "$outs" != "$expected" ]; then
     echo "outputs of pipeline.toml: [$outs]; expected files: [$expected]"
     return 1
@@ -45,12 +45,15 @@ golden_case() {
     [ -f "$path" ] || { echo "output $name: $path was not written"; bad=1; continue; }
     case "$path" in
       *.parquet)
-        [ "$(head -c 4 "$path")" = PAR1 ] && [ "$(tail -c 4 "$path")" = PAR1 ] ||
-          { echo "output $name: $path is not a Parquet file"; bad=1; }
+        if [ "$(head -c 4 "$path")" != PAR1 ] || [ "$(tail -c 4 "$path")" != PAR1 ]; then
+          echo "output $name: $path is not a Parquet file"
+          bad=1
+        fi
         ;;
       *.csv)
         [ "$(head -c 4 "$path")" != PAR1 ] || { echo "output $name: $path is Parquet, not CSV"; bad=1; }
         ;;
+      *) ;;  # other formats: only read back below
     esac
     table_csv "case/expected/$name.csv" >"want.$name.csv"
     if ! table_csv "$path" >"got.$name.csv"; then
@@ -73,8 +76,11 @@ golden_case() {
   # The store is where the contract says.
   local pname
   pname="$(sed -n -E 's/^name *= *"([^"]+)".*/\1/p' "$p" | head -n 1)"
-  [ -d "case/.respawn/pipelines/$pname/ledger" ] && [ -d "case/.respawn/pipelines/$pname/data" ] ||
-    { echo "no case/.respawn/pipelines/$pname/{ledger,data}:"; find case/.respawn | head -n 30; return 1; }
+  if [ ! -d "case/.respawn/pipelines/$pname/ledger" ] || [ ! -d "case/.respawn/pipelines/$pname/data" ]; then
+    echo "no case/.respawn/pipelines/$pname/{ledger,data}:"
+    find case/.respawn | head -n 30
+    return 1
+  fi
 
   # ls and status see the run and every checkpoint.
   expect_exit 0 "$R" ls --store case/.respawn --json

@@ -7,14 +7,18 @@
 #   - orphans (objects no commit names) survive inside the grace period, go after it;
 #   - GC killed at each of its crash points, then the pipeline re-run: every retained stage is
 #     reused (its checksum verified on read) and the outputs are unchanged;
-#   - `respawn gc` racing a running pipeline with orphan_grace = "0s": the run finishes with the
-#     right outputs, nothing it committed is lost;
+#   - `respawn gc` in a loop racing a running pipeline with orphan_grace = "0s", on POSIX and
+#     radosgw: every gc succeeds, the race must happen (a gc between the run's first and last
+#     commit, and a gc that kept the run's uploaded-but-uncommitted objects), the run finishes
+#     with the right outputs, nothing it committed is lost;
 #   - `respawn status` breaks store usage down by run and by stage, matching the files on disk;
 #   - `respawn gc --lifecycle --apply` on radosgw sets its rules and keeps another tool's rule,
 #     read back with awscli (twice: no duplicates); on a local store it is a usage error, on
 #     Swift (no lifecycle API) an error that changes nothing.
 #
 # Usage: tests/pipeline_gc_test.sh path/to/respawn   (or with RESPAWN_BINARY set)
+# The radosgw and Swift cases need RESPAWN_TEST_S3_ENV_RADOSGW / _SWIFT (ctest sets them);
+# without them they skip, and fail with CI=true.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/tools/e2e_lib.sh"
 e2e_init "${1:-}"
@@ -111,7 +115,7 @@ EOF
   grep -q '^stage by_k: reused' out.txt
   grep -q '^stage audit: reused' out.txt
   grep -q '^stage filtered: skipped' out.txt
-  ! grep -q ': computed' out.txt
+  refute grep -q ': computed' out.txt
   compare_outputs p/pipeline.toml ref
   # Changing a result stage recomputes it from the sources (its work-table input is gone).
   sed -i 's/LIMIT 10/LIMIT 5/' p/pipeline.toml
@@ -123,7 +127,7 @@ EOF
 test_exact_after_run_posix() { exact_after_run; }
 
 test_exact_after_run_radosgw() {
-  s3_env || return 0
+  e2e_require_server radosgw
   exact_after_run --store "s3://$RESPAWN_TEST_BUCKET/gc-exact-$$-$RANDOM"
 }
 
@@ -160,7 +164,7 @@ test_gc_killed_at_each_point_then_rerun_reuses() {
     set -e
     [ $rc -eq 137 ] || { echo "expected a crash at $point, got exit $rc"; cat err.txt; return 1; }
     expect_exit 0 "$R" run p/pipeline.toml
-    ! grep -q ': computed' out.txt || { echo "a retained stage was recomputed:"; cat out.txt; return 1; }
+    if grep -q ': computed' out.txt; then echo "a retained stage was recomputed:"; cat out.txt; return 1; fi
     compare_outputs p/pipeline.toml ref
   done
   for point in gc:after-trim gc:after-list gc:before-delete; do
@@ -172,42 +176,94 @@ test_gc_killed_at_each_point_then_rerun_reuses() {
     set -e
     [ $rc -eq 137 ] || { echo "expected a crash at $point, got exit $rc"; cat err.txt; return 1; }
     expect_exit 0 "$R" run p/pipeline.toml
-    ! grep -q ': computed' out.txt || { echo "a retained stage was recomputed:"; cat out.txt; return 1; }
+    if grep -q ': computed' out.txt; then echo "a retained stage was recomputed:"; cat out.txt; return 1; fi
     compare_outputs p/pipeline.toml ref
     expect_exit 0 "$R" gc p/pipeline.toml
     check_exact p/pipeline.toml p/.respawn/pipelines/gcpipe/data/
   done
 }
 
-test_gc_racing_a_running_pipeline() {
-  # Grace 0: only the ledger protects what the run is about to commit. Every store put of the
-  # run waits 400 ms first, so each uploaded checkpoint sits uncommitted for that long (the
-  # record put is delayed) while gc runs in a loop.
+# stamp FILE: copies stdin to FILE, each line prefixed with the time it arrived (microseconds
+# since the epoch).
+stamp() {
+  local line
+  while IFS= read -r line; do printf '%s %s\n' "${EPOCHREALTIME/./}" "$line"; done >"$1"
+}
+
+# gc_race STORE_ARGS... (empty: the local store): `respawn gc` in a loop while a pipeline runs
+# with orphan_grace = "0s", so only the ledger protects what the run uploaded and has not
+# committed yet. Every store put of the run waits 400 ms first, so each checkpoint sits
+# uploaded-but-uncommitted for that long. Every gc must succeed; the race must have happened (a
+# gc that started after the run's first commit and ended before its last, and a gc that kept
+# objects "of a run in progress"); the run finishes with the right outputs and nothing it
+# committed is lost.
+gc_race() {
   write_pipeline p 0s 300000
+  local data_url
+  if [ $# -gt 0 ]; then data_url="${2%/}/pipelines/gcpipe/data/"; else data_url="p/.respawn/pipelines/gcpipe/data/"; fi
   expect_exit 0 "$R" run p/pipeline.toml --no-gc --store "$PWD/ref-store"
   snapshot_outputs p/pipeline.toml ref
   rm -rf p/out
-  local round
-  for round in 1 2; do
-    RESPAWN_CHAOS="ops=put,latency_ms=400" "$R" run p/pipeline.toml --fresh >run.out 2>run.err &
+  local round in_window_rounds=0 saw_in_flight=0
+  for round in 1 2 3 4; do
+    # After two rounds, go on only until some gc has seen the run's uncommitted objects.
+    if [ "$round" -gt 2 ] && [ "$saw_in_flight" -gt 0 ]; then break; fi
+    : >gc-times
+    rm -f run.rc
+    # The run's lines, time-stamped as they come (its exit code in run.rc, its pid in run.pid).
+    {
+      RESPAWN_CHAOS="ops=put,latency_ms=400" "$R" run p/pipeline.toml --fresh "$@" 2>run.err &
+      echo $! >run.pid
+      if wait $!; then echo 0; else echo $?; fi >run.rc
+    } | stamp run.out &
     local pid=$!
-    local gcs=0
+    local gcs=0 t0 t1
     while kill -0 "$pid" 2>/dev/null; do
-      "$R" gc p/pipeline.toml >>gc.out 2>>gc.err || { echo "gc failed:"; tail gc.err; }
       gcs=$((gcs + 1))
+      t0="${EPOCHREALTIME/./}"
+      if ! "$R" gc p/pipeline.toml "$@" >"gc-$round-$gcs.out" 2>"gc-$round-$gcs.err"; then
+        echo "round $round: respawn gc $gcs failed while the run was going:"
+        cat "gc-$round-$gcs.out" "gc-$round-$gcs.err"
+        kill "$(cat run.pid)" 2>/dev/null || true
+        return 1
+      fi
+      t1="${EPOCHREALTIME/./}"
+      echo "$t0 $t1 $gcs" >>gc-times
     done
-    set +e
     wait "$pid"
-    local rc=$?
-    set -e
+    local rc
+    rc="$(cat run.rc)"
     echo "round $round: run exit $rc after $gcs concurrent gc runs"
-    [ $rc -eq 0 ] || { cat run.out run.err; return 1; }
-    [ "$gcs" -ge 2 ] || echo "note: the run finished before gc could race it much"
+    [ "$rc" -eq 0 ] || { cat run.out run.err; return 1; }
+    # The race: a gc inside the run's commit window (after its first commit, before its last).
+    local first last
+    first="$(grep -m 1 -E '^[0-9]+ stage [A-Za-z0-9_]+: computed' run.out | cut -d' ' -f1)"
+    last="$(grep -E '^[0-9]+ stage [A-Za-z0-9_]+: computed' run.out | tail -n 1 | cut -d' ' -f1)"
+    [ -n "$first" ] || { echo "the run printed no 'stage ...: computed' line:"; cat run.out; return 1; }
+    local inside
+    inside="$(awk -v a="$first" -v b="$last" '$1 > a && $2 < b' gc-times | wc -l)"
+    echo "round $round: $inside gc runs between the run's first and last commit"
+    [ "$inside" -gt 0 ] || { echo "no gc ran inside the run's commit window:"; cat run.out gc-times; return 1; }
+    in_window_rounds=$((in_window_rounds + 1))
+    if grep -l 'of a run in progress' gc-"$round"-*.out >/dev/null 2>&1; then
+      saw_in_flight=$((saw_in_flight + 1))
+      echo "round $round: a gc kept the running pipeline's uncommitted objects:"
+      grep -h 'of a run in progress' gc-"$round"-*.out | sed -n '1,2p' # (head would SIGPIPE grep)
+    fi
     compare_outputs p/pipeline.toml ref
-    expect_exit 0 "$R" run p/pipeline.toml
-    ! grep -q ': computed' out.txt || { echo "a retained stage was lost:"; cat out.txt; return 1; }
-    check_exact p/pipeline.toml p/.respawn/pipelines/gcpipe/data/
+    expect_exit 0 "$R" run p/pipeline.toml "$@"
+    if grep -q ': computed' out.txt; then echo "a retained stage was lost:"; cat out.txt; return 1; fi
+    check_exact p/pipeline.toml "$data_url" "$@"
   done
+  [ "$saw_in_flight" -gt 0 ] ||
+    { echo "no gc saw the run's uploaded-but-uncommitted objects in $in_window_rounds rounds"; return 1; }
+}
+
+test_gc_racing_a_running_pipeline() { gc_race; }
+
+test_gc_racing_a_running_pipeline_radosgw() {
+  e2e_require_server radosgw
+  gc_race --store "s3://$RESPAWN_TEST_BUCKET/gc-race-$$-$RANDOM"
 }
 
 test_status_usage_by_run_and_stage() {
@@ -266,7 +322,7 @@ test_lifecycle_apply_radosgw() {
     AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null \
     "$R" gc p/pipeline.toml --store s3://some-bucket/team --lifecycle
   grep -q '<Prefix>team/pipelines/gcpipe/</Prefix>' out.txt
-  s3_env || return 0
+  e2e_require_server radosgw
   local aws=/usr/bin/aws bucket="lifecycle-$$-$RANDOM"
   "$aws" --endpoint-url "$AWS_ENDPOINT_URL" s3api create-bucket --bucket "$bucket" >/dev/null
   # Another tool's rule, which --apply must keep.
@@ -310,29 +366,11 @@ EOF
 test_lifecycle_apply_swift() {
   # Swift's s3api has no lifecycle API (it answers GET ?lifecycle with a bucket listing): a clear
   # error, exit 1, and the bucket left alone.
-  if [ -z "${RESPAWN_TEST_S3_ENV_SWIFT:-}" ] || [ ! -f "$RESPAWN_TEST_S3_ENV_SWIFT" ]; then
-    echo "skipped: RESPAWN_TEST_S3_ENV_SWIFT not set"
-    return 0
-  fi
+  e2e_require_server swift
   write_pipeline p 1h 100
-  (
-    set -a
-    . "$RESPAWN_TEST_S3_ENV_SWIFT"
-    set +a
-    expect_exit 1 "$R" gc p/pipeline.toml --store "s3://$RESPAWN_TEST_BUCKET/lc-$$" --lifecycle --apply
-    grep -q 'does not implement S3 bucket lifecycle configuration' err.txt
-    grep -q 'nothing was changed' err.txt
-  )
-}
-
-s3_env() {
-  if [ -z "${RESPAWN_TEST_S3_ENV_RADOSGW:-}" ] || [ ! -f "$RESPAWN_TEST_S3_ENV_RADOSGW" ]; then
-    echo "skipped: RESPAWN_TEST_S3_ENV_RADOSGW not set"
-    return 1
-  fi
-  set -a
-  . "$RESPAWN_TEST_S3_ENV_RADOSGW"
-  set +a
+  expect_exit 1 "$R" gc p/pipeline.toml --store "s3://$RESPAWN_TEST_BUCKET/lc-$$" --lifecycle --apply
+  grep -q 'does not implement S3 bucket lifecycle configuration' err.txt
+  grep -q 'nothing was changed' err.txt
 }
 
 run test_exact_after_run_posix
@@ -340,6 +378,7 @@ run test_orphans_respect_the_grace_period
 run test_status_usage_by_run_and_stage
 run test_gc_killed_at_each_point_then_rerun_reuses
 run test_gc_racing_a_running_pipeline
+run test_gc_racing_a_running_pipeline_radosgw
 run test_exact_after_run_radosgw
 run test_lifecycle_apply_radosgw
 run test_lifecycle_apply_swift

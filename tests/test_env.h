@@ -2,12 +2,15 @@
 //
 // `scripts/s3-server.sh start radosgw|swift DIR` writes DIR/env (KEY=VALUE lines: endpoint,
 // credentials, region, test bucket). ctest sets RESPAWN_TEST_S3_ENV_RADOSGW and
-// RESPAWN_TEST_S3_ENV_SWIFT to those files (tests/suites.cmake); a developer running a test binary
-// by hand may leave them unset, and the S3 cases then skip.
+// RESPAWN_TEST_S3_ENV_SWIFT to those files (tests/suites.cmake). A developer running a test binary
+// by hand may leave them unset, and the S3 cases then skip, except in CI (CI=true): there nothing
+// skips, and a missing server fails the case. A variable that is set but names a file that is
+// missing or cannot be read is an error everywhere.
 //
 // Header-only so that every tests/*_test.cc binary can use it without a CMake change.
 #pragma once
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,15 +43,32 @@ inline std::string S3EnvVariable(std::string_view server) {
   return name;
 }
 
+/// True in CI (CI=true or CI=1, as CI services set it): suites must not skip there.
+inline bool InCi() {
+  const char* ci = std::getenv("CI");
+  if (ci == nullptr) return false;
+  std::string v(ci);
+  for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return v == "true" || v == "1" || v == "yes";
+}
+
 /// Parses an env file: KEY=VALUE lines, blank lines and '#' comments ignored, no quoting (the
-/// value is everything after the first '='). InvalidArgument names the file and line.
+/// value is everything after the first '='). FailedPrecondition when the file is missing or
+/// cannot be read (never NotFound, which means "skip" to callers of UseS3TestServer);
+/// InvalidArgument names the file and line of a malformed line.
 inline Result<std::vector<std::pair<std::string, std::string>>> ReadEnvFile(
     const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return NotFound("cannot read env file " + path +
-                    " (start the server with scripts/s3-server.sh start SERVER DIR)");
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return FailedPrecondition("env file " + path +
+                              " does not exist (start the server with scripts/s3-server.sh "
+                              "start SERVER DIR; did it fail?)");
   }
+  if (!S_ISREG(st.st_mode)) {
+    return FailedPrecondition("env file " + path + " exists but is not a regular file");
+  }
+  std::ifstream in(path);
+  if (!in) return FailedPrecondition("env file " + path + " exists but cannot be read");
   std::vector<std::pair<std::string, std::string>> vars;
   std::string line;
   int line_no = 0;
@@ -62,6 +82,7 @@ inline Result<std::vector<std::pair<std::string, std::string>>> ReadEnvFile(
     }
     vars.emplace_back(line.substr(0, eq), line.substr(eq + 1));
   }
+  if (in.bad()) return FailedPrecondition("env file " + path + " exists but cannot be read");
   return vars;
 }
 
@@ -75,15 +96,18 @@ struct S3TestServer {
 /// Points the process environment at `server`: reads the env file named by S3EnvVariable(server)
 /// and setenv()s every line, after clearing the variables that would otherwise take precedence
 /// (AWS_ENDPOINT_URL_S3, AWS_SESSION_TOKEN, AWS_PROFILE). NotFound when the variable is unset
-/// (callers skip); InvalidArgument when the file lacks a needed key.
+/// outside CI (callers skip: GTEST_SKIP); FailedPrecondition when it is unset in CI or its file
+/// is missing or unreadable; InvalidArgument when the file lacks a needed key.
 /// Not thread-safe (setenv): call it before starting threads, e.g. from SetUp().
 inline Result<S3TestServer> UseS3TestServer(std::string_view server) {
   std::string variable = S3EnvVariable(server);
   const char* file = std::getenv(variable.c_str());
   if (file == nullptr || *file == '\0') {
-    return NotFound(variable + " is not set; run the suite through ctest, or start the server " +
-                    "with `scripts/s3-server.sh start " + std::string(server) +
-                    " DIR` and set " + variable + "=DIR/env");
+    std::string why = variable + " is not set; run the suite through ctest, or start the server " +
+                      "with `scripts/s3-server.sh start " + std::string(server) + " DIR` and set " +
+                      variable + "=DIR/env";
+    if (InCi()) return FailedPrecondition("CI is set, so nothing may skip: " + why);
+    return NotFound(why);
   }
   S3TestServer result;
   result.env_file = file;

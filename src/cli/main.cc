@@ -38,6 +38,7 @@ int Main(int argc, char** argv) {
   AddPipelineCommands(app, globals, &run);
   AddStoreCommands(app, globals, &run);
   AddDoctorCommand(app, globals, &run);
+  AddDebugCommands(app, globals, &run);
 
   try {
     app.parse(argc, argv);

@@ -105,10 +105,10 @@ Result<DataObject> PutData(Store& store, std::string_view key, std::string_view 
   o.key = std::string(key);
   o.size = data.size();
   o.xxh3 = Xxh3(data);
-  CrashPoint("ledger:before-data");
+  CrashPoint<"ledger:before-data">();
   RETURN_IF_ERROR(PutNew(store, o, retry,
                          [&](const PutOptions& options) { return store.Put(key, data, options); }));
-  CrashPoint("ledger:after-data");
+  CrashPoint<"ledger:after-data">();
   return o;
 }
 
@@ -125,11 +125,11 @@ Result<DataObject> PutDataFile(Store& store, std::string_view key, const std::st
   o.key = std::string(key);
   o.size = static_cast<uint64_t>(st.st_size);
   ASSIGN_OR_RETURN(o.xxh3, Xxh3File(path));
-  CrashPoint("ledger:before-data");
+  CrashPoint<"ledger:before-data">();
   RETURN_IF_ERROR(PutNew(store, o, retry, [&](const PutOptions& options) {
     return store.PutFile(key, path, options);
   }));
-  CrashPoint("ledger:after-data");
+  CrashPoint<"ledger:after-data">();
   return o;
 }
 

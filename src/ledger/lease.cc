@@ -121,7 +121,7 @@ Status LeaseHolder::Acquire(uint64_t epoch) {
     Lease other;
     RETURN_IF_ERROR(TryAcquireOnce(epoch, &won, &other));
     if (won) {
-      CrashPoint("ledger:lease-acquired");
+      CrashPoint<"ledger:lease-acquired">();
       return Status::OK();
     }
     auto now = std::chrono::steady_clock::now();
@@ -175,10 +175,10 @@ Status LeaseHolder::Ensure() {
   renewed.acquired_at_ms = acquired_at_ms_;
   renewed.expires_at_ms = now + options_.ttl.count();
   renewed.ttl_ms = options_.ttl.count();
-  CrashPoint("ledger:before-lease-renew");
+  CrashPoint<"ledger:before-lease-renew">();
   RETURN_IF_ERROR(Write(renewed, nullptr));
   expires_at_ms_ = renewed.expires_at_ms;
-  CrashPoint("ledger:after-lease-renew");
+  CrashPoint<"ledger:after-lease-renew">();
   return Status::OK();
 }
 

@@ -533,10 +533,10 @@ Status Ledger::ClaimEpoch() {
       record = NewRecord(RecordKind::kClaim, Changes());
     }
     if (lease_ != nullptr) lease_->set_epoch(record.epoch);
-    CrashPoint("ledger:before-claim");
+    CrashPoint<"ledger:before-claim">();
     Status st = Publish(record);
     if (st.ok()) {
-      CrashPoint("ledger:after-claim");
+      CrashPoint<"ledger:after-claim">();
       RESPAWN_LOG(kInfo, "ledger " << Where() << ": writer " << writer_id_ << " claimed epoch "
                                    << record.epoch << " at record " << record.sequence);
       AfterPublish();
@@ -676,9 +676,9 @@ Status Ledger::Publish(const Record& record) {
   std::string checksum;
   ASSIGN_OR_RETURN(std::string bytes, EncodeRecord(record, &checksum));
   std::string key = keys_.Record(record.sequence);
-  CrashPoint("ledger:before-publish");
+  CrashPoint<"ledger:before-publish">();
   RETURN_IF_ERROR(lease_mode_ ? PublishUnderLease(key, bytes) : PublishIfAbsent(key, bytes));
-  CrashPoint("ledger:after-publish");
+  CrashPoint<"ledger:after-publish">();
   return ApplyLocked(record, checksum);
 }
 
@@ -692,9 +692,9 @@ Status Ledger::WriteSnapshot() {
   }
   ASSIGN_OR_RETURN(std::string bytes, EncodeSnapshot(snap));
   std::string key = keys_.Snapshot(snap.sequence);
-  CrashPoint("ledger:before-snapshot");
+  CrashPoint<"ledger:before-snapshot">();
   RETURN_IF_ERROR(WithRetry(options_.retry, [&] { return store_->Put(key, bytes); }));
-  CrashPoint("ledger:after-snapshot");
+  CrashPoint<"ledger:after-snapshot">();
   std::lock_guard<std::mutex> g(mu_);
   snapshot_sequence_ = std::max(snapshot_sequence_, snap.sequence);
   return Status::OK();
@@ -711,9 +711,9 @@ Status Ledger::WriteHead() {
   head.writer = writer_id_;
   head.written_at_ms = WallClockMs();
   ASSIGN_OR_RETURN(std::string bytes, EncodeHead(head));
-  CrashPoint("ledger:before-head");
+  CrashPoint<"ledger:before-head">();
   RETURN_IF_ERROR(WithRetry(options_.retry, [&] { return store_->Put(keys_.Head(), bytes); }));
-  CrashPoint("ledger:after-head");
+  CrashPoint<"ledger:after-head">();
   return Status::OK();
 }
 
@@ -928,9 +928,9 @@ Result<LedgerGarbage> Ledger::CollectObsolete(size_t keep_snapshots) {
     f.snapshot_sequence = new_floor;
     f.written_at_ms = WallClockMs();
     ASSIGN_OR_RETURN(std::string bytes, EncodeFloor(f));
-    CrashPoint("ledger:before-floor");
+    CrashPoint<"ledger:before-floor">();
     RETURN_IF_ERROR(WithRetry(options_.retry, [&] { return store_->Put(keys_.Floor(), bytes); }));
-    CrashPoint("ledger:after-floor");
+    CrashPoint<"ledger:after-floor">();
     garbage.floor = new_floor;
   }
   if (garbage.floor == 0) return garbage;

@@ -227,6 +227,14 @@ TEST(CrashPointCoverage, EveryReachedPointIsTested) {
     }
   }
   EXPECT_TRUE(tested.empty()) << "tested points never reached: " << tested.size();
+  // And every "ledger:" point compiled in, reached above or not, has a case.
+  std::set<std::string> cases;
+  for (const auto& c : AllCases()) cases.insert(c.point);
+  for (const auto& p : DeclaredCrashPoints()) {
+    if (p.rfind("ledger:", 0) == 0) {
+      EXPECT_TRUE(cases.count(p)) << p << " has no crash test";
+    }
+  }
 }
 
 // Killed at random points of a long run, re-run until done: the final state equals a clean

@@ -167,7 +167,7 @@ Result<GcReport> CollectGarbage(ledger::Ledger& ledger, const GcOptions& options
     for (ObjectInfo& o : page.objects) candidates.push_back(std::move(o));
     token = page.next_token;
   } while (!token.empty());
-  CrashPoint("gc:after-list");
+  CrashPoint<"gc:after-list">();
   RETURN_IF_ERROR(ledger.Refresh());
 
   const ledger::LedgerState state = ledger.state();
@@ -216,7 +216,7 @@ Result<GcReport> CollectGarbage(ledger::Ledger& ledger, const GcOptions& options
     return report;
   }
 
-  CrashPoint("gc:before-delete");
+  CrashPoint<"gc:before-delete">();
   DeleteResult deleted;
   if (!doomed.empty()) {
     ASSIGN_OR_RETURN(deleted, store.DeleteMany(doomed));
@@ -229,7 +229,7 @@ Result<GcReport> CollectGarbage(ledger::Ledger& ledger, const GcOptions& options
       break;  // keep the order: the rest waits for the next GC
     }
   }
-  CrashPoint("gc:after-delete");
+  CrashPoint<"gc:after-delete">();
   report.delete_requests = deleted.requests;
   RETURN_IF_ERROR(SweepAbandonedWrites(ledger, options, now, &report));
   for (const auto& [key, status] : deleted.failed) {

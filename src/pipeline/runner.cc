@@ -446,7 +446,7 @@ Status Runner::VerifyFilesRead(int v) {
 Status Runner::ComputeNode(Connection& conn, int v) {
   NodeReport& r = report_.nodes[v];
   const std::string sql = RunnableSql(spec_, dag_, v);
-  CrashPoint("runner:before-stage");
+  CrashPoint<"runner:before-stage">();
   Clock::time_point t0 = Clock::now();
   if (!r.checkpoint) {
     Status s = conn.Execute("CREATE OR REPLACE TABLE " + QuoteIdentifier(r.name) + " AS " + sql);
@@ -463,10 +463,10 @@ Status Runner::ComputeNode(Connection& conn, int v) {
   export_options.keep_in_cache_dir = cache_dir_;
   // The data object goes up before the commit that names it (ledger invariant 1); the ledger's
   // data crash points bracket it here as they do in Ledger::PutData.
-  CrashPoint("ledger:before-data");
+  CrashPoint<"ledger:before-data">();
   Result<ExportedObject> exported =
       ExportQueryToStore(conn, sql, *options_.store, key, export_options);
-  if (exported.ok()) CrashPoint("ledger:after-data");
+  if (exported.ok()) CrashPoint<"ledger:after-data">();
   if (!exported.ok()) {
     const Status& e = exported.status();
     if (e.code() == StatusCode::kInvalidArgument || e.code() == StatusCode::kInternal ||
@@ -476,7 +476,7 @@ Status Runner::ComputeNode(Connection& conn, int v) {
     }
     return e.WithContext("stage \"" + r.name + "\"");
   }
-  CrashPoint("runner:after-export");
+  CrashPoint<"runner:after-export">();
   // What was exported must be what the fingerprint describes before a commit names it.
   RETURN_IF_ERROR(VerifyFilesRead(v));
   double seconds = SecondsSince(t0);
@@ -494,7 +494,7 @@ Status Runner::ComputeNode(Connection& conn, int v) {
   if (!committed.ok()) {
     return committed.status().WithContext("committing stage \"" + r.name + "\"");
   }
-  CrashPoint("runner:after-commit");
+  CrashPoint<"runner:after-commit">();
 
   if (!exported->local_path.empty()) {
     RETURN_IF_ERROR(CreateCheckpointView(conn, r.name, exported->local_path)
@@ -697,7 +697,7 @@ Status Runner::WriteOutput(Connection& conn, size_t index) {
     }
   }
 
-  CrashPoint("runner:before-output");
+  CrashPoint<"runner:before-output">();
   Clock::time_point t0 = Clock::now();
   std::string options = out.format == DataFormat::kCsv ? "FORMAT csv, HEADER true"
                                                        : "FORMAT parquet, COMPRESSION zstd";
@@ -775,7 +775,7 @@ Status Runner::WriteOutput(Connection& conn, size_t index) {
   r.written = true;
   r.bytes = digest.size;
   r.seconds = SecondsSince(t0);
-  CrashPoint("runner:after-output");
+  CrashPoint<"runner:after-output">();
 
   ledger::Changes changes;
   ledger::Entry entry;
@@ -842,7 +842,7 @@ void Runner::CommitRunReport() {
     return;
   }
   if (!trim) return;
-  CrashPoint("runner:before-gc");
+  CrashPoint<"runner:before-gc">();
   GcOptions gc;
   gc.keep_runs = spec_.gc.keep_runs;
   gc.orphan_grace_ms = spec_.gc.orphan_grace_ms;
@@ -1075,7 +1075,7 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
         return committed.status().WithContext("dropping work-tables from the ledger");
       } else {
         out.trimmed = trim;
-        CrashPoint("gc:after-trim");
+        CrashPoint<"gc:after-trim">();
         Result<ledger::LedgerGarbage> obsolete = (*writer)->CollectObsolete(2);
         if (obsolete.ok()) ledger_garbage = obsolete->keys;
       }

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace respawn {
@@ -24,6 +25,22 @@ std::string Trim(std::string_view s) {
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
+}
+
+// A size in bytes as the AWS CLI writes multipart settings: digits, optionally followed by KB,
+// MB or GB (powers of 1024, as the AWS CLI reads them; KiB, MiB and GiB are accepted too).
+std::optional<uint64_t> ParseByteSize(std::string_view text) {
+  std::string t = Lower(Trim(text));
+  size_t digits = 0;
+  while (digits < t.size() && std::isdigit(static_cast<unsigned char>(t[digits]))) ++digits;
+  if (digits == 0 || digits > 15) return std::nullopt;
+  uint64_t n = std::stoull(t.substr(0, digits));
+  std::string unit = Trim(std::string_view(t).substr(digits));
+  if (unit.empty() || unit == "b") return n;
+  if (unit == "kb" || unit == "kib") return n << 10;
+  if (unit == "mb" || unit == "mib") return n << 20;
+  if (unit == "gb" || unit == "gib") return n << 30;
+  return std::nullopt;
 }
 
 // "profile   dev" -> "profile dev"; other names are only trimmed.
@@ -264,6 +281,21 @@ Result<S3Config> S3ConfigFromEnvironmentWith(const std::string& bucket, const st
   while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
   config.endpoint = endpoint;
   config.path_style = !endpoint.empty();
+
+  // Multipart sizes (the AWS CLI's multipart_threshold and multipart_chunksize).
+  for (const auto& [name, field] :
+       {std::pair{"RESPAWN_S3_MULTIPART_THRESHOLD", &config.multipart_threshold},
+        std::pair{"RESPAWN_S3_MULTIPART_CHUNKSIZE", &config.part_size}}) {
+    std::string value = get(name);
+    if (value.empty()) continue;
+    std::optional<uint64_t> bytes = ParseByteSize(value);
+    if (!bytes || *bytes == 0) {
+      return InvalidArgument(std::string("environment variable ") + name + "=\"" + value +
+                             "\" is not a size: write bytes, or a number with KB, MB or GB "
+                             "(e.g. 8MB)");
+    }
+    *field = *bytes;
+  }
   return config;
 }
 

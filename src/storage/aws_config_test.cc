@@ -87,6 +87,33 @@ TEST_F(AwsConfigTest, EnvironmentCredentialsWin) {
   EXPECT_FALSE(c->path_style) << "AWS itself uses virtual-hosted addressing";
 }
 
+TEST_F(AwsConfigTest, MultipartSizesFromEnvironment) {
+  env_["AWS_ACCESS_KEY_ID"] = "AKIAENV";
+  env_["AWS_SECRET_ACCESS_KEY"] = "secret";
+  Result<S3Config> defaults = Load();
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->multipart_threshold, S3Config().multipart_threshold);
+  EXPECT_EQ(defaults->part_size, S3Config().part_size);
+
+  env_["RESPAWN_S3_MULTIPART_THRESHOLD"] = "6MB";
+  env_["RESPAWN_S3_MULTIPART_CHUNKSIZE"] = "5242880";
+  Result<S3Config> c = Load();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->multipart_threshold, 6u << 20);
+  EXPECT_EQ(c->part_size, 5u << 20);
+  env_["RESPAWN_S3_MULTIPART_THRESHOLD"] = "8 MiB";
+  EXPECT_EQ(Load()->multipart_threshold, 8u << 20);
+
+  for (const char* bad : {"lots", "5XB", "-1", "0", "1.5MB"}) {
+    env_["RESPAWN_S3_MULTIPART_CHUNKSIZE"] = bad;
+    Result<S3Config> r = Load();
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(r.status().message().find("RESPAWN_S3_MULTIPART_CHUNKSIZE"), std::string::npos)
+        << r.status().message();
+  }
+}
+
 TEST_F(AwsConfigTest, DefaultProfileFromFiles) {
   Write(".aws/credentials",
         "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = filesecret\n"

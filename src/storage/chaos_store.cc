@@ -11,7 +11,7 @@ namespace respawn {
 namespace {
 
 constexpr std::string_view kValidKeys =
-    "error_rate, after_rate, ops, errors, latency_ms, list_lag_ms, seed";
+    "error_rate, after_rate, ops, errors, latency_ms, list_lag_ms, seed, put_if_absent";
 constexpr std::string_view kValidOps = "put, get, stat, list, delete";
 constexpr std::string_view kValidErrors = "unavailable, timeout, reset, slowdown";
 constexpr int kMaxMs = 3600 * 1000;
@@ -92,6 +92,15 @@ std::string CrashName(std::string_view op, std::string_view when) {
   return name;
 }
 
+// Every operation's crash points, declared at program start (util/crash_point.h).
+[[maybe_unused]] const bool kCrashPointsDeclared = [] {
+  for (std::string_view op : {"put", "get", "stat", "list", "delete"}) {
+    DeclareCrashPoint(CrashName(op, "before"));
+    DeclareCrashPoint(CrashName(op, "after"));
+  }
+  return true;
+}();
+
 struct TokenParts {
   bool has_lower = false;
   std::string lower;         // the last entry the target listed on the previous page
@@ -142,7 +151,7 @@ Result<ChaosSpec> ParseChaosSpec(std::string_view spec) {
     std::string_view key = Trim(item.substr(0, eq));
     std::string_view value = Trim(item.substr(eq + 1));
     if (!IsOneOf(key, {"error_rate", "after_rate", "ops", "errors", "latency_ms", "list_lag_ms",
-                       "seed"})) {
+                       "seed", "put_if_absent"})) {
       return InvalidArgument("unknown chaos key " + Quoted(key) +
                              "; valid keys: " + std::string(kValidKeys));
     }
@@ -164,6 +173,12 @@ Result<ChaosSpec> ParseChaosSpec(std::string_view spec) {
       ASSIGN_OR_RETURN(out.latency_ms, ParseMs(key, value));
     } else if (key == "list_lag_ms") {
       ASSIGN_OR_RETURN(out.list_lag_ms, ParseMs(key, value));
+    } else if (key == "put_if_absent") {
+      if (value != "on" && value != "off") {
+        return InvalidArgument("chaos put_if_absent=" + Quoted(value) +
+                               " must be on (the store's own) or off (hidden)");
+      }
+      out.hide_put_if_absent = value == "off";
     } else {  // seed
       uint64_t seed = 0;
       auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seed);
@@ -192,6 +207,7 @@ ChaosStore::ChaosStore(std::shared_ptr<Store> target, ChaosSpec spec)
 Capabilities ChaosStore::capabilities() const {
   Capabilities caps = target_->capabilities();
   if (spec_.list_lag_ms > 0) caps.consistent_listing = false;
+  if (spec_.hide_put_if_absent) caps.put_if_absent = false;
   return caps;
 }
 
@@ -293,7 +309,14 @@ void ChaosStore::NoteDelete(std::string_view key, std::optional<ObjectInfo> info
   delete_order_.emplace_back(now, std::move(k));
 }
 
+Status ChaosStore::HiddenPutIfAbsent(std::string_view key, const PutOptions& o) const {
+  if (!o.if_absent || !spec_.hide_put_if_absent) return Status::OK();
+  return Unimplemented("chaos: put-if-absent is hidden (put_if_absent=off); cannot create " +
+                       Quoted(key) + " only if absent");
+}
+
 Status ChaosStore::Put(std::string_view key, std::string_view data, const PutOptions& o) {
+  RETURN_IF_ERROR(HiddenPutIfAbsent(key, o));
   RETURN_IF_ERROR(Before("put", "put " + std::string(key)));
   Status s = target_->Put(key, data, o);
   After("put");
@@ -307,6 +330,7 @@ Status ChaosStore::Put(std::string_view key, std::string_view data, const PutOpt
 }
 
 Status ChaosStore::PutFile(std::string_view key, const std::string& path, const PutOptions& o) {
+  RETURN_IF_ERROR(HiddenPutIfAbsent(key, o));
   RETURN_IF_ERROR(Before("put", "put " + std::string(key)));
   Status s = target_->PutFile(key, path, o);
   After("put");

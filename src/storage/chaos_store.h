@@ -14,6 +14,9 @@
 //   list_lag_ms  objects written (or deleted) less than this long ago are hidden from (or still
 //                shown in) List
 //   seed         RNG seed (default: random)
+//   put_if_absent  "off" hides the target's put-if-absent: capabilities() says it has none (the
+//                ledger then commits as on Swift) and a put with if_absent fails Unimplemented,
+//                as Swift's 501 does; "on" (default) keeps what the target can do
 // Crash points: each call passes CrashPoint("store:<op>:before") and "store:<op>:after"
 // (util/crash_point.h), which RESPAWN_CRASH_AT arms.
 #pragma once
@@ -41,7 +44,11 @@ struct ChaosSpec {
   int latency_ms = 0;
   int list_lag_ms = 0;
   uint64_t seed = 0;  // 0 = random
-  bool enabled() const { return error_rate > 0 || after_rate > 0 || latency_ms > 0 || list_lag_ms > 0; }
+  bool hide_put_if_absent = false;
+  bool enabled() const {
+    return error_rate > 0 || after_rate > 0 || latency_ms > 0 || list_lag_ms > 0 ||
+           hide_put_if_absent;
+  }
 };
 
 /// InvalidArgument naming the bad key or value.
@@ -67,6 +74,8 @@ class ChaosStore : public StoreWrapper {
   uint64_t injected_errors() const;
 
  private:
+  // Unimplemented for a put with if_absent while put_if_absent=off; OK otherwise.
+  Status HiddenPutIfAbsent(std::string_view key, const PutOptions& o) const;
   friend class ChaosStorePeer;  // unit tests
 
   // Notes on behaviour (contracts of the implementation):

@@ -195,6 +195,29 @@ TEST_F(ChaosStoreTest, CapabilitiesReportLaggingListings) {
   EXPECT_TRUE(lagging.put_if_absent);
 }
 
+TEST_F(ChaosStoreTest, PutIfAbsentOffHidesTheCapability) {
+  ChaosStore store(memory_, Spec("put_if_absent=off"));
+  EXPECT_TRUE(memory_->capabilities().put_if_absent);
+  EXPECT_FALSE(store.capabilities().put_if_absent);
+  PutOptions create;
+  create.if_absent = true;
+  Status s = store.Put("k", "v", create);
+  EXPECT_EQ(s.code(), StatusCode::kUnimplemented) << s.ToString();
+  EXPECT_TRUE(memory_->Stat("k").status().IsNotFound());
+  EXPECT_TRUE(store.Put("k", "v").ok());  // plain puts work
+  EXPECT_TRUE(ChaosStore(memory_, Spec("put_if_absent=on")).capabilities().put_if_absent);
+}
+
+TEST(CrashPointDeclarationTest, EveryOperationsPointsAreDeclared) {
+  std::vector<std::string> declared = DeclaredCrashPoints();
+  for (const char* op : {"put", "get", "stat", "list", "delete"}) {
+    for (const char* when : {"before", "after"}) {
+      std::string name = std::string("store:") + op + ":" + when;
+      EXPECT_NE(std::find(declared.begin(), declared.end(), name), declared.end()) << name;
+    }
+  }
+}
+
 constexpr int kLagMs = 800;
 
 TEST_F(ChaosStoreTest, ListLagHidesFreshWrites) {
@@ -308,7 +331,7 @@ TEST(ChaosStoreDeathTest, ArmedCrashPointKillsTheProcess) {
 TEST(ParseChaosSpecTest, ParsesEveryKey) {
   Result<ChaosSpec> spec = ParseChaosSpec(
       "error_rate=0.1, after_rate=0.05,ops=put+get,errors=unavailable+timeout,latency_ms=5,"
-      "list_lag_ms=2000,seed=7");
+      "list_lag_ms=2000,seed=7,put_if_absent=off");
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
   EXPECT_DOUBLE_EQ(spec->error_rate, 0.1);
   EXPECT_DOUBLE_EQ(spec->after_rate, 0.05);
@@ -317,7 +340,10 @@ TEST(ParseChaosSpecTest, ParsesEveryKey) {
   EXPECT_EQ(spec->latency_ms, 5);
   EXPECT_EQ(spec->list_lag_ms, 2000);
   EXPECT_EQ(spec->seed, 7u);
+  EXPECT_TRUE(spec->hide_put_if_absent);
   EXPECT_TRUE(spec->enabled());
+  EXPECT_TRUE(ParseChaosSpec("put_if_absent=off")->enabled());
+  EXPECT_FALSE(ParseChaosSpec("put_if_absent=on")->enabled());
 
   Result<ChaosSpec> empty = ParseChaosSpec("");
   ASSERT_TRUE(empty.ok());
@@ -342,6 +368,7 @@ TEST(ParseChaosSpecTest, RejectsBadInputNamingIt) {
            {"latency_ms=-1", {"latency_ms", "\"-1\""}},
            {"list_lag_ms=1.5", {"list_lag_ms", "\"1.5\""}},
            {"seed=x", {"seed", "\"x\""}},
+           {"put_if_absent=no", {"put_if_absent", "\"no\"", "on", "off"}},
            {"error_rate", {"\"error_rate\"", "key=value"}},
            {"seed=1,seed=2", {"\"seed\"", "twice"}},
            {"after_rate=0.5,ops=get", {"after_rate", "put"}},

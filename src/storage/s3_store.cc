@@ -33,6 +33,7 @@
 
 #include "storage/s3_http.h"
 #include "storage/s3_xml.h"
+#include "util/crash_point.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/thread_pool.h"
@@ -392,6 +393,7 @@ class S3Store::Impl {
       const uint64_t length = std::min(part_size, size - offset);
       Status s = UploadPart(full, upload_id, i + 1, fd, path, offset, length, progress,
                             &etags[i]);
+      if (s.ok()) CrashPoint<"s3:multipart-after-part">();  // other parts still in flight
       if (!s.ok()) {
         std::lock_guard<std::mutex> lock(mu);
         if (first_error.ok()) first_error = s;
@@ -403,6 +405,7 @@ class S3Store::Impl {
       return first_error;
     }
 
+    CrashPoint<"s3:multipart-before-complete">();  // every part uploaded, none visible
     const std::string xml = BuildCompleteMultipartUpload(etags);
     StringBody body(xml);
     S3Request complete;

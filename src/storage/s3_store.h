@@ -41,6 +41,9 @@ struct S3Config {
 /// (AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE override the paths); AWS_ENDPOINT_URL_S3 then
 /// AWS_ENDPOINT_URL (or endpoint_url in the profile); AWS_REGION then AWS_DEFAULT_REGION (or
 /// region in the profile). path_style is true when an endpoint is set, false for AWS.
+/// RESPAWN_S3_MULTIPART_THRESHOLD and RESPAWN_S3_MULTIPART_CHUNKSIZE (bytes, or e.g. "8MB")
+/// set multipart_threshold and part_size (parts are at least 5 MiB, S3's minimum); an
+/// unparsable value is InvalidArgument naming the variable.
 /// FailedPrecondition (with the fix) when no credentials are found.
 Result<S3Config> S3ConfigFromEnvironment(const std::string& bucket, const std::string& prefix);
 

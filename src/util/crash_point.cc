@@ -13,11 +13,12 @@ namespace {
 
 struct Registry {
   std::mutex mu;
-  bool env_loaded = false;                    // GUARDED_BY(mu)
-  std::map<std::string, long> armed;          // name -> fire on this hit (1-based); GUARDED_BY(mu)
-  std::map<std::string, long> hits;           // GUARDED_BY(mu)
-  std::set<std::string> reached;              // GUARDED_BY(mu)
-  CrashHandler handler = nullptr;             // GUARDED_BY(mu)
+  bool env_loaded = false;            // GUARDED_BY(mu)
+  std::map<std::string, long> armed;  // name -> fire on this hit (1-based); GUARDED_BY(mu)
+  std::map<std::string, long> hits;   // GUARDED_BY(mu)
+  std::set<std::string> reached;      // GUARDED_BY(mu)
+  std::set<std::string> declared;     // GUARDED_BY(mu)
+  CrashHandler handler = nullptr;     // GUARDED_BY(mu)
 };
 
 Registry& GetRegistry() {
@@ -75,6 +76,19 @@ void CrashPoint(std::string_view name) {
                static_cast<int>(name.size()), name.data());
   std::fflush(stderr);
   _exit(137);
+}
+
+bool DeclareCrashPoint(std::string_view name) {
+  Registry& r = GetRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.declared.emplace(name);
+  return true;
+}
+
+std::vector<std::string> DeclaredCrashPoints() {
+  Registry& r = GetRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  return {r.declared.begin(), r.declared.end()};
 }
 
 void ArmCrashPoint(std::string_view spec) {

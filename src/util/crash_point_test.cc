@@ -10,6 +10,11 @@
 #include <vector>
 
 namespace respawn {
+
+// Never called: its crash point is declared at program start all the same. (External linkage,
+// so that the compiler emits it.)
+void CrashPointTestNeverCalled() { CrashPoint<"test:declared-never-reached">(); }
+
 namespace {
 
 std::mutex fired_mu;
@@ -44,6 +49,25 @@ TEST_F(CrashPointTest, UnarmedPointsDoNothingButAreRecorded) {
   EXPECT_TRUE(Fired().empty());
   std::vector<std::string> reached = ReachedCrashPoints();
   EXPECT_NE(std::find(reached.begin(), reached.end(), "test:unarmed"), reached.end());
+}
+
+TEST_F(CrashPointTest, TemplatePointsAreDeclaredBeforeTheyAreReached) {
+  std::vector<std::string> declared = DeclaredCrashPoints();
+  EXPECT_NE(std::find(declared.begin(), declared.end(), "test:declared-never-reached"),
+            declared.end());
+  EXPECT_TRUE(std::is_sorted(declared.begin(), declared.end()));
+  std::vector<std::string> reached = ReachedCrashPoints();
+  EXPECT_EQ(std::find(reached.begin(), reached.end(), "test:declared-never-reached"),
+            reached.end());
+  EXPECT_TRUE(DeclareCrashPoint("test:declared-by-hand"));
+  declared = DeclaredCrashPoints();
+  EXPECT_NE(std::find(declared.begin(), declared.end(), "test:declared-by-hand"), declared.end());
+}
+
+TEST_F(CrashPointTest, TemplatePointFiresLikeThePlainOne) {
+  ArmCrashPoint("test:template");
+  CrashPoint<"test:template">();
+  EXPECT_EQ(Fired(), std::vector<std::string>{"test:template"});
 }
 
 TEST_F(CrashPointTest, ArmedPointCallsTheHandler) {
