@@ -295,6 +295,8 @@ Status Runner::Prepare() {
 
   ledger::LedgerOptions ledger_options;
   ledger_options.mode = ledger::LedgerMode::kWrite;
+  ledger_options.coordinator = options_.commit.coordinator;
+  ledger_options.single_writer = options_.commit.single_writer;
   ASSIGN_OR_RETURN(ledger_, ledger::Ledger::Open(options_.store, PipelineNamespace(spec_),
                                                  ledger_options));
   report_.run_id = ledger_->run_id();
@@ -871,9 +873,11 @@ Result<RunReport> Runner::Run() {
 }
 
 Result<PipelineStatus> ReadLedgerState(std::shared_ptr<Store> store, const std::string& ns,
-                                       int keep_runs, std::unique_ptr<ledger::Ledger>* out) {
+                                       int keep_runs, std::unique_ptr<ledger::Ledger>* out,
+                                       std::shared_ptr<ledger::CommitCoordinator> coordinator) {
   ledger::LedgerOptions options;
   options.mode = ledger::LedgerMode::kReadOnly;
+  options.coordinator = std::move(coordinator);
   ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> ledger,
                    ledger::Ledger::Open(store, ns, options));
   PipelineStatus status;
@@ -980,9 +984,11 @@ Result<RunReport> RunPipeline(const PipelineSpec& spec, const RunOptions& option
   return runner.Run();
 }
 
-Result<PipelineStatus> ReadPipelineLedger(std::shared_ptr<Store> store, const std::string& ns) {
+Result<PipelineStatus> ReadPipelineLedger(std::shared_ptr<Store> store, const std::string& ns,
+                                          std::shared_ptr<ledger::CommitCoordinator> coordinator) {
   std::unique_ptr<ledger::Ledger> ledger;
-  ASSIGN_OR_RETURN(PipelineStatus status, ReadLedgerState(store, ns, 1, &ledger));
+  ASSIGN_OR_RETURN(PipelineStatus status,
+                   ReadLedgerState(store, ns, 1, &ledger, std::move(coordinator)));
   for (const auto& [name, entry] : ledger->state().entries) {
     if (name.rfind("stage/", 0) != 0) continue;
     NodeStatus n;
@@ -1009,6 +1015,7 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
   PipelineGcReport out;
   ledger::LedgerOptions read_options;
   read_options.mode = ledger::LedgerMode::kReadOnly;
+  read_options.coordinator = options.commit.coordinator;
   ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> ledger,
                    ledger::Ledger::Open(store, PipelineNamespace(spec), read_options));
   ledger::LedgerState state = ledger->state();
@@ -1017,6 +1024,11 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
   auto run_it = state.entries.find(RunEntryName(epoch_run));
   bool finished = !epoch_run.empty() && run_it != state.entries.end();
   std::vector<std::string> ledger_garbage;
+  ledger::LedgerOptions join;
+  join.mode = ledger::LedgerMode::kJoin;
+  join.run_id = epoch_run;
+  join.coordinator = options.commit.coordinator;
+  join.single_writer = options.commit.single_writer;
   if (trim.empty()) {
     // nothing to drop
   } else if (!finished) {
@@ -1024,15 +1036,21 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
                                          : "run " + epoch_run.substr(0, 8) +
                                                " is in progress or was killed; its work-tables "
                                                "stay until a run finishes";
-  } else if (!store->capabilities().put_if_absent) {
-    out.trim_skipped = "the store has no put-if-absent, so GC cannot join the last run's epoch; "
-                       "work-tables are dropped at the end of the next run";
   } else if (options.dry_run) {
     out.trimmed = trim;
   } else {
-    ledger::LedgerOptions join;
-    join.mode = ledger::LedgerMode::kJoin;
-    join.run_id = epoch_run;
+    const std::string where = "the store " + store->Url();
+    ASSIGN_OR_RETURN(ledger::CommitMode mode,
+                     ledger::ChooseCommitMode(store->capabilities(), join, where));
+    RETURN_IF_ERROR(ledger::CheckRecordedCommitMode(state, mode, join, ledger->Where()));
+    if (mode == ledger::CommitMode::kSingleWriter) {
+      out.trim_skipped =
+          "single-writer mode (the store has no put-if-absent and no coordinator "
+          "is configured), so GC cannot join the last run's epoch; work-tables "
+          "are dropped at the end of the next run";
+    }
+  }
+  if (!options.dry_run && !trim.empty() && finished && out.trim_skipped.empty()) {
     Result<std::unique_ptr<ledger::Ledger>> writer =
         ledger::Ledger::Open(store, PipelineNamespace(spec), join);
     if (!writer.ok() && writer.status().code() == StatusCode::kFailedPrecondition) {
@@ -1088,7 +1106,8 @@ Status CheckPipeline(const PipelineSpec& spec) {
   return CheckPipelineSql(spec, dag);
 }
 
-Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_ptr<Store> store) {
+Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_ptr<Store> store,
+                                         std::shared_ptr<ledger::CommitCoordinator> coordinator) {
   ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open());
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, db->Connect());
   ASSIGN_OR_RETURN(Dag dag, BuildPipelineDag(spec, *conn));
@@ -1097,7 +1116,8 @@ Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_p
 
   std::unique_ptr<ledger::Ledger> ledger;
   ASSIGN_OR_RETURN(PipelineStatus status,
-                   ReadLedgerState(store, PipelineNamespace(spec), spec.gc.keep_runs, &ledger));
+                   ReadLedgerState(store, PipelineNamespace(spec), spec.gc.keep_runs, &ledger,
+                                   std::move(coordinator)));
   const ledger::LedgerState state = ledger->state();
   // The latest run report: what it did with each node.
   const ledger::Entry* last_run = nullptr;

@@ -11,7 +11,7 @@ namespace respawn {
 namespace {
 
 constexpr std::string_view kValidKeys =
-    "error_rate, after_rate, ops, errors, latency_ms, list_lag_ms, seed";
+    "error_rate, after_rate, ops, errors, latency_ms, list_lag_ms, seed, no_put_if_absent";
 constexpr std::string_view kValidOps = "put, get, stat, list, delete";
 constexpr std::string_view kValidErrors = "unavailable, timeout, reset, slowdown";
 constexpr int kMaxMs = 3600 * 1000;
@@ -142,7 +142,7 @@ Result<ChaosSpec> ParseChaosSpec(std::string_view spec) {
     std::string_view key = Trim(item.substr(0, eq));
     std::string_view value = Trim(item.substr(eq + 1));
     if (!IsOneOf(key, {"error_rate", "after_rate", "ops", "errors", "latency_ms", "list_lag_ms",
-                       "seed"})) {
+                       "seed", "no_put_if_absent"})) {
       return InvalidArgument("unknown chaos key " + Quoted(key) +
                              "; valid keys: " + std::string(kValidKeys));
     }
@@ -164,6 +164,11 @@ Result<ChaosSpec> ParseChaosSpec(std::string_view spec) {
       ASSIGN_OR_RETURN(out.latency_ms, ParseMs(key, value));
     } else if (key == "list_lag_ms") {
       ASSIGN_OR_RETURN(out.list_lag_ms, ParseMs(key, value));
+    } else if (key == "no_put_if_absent") {
+      if (value != "0" && value != "1") {
+        return InvalidArgument("chaos no_put_if_absent=" + Quoted(value) + " must be 0 or 1");
+      }
+      out.no_put_if_absent = value == "1";
     } else {  // seed
       uint64_t seed = 0;
       auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seed);
@@ -192,6 +197,10 @@ ChaosStore::ChaosStore(std::shared_ptr<Store> target, ChaosSpec spec)
 Capabilities ChaosStore::capabilities() const {
   Capabilities caps = target_->capabilities();
   if (spec_.list_lag_ms > 0) caps.consistent_listing = false;
+  if (spec_.no_put_if_absent) {
+    caps.put_if_absent = false;
+    caps.put_if_absent_error = Status::OK();
+  }
   return caps;
 }
 
@@ -293,7 +302,14 @@ void ChaosStore::NoteDelete(std::string_view key, std::optional<ObjectInfo> info
   delete_order_.emplace_back(now, std::move(k));
 }
 
+Status ChaosStore::NoPutIfAbsent(std::string_view key, const PutOptions& o) const {
+  if (!spec_.no_put_if_absent || !o.if_absent) return Status::OK();
+  return Unimplemented("chaos: no_put_if_absent: conditional put of " + std::string(key) +
+                       " refused (the store acts as if it could not put-if-absent)");
+}
+
 Status ChaosStore::Put(std::string_view key, std::string_view data, const PutOptions& o) {
+  RETURN_IF_ERROR(NoPutIfAbsent(key, o));
   RETURN_IF_ERROR(Before("put", "put " + std::string(key)));
   Status s = target_->Put(key, data, o);
   After("put");
@@ -307,6 +323,7 @@ Status ChaosStore::Put(std::string_view key, std::string_view data, const PutOpt
 }
 
 Status ChaosStore::PutFile(std::string_view key, const std::string& path, const PutOptions& o) {
+  RETURN_IF_ERROR(NoPutIfAbsent(key, o));
   RETURN_IF_ERROR(Before("put", "put " + std::string(key)));
   Status s = target_->PutFile(key, path, o);
   After("put");

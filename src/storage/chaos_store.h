@@ -14,6 +14,9 @@
 //   list_lag_ms  objects written (or deleted) less than this long ago are hidden from (or still
 //                shown in) List
 //   seed         RNG seed (default: random)
+//   no_put_if_absent  1: the store acts as if it could not put-if-absent, like Swift (capabilities
+//                say so; a conditional put is Unimplemented): runs radosgw or a local store in
+//                the commit modes Swift needs (a coordinator, or --single-writer)
 // Crash points: each call passes CrashPoint("store:<op>:before") and "store:<op>:after"
 // (util/crash_point.h), which RESPAWN_CRASH_AT arms.
 #pragma once
@@ -41,7 +44,11 @@ struct ChaosSpec {
   int latency_ms = 0;
   int list_lag_ms = 0;
   uint64_t seed = 0;  // 0 = random
-  bool enabled() const { return error_rate > 0 || after_rate > 0 || latency_ms > 0 || list_lag_ms > 0; }
+  bool no_put_if_absent = false;
+  bool enabled() const {
+    return error_rate > 0 || after_rate > 0 || latency_ms > 0 || list_lag_ms > 0 ||
+           no_put_if_absent;
+  }
 };
 
 /// InvalidArgument naming the bad key or value.
@@ -51,7 +58,8 @@ class ChaosStore : public StoreWrapper {
  public:
   ChaosStore(std::shared_ptr<Store> target, ChaosSpec spec);
 
-  /// Listing lag makes listing inconsistent, whatever the target says.
+  /// Listing lag makes listing inconsistent, whatever the target says; no_put_if_absent takes
+  /// put-if-absent away.
   Capabilities capabilities() const override;
 
   Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override;
@@ -85,6 +93,8 @@ class ChaosStore : public StoreWrapper {
     ObjectInfo info;
   };
 
+  /// Unimplemented for a conditional put under no_put_if_absent.
+  Status NoPutIfAbsent(std::string_view key, const PutOptions& o) const;
   /// Passes the "before" crash point, then (for selected ops) sleeps and maybe injects an
   /// error for `what` ("put KEY").
   Status Before(std::string_view op, std::string_view what);
