@@ -96,11 +96,24 @@ function(respawn_discover_server_tests target)
   endif()
   set(properties TIMEOUT ${arg_TIMEOUT})
   if(arg_SERVERS)
+    # gtest_discover_tests cannot carry a list-valued property (its argument parsing splits
+    # "a\;b" into items), so the fixtures and the environment are set on the discovered cases
+    # by a script ctest includes after the discovery's own (TEST_INCLUDE_FILES run in order).
+    get_property(calls GLOBAL PROPERTY RESPAWN_SERVER_DISCOVERIES)
+    if(NOT calls)
+      set(calls 0)
+    endif()
+    math(EXPR calls "${calls} + 1")
+    set_property(GLOBAL PROPERTY RESPAWN_SERVER_DISCOVERIES ${calls})
+    set(list_var "${target}_SERVER_TESTS_${calls}")
+    list(APPEND extra TEST_LIST ${list_var})
     respawn_server_env(env ${arg_SERVERS})
-    # gtest_discover_tests flattens list-valued properties, so each list travels joined.
-    string(REPLACE ";" "\\;" fixtures "${arg_SERVERS}")
-    string(REPLACE ";" "\\;" env "${env}")
-    list(APPEND properties FIXTURES_REQUIRED "${fixtures}" ENVIRONMENT "${env}")
+    set(script "${CMAKE_CURRENT_BINARY_DIR}/${list_var}.cmake")
+    file(WRITE "${script}"
+         "if(${list_var})\n"
+         "  set_tests_properties(\${${list_var}} PROPERTIES\n"
+         "                       FIXTURES_REQUIRED \"${arg_SERVERS}\" ENVIRONMENT \"${env}\")\n"
+         "endif()\n")
     # One label per test: a list does not survive gtest_discover_tests' POST_BUILD command line
     # (its items land as separate properties). Cases that need a server are "s3", so that
     # `ctest -L s3` selects them all; select them further by name (-R conformance).
@@ -112,6 +125,9 @@ function(respawn_discover_server_tests target)
   endif()
   gtest_discover_tests(${target} ${extra} NO_PRETTY_VALUES DISCOVERY_TIMEOUT 60
                        PROPERTIES ${properties})
+  if(arg_SERVERS)
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${script}")
+  endif()
 endfunction()
 
 # The conformance suite: memory/posix cases need no server; each S3 backend's cases need theirs.

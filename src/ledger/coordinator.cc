@@ -197,7 +197,12 @@ class PgCoordinator : public CommitCoordinator {
                               "application_name",    "dbname",           nullptr};
     const char* values[] = {"10", "1", "10", "5", "3", "30000", "respawn", url_.c_str(), nullptr};
     conn_ = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
-    if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) return Status::OK();
+    if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) {
+      // Server notices ("relation ... already exists, skipping") go to the debug log, not to
+      // stderr as libpq's default does.
+      PQsetNoticeProcessor(conn_, &PgCoordinator::OnNotice, nullptr);
+      return Status::OK();
+    }
     std::string why = conn_ != nullptr ? FirstLine(PQerrorMessage(conn_)) : "out of memory";
     if (conn_ != nullptr) {
       PQfinish(conn_);
@@ -228,6 +233,10 @@ class PgCoordinator : public CommitCoordinator {
                               fix +
                               " (the coordinator comes from `coordinator = ...` in the pipeline "
                               "file or RESPAWN_COORDINATOR)");
+  }
+
+  static void OnNotice(void*, const char* message) {
+    RESPAWN_LOG(kDebug, "commit coordinator: " << FirstLine(message));
   }
 
   // Runs one statement (binary results), reconnecting first if the connection broke.
