@@ -802,5 +802,126 @@ TEST_P(LedgerTest, SurvivesTransientStoreErrors) {
   EXPECT_GT(chaos->injected_errors(), 0u);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Single-writer mode: the lease times everything on this process's steady clock.
+
+class SlowRecordPuts : public StoreWrapper {
+ public:
+  using StoreWrapper::StoreWrapper;
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override {
+    if (key.find("/ledger/rec/") != std::string_view::npos) {
+      ++record_puts;
+      if (fail_record_puts) return Unavailable("test: record PUT failed");
+      std::this_thread::sleep_for(record_put_delay);
+    }
+    return target_->Put(key, data, o);
+  }
+  std::chrono::milliseconds record_put_delay{0};
+  bool fail_record_puts = false;
+  std::atomic<int> record_puts{0};
+};
+
+LedgerOptions LeaseOptionsForTest() {
+  LedgerOptions o = Options();
+  o.single_writer = true;
+  o.lease.ttl = std::chrono::milliseconds(400);
+  o.lease.settle = std::chrono::milliseconds(10);
+  o.lease.max_clock_skew = std::chrono::milliseconds(50);
+  return o;
+}
+
+// Another holder's lease whose wall-clock expiry says nothing true about now (its clock is
+// off by an hour either way): an acquirer goes by how long it has itself seen that version.
+TEST(LeaseTest, AnotherHoldersExpiryIsTimedOnTheAcquirersOwnClock) {
+  for (int64_t offset_ms : {-3'600'000, 3'600'000}) {
+    SCOPED_TRACE(offset_ms < 0 ? "holder's clock an hour behind" : "an hour ahead");
+    auto store = std::make_shared<NoConditionalPutStore>(std::make_shared<MemoryStore>());
+    Lease other;
+    other.holder = "other-host/1/abc";
+    other.nonce = "n1";
+    other.run_id = "other-run";
+    other.epoch = 1;
+    other.acquired_at_ms = WallClockMs() + offset_ms;
+    other.expires_at_ms = other.acquired_at_ms + 400;
+    other.ttl_ms = 400;
+    ASSERT_TRUE(store->Put(Keys(kNs).Lease(), *EncodeLease(other)).ok());
+    // Not waiting: the version was only just seen here, so it is live whatever it says.
+    LedgerOptions o = LeaseOptionsForTest();
+    o.lease.wait = std::chrono::milliseconds(0);
+    auto refused = Ledger::Open(store, kNs, o);
+    ASSERT_EQ(refused.status().code(), StatusCode::kFailedPrecondition)
+        << refused.status().ToString();
+    EXPECT_NE(refused.status().message().find("other-host/1/abc"), std::string::npos);
+    // Waiting: once unchanged for its TTL (+ skew) as seen here, it is taken over -- also when
+    // its wall-clock expiry is an hour in the future.
+    o.lease.wait = std::chrono::seconds(30);
+    auto w = Ledger::Open(store, kNs, o);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    auto lease = DecodeLease("lease", store->Get(Keys(kNs).Lease()).ValueOr(""));
+    ASSERT_TRUE(lease.ok());
+    EXPECT_EQ(lease->holder, (*w)->writer_id());
+  }
+}
+
+// A renewal rewrites the lease object, which starts the observation over: a live holder that
+// keeps renewing is never taken over.
+TEST(LeaseTest, ARenewingHolderIsNotTakenOver) {
+  auto store = std::make_shared<NoConditionalPutStore>(std::make_shared<MemoryStore>());
+  LedgerOptions o = LeaseOptionsForTest();
+  auto holder = Ledger::Open(store, kNs, o);
+  ASSERT_TRUE(holder.ok()) << holder.status().ToString();
+  std::atomic<bool> stop{false};
+  std::thread renewer([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      // Each commit renews the lease once less than half of it is left.
+      Status st = (*holder)->Commit(Upsert("k" + std::to_string(i), MakeEntry("f"))).status();
+      if (!st.ok()) ADD_FAILURE() << st.ToString();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  LedgerOptions other = o;
+  other.lease.wait = std::chrono::milliseconds(1500);  // several TTLs
+  auto second = Ledger::Open(store, kNs, other);
+  stop = true;
+  renewer.join();
+  ASSERT_EQ(second.status().code(), StatusCode::kFailedPrecondition) << second.status().ToString();
+  EXPECT_NE(second.status().message().find((*holder)->writer_id()), std::string::npos);
+}
+
+// A record PUT that outlasts the time left on the lease does not count: the writer stops
+// (its lease may have passed to another writer meanwhile).
+TEST(LeaseTest, ARecordPutThatOutlastsTheLeaseStopsTheWriter) {
+  auto slow = std::make_shared<SlowRecordPuts>(
+      std::make_shared<NoConditionalPutStore>(std::make_shared<MemoryStore>()));
+  auto w = Ledger::Open(slow, kNs, LeaseOptionsForTest());
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  ASSERT_TRUE((*w)->Commit(Upsert("fast", MakeEntry("f"))).ok());
+  slow->record_put_delay = std::chrono::milliseconds(500);  // longer than the whole TTL
+  auto st = (*w)->Commit(Upsert("slow", MakeEntry("f")));
+  ASSERT_EQ(st.status().code(), StatusCode::kFailedPrecondition) << st.status().ToString();
+  EXPECT_NE(st.status().message().find("ran out"), std::string::npos) << st.status().ToString();
+  slow->record_put_delay = std::chrono::milliseconds(0);
+  EXPECT_EQ((*w)->Commit(Upsert("after", MakeEntry("f"))).status().code(),
+            StatusCode::kFailedPrecondition);  // sticky
+}
+
+// Retries of a failing record PUT stop when the lease's time is up, not after max_attempts.
+TEST(LeaseTest, RecordPutRetriesStopAtTheLeasesTimeLeft) {
+  auto slow = std::make_shared<SlowRecordPuts>(
+      std::make_shared<NoConditionalPutStore>(std::make_shared<MemoryStore>()));
+  LedgerOptions o = LeaseOptionsForTest();
+  o.retry.max_attempts = 100000;
+  o.retry.base_delay = std::chrono::milliseconds(5);
+  o.retry.max_delay = std::chrono::milliseconds(5);
+  o.retry.deadline = std::chrono::minutes(5);
+  auto w = Ledger::Open(slow, kNs, o);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  slow->fail_record_puts = true;
+  auto st = (*w)->Commit(Upsert("x", MakeEntry("f")));
+  ASSERT_FALSE(st.ok());
+  EXPECT_GT(slow->record_puts.load(), 1);
+  EXPECT_LT(slow->record_puts.load(), 100000) << "retries were not bounded by the lease";
+}
+
 }  // namespace
 }  // namespace respawn::ledger
