@@ -810,12 +810,18 @@ class SlowRecordPuts : public StoreWrapper {
   using StoreWrapper::StoreWrapper;
   Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override {
     if (key.find("/ledger/rec/") != std::string_view::npos) {
-      ++record_puts;
-      if (fail_record_puts) return Unavailable("test: record PUT failed");
+      int n = ++record_puts;
+      if (fail_record_puts) {
+        // Far more attempts than the lease's time allows: stop the test instead of retrying
+        // for the full retry deadline.
+        if (n >= kGiveUp) return InvalidArgument("test: too many record PUT attempts");
+        return Unavailable("test: record PUT failed");
+      }
       std::this_thread::sleep_for(record_put_delay);
     }
     return target_->Put(key, data, o);
   }
+  static constexpr int kGiveUp = 1000;
   std::chrono::milliseconds record_put_delay{0};
   bool fail_record_puts = false;
   std::atomic<int> record_puts{0};
@@ -905,22 +911,26 @@ TEST(LeaseTest, ARecordPutThatOutlastsTheLeaseStopsTheWriter) {
             StatusCode::kFailedPrecondition);  // sticky
 }
 
-// Retries of a failing record PUT stop when the lease's time is up, not after max_attempts.
+// Retries of a failing record PUT stop when the lease's time is up, not at the retry policy's
+// deadline (5 minutes here): with at least 5 ms between attempts, a 400 ms lease leaves room
+// for fewer than 80 of them.
 TEST(LeaseTest, RecordPutRetriesStopAtTheLeasesTimeLeft) {
   auto slow = std::make_shared<SlowRecordPuts>(
       std::make_shared<NoConditionalPutStore>(std::make_shared<MemoryStore>()));
   LedgerOptions o = LeaseOptionsForTest();
   o.retry.max_attempts = 100000;
-  o.retry.base_delay = std::chrono::milliseconds(5);
-  o.retry.max_delay = std::chrono::milliseconds(5);
+  o.retry.base_delay = std::chrono::milliseconds(20);
+  o.retry.max_delay = std::chrono::milliseconds(20);  // full jitter: 5..20 ms
   o.retry.deadline = std::chrono::minutes(5);
   auto w = Ledger::Open(slow, kNs, o);
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   slow->fail_record_puts = true;
   auto st = (*w)->Commit(Upsert("x", MakeEntry("f")));
   ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.status().code(), StatusCode::kInvalidArgument) << st.status().ToString();
   EXPECT_GT(slow->record_puts.load(), 1);
-  EXPECT_LT(slow->record_puts.load(), 100000) << "retries were not bounded by the lease";
+  EXPECT_LT(slow->record_puts.load(), SlowRecordPuts::kGiveUp)
+      << "retries were not bounded by the lease";
 }
 
 }  // namespace
