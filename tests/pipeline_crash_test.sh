@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# respawn-test-servers: radosgw
+# respawn-test-servers: radosgw swift postgres
 #
 # Crash tests of `respawn run`: a small multi-stage pipeline (generated sources, a join, a stage
 # without checkpoint, Parquet and CSV outputs) is run cleanly once for reference outputs. Then
@@ -11,6 +11,8 @@
 #
 # Usage: tests/pipeline_crash_test.sh path/to/respawn   (or with RESPAWN_BINARY set)
 # The radosgw cases need RESPAWN_TEST_S3_ENV_RADOSGW (set by ctest); without it they are skipped.
+# The Swift cases (no put-if-absent: commits go through the PostgreSQL commit coordinator) need
+# RESPAWN_TEST_S3_ENV_SWIFT and RESPAWN_TEST_PG_ENV; without them they are skipped (CI=true: fail).
 # RESPAWN_CRASH_SEED picks another random schedule for (b) (default 20240601).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/tools/e2e_lib.sh"
@@ -495,6 +497,54 @@ test_sigkill_radosgw_chaos() {
   kill_rounds s3 3 RESPAWN_CHAOS="error_rate=0.1,seed=$((SEED + 3))"
 }
 
+# --- Swift with the commit coordinator ------------------------------------------------------
+# Swift cannot put-if-absent: every commit is an insert into PostgreSQL (RESPAWN_COORDINATOR).
+# Each case runs in its own subshell, so exporting Swift's environment there leaves the radosgw
+# one above alone.
+have_swift_coordinator() {
+  [ -n "${RESPAWN_TEST_S3_ENV_SWIFT:-}" ] && [ -r "$RESPAWN_TEST_S3_ENV_SWIFT" ] &&
+    [ -n "${RESPAWN_TEST_PG_ENV:-}" ] && [ -r "$RESPAWN_TEST_PG_ENV" ]
+}
+
+# use_swift_coordinator: Swift's environment and the coordinator; S3_TOP and CLEAN_S3_MS for it.
+use_swift_coordinator() {
+  unset AWS_PROFILE AWS_ENDPOINT_URL_S3 AWS_SESSION_TOKEN
+  set -a
+  # shellcheck disable=SC1090
+  . "$RESPAWN_TEST_S3_ENV_SWIFT"
+  set +a
+  export AWS_DEFAULT_REGION="${AWS_REGION:-us-east-1}"
+  export AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null
+  RESPAWN_COORDINATOR="$(sed -n 's/^RESPAWN_TEST_PG_URL=//p' "$RESPAWN_TEST_PG_ENV")"
+  export RESPAWN_COORDINATOR
+  S3_TOP="s3://$RESPAWN_TEST_BUCKET/pipeline-crash-swift-$$-$RANDOM"
+  fresh s3
+  local t0 rc
+  t0=$(date +%s%N)
+  rc="$(run_rc "$WORK/swift-clean.log")"
+  [ "$rc" -eq 0 ] || { echo "clean run on $STORE: exit $rc"; cat "$WORK/swift-clean.log"; return 1; }
+  CLEAN_S3_MS=$((($(date +%s%N) - t0) / 1000000))
+  echo "clean run on Swift with the coordinator: ${CLEAN_S3_MS} ms"
+  grep -q '^commits through the coordinator' "$WORK/swift-clean.log"
+  check_done "$WORK/swift-clean.log"
+}
+
+test_crash_points_swift_coordinator() {
+  use_swift_coordinator
+  crash_cases s3 "${S3_CRASH_SPECS[@]}"
+}
+
+test_sigkill_swift_coordinator() {
+  use_swift_coordinator
+  RANDOM=$((SEED + 5))
+  kill_rounds s3 3
+}
+
+test_swift_coordinator_servers_missing() {
+  echo "CI=true: RESPAWN_TEST_S3_ENV_SWIFT and RESPAWN_TEST_PG_ENV must name readable env files"
+  return 1
+}
+
 run test_reference_is_right
 run test_rerun_reuses_everything
 run test_crash_points_local
@@ -510,5 +560,13 @@ if [ "$S3_OK" = 1 ]; then
   run test_sigkill_radosgw_chaos
 else
   echo "SKIP radosgw cases: RESPAWN_TEST_S3_ENV_RADOSGW is not set (ctest sets it)"
+fi
+if have_swift_coordinator; then
+  run test_crash_points_swift_coordinator
+  run test_sigkill_swift_coordinator
+elif [ "${CI:-}" = true ]; then
+  run test_swift_coordinator_servers_missing
+else
+  echo "SKIP Swift cases: RESPAWN_TEST_S3_ENV_SWIFT or RESPAWN_TEST_PG_ENV is not set (ctest sets them)"
 fi
 e2e_finish
