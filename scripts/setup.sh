@@ -2,8 +2,8 @@
 # Installs everything respawn needs to build and test on a fresh Debian 12 machine (as root):
 # Debian packages with apt-get, and DuckDB 1.4.4 (libduckdb.so + duckdb.h) from the npm registry.
 # Idempotent: a second run does nothing that is already done. Usage: scripts/setup.sh [--servers]
-#   --servers   also install the S3-compatible servers and peer clients used by tests/benchmarks
-#               (Ceph radosgw, OpenStack Swift, awscli, rclone, s3cmd).
+#   --servers   also install the servers and peer clients used by tests/benchmarks (Ceph radosgw,
+#               OpenStack Swift, PostgreSQL 15 for the commit coordinator, awscli, rclone, s3cmd).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 want_servers=0
@@ -14,11 +14,11 @@ if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
 
 build_pkgs=(build-essential cmake pkg-config git ca-certificates curl
   libcurl4-openssl-dev libssl-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
-  libpugixml-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libpugixml-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev libpq-dev
   shellcheck)  # tests/shellcheck_test.sh lints every shell script
 server_pkgs=(radosgw ceph-mon ceph-osd ceph-common uuid-runtime
   swift swift-proxy swift-object swift-container swift-account memcached python3-keystonemiddleware
-  awscli rclone s3cmd bc)
+  postgresql-15 awscli rclone s3cmd bc)
 
 missing=()
 check() { for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done; }
@@ -28,7 +28,8 @@ if ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
 if [ "$want_servers" = 1 ]; then check "${server_pkgs[@]}"; fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
-  # Keep package scripts from starting system daemons (ceph, swift, memcached) during install.
+  # Keep package scripts from starting system daemons (ceph, swift, memcached, postgresql) during
+  # install.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee /usr/sbin/policy-rc.d >/dev/null
     $sudo_cmd chmod +x /usr/sbin/policy-rc.d

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
+# respawn-test-servers: swift postgres
 # Two `respawn run` of the same pipeline on the same store at once: both finish, or one finishes
 # and the other stops with a clear one-line error (fenced by the newer run), never a crash, an
 # abort or a corrupt store. Afterwards a third run reuses every stage and the outputs equal those
 # of a run that had the store to itself.
+#
+# The same on Swift (no put-if-absent), committing through the PostgreSQL commit coordinator,
+# with RESPAWN_TEST_S3_ENV_SWIFT and RESPAWN_TEST_PG_ENV (set by ctest; without them those cases
+# are skipped, or fail with CI=true).
 #
 # Usage: tests/pipeline_concurrency_test.sh path/to/respawn   (or with RESPAWN_BINARY set)
 set -euo pipefail
@@ -192,8 +197,55 @@ test_three_runs_with_chaos() {
   compare_outputs "$PIPE" "$REF"
 }
 
+# --- Swift with the commit coordinator (each case runs in its own subshell) ------------------
+have_swift_coordinator() {
+  [ -n "${RESPAWN_TEST_S3_ENV_SWIFT:-}" ] && [ -r "$RESPAWN_TEST_S3_ENV_SWIFT" ] &&
+    [ -n "${RESPAWN_TEST_PG_ENV:-}" ] && [ -r "$RESPAWN_TEST_PG_ENV" ]
+}
+
+# use_swift_coordinator: exports Swift's environment and RESPAWN_COORDINATOR; prints a store URL
+# no other case uses.
+use_swift_coordinator() {
+  unset AWS_PROFILE AWS_ENDPOINT_URL_S3 AWS_SESSION_TOKEN
+  set -a
+  # shellcheck disable=SC1090
+  . "$RESPAWN_TEST_S3_ENV_SWIFT"
+  set +a
+  export AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null
+  RESPAWN_COORDINATOR="$(sed -n 's/^RESPAWN_TEST_PG_URL=//p' "$RESPAWN_TEST_PG_ENV")"
+  export RESPAWN_COORDINATOR
+  SWIFT_STORE="s3://$RESPAWN_TEST_BUCKET/concurrency-$$-$RANDOM$RANDOM"
+}
+
+test_simultaneous_swift_coordinator() {
+  use_swift_coordinator
+  rm -rf "$P/out"
+  pair_case "$SWIFT_STORE" 0
+}
+
+test_staggered_swift_coordinator_fresh_flag() {
+  use_swift_coordinator
+  rm -rf "$P/out"
+  expect_exit 0 "$R" run --no-gc "$PIPE" --store "$SWIFT_STORE"
+  grep -q '^commits through the coordinator' out.txt
+  pair_case "$SWIFT_STORE" 0.3 --fresh
+}
+
+test_swift_coordinator_servers_missing() {
+  echo "CI=true: RESPAWN_TEST_S3_ENV_SWIFT and RESPAWN_TEST_PG_ENV must name readable env files"
+  return 1
+}
+
 run test_simultaneous_fresh_store
 run test_staggered_fresh_store
 run test_simultaneous_fresh_flag_on_committed_store
 run test_three_runs_with_chaos
+if have_swift_coordinator; then
+  run test_simultaneous_swift_coordinator
+  run test_staggered_swift_coordinator_fresh_flag
+elif [ "${CI:-}" = true ]; then
+  run test_swift_coordinator_servers_missing
+else
+  echo "SKIP Swift cases: RESPAWN_TEST_S3_ENV_SWIFT or RESPAWN_TEST_PG_ENV is not set (ctest sets them)"
+fi
 e2e_finish

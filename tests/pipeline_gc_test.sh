@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# respawn-test-servers: radosgw swift
+# respawn-test-servers: radosgw swift postgres
 #
 # Garbage collection end to end (issue #4), on a local store and on radosgw:
 #   - after a run, the store's data/ holds exactly the objects the ledger retains (checked
@@ -15,6 +15,10 @@
 #   - `respawn gc --lifecycle --apply` on radosgw sets its rules and keeps another tool's rule,
 #     read back with awscli (twice: no duplicates); on a local store it is a usage error, on
 #     Swift (no lifecycle API) an error that changes nothing.
+#
+# On Swift (no put-if-absent; commits through the PostgreSQL coordinator, RESPAWN_TEST_PG_ENV):
+# the exact retained set after a run, `respawn gc` (which commits: it joins the last run's epoch
+# through the coordinator) killed after its trim, and gc racing a running pipeline.
 #
 # Usage: tests/pipeline_gc_test.sh path/to/respawn   (or with RESPAWN_BINARY set)
 # The radosgw and Swift cases need RESPAWN_TEST_S3_ENV_RADOSGW / _SWIFT (ctest sets them);
@@ -373,6 +377,80 @@ test_lifecycle_apply_swift() {
   grep -q 'nothing was changed' err.txt
 }
 
+# --- Swift with the commit coordinator (each case runs in its own subshell) ------------------
+have_swift_coordinator() {
+  [ -n "${RESPAWN_TEST_S3_ENV_SWIFT:-}" ] && [ -r "$RESPAWN_TEST_S3_ENV_SWIFT" ] &&
+    [ -n "${RESPAWN_TEST_PG_ENV:-}" ] && [ -r "$RESPAWN_TEST_PG_ENV" ]
+}
+
+# use_swift_coordinator: exports Swift's environment and RESPAWN_COORDINATOR; SWIFT_STORE is a
+# store URL no other case uses.
+use_swift_coordinator() {
+  unset AWS_PROFILE AWS_ENDPOINT_URL_S3 AWS_SESSION_TOKEN
+  set -a
+  # shellcheck disable=SC1090
+  . "$RESPAWN_TEST_S3_ENV_SWIFT"
+  set +a
+  export AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null
+  RESPAWN_COORDINATOR="$(sed -n 's/^RESPAWN_TEST_PG_URL=//p' "$RESPAWN_TEST_PG_ENV")"
+  export RESPAWN_COORDINATOR
+  SWIFT_STORE="s3://$RESPAWN_TEST_BUCKET/gc-swift-$$-$RANDOM$RANDOM"
+}
+
+test_exact_after_run_swift_coordinator() {
+  use_swift_coordinator
+  exact_after_run --store "$SWIFT_STORE"
+}
+
+test_gc_killed_after_its_trim_swift_coordinator() {
+  use_swift_coordinator
+  write_pipeline p 0s 20000
+  expect_exit 0 "$R" run p/pipeline.toml --no-gc --store "$SWIFT_STORE"
+  snapshot_outputs p/pipeline.toml ref
+  set +e
+  RESPAWN_CRASH_AT=gc:after-trim "$R" gc p/pipeline.toml --store "$SWIFT_STORE" >out.txt 2>err.txt
+  local rc=$?
+  set -e
+  [ $rc -eq 137 ] || { echo "expected a crash at gc:after-trim, got exit $rc"; cat out.txt err.txt; return 1; }
+  expect_exit 0 "$R" run p/pipeline.toml --store "$SWIFT_STORE"
+  ! grep -q ': computed' out.txt || { echo "a retained stage was recomputed:"; cat out.txt; return 1; }
+  compare_outputs p/pipeline.toml ref
+  expect_exit 0 "$R" gc p/pipeline.toml --store "$SWIFT_STORE"
+  check_exact p/pipeline.toml "$SWIFT_STORE/pipelines/gcpipe/data/" --store "$SWIFT_STORE"
+}
+
+test_gc_racing_a_running_pipeline_swift_coordinator() {
+  use_swift_coordinator
+  # As test_gc_racing_a_running_pipeline: grace 0, every put of the run delayed.
+  write_pipeline p 0s 100000
+  expect_exit 0 "$R" run p/pipeline.toml --no-gc --store "$PWD/ref-store"
+  snapshot_outputs p/pipeline.toml ref
+  rm -rf p/out
+  RESPAWN_CHAOS="ops=put,latency_ms=300" "$R" run p/pipeline.toml --fresh --store "$SWIFT_STORE" \
+    >run.out 2>run.err &
+  local pid=$! gcs=0 rc
+  while kill -0 "$pid" 2>/dev/null; do
+    "$R" gc p/pipeline.toml --store "$SWIFT_STORE" >>gc.out 2>>gc.err ||
+      { echo "gc failed:"; tail gc.err; return 1; }
+    gcs=$((gcs + 1))
+  done
+  set +e
+  wait "$pid"
+  rc=$?
+  set -e
+  echo "run exit $rc after $gcs concurrent gc runs"
+  [ $rc -eq 0 ] || { cat run.out run.err; return 1; }
+  compare_outputs p/pipeline.toml ref
+  expect_exit 0 "$R" run p/pipeline.toml --store "$SWIFT_STORE"
+  ! grep -q ': computed' out.txt || { echo "a retained stage was lost:"; cat out.txt; return 1; }
+  check_exact p/pipeline.toml "$SWIFT_STORE/pipelines/gcpipe/data/" --store "$SWIFT_STORE"
+}
+
+test_swift_coordinator_servers_missing() {
+  echo "CI=true: RESPAWN_TEST_S3_ENV_SWIFT and RESPAWN_TEST_PG_ENV must name readable env files"
+  return 1
+}
+
 run test_exact_after_run_posix
 run test_orphans_respect_the_grace_period
 run test_status_usage_by_run_and_stage
@@ -382,4 +460,13 @@ run test_gc_racing_a_running_pipeline_radosgw
 run test_exact_after_run_radosgw
 run test_lifecycle_apply_radosgw
 run test_lifecycle_apply_swift
+if have_swift_coordinator; then
+  run test_exact_after_run_swift_coordinator
+  run test_gc_killed_after_its_trim_swift_coordinator
+  run test_gc_racing_a_running_pipeline_swift_coordinator
+elif [ "${CI:-}" = true ]; then
+  run test_swift_coordinator_servers_missing
+else
+  echo "SKIP Swift cases: RESPAWN_TEST_S3_ENV_SWIFT or RESPAWN_TEST_PG_ENV is not set (ctest sets them)"
+fi
 e2e_finish

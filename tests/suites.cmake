@@ -1,27 +1,31 @@
 # ctest registration of the cross-module suites in tests/ (included from tests/CMakeLists.txt,
 # which builds every tests/*_test.cc into a binary of the same name).
 #
-# Server fixtures: "radosgw" (Ceph RADOS Gateway, full S3 with put-if-absent) and "swift"
-# (OpenStack Swift s3api, no conditional PUT). ctest runs `scripts/s3-server.sh start SERVER
-# ${CMAKE_BINARY_DIR}/servers/SERVER` before the first test that requires the fixture and `stop`
-# after the last one, also when only some tests are selected (`ctest -R conformance`) or run in
-# parallel (`ctest -j4`). Tests that need a server get RESPAWN_TEST_S3_ENV_<SERVER>=<dir>/env in
-# their environment (read it with tests/test_env.h).
+# Server fixtures: "radosgw" (Ceph RADOS Gateway, full S3 with put-if-absent), "swift"
+# (OpenStack Swift s3api, no conditional PUT) and "postgres" (PostgreSQL 15, the commit
+# coordinator). ctest runs `scripts/s3-server.sh start SERVER ${CMAKE_BINARY_DIR}/servers/SERVER`
+# (`scripts/pg-server.sh start ...` for postgres) before the first test that requires the fixture
+# and `stop` after the last one, also when only some tests are selected (`ctest -R conformance`)
+# or run in parallel (`ctest -j4`). Tests that need a server get RESPAWN_TEST_S3_ENV_<SERVER>=
+# <dir>/env (RESPAWN_TEST_PG_ENV=<dir>/env for postgres) in their environment (read it with
+# tests/test_env.h).
 #
 # A suite declares the servers it needs with one line in its source, no CMake edit needed:
-#   // respawn-test-servers: radosgw swift        (tests/*_test.cc, GoogleTest, cases discovered)
+#   // respawn-test-servers: radosgw swift postgres  (tests/*_test.cc, GoogleTest, cases discovered)
 #   # respawn-test-servers: radosgw               (tests/*_test.sh, run with bash)
 # Suites without such a line run without servers. Shell suites also get RESPAWN_BINARY (the
 # respawn executable) and RESPAWN_SOURCE_DIR.
 #
 # For hand-written registrations:
-#   respawn_server_test(<ctest-test-name> SERVERS radosgw [swift])
-#   respawn_discover_server_tests(<gtest-target> SERVERS radosgw [swift] [TEST_FILTER f]
+#   respawn_server_test(<ctest-test-name> SERVERS radosgw [swift] [postgres])
+#   respawn_discover_server_tests(<gtest-target> SERVERS radosgw [swift] [postgres] [TEST_FILTER f]
 #                                 [TEST_PREFIX p] [TIMEOUT s] [LABELS l...])
 
 set(RESPAWN_SERVERS_DIR "${CMAKE_BINARY_DIR}/servers")
 set(RESPAWN_S3_SERVERS radosgw swift)
+set(RESPAWN_TEST_SERVERS ${RESPAWN_S3_SERVERS} postgres)
 set(RESPAWN_S3_SERVER_SCRIPT "${PROJECT_SOURCE_DIR}/scripts/s3-server.sh")
+set(RESPAWN_PG_SERVER_SCRIPT "${PROJECT_SOURCE_DIR}/scripts/pg-server.sh")
 set(RESPAWN_SERVER_TEST_TIMEOUT 600)  # seconds per test (case) that uses a server
 
 foreach(server IN LISTS RESPAWN_S3_SERVERS)
@@ -33,13 +37,26 @@ foreach(server IN LISTS RESPAWN_S3_SERVERS)
   set_tests_properties(${server}_stop PROPERTIES FIXTURES_CLEANUP ${server} TIMEOUT 60
                                                  LABELS "servers")
 endforeach()
+add_test(NAME postgres_start
+         COMMAND "${RESPAWN_PG_SERVER_SCRIPT}" start "${RESPAWN_SERVERS_DIR}/postgres")
+set_tests_properties(postgres_start PROPERTIES FIXTURES_SETUP postgres TIMEOUT 120
+                                               LABELS "servers")
+add_test(NAME postgres_stop
+         COMMAND "${RESPAWN_PG_SERVER_SCRIPT}" stop "${RESPAWN_SERVERS_DIR}/postgres")
+set_tests_properties(postgres_stop PROPERTIES FIXTURES_CLEANUP postgres TIMEOUT 60
+                                              LABELS "servers")
 
-# The ENVIRONMENT entries that point a test at `servers`: RESPAWN_TEST_S3_ENV_<SERVER>=<dir>/env.
+# The ENVIRONMENT entries that point a test at `servers`: RESPAWN_TEST_S3_ENV_<SERVER>=<dir>/env,
+# RESPAWN_TEST_PG_ENV=<dir>/env for postgres.
 function(respawn_server_env out_var)
   set(env)
   foreach(server IN LISTS ARGN)
-    if(NOT server IN_LIST RESPAWN_S3_SERVERS)
-      message(FATAL_ERROR "unknown S3 test server '${server}' (known: ${RESPAWN_S3_SERVERS})")
+    if(NOT server IN_LIST RESPAWN_TEST_SERVERS)
+      message(FATAL_ERROR "unknown test server '${server}' (known: ${RESPAWN_TEST_SERVERS})")
+    endif()
+    if(server STREQUAL "postgres")
+      list(APPEND env "RESPAWN_TEST_PG_ENV=${RESPAWN_SERVERS_DIR}/${server}/env")
+      continue()
     endif()
     string(TOUPPER "${server}" upper)
     list(APPEND env "RESPAWN_TEST_S3_ENV_${upper}=${RESPAWN_SERVERS_DIR}/${server}/env")
@@ -51,7 +68,7 @@ endfunction()
 function(respawn_server_test test_name)
   cmake_parse_arguments(PARSE_ARGV 1 arg "" "TIMEOUT" "SERVERS")
   if(NOT arg_SERVERS)
-    message(FATAL_ERROR "respawn_server_test(${test_name}): SERVERS radosgw and/or swift needed")
+    message(FATAL_ERROR "respawn_server_test(${test_name}): SERVERS radosgw/swift/postgres needed")
   endif()
   if(NOT arg_TIMEOUT)
     set(arg_TIMEOUT ${RESPAWN_SERVER_TEST_TIMEOUT})
@@ -79,11 +96,24 @@ function(respawn_discover_server_tests target)
   endif()
   set(properties TIMEOUT ${arg_TIMEOUT})
   if(arg_SERVERS)
+    # gtest_discover_tests cannot carry a list-valued property (its argument parsing splits
+    # "a\;b" into items), so the fixtures and the environment are set on the discovered cases
+    # by a script ctest includes after the discovery's own (TEST_INCLUDE_FILES run in order).
+    get_property(calls GLOBAL PROPERTY RESPAWN_SERVER_DISCOVERIES)
+    if(NOT calls)
+      set(calls 0)
+    endif()
+    math(EXPR calls "${calls} + 1")
+    set_property(GLOBAL PROPERTY RESPAWN_SERVER_DISCOVERIES ${calls})
+    set(list_var "${target}_SERVER_TESTS_${calls}")
+    list(APPEND extra TEST_LIST ${list_var})
     respawn_server_env(env ${arg_SERVERS})
-    # gtest_discover_tests flattens list-valued properties, so each list travels joined.
-    string(REPLACE ";" "\\;" fixtures "${arg_SERVERS}")
-    string(REPLACE ";" "\\;" env "${env}")
-    list(APPEND properties FIXTURES_REQUIRED "${fixtures}" ENVIRONMENT "${env}")
+    set(script "${CMAKE_CURRENT_BINARY_DIR}/${list_var}.cmake")
+    file(WRITE "${script}"
+         "if(${list_var})\n"
+         "  set_tests_properties(\${${list_var}} PROPERTIES\n"
+         "                       FIXTURES_REQUIRED \"${arg_SERVERS}\" ENVIRONMENT \"${env}\")\n"
+         "endif()\n")
     # One label per test: a list does not survive gtest_discover_tests' POST_BUILD command line
     # (its items land as separate properties). Cases that need a server are "s3", so that
     # `ctest -L s3` selects them all; select them further by name (-R conformance).
@@ -95,6 +125,9 @@ function(respawn_discover_server_tests target)
   endif()
   gtest_discover_tests(${target} ${extra} NO_PRETTY_VALUES DISCOVERY_TIMEOUT 60
                        PROPERTIES ${properties})
+  if(arg_SERVERS)
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${script}")
+  endif()
 endfunction()
 
 # The conformance suite: memory/posix cases need no server; each S3 backend's cases need theirs.

@@ -130,6 +130,52 @@ inline Result<S3TestServer> UseS3TestServer(std::string_view server) {
   return result;
 }
 
+/// Whether this run must not skip for a missing server (CI=true): a suite then fails instead.
+inline bool ServersRequired() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::string_view(ci) == "true";
+}
+
+/// The PostgreSQL server of scripts/pg-server.sh (the commit coordinator's tests).
+struct PgTestServer {
+  std::string url;   // RESPAWN_TEST_PG_URL: postgresql://respawn:PASSWORD@127.0.0.1:PORT/postgres
+  std::string port;  // RESPAWN_TEST_PG_PORT
+  std::string user;  // RESPAWN_TEST_PG_USER
+  std::string password;  // RESPAWN_TEST_PG_PASSWORD
+  std::string bin;       // RESPAWN_TEST_PG_BIN: psql and friends
+  std::string env_file;
+};
+
+/// Reads the env file named by RESPAWN_TEST_PG_ENV (ctest sets it for suites that list
+/// "postgres" on their respawn-test-servers line). NotFound when the variable is unset (callers
+/// skip, unless ServersRequired()); FailedPrecondition when the file named cannot be read, and
+/// InvalidArgument when it lacks the URL (never a skip).
+inline Result<PgTestServer> UsePgTestServer() {
+  const char* file = std::getenv("RESPAWN_TEST_PG_ENV");
+  if (file == nullptr || *file == '\0') {
+    return NotFound(
+        "RESPAWN_TEST_PG_ENV is not set; run the suite through ctest, or start the server with "
+        "`scripts/pg-server.sh start DIR` and set RESPAWN_TEST_PG_ENV=DIR/env");
+  }
+  PgTestServer result;
+  result.env_file = file;
+  auto vars = ReadEnvFile(result.env_file);
+  if (!vars.ok()) return FailedPrecondition(vars.status().message());
+  for (const auto& [key, value] : *vars) {
+    if (key == "RESPAWN_TEST_PG_URL") result.url = value;
+    if (key == "RESPAWN_TEST_PG_PORT") result.port = value;
+    if (key == "RESPAWN_TEST_PG_USER") result.user = value;
+    if (key == "RESPAWN_TEST_PG_PASSWORD") result.password = value;
+    if (key == "RESPAWN_TEST_PG_BIN") result.bin = value;
+  }
+  if (result.url.empty()) {
+    return InvalidArgument(
+        result.env_file +
+        " lacks RESPAWN_TEST_PG_URL; restart the server with scripts/pg-server.sh");
+  }
+  return result;
+}
+
 /// A name unique to this process and call, safe in URLs, keys and file names:
 /// "<label>-<pid>-<counter>-<8 random hex digits>" (characters other than [A-Za-z0-9._-] in
 /// `label` become '_').

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "ledger/coordinator.h"
 #include "storage/chaos_store.h"
 #include "storage/s3_store.h"
 
@@ -58,7 +59,7 @@ std::string Redact(std::string text) {
     std::lock_guard<std::mutex> lock(g_secrets_mu);
     secrets = *Secrets();
   }
-  for (const char* env : {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}) {
+  for (const char* env : {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "PGPASSWORD"}) {
     const char* v = std::getenv(env);
     if (v != nullptr && std::string_view(v).size() >= 4) secrets.emplace_back(v);
   }
@@ -84,6 +85,21 @@ void PrintError(std::string_view message) {
 int Fail(const Status& status, Phase phase) {
   PrintError(status.message().empty() ? status.ToString() : status.message());
   return ExitCodeFor(status, phase);
+}
+
+void RegisterCoordinatorSecrets(const std::string& url) {
+  RegisterSecret(ledger::CoordinatorUrlPassword(url));
+  // As written (percent-encoded): "scheme://user:PASSWORD@host...".
+  size_t start = url.find("://");
+  if (start == std::string::npos) return;
+  start += 3;
+  size_t end = url.find_first_of("/?", start);
+  if (end == std::string::npos) end = url.size();
+  size_t at = url.rfind('@', end);
+  if (at == std::string::npos || at < start) return;
+  size_t colon = url.find(':', start);
+  if (colon != std::string::npos && colon < at)
+    RegisterSecret(url.substr(colon + 1, at - colon - 1));
 }
 
 Status ValidateChaos(const GlobalOptions& globals) {

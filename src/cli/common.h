@@ -67,6 +67,10 @@ int Fail(const Status& status, Phase phase);
 void RegisterSecret(const std::string& secret);
 std::string Redact(std::string text);
 
+/// Registers the password of a commit coordinator URL (as written and decoded) with
+/// RegisterSecret.
+void RegisterCoordinatorSecrets(const std::string& url);
+
 /// OpenStore with the global options: retry deadline = --timeout, chaos = --chaos (or
 /// RESPAWN_CHAOS). Registers the S3 credentials' secrets with RegisterSecret.
 /// `read_only`: the command writes nothing (status, ls, gc --dry-run), so a local store root

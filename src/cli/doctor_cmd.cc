@@ -17,6 +17,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -24,6 +25,7 @@
 
 #include "cli/common.h"
 #include "cli/location.h"
+#include "ledger/coordinator.h"
 #include "storage/mounts.h"
 #include "storage/s3_store.h"
 #include "storage/store.h"
@@ -59,6 +61,7 @@ std::string RandomBytes(size_t n, std::mt19937_64& rng) {
 
 struct DoctorOptions {
   std::string url;
+  std::string coordinator;  // "" = RESPAWN_COORDINATOR
   int throughput_mib = 64;
   int listing_keys = 20;
   int latency_gets = 20;
@@ -203,7 +206,9 @@ class Doctor {
   void CheckNfsMount(const std::string& path);
   bool CheckS3(S3Store& s3);
   bool CheckWriteReadDelete();
-  void CheckPutIfAbsent(S3Store* s3);
+  /// Returns whether the store can put-if-absent (nullopt when the check could not tell).
+  std::optional<bool> CheckPutIfAbsent(S3Store* s3);
+  void CheckCommitMode(std::optional<bool> put_if_absent);
   void CheckListing();
   void CheckLatency();
   void CheckThroughput();
@@ -271,7 +276,9 @@ int Doctor::Run() {
   if (parsed->scheme == StoreScheme::kPosix) CheckFilesystem(parsed->path);
 
   if (!Interrupted() && CheckWriteReadDelete()) {
-    if (!Interrupted()) CheckPutIfAbsent(s3);
+    std::optional<bool> put_if_absent;
+    if (!Interrupted()) put_if_absent = CheckPutIfAbsent(s3);
+    if (!Interrupted()) CheckCommitMode(put_if_absent);
     if (!Interrupted()) CheckListing();
     if (!Interrupted()) CheckLatency();
     if (!Interrupted()) CheckThroughput();
@@ -453,23 +460,25 @@ bool Doctor::CheckWriteReadDelete() {
   return true;
 }
 
-void Doctor::CheckPutIfAbsent(S3Store* s3) {
+std::optional<bool> Doctor::CheckPutIfAbsent(S3Store* s3) {
   const std::string name = "put-if-absent";
   const std::string fallback =
-      "not supported: commits use the lease fallback (one writer at a time holds a lease; "
-      "slower, and a stalled writer delays others until its lease expires)";
+      "not supported: commits need a commit coordinator (or --single-writer); see the commit "
+      "mode below";
   if (s3 != nullptr) {
     Result<bool> supported = s3->ProbePutIfAbsent();
     if (!supported.ok()) {
       list_.Add(name, CheckState::kFail, "probe failed: " + supported.status().message());
-    } else if (*supported) {
+      return std::nullopt;
+    }
+    if (*supported) {
       list_.Add(name, CheckState::kOk,
                 "supported (If-None-Match: *): a commit is one conditional PUT",
                 json{{"supported", true}});
     } else {
       list_.Add(name, CheckState::kWarn, fallback, json{{"supported", false}});
     }
-    return;
+    return *supported;
   }
   const std::string key = Key("put-if-absent");
   PutOptions create;
@@ -477,11 +486,11 @@ void Doctor::CheckPutIfAbsent(S3Store* s3) {
   Status first = store_->Put(key, "first", create);
   if (first.code() == StatusCode::kUnimplemented) {
     list_.Add(name, CheckState::kWarn, fallback, json{{"supported", false}});
-    return;
+    return false;
   }
   if (!first.ok()) {
     list_.Add(name, CheckState::kFail, "create-only write failed: " + first.message());
-    return;
+    return std::nullopt;
   }
   Status second = store_->Put(key, "second", create);
   if (second.ok()) {
@@ -489,24 +498,85 @@ void Doctor::CheckPutIfAbsent(S3Store* s3) {
               "a second create-only write of the same key succeeded: this store does not "
               "honour exclusive create, so commits would not be atomic; use another filesystem",
               json{{"supported", false}});
-    return;
+    return std::nullopt;
   }
   if (!second.IsAlreadyExists()) {
     list_.Add(
         name, CheckState::kFail,
         "second create-only write failed with " + second.ToString() + " instead of AlreadyExists");
-    return;
+    return std::nullopt;
   }
   Result<std::string> kept = store_->Get(key);
   if (!kept.ok() || *kept != "first") {
     list_.Add(name, CheckState::kFail,
               "the losing create-only write changed the object: commits would not be atomic");
-    return;
+    return std::nullopt;
   }
   list_.Add(name, CheckState::kOk,
             "supported: the first create-only write succeeded, the second got AlreadyExists; "
             "a commit is one atomic create",
             json{{"supported", true}});
+  return true;
+}
+
+// How `respawn run` would commit here (ledger.h, "Commit modes"); with a coordinator, checks
+// that it refuses a second insert of one record.
+void Doctor::CheckCommitMode(std::optional<bool> put_if_absent) {
+  const std::string name = "commit mode";
+  std::string url = o_.coordinator;
+  if (url.empty()) {
+    const char* env = std::getenv("RESPAWN_COORDINATOR");
+    if (env != nullptr) url = env;
+  }
+  if (!url.empty()) RegisterCoordinatorSecrets(url);
+  if (!put_if_absent.has_value()) {
+    list_.Add(name, CheckState::kFail,
+              "unknown: the store could not tell whether it can put-if-absent, so respawn "
+              "refuses to commit until it can (retry)");
+    return;
+  }
+  if (*put_if_absent) {
+    list_.Add(name, CheckState::kOk,
+              "put-if-absent: each commit is one atomic create in the store" +
+                  std::string(url.empty() ? "" : " (the configured coordinator is not needed)"),
+              json{{"mode", "put-if-absent"}});
+    return;
+  }
+  if (url.empty()) {
+    list_.Add(name, CheckState::kWarn,
+              "none: this store cannot put-if-absent and no commit coordinator is configured, so "
+              "`respawn run` refuses to commit here. Set `coordinator = \"postgresql://...\"` "
+              "in the pipeline file or RESPAWN_COORDINATOR (or doctor --coordinator URL to "
+              "check one); or, if only one process ever writes, run with --single-writer (a "
+              "lease: not safe against a paused process)",
+              json{{"mode", "none"}});
+    return;
+  }
+  Result<std::shared_ptr<ledger::CommitCoordinator>> coordinator = ledger::OpenCoordinator(url);
+  if (!coordinator.ok()) {
+    list_.Add(name, CheckState::kFail, coordinator.status().message(),
+              json{{"mode", "coordinator"}});
+    return;
+  }
+  const std::string shown = (*coordinator)->Url();
+  const std::string ns = "respawn-doctor/" + base_;
+  Status first = (*coordinator)->CreateIfAbsent(ns, 1, "first");
+  Status second = first.ok() ? (*coordinator)->CreateIfAbsent(ns, 1, "second") : first;
+  Result<uint64_t> cleaned = (*coordinator)->DeleteBelow(ns, 2);
+  if (!first.ok() || !second.IsAlreadyExists()) {
+    list_.Add(name, CheckState::kFail,
+              "coordinator " + shown + " does not refuse a second insert of one record (" +
+                  (first.ok() ? second.ToString() : first.ToString()) + ")",
+              json{{"mode", "coordinator"}, {"coordinator", shown}});
+    return;
+  }
+  list_.Add(
+      name, CheckState::kOk,
+      "coordinator " + shown +
+          ": each commit is one INSERT guarded by a primary key (checked: a second insert "
+          "of one record was refused)" +
+          (cleaned.ok() ? "" : "; the probe row was not deleted: " + cleaned.status().message()),
+      json{{"mode", "coordinator"}, {"coordinator", shown}});
 }
 
 void Doctor::CheckListing() {
@@ -679,8 +749,11 @@ void Doctor::Cleanup() {
 void AddDoctorCommand(CLI::App& app, const GlobalOptions& globals, CommandFn* run) {
   auto o = std::make_shared<DoctorOptions>();
   CLI::App* doctor = app.add_subcommand(
-      "doctor", "Check that a store works for respawn (access, put-if-absent, listing, speed)");
+      "doctor",
+      "Check that a store works for respawn (access, put-if-absent, commit mode, listing, speed)");
   doctor->add_option("url", o->url, "Store URL or directory")->required();
+  doctor->add_option("--coordinator", o->coordinator,
+                     "Commit coordinator to check (default: $RESPAWN_COORDINATOR)");
   doctor
       ->add_option("--throughput-mib", o->throughput_mib,
                    "Size of the throughput probe object in MiB (0 skips it)")

@@ -11,6 +11,8 @@
 #include <string>
 
 #include "cli/common.h"
+#include "ledger/coordinator.h"
+#include "ledger/ledger.h"
 #include "pipeline/owner.h"
 #include "pipeline/runner.h"
 #include "pipeline/spec.h"
@@ -32,6 +34,7 @@ struct PipelineOptions {
   bool adopt = false;
   int threads = 0;
   bool no_gc = false;
+  bool single_writer = false;
   bool dry_run = false;
   bool lifecycle = false;
   bool lifecycle_apply = false;
@@ -136,6 +139,47 @@ Result<Loaded> Load(const PipelineOptions& o, const GlobalOptions& globals, bool
   if (!opened.ok()) return opened.status();
   loaded.store = std::move(*opened);
   return loaded;
+}
+
+// How a command that commits (run, gc) commits: the coordinator when the store needs one
+// (opened and checked now), or --single-writer. Refuses, as a configuration error (exit 2),
+// when the store can neither put-if-absent nor has a coordinator or --single-writer; a store
+// that cannot tell whether it can put-if-absent is an operation error (exit 1: retry).
+Result<CommitSetup> CommitSetupForWriting(const Loaded& loaded, bool single_writer,
+                                          ledger::CommitMode* mode) {
+  CommitSetup setup;
+  setup.single_writer = single_writer;
+  const std::string url = EffectiveCoordinatorUrl(loaded.spec);
+  if (!url.empty()) {
+    RegisterCoordinatorSecrets(url);
+    RETURN_IF_ERROR(ledger::ValidateCoordinatorUrl(url));
+  }
+  const Capabilities caps = loaded.store.store->capabilities();
+  const std::string where = "the store " + Redact(loaded.store.store->Url());
+  ledger::LedgerOptions options;
+  options.single_writer = single_writer;
+  if (!url.empty() && caps.put_if_absent_error.ok() && !caps.put_if_absent) {
+    ASSIGN_OR_RETURN(setup.coordinator, ledger::OpenCoordinator(url));
+    options.coordinator = setup.coordinator;
+  }
+  ASSIGN_OR_RETURN(*mode, ledger::ChooseCommitMode(caps, options, where));
+  return setup;
+}
+
+// The coordinator for a command that only reads: when one is configured, the records are read
+// from it (the store's copies may lag by the last commit); when it cannot be used, the store's
+// copies are read, with a warning.
+std::shared_ptr<ledger::CommitCoordinator> CoordinatorForReading(const std::string& url,
+                                                                 const GlobalOptions& globals) {
+  if (url.empty()) return nullptr;
+  RegisterCoordinatorSecrets(url);
+  Result<std::shared_ptr<ledger::CommitCoordinator>> opened = ledger::OpenCoordinator(url);
+  if (opened.ok()) return *opened;
+  if (!globals.quiet) {
+    PrintError("warning: " + opened.status().message() +
+               "; reading the store's copies of the ledger records instead");
+  }
+  return nullptr;
 }
 
 // Prints run events: plain lines (and a live progress line on a terminal), or JSON lines.
@@ -265,10 +309,14 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   Result<OpenedStore> opened = OpenStoreForCli(loaded->store_url, globals);
   if (!opened.ok()) return Fail(opened.status(), Phase::kConfig);
   loaded->store = std::move(*opened);
+  ledger::CommitMode mode = ledger::CommitMode::kPutIfAbsent;
+  Result<CommitSetup> commit = CommitSetupForWriting(*loaded, o.single_writer, &mode);
+  if (!commit.ok()) return Fail(commit.status(), Phase::kConfig);
 
   RunPrinter printer(globals);
   RunOptions options;
   options.store = loaded->store.store;
+  options.commit = *commit;
   options.fresh = o.fresh;
   options.adopt = o.adopt;
   options.threads = o.threads;
@@ -279,6 +327,14 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   if (!globals.quiet && !globals.json) {
     std::printf("pipeline %s: store %s\n", loaded->spec.name.c_str(),
                 Redact(loaded->store.store->Url()).c_str());
+    if (mode == ledger::CommitMode::kCoordinator) {
+      std::printf("commits through the coordinator %s\n",
+                  Redact(commit->coordinator->Url()).c_str());
+    } else if (mode == ledger::CommitMode::kSingleWriter) {
+      std::printf(
+          "commits in single-writer mode (--single-writer: a lease, not safe against a "
+          "paused process)\n");
+    }
     std::fflush(stdout);
   }
   Result<RunReport> report = RunPipeline(loaded->spec, options);
@@ -362,7 +418,9 @@ void PrintUsageBreakdown(const PipelineStatus& status) {
 int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   Result<Loaded> loaded = Load(o, globals, /*open_store=*/true, /*read_only=*/true);
   if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
-  Result<PipelineStatus> status = GetPipelineStatus(loaded->spec, loaded->store.store);
+  Result<PipelineStatus> status =
+      GetPipelineStatus(loaded->spec, loaded->store.store,
+                        CoordinatorForReading(EffectiveCoordinatorUrl(loaded->spec), globals));
   if (!status.ok()) {
     Phase phase = status.status().code() == StatusCode::kInvalidArgument ? Phase::kConfig
                                                                          : Phase::kOperation;
@@ -637,6 +695,15 @@ int GcCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   }
   PipelineGcOptions options;
   options.dry_run = o.dry_run;
+  if (o.dry_run) {
+    options.commit.coordinator =
+        CoordinatorForReading(EffectiveCoordinatorUrl(loaded->spec), globals);
+  } else {
+    ledger::CommitMode mode;
+    Result<CommitSetup> commit = CommitSetupForWriting(*loaded, o.single_writer, &mode);
+    if (!commit.ok()) return Fail(commit.status(), Phase::kConfig);
+    options.commit = *commit;
+  }
   Result<PipelineGcReport> report =
       CollectPipelineGarbage(loaded->spec, loaded->store.store, options);
   if (!report.ok()) {
@@ -767,6 +834,7 @@ int VerifyCommand(const VerifyOptions& o, const GlobalOptions& globals) {
 struct RepairOptions {
   PipelineOptions pipeline;
   bool yes = false;
+  bool single_writer = false;
 };
 
 int RepairCommand(const RepairOptions& o, const GlobalOptions& globals) {
@@ -776,7 +844,14 @@ int RepairCommand(const RepairOptions& o, const GlobalOptions& globals) {
     PrintError("store " + loaded->store_url + " does not exist: nothing to repair");
     return kExitFailed;
   }
-  Result<PipelineRepair> repair = RepairPipeline(loaded->spec, loaded->store.store, o.yes);
+  CommitSetup commit;
+  if (o.yes) {
+    ledger::CommitMode mode = ledger::CommitMode::kPutIfAbsent;
+    Result<CommitSetup> setup = CommitSetupForWriting(*loaded, o.single_writer, &mode);
+    if (!setup.ok()) return Fail(setup.status(), Phase::kConfig);
+    commit = *setup;
+  }
+  Result<PipelineRepair> repair = RepairPipeline(loaded->spec, loaded->store.store, o.yes, commit);
   if (!repair.ok()) return Fail(repair.status(), Phase::kOperation);
   std::vector<const NodeStatus*> recompute;
   for (const NodeStatus& n : repair->nodes) {
@@ -821,12 +896,14 @@ struct LsOptions {
 int LsCommand(const LsOptions& o, const GlobalOptions& globals) {
   std::string store_url = o.store;
   std::vector<std::string> namespaces;
+  std::string coordinator_from_file;
   bool is_pipeline_file = o.target.size() > 5 && o.target.substr(o.target.size() - 5) == ".toml";
   if (is_pipeline_file) {
     Result<PipelineSpec> spec = ParsePipelineFile(o.target);
     if (!spec.ok()) return Fail(spec.status(), Phase::kConfig);
     if (store_url.empty()) store_url = EffectiveStoreUrl(*spec, {});
     namespaces.push_back(PipelineNamespace(*spec));
+    coordinator_from_file = spec->coordinator;
   } else if (!o.target.empty()) {
     store_url = o.target;
   }
@@ -844,6 +921,12 @@ int LsCommand(const LsOptions& o, const GlobalOptions& globals) {
     return kExitOk;
   }
   if (!opened.ok()) return Fail(opened.status(), Phase::kConfig);
+  std::string coordinator_url = coordinator_from_file;
+  if (const char* env = std::getenv("RESPAWN_COORDINATOR"); env != nullptr && *env != '\0') {
+    coordinator_url = env;
+  }
+  std::shared_ptr<ledger::CommitCoordinator> coordinator =
+      CoordinatorForReading(coordinator_url, globals);
   if (namespaces.empty()) {
     ListOptions list;
     list.prefix = "pipelines/";
@@ -870,7 +953,7 @@ int LsCommand(const LsOptions& o, const GlobalOptions& globals) {
   }
   nlohmann::json all = nlohmann::json::array();
   for (const std::string& ns : namespaces) {
-    Result<PipelineStatus> status = ReadPipelineLedger(opened->store, ns);
+    Result<PipelineStatus> status = ReadPipelineLedger(opened->store, ns, coordinator);
     if (!status.ok()) {
       return FailPipeline(status.status(), Phase::kOperation,
                           is_pipeline_file ? o.target : "PIPELINE.toml");
@@ -925,6 +1008,11 @@ int LsCommand(const LsOptions& o, const GlobalOptions& globals) {
   return kExitOk;
 }
 
+constexpr char kSingleWriterHelp[] =
+    "On a store without put-if-absent (Swift) and without a commit coordinator: commit anyway, "
+    "under a lease that detects a second writer on a best-effort basis. Only if one process "
+    "ever writes: NOT safe against a paused process that wakes up (README, Commit modes)";
+
 void AddPipelineFileOptions(CLI::App* cmd, PipelineOptions* o) {
   cmd->add_option("pipeline", o->file, "The pipeline TOML file")->required();
   cmd->add_option("--store", o->store,
@@ -945,11 +1033,15 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
                     "or copying it (a run from another file under the same name is refused)");
   run_cmd->add_flag("--no-gc", ro->no_gc,
                     "Keep work-tables and do not collect garbage after the run");
+  run_cmd->add_flag("--single-writer", ro->single_writer, kSingleWriterHelp);
   run_cmd->add_option("--threads", ro->threads, "DuckDB threads (default: one per core)")
       ->check(CLI::Range(1, 1024));
   run_cmd->footer(
+      "Commit coordinator (stores without put-if-absent, e.g. Swift): `coordinator = "
+      "\"postgresql://user@host/db\"` in the pipeline file, or RESPAWN_COORDINATOR (which wins). "
       "Exit status: 0 done, 1 a stage failed (what finished before stays committed), 2 bad "
-      "pipeline file, SQL or store configuration, 75 interrupted by SIGINT/SIGTERM (run the same "
+      "pipeline file, SQL, store or coordinator configuration, 75 interrupted by SIGINT/SIGTERM "
+      "(run the same "
       "command again to resume).");
   run_cmd->callback([ro, &globals, run] { *run = [ro, &globals] { return RunCommand(*ro, globals); }; });
 
@@ -972,6 +1064,7 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
       "gc", "Delete work-tables and checkpoints no retained run needs, and old orphans");
   AddPipelineFileOptions(gc_cmd, go.get());
   gc_cmd->add_flag("-n,--dry-run", go->dry_run, "Print what would be deleted; change nothing");
+  gc_cmd->add_flag("--single-writer", go->single_writer, kSingleWriterHelp);
   CLI::Option* lifecycle = gc_cmd->add_flag(
       "--lifecycle", go->lifecycle,
       "Print the S3 lifecycle rules that back GC up (abort incomplete multipart uploads under "
@@ -1005,6 +1098,7 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
   CLI::App* repair_cmd = app.add_subcommand(
       "repair", "Replace damaged or missing ledger objects so that runs can go on");
   AddPipelineFileOptions(repair_cmd, &rpo->pipeline);
+  repair_cmd->add_flag("--single-writer", rpo->single_writer, kSingleWriterHelp);
   repair_cmd->add_flag("--yes", rpo->yes,
                        "Apply the repair (without it: print what it would do and change nothing)");
   repair_cmd->footer(

@@ -14,6 +14,10 @@ using std::chrono::milliseconds;
 
 std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
+milliseconds ToMs(LeaseHolder::Clock::duration d) {
+  return std::chrono::duration_cast<milliseconds>(d);
+}
+
 }  // namespace
 
 int64_t WallClockMs() {
@@ -31,7 +35,11 @@ LeaseHolder::LeaseHolder(Store& store, std::string key, std::string holder, std:
       options_(options),
       retry_(retry) {}
 
-Result<std::optional<Lease>> LeaseHolder::Read() {
+milliseconds LeaseHolder::Wait() const {
+  return options_.wait.value_or(options_.ttl + options_.max_clock_skew + milliseconds(1000));
+}
+
+Result<std::optional<Lease>> LeaseHolder::Read(std::string* raw) {
   std::string bytes;
   bool found = true;
   RETURN_IF_ERROR(WithRetry(retry_, [&]() -> Status {
@@ -44,6 +52,7 @@ Result<std::optional<Lease>> LeaseHolder::Read() {
     bytes = std::move(r).value();
     return Status::OK();
   }));
+  if (raw != nullptr) *raw = found ? bytes : std::string();
   if (!found) return std::optional<Lease>();
   auto lease = DecodeLease(key_, bytes);
   if (!lease.ok()) {
@@ -55,43 +64,69 @@ Result<std::optional<Lease>> LeaseHolder::Read() {
 
 Status LeaseHolder::Write(const Lease& lease, std::chrono::microseconds* latency) {
   ASSIGN_OR_RETURN(std::string bytes, EncodeLease(lease));
-  auto start = std::chrono::steady_clock::now();
+  auto start = Clock::now();
   RETURN_IF_ERROR(WithRetry(retry_, [&] { return store_.Put(key_, bytes); }));
   if (latency != nullptr) {
-    *latency = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - start);
+    *latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
   }
   return Status::OK();
 }
 
-Status LeaseHolder::HeldBy(const Lease& other) const {
-  int64_t left = other.expires_at_ms - WallClockMs();
-  return FailedPrecondition(
-      "ledger lease " + Quoted(key_) + " is held by writer " + Quoted(other.holder) + " (run " +
-      Quoted(other.run_id) + ", epoch " + std::to_string(other.epoch) + ") for another " +
-      std::to_string(std::max<int64_t>(0, left)) +
-      " ms; another process is committing to this ledger. Stop it, or wait: a dead holder's "
-      "lease expires by itself (this store cannot put-if-absent, so respawn uses a lease)");
+std::chrono::milliseconds LeaseHolder::TimeLeft() const {
+  if (!held_) return milliseconds(0);
+  return ToMs(valid_until_ - Clock::now());
 }
 
-Status LeaseHolder::TryAcquireOnce(uint64_t epoch, bool* won, Lease* other) {
+Status LeaseHolder::HeldBy(const Lease& other, Clock::duration left) const {
+  return FailedPrecondition(
+      "ledger lease " + Quoted(key_) + " is held by writer " + Quoted(other.holder) + " (run " +
+      Quoted(other.run_id) + ", epoch " + std::to_string(other.epoch) + ") for up to another " +
+      std::to_string(std::max<int64_t>(0, ToMs(left).count())) +
+      " ms as this process sees it; another process is committing to this ledger. Stop it, or "
+      "wait: a dead holder's lease expires by itself");
+}
+
+Status LeaseHolder::TakenOver(const Lease& current, std::string_view how) {
+  held_ = false;
+  return FailedPrecondition("fenced: ledger lease " + Quoted(key_) + " " + std::string(how) +
+                            " writer " + Quoted(current.holder) + " (run " +
+                            Quoted(current.run_id) + ", epoch " + std::to_string(current.epoch) +
+                            "); this process must stop");
+}
+
+Status LeaseHolder::TryAcquireOnce(uint64_t epoch, bool* won, Lease* other,
+                                   Clock::duration* other_left) {
   *won = false;
-  ASSIGN_OR_RETURN(std::optional<Lease> current, Read());
-  int64_t now = WallClockMs();
-  if (current && current->holder != holder_ &&
-      current->expires_at_ms + options_.max_clock_skew.count() > now) {
-    *other = *current;
-    return Status::OK();
+  std::string bytes;
+  ASSIGN_OR_RETURN(std::optional<Lease> current, Read(&bytes));
+  auto now = Clock::now();
+  if (current && current->holder != holder_) {
+    // Time the holder's lease from when we first saw this exact version: a renewal or another
+    // holder rewrites the object, which starts the observation over.
+    if (bytes != observed_bytes_) {
+      observed_bytes_ = bytes;
+      observed_at_ = now;
+    }
+    milliseconds ttl = current->ttl_ms > 0 ? milliseconds(current->ttl_ms) : options_.ttl;
+    auto expiry = observed_at_ + ttl + options_.max_clock_skew;
+    if (now < expiry) {
+      *other = *current;
+      *other_left = expiry - now;
+      return Status::OK();
+    }
+    RESPAWN_LOG(kInfo, "lease " << key_ << " of writer " << current->holder
+                                << " unchanged for its TTL as seen here; taking it over");
   }
   Lease mine;
   mine.holder = holder_;
   mine.nonce = NewRandomId();
   mine.run_id = run_id_;
   mine.epoch = epoch;
-  mine.acquired_at_ms = now;
-  mine.expires_at_ms = now + options_.ttl.count();
+  mine.acquired_at_ms = WallClockMs();
+  mine.expires_at_ms = mine.acquired_at_ms + options_.ttl.count();
   mine.ttl_ms = options_.ttl.count();
   std::chrono::microseconds latency{0};
+  auto written_from = Clock::now();  // ours counts from before the write
   RETURN_IF_ERROR(Write(mine, &latency));
   milliseconds settle = options_.settle;
   if (settle.count() <= 0) {
@@ -100,14 +135,19 @@ Status LeaseHolder::TryAcquireOnce(uint64_t epoch, bool* won, Lease* other) {
   }
   last_settle_ = settle;
   std::this_thread::sleep_for(settle);
-  ASSIGN_OR_RETURN(std::optional<Lease> back, Read());
+  ASSIGN_OR_RETURN(std::optional<Lease> back, Read(&bytes));
   if (!back || back->nonce != mine.nonce) {
-    if (back) *other = *back;
+    if (back) {
+      *other = *back;
+      observed_bytes_ = bytes;
+      observed_at_ = Clock::now();
+      *other_left = options_.ttl + options_.max_clock_skew;
+    }
     return Status::OK();  // another writer wrote after us: it holds the lease
   }
   nonce_ = mine.nonce;
   acquired_at_ms_ = mine.acquired_at_ms;
-  expires_at_ms_ = mine.expires_at_ms;
+  valid_until_ = written_from + options_.ttl - options_.max_clock_skew;
   epoch_ = epoch;
   held_ = true;
   *won = true;
@@ -115,27 +155,27 @@ Status LeaseHolder::TryAcquireOnce(uint64_t epoch, bool* won, Lease* other) {
 }
 
 Status LeaseHolder::Acquire(uint64_t epoch) {
-  auto deadline = std::chrono::steady_clock::now() + options_.wait;
+  auto deadline = Clock::now() + Wait();
   for (;;) {
     bool won = false;
     Lease other;
-    RETURN_IF_ERROR(TryAcquireOnce(epoch, &won, &other));
+    Clock::duration other_left{};
+    RETURN_IF_ERROR(TryAcquireOnce(epoch, &won, &other, &other_left));
     if (won) {
       CrashPoint<"ledger:lease-acquired">();
       return Status::OK();
     }
-    auto now = std::chrono::steady_clock::now();
+    auto now = Clock::now();
     if (now >= deadline) {
       if (other.holder.empty()) {
         return FailedPrecondition("ledger lease " + Quoted(key_) +
                                   " was taken by another writer while we acquired it");
       }
-      return HeldBy(other);
+      return HeldBy(other, other_left);
     }
-    // Poll: until the holder's lease could have expired, at most a second at a time.
-    int64_t until_expiry = other.expires_at_ms + options_.max_clock_skew.count() - WallClockMs();
-    auto nap = milliseconds(std::clamp<int64_t>(until_expiry, 10, 1000));
-    nap = std::min(nap, std::chrono::duration_cast<milliseconds>(deadline - now) + milliseconds(1));
+    // Poll until the holder's lease could have expired, at most a second at a time.
+    auto nap = std::clamp(ToMs(other_left), milliseconds(10), milliseconds(1000));
+    nap = std::min(nap, ToMs(deadline - now) + milliseconds(1));
     std::this_thread::sleep_for(nap);
   }
 }
@@ -143,42 +183,54 @@ Status LeaseHolder::Acquire(uint64_t epoch) {
 Status LeaseHolder::Ensure() {
   if (!held_) return FailedPrecondition("ledger lease " + Quoted(key_) + " is not held");
   ASSIGN_OR_RETURN(std::optional<Lease> current, Read());
-  if (current && current->nonce != nonce_) {
-    held_ = false;
-    return FailedPrecondition("fenced: ledger lease " + Quoted(key_) + " was taken over by writer " +
-                              Quoted(current->holder) + " (run " + Quoted(current->run_id) +
-                              ", epoch " + std::to_string(current->epoch) +
-                              "); this process must stop");
-  }
-  int64_t now = WallClockMs();
-  if (!current || now + options_.max_clock_skew.count() >= expires_at_ms_) {
-    // Ours is gone or (nearly) expired: another writer may be acquiring right now, so go through
-    // the full acquisition with its settle wait.
+  if (current && current->nonce != nonce_) return TakenOver(*current, "was taken over by");
+  auto now = Clock::now();
+  if (!current || now >= valid_until_) {
+    // Ours is gone or may have expired: another writer may be acquiring right now, so go
+    // through the full acquisition with its settle wait.
     held_ = false;
     bool won = false;
     Lease other;
-    RETURN_IF_ERROR(TryAcquireOnce(epoch_, &won, &other));
-    if (!won) {
-      return FailedPrecondition("fenced: ledger lease " + Quoted(key_) +
-                                " expired and was taken over by writer " + Quoted(other.holder) +
-                                " (run " + Quoted(other.run_id) + ", epoch " +
-                                std::to_string(other.epoch) + "); this process must stop");
-    }
+    Clock::duration other_left{};
+    RETURN_IF_ERROR(TryAcquireOnce(epoch_, &won, &other, &other_left));
+    if (!won) return TakenOver(other, "expired and was taken over by");
     return Status::OK();
   }
-  if (expires_at_ms_ - now >= options_.ttl.count() / 2) return Status::OK();
+  if (valid_until_ - now >= (options_.ttl - options_.max_clock_skew) / 2) return Status::OK();
   Lease renewed;
   renewed.holder = holder_;
   renewed.nonce = nonce_;
   renewed.run_id = run_id_;
   renewed.epoch = epoch_;
   renewed.acquired_at_ms = acquired_at_ms_;
-  renewed.expires_at_ms = now + options_.ttl.count();
+  renewed.expires_at_ms = WallClockMs() + options_.ttl.count();
   renewed.ttl_ms = options_.ttl.count();
   CrashPoint<"ledger:before-lease-renew">();
+  auto written_from = Clock::now();
   RETURN_IF_ERROR(Write(renewed, nullptr));
-  expires_at_ms_ = renewed.expires_at_ms;
+  valid_until_ = written_from + options_.ttl - options_.max_clock_skew;
   CrashPoint<"ledger:after-lease-renew">();
+  return Status::OK();
+}
+
+Status LeaseHolder::Recheck() {
+  if (!held_) return FailedPrecondition("ledger lease " + Quoted(key_) + " is not held");
+  ASSIGN_OR_RETURN(std::optional<Lease> current, Read());
+  if (current && current->nonce != nonce_) return TakenOver(*current, "was taken over by");
+  if (!current) {
+    held_ = false;
+    return FailedPrecondition("ledger lease " + Quoted(key_) +
+                              " disappeared while this process was committing; this process "
+                              "must stop");
+  }
+  if (Clock::now() >= valid_until_) {
+    held_ = false;
+    return FailedPrecondition(
+        "ledger lease " + Quoted(key_) +
+        " ran out while this process was writing a record (the write took longer than the "
+        "time left on the lease); whether that commit landed is unknown, and another writer may "
+        "have taken over. This process stops; run again to recover");
+  }
   return Status::OK();
 }
 
@@ -187,8 +239,8 @@ Status LeaseHolder::Release() {
   held_ = false;
   ASSIGN_OR_RETURN(std::optional<Lease> current, Read());
   if (!current || current->nonce != nonce_) return Status::OK();
-  // Deleting a lease that expired could delete a successor's: only release a live one.
-  if (WallClockMs() + options_.max_clock_skew.count() >= expires_at_ms_) return Status::OK();
+  // Deleting a lease that may have expired could delete a successor's: only release a live one.
+  if (Clock::now() >= valid_until_) return Status::OK();
   return WithRetry(retry_, [&] { return store_.Delete(key_); });
 }
 

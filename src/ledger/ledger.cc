@@ -34,8 +34,8 @@ Status CheckSegments(std::string_view what, std::string_view value, bool allow_s
   size_t start = 0;
   for (;;) {
     size_t slash = value.find('/', start);
-    std::string_view seg =
-        value.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    std::string_view seg = value.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (seg.empty() || seg == "." || seg == "..") {
       return InvalidArgument(std::string(what) + " " + Quoted(value) +
                              " has an empty, \".\" or \"..\" path segment");
@@ -93,6 +93,37 @@ std::string Ledger::Where() const {
   return store_->Url() + (keys_.ns().empty() ? "" : "/" + keys_.ns());
 }
 
+std::string_view CommitModeName(CommitMode mode) {
+  switch (mode) {
+    case CommitMode::kPutIfAbsent:
+      return "put-if-absent";
+    case CommitMode::kCoordinator:
+      return "coordinator";
+    case CommitMode::kSingleWriter:
+      return "single-writer";
+  }
+  return "put-if-absent";
+}
+
+Result<CommitMode> ChooseCommitMode(const Capabilities& caps, const LedgerOptions& options,
+                                    std::string_view where) {
+  if (!options.force_lease) {
+    if (!caps.put_if_absent_error.ok()) return caps.put_if_absent_error;
+    if (caps.put_if_absent) return CommitMode::kPutIfAbsent;
+  }
+  if (options.coordinator != nullptr) return CommitMode::kCoordinator;
+  if (options.single_writer) return CommitMode::kSingleWriter;
+  return FailedPrecondition(
+      std::string(where) +
+      (options.force_lease ? " is used as if it could not put-if-absent"
+                           : " cannot put-if-absent (no conditional PUT)") +
+      ", so nothing makes concurrent commits safe: a writer that stalls and wakes up could "
+      "overwrite another's commit. Configure a commit coordinator (`coordinator = "
+      "\"postgresql://user@host/db\"` in the pipeline file, or RESPAWN_COORDINATOR), or, if "
+      "only one process ever writes here, opt in with --single-writer (a lease that detects a "
+      "second writer on a best-effort basis; not safe against a paused process)");
+}
+
 Result<std::unique_ptr<Ledger>> Ledger::Open(std::shared_ptr<Store> store, std::string ns,
                                              LedgerOptions options) {
   if (store == nullptr) return InvalidArgument("Ledger::Open: store is null");
@@ -108,11 +139,21 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(std::shared_ptr<Store> store, std::
   RETURN_IF_ERROR(ValidateKey(ledger->keys_.Lease()));
   Ledger& l = *ledger;
   std::lock_guard<std::mutex> lock(l.commit_mu_);
-  // A reader never asks: probing put-if-absent writes an object, and read-only commands write
-  // nothing.
-  l.lease_mode_ = l.options_.mode != LedgerMode::kReadOnly &&
-                  (l.options_.force_lease || !l.store_->capabilities().put_if_absent);
+  if (l.options_.mode == LedgerMode::kReadOnly) {
+    // Readers never commit: no mode to choose (and no put-if-absent probe). Given a
+    // coordinator, they read the records from it.
+    l.mode_ =
+        l.options_.coordinator != nullptr ? CommitMode::kCoordinator : CommitMode::kPutIfAbsent;
+  } else {
+    ASSIGN_OR_RETURN(l.mode_, ChooseCommitMode(l.store_->capabilities(), l.options_,
+                                               "the store " + l.store_->Url()));
+  }
+  if (l.mode_ == CommitMode::kCoordinator) l.coordinator_ = l.options_.coordinator;
   RETURN_IF_ERROR(l.Recover());
+  auto check_mode = [&l]() {
+    return CheckRecordedCommitMode(l.state(), l.mode_, l.options_, l.Where());
+  };
+  if (l.options_.mode != LedgerMode::kReadOnly) RETURN_IF_ERROR(check_mode());
   switch (l.options_.mode) {
     case LedgerMode::kReadOnly:
       break;
@@ -120,9 +161,10 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(std::shared_ptr<Store> store, std::
       RETURN_IF_ERROR(l.JoinEpoch());
       break;
     case LedgerMode::kWrite:
-      if (l.lease_mode_) {
+      if (l.mode_ == CommitMode::kSingleWriter) {
         RESPAWN_LOG(kInfo, "ledger " << l.Where()
-                                     << ": store cannot put-if-absent; using the writer lease");
+                                     << ": single-writer mode (the store cannot put-if-absent "
+                                        "and no coordinator is configured); taking the lease");
         l.lease_ = std::make_unique<LeaseHolder>(*l.store_, l.keys_.Lease(), l.writer_id_,
                                                  l.run_id_, l.options_.lease, l.options_.retry);
         uint64_t next_epoch;
@@ -134,9 +176,56 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(std::shared_ptr<Store> store, std::
         RETURN_IF_ERROR(l.ReadForward());  // commits made before we got the lease
       }
       RETURN_IF_ERROR(l.ClaimEpoch());
+      // Two writers of different modes racing on a brand-new ledger: the first claim's mode
+      // won; the other stops here.
+      RETURN_IF_ERROR(check_mode());
       break;
   }
   return ledger;
+}
+
+Status CheckRecordedCommitMode(const LedgerState& state, CommitMode mode,
+                               const LedgerOptions& options, std::string_view where) {
+  const std::string& recorded = state.commit_mode;
+  const std::string mine(CommitModeName(mode));
+  if (recorded.empty() || recorded == mine) return Status::OK();
+  std::string why;
+  switch (mode) {
+    case CommitMode::kPutIfAbsent:
+      why = "the store can put-if-absent";
+      break;
+    case CommitMode::kCoordinator:
+      why = "a commit coordinator (" +
+            (options.coordinator != nullptr ? options.coordinator->Url() : std::string("?")) +
+            ") is configured";
+      break;
+    case CommitMode::kSingleWriter:
+      why =
+          "the store cannot put-if-absent, no coordinator is configured and --single-writer "
+          "was given";
+      break;
+  }
+  std::string fix;
+  if (recorded == CommitModeName(CommitMode::kCoordinator)) {
+    fix =
+        "configure the same commit coordinator its writers use (`coordinator = ...` in the "
+        "pipeline file, or RESPAWN_COORDINATOR)";
+  } else if (recorded == CommitModeName(CommitMode::kSingleWriter)) {
+    fix =
+        "commit the same way (--single-writer, without a coordinator), or stop every writer "
+        "and start a new ledger under another name or store";
+  } else {
+    fix =
+        "use a store that can put-if-absent for it (as its writers did), or start a new "
+        "ledger under another name or store";
+  }
+  return FailedPrecondition("ledger " + std::string(where) + " is committed in mode \"" + recorded +
+                            "\" (recorded by its writers), but this process would "
+                            "commit in mode \"" +
+                            mine + "\" (" + why +
+                            "); writers in different modes could overwrite each other's "
+                            "commits. To write to it, " +
+                            fix);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,7 +252,8 @@ Result<std::optional<HeadHint>> Ledger::ReadHead() {
   if (!bytes) return std::optional<HeadHint>();
   auto head = DecodeHead(key, *bytes);
   if (!head.ok()) {
-    RESPAWN_LOG(kWarn, "ledger " << Where() << ": ignoring head hint: " << head.status().ToString());
+    RESPAWN_LOG(kWarn,
+                "ledger " << Where() << ": ignoring head hint: " << head.status().ToString());
     return std::optional<HeadHint>();
   }
   return std::optional<HeadHint>(std::move(head).value());
@@ -175,7 +265,8 @@ Result<std::optional<Floor>> Ledger::ReadFloor() {
   if (!bytes) return std::optional<Floor>();
   auto floor = DecodeFloor(key, *bytes);
   if (!floor.ok()) {
-    RESPAWN_LOG(kWarn, "ledger " << Where() << ": ignoring GC floor: " << floor.status().ToString());
+    RESPAWN_LOG(kWarn,
+                "ledger " << Where() << ": ignoring GC floor: " << floor.status().ToString());
     return std::optional<Floor>();
   }
   return std::optional<Floor>(std::move(floor).value());
@@ -251,23 +342,22 @@ struct Fetched {
   Status status;
   Record record;
   std::string checksum;
+  std::string bytes;
 };
 
 }  // namespace
 
-// Fetches and verifies records [from, to] in parallel batches, calling `use` in order.
-static Status FetchRecords(Store& store, const Keys& keys, const LedgerOptions& options,
-                           uint64_t from, uint64_t to,
-                           const std::function<Status(Record&, const std::string&)>& use) {
+Status Ledger::FetchRecords(uint64_t from, uint64_t to, bool from_store, const RecordUse& use) {
+  if (mode_ == CommitMode::kCoordinator && !from_store) return FetchFromCoordinator(from, to, use);
   for (uint64_t first = from; first <= to;) {
     uint64_t n = std::min<uint64_t>(to - first + 1, kFetchBatch);
     std::vector<Fetched> batch(n);
-    ParallelFor(n, options.read_parallelism, [&](size_t i) {
+    ParallelFor(n, options_.read_parallelism, [&](size_t i) {
       uint64_t seq = first + i;
-      std::string key = keys.Record(seq);
+      std::string key = keys_.Record(seq);
       std::string bytes;
-      Status st = WithRetry(options.retry, [&]() -> Status {
-        auto r = store.Get(key);
+      Status st = WithRetry(options_.retry, [&]() -> Status {
+        auto r = store_->Get(key);
         if (!r.ok()) return r.status();
         bytes = std::move(r).value();
         return Status::OK();
@@ -286,12 +376,46 @@ static Status FetchRecords(Store& store, const Keys& keys, const LedgerOptions& 
         return;
       }
       batch[i].record = std::move(rec).value();
+      batch[i].bytes = std::move(bytes);
     });
     for (auto& f : batch) {
       RETURN_IF_ERROR(f.status);
-      RETURN_IF_ERROR(use(f.record, f.checksum));
+      RETURN_IF_ERROR(use(f.record, f.checksum, f.bytes));
     }
     first += n;
+  }
+  return Status::OK();
+}
+
+Status Ledger::FetchFromCoordinator(uint64_t from, uint64_t to, const RecordUse& use) {
+  bool seen_row = false;  // below the coordinator's first row, records come from the store
+  for (uint64_t first = from; first <= to;) {
+    uint64_t last = first + std::min<uint64_t>(to - first, kFetchBatch - 1);
+    std::map<uint64_t, std::string> rows;
+    RETURN_IF_ERROR(WithRetry(options_.retry, [&]() -> Status {
+      ASSIGN_OR_RETURN(rows, coordinator_->Read(Where(), first, last));
+      return Status::OK();
+    }));
+    for (uint64_t seq = first; seq <= last; ++seq) {
+      auto it = rows.find(seq);
+      if (it == rows.end()) {
+        if (seen_row || (!rows.empty() && seq > rows.begin()->first)) {
+          return DataLoss("ledger record " + Quoted(keys_.Record(seq)) +
+                          " is missing from the commit coordinator " + coordinator_->Url() +
+                          " although record " + std::to_string(to) +
+                          " exists there; its rows were deleted out of order");
+        }
+        // Older than the coordinator's history (a ledger adopted into it): the store's copy.
+        RETURN_IF_ERROR(FetchRecords(seq, seq, /*from_store=*/true, use));
+        continue;
+      }
+      seen_row = true;
+      std::string what = keys_.Record(seq) + " in the commit coordinator " + coordinator_->Url();
+      std::string checksum;
+      ASSIGN_OR_RETURN(Record record, DecodeRecord(what, seq, it->second, &checksum));
+      RETURN_IF_ERROR(use(record, checksum, it->second));
+    }
+    first = last + 1;
   }
   return Status::OK();
 }
@@ -324,7 +448,7 @@ Status Ledger::ApplyLocked(const Record& record, const std::string& checksum) {
   return Status::OK();
 }
 
-Status Ledger::ReadAndApply(uint64_t last) {
+Status Ledger::ReadAndApply(uint64_t last, bool from_store) {
   uint64_t from;
   {
     std::lock_guard<std::mutex> g(mu_);
@@ -332,14 +456,34 @@ Status Ledger::ReadAndApply(uint64_t last) {
   }
   if (from > last) return Status::OK();
   uint64_t count = 0;
-  Status st = FetchRecords(*store_, keys_, options_, from, last,
-                           [&](Record& r, const std::string& checksum) {
+  const bool mirror =
+      mode_ == CommitMode::kCoordinator && !from_store && options_.mode != LedgerMode::kReadOnly;
+  std::vector<std::pair<uint64_t, std::string>> unmirrored;
+  Status st = FetchRecords(from, last, from_store,
+                           [&](Record& r, const std::string& checksum, const std::string& bytes) {
                              ++count;
+                             if (mirror && r.sequence > mirrored_through_) {
+                               unmirrored.emplace_back(r.sequence, bytes);
+                             }
                              return ApplyLocked(r, checksum);
                            });
-  std::lock_guard<std::mutex> g(mu_);
-  recovery_.records_read += count;
-  return st;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    recovery_.records_read += count;
+  }
+  RETURN_IF_ERROR(st);
+  if (mirror && mirrored_through_ < last) {
+    // Records others won: make sure the store has their copies (a winner may have died before
+    // writing its own). A failure only delays that to the next read.
+    Status mirrored = !unmirrored.empty() && unmirrored.front().first == mirrored_through_ + 1
+                          ? WriteMirrors(unmirrored)
+                          : EnsureMirrors(last);
+    if (!mirrored.ok()) {
+      RESPAWN_LOG(kWarn, "ledger " << Where() << ": the store's copies of records up to " << last
+                                   << " are not all written yet: " << mirrored.ToString());
+    }
+  }
+  return Status::OK();
 }
 
 Status Ledger::Recover() {
@@ -403,8 +547,40 @@ Status Ledger::Recover() {
                                    << ", which does not exist; ignoring the hint");
     }
   }
-  ASSIGN_OR_RETURN(uint64_t latest, ProbeLatest(known));
-  RETURN_IF_ERROR(CheckEndIsProven(&latest, head, floor));
+  ASSIGN_OR_RETURN(uint64_t latest, ProbeLatest(known));  // in coordinator mode: the mirror's end
+  bool from_store = false;
+  uint64_t adopt = 0;
+  if (mode_ == CommitMode::kCoordinator) {
+    mirrored_through_ = latest;
+    ASSIGN_OR_RETURN(uint64_t latest_c, CoordinatorLatest());
+    if (latest_c == 0 && latest > 0) {
+      // Records the coordinator never saw: a ledger written before it had one (adopted below,
+      // once its recorded mode is known), or a coordinator database that is not this ledger's.
+      from_store = true;
+      adopt = latest;
+    } else {
+      uint64_t proven = std::max(latest, stats.snapshot_sequence);
+      if (latest_c < proven) {
+        return FailedPrecondition(
+            "ledger " + Where() + ": the commit coordinator " + coordinator_->Url() +
+            " holds its records only up to " + std::to_string(latest_c) + ", but the store " +
+            (latest >= stats.snapshot_sequence
+                 ? "has a copy of record " + std::to_string(latest)
+                 : "has a snapshot at record " + std::to_string(stats.snapshot_sequence)) +
+            ": this is not the database the ledger was committed through, or it was restored "
+            "from an older backup. Nothing was written; point the coordinator at the right "
+            "database");
+      }
+      latest = latest_c;
+    }
+  }
+  // A reader without the coordinator of a coordinator-mode ledger reads the store's copies,
+  // which may lag by the last commit: for it, a shortfall is only an error once replay shows
+  // the ledger is not committed through a coordinator.
+  Status proven = CheckEndIsProven(&latest, head, floor);
+  const bool reader_without_coordinator =
+      options_.mode == LedgerMode::kReadOnly && mode_ != CommitMode::kCoordinator;
+  if (!proven.ok() && !reader_without_coordinator) return proven;
   if (stats.snapshot_sequence == 0 && latest == 0) {
     // A new ledger -- or one whose early records were collected and whose snapshots we cannot
     // read. Never start a new chain over the second.
@@ -431,8 +607,16 @@ Status Ledger::Recover() {
                     StatusDetail::kLedgerDamaged);
     }
   }
-  if (Status st = ReadAndApply(latest); !st.ok()) {
+  if (Status st = ReadAndApply(latest, from_store); !st.ok()) {
     return st.code() == StatusCode::kDataLoss ? st.WithDetail(StatusDetail::kLedgerDamaged) : st;
+  }
+  if (adopt > 0) RETURN_IF_ERROR(AdoptIntoCoordinator(adopt));
+  if (!proven.ok()) {
+    std::lock_guard<std::mutex> g(mu_);
+    if (state_.commit_mode != "coordinator") return proven;
+    RESPAWN_LOG(kInfo, "ledger " << Where() << ": reading the store's copies of a ledger "
+                                 << "committed through a coordinator; they may lag ("
+                                 << proven.message() << ")");
   }
   std::lock_guard<std::mutex> g(mu_);
   stats.latest_sequence = sequence_;
@@ -482,6 +666,10 @@ Status Ledger::CheckEndIsProven(uint64_t* latest, const std::optional<HeadHint>&
 }
 
 Status Ledger::ReadForward() {
+  if (mode_ == CommitMode::kCoordinator) {
+    ASSIGN_OR_RETURN(uint64_t latest, CoordinatorLatest());
+    return ReadAndApply(latest);
+  }
   uint64_t known;
   {
     std::lock_guard<std::mutex> g(mu_);
@@ -489,6 +677,53 @@ Status Ledger::ReadForward() {
   }
   ASSIGN_OR_RETURN(uint64_t latest, ProbeLatest(known));
   return ReadAndApply(latest);
+}
+
+Result<uint64_t> Ledger::CoordinatorLatest() {
+  uint64_t latest = 0;
+  RETURN_IF_ERROR(WithRetry(options_.retry, [&]() -> Status {
+    ASSIGN_OR_RETURN(latest, coordinator_->Latest(Where()));
+    return Status::OK();
+  }));
+  return latest;
+}
+
+Status Ledger::AdoptIntoCoordinator(uint64_t last) {
+  std::string recorded;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    recorded = state_.commit_mode;
+  }
+  if (recorded == CommitModeName(CommitMode::kCoordinator)) {
+    return FailedPrecondition(
+        "ledger " + Where() +
+        " was committed through a coordinator and the store has its "
+        "records up to " +
+        std::to_string(last) + ", but the commit coordinator " + coordinator_->Url() +
+        " has none of them: this is not the database the ledger was "
+        "committed through. Nothing was written; point the coordinator at the right database");
+  }
+  if (options_.mode == LedgerMode::kReadOnly) return Status::OK();  // readers write nothing
+  if (!recorded.empty()) return Status::OK();  // another mode: Open refuses it next
+  // A ledger from before commit modes were recorded: its last record becomes the
+  // coordinator's first row, and the chain continues there.
+  std::string key = keys_.Record(last);
+  ASSIGN_OR_RETURN(std::optional<std::string> bytes, GetOptional(key));
+  if (!bytes) {
+    return Unavailable("ledger " + Where() + ": record " + Quoted(key) +
+                       " vanished while adopting the ledger into the coordinator; retry");
+  }
+  Status st = PublishToCoordinator(last, *bytes);
+  if (st.IsAlreadyExists()) {
+    return Aborted("ledger " + Where() +
+                   ": another writer adopted it into the commit "
+                   "coordinator at the same time with another record " +
+                   std::to_string(last) + "; retry");
+  }
+  RETURN_IF_ERROR(st);
+  RESPAWN_LOG(kInfo, "ledger " << Where() << ": adopted into the commit coordinator "
+                               << coordinator_->Url() << " at record " << last);
+  return Status::OK();
 }
 
 Status Ledger::Refresh() {
@@ -552,10 +787,10 @@ Status Ledger::ClaimEpoch() {
 }
 
 Status Ledger::JoinEpoch() {
-  if (lease_mode_) {
+  if (mode_ == CommitMode::kSingleWriter) {
     return FailedPrecondition("ledger " + Where() +
-                              ": joining a run needs a store with put-if-absent; this one "
-                              "works through an exclusive lease, so only one process can write");
+                              ": joining a run needs put-if-absent or a commit coordinator; in "
+                              "single-writer mode only one process can write");
   }
   std::lock_guard<std::mutex> g(mu_);
   if (state_.max_epoch == 0) {
@@ -589,14 +824,15 @@ Record Ledger::NewRecord(RecordKind kind, const Changes& changes) const {
   r.committed_at_ms = WallClockMs();
   r.prev = last_checksum_;
   r.changes = changes;
+  if (kind == RecordKind::kClaim) r.commit_mode = std::string(CommitModeName(mode_));
   return r;
 }
 
 Status Ledger::CheckConflicts(const Changes& changes, uint64_t base) const {
   std::lock_guard<std::mutex> g(mu_);
   auto conflict = [&](const std::string& name, const std::string& what) {
-    return Aborted("ledger " + Where() + ": entry " + Quoted(name) + " " + what +
-                   " after record " + std::to_string(base) +
+    return Aborted("ledger " + Where() + ": entry " + Quoted(name) + " " + what + " after record " +
+                   std::to_string(base) +
                    ", which this commit was based on; re-read the ledger and decide again");
   };
   auto changed_by = [](const Entry& e) {
@@ -651,19 +887,37 @@ Status Ledger::PublishIfAbsent(const std::string& key, const std::string& bytes)
 }
 
 Status Ledger::PublishUnderLease(const std::string& key, const std::string& bytes) {
-  Status lease = lease_ != nullptr ? lease_->Ensure()
-                                   : FailedPrecondition("ledger " + Where() + ": no lease");
-  if (!lease.ok()) {
-    if (lease.code() == StatusCode::kFailedPrecondition) {
+  auto lost = [&](const Status& st) {
+    if (st.code() == StatusCode::kFailedPrecondition) {
       std::lock_guard<std::mutex> g(mu_);
-      fenced_ = lease.WithDetail(StatusDetail::kFenced);
+      fenced_ = st.WithDetail(StatusDetail::kFenced);
       return fenced_;
     }
-    return lease;
-  }
+    return st;
+  };
+  Status lease =
+      lease_ != nullptr ? lease_->Ensure() : FailedPrecondition("ledger " + Where() + ": no lease");
+  if (!lease.ok()) return lost(lease);
   ASSIGN_OR_RETURN(std::optional<std::string> existing, GetOptional(key));
   if (existing) return *existing == bytes ? Status::OK() : AlreadyExists(key);
-  RETURN_IF_ERROR(WithRetry(options_.retry, [&] { return store_->Put(key, bytes); }));
+  // The PUT must land while the lease is ours: its retries stop at the time left on the lease
+  // (already less the clock-skew margin), and the lease is checked again after it.
+  RetryPolicy bounded = options_.retry;
+  bounded.deadline = std::min(bounded.deadline, lease_->TimeLeft());
+  Status put = bounded.deadline.count() > 0
+                   ? WithRetry(bounded, [&] { return store_->Put(key, bytes); })
+                   : Unavailable("no time left on the lease");
+  Status still = lease_->Recheck();
+  if (!still.ok()) {
+    if (put.ok()) {
+      RESPAWN_LOG(kError, "ledger " << Where() << ": record " << key
+                                    << " was written, but the lease was lost around the write "
+                                       "("
+                                    << still.message() << ")");
+    }
+    return lost(still);
+  }
+  RETURN_IF_ERROR(put);
   ASSIGN_OR_RETURN(std::optional<std::string> back, GetOptional(key));
   if (back && *back == bytes) return Status::OK();
   RESPAWN_LOG(kError, "ledger " << Where() << ": record " << key
@@ -672,13 +926,104 @@ Status Ledger::PublishUnderLease(const std::string& key, const std::string& byte
   return AlreadyExists(key);
 }
 
+Status Ledger::PublishToCoordinator(uint64_t sequence, const std::string& bytes) {
+  const std::string ns = Where();
+  Backoff backoff(options_.retry);
+  for (;;) {
+    Status st = coordinator_->CreateIfAbsent(ns, sequence, bytes);
+    if (st.ok()) return st;
+    if (st.IsAlreadyExists()) {
+      // Another writer's record -- or ours, from an attempt whose answer was lost (the
+      // connection broke after the insert). The bytes tell: ours has our commit id.
+      std::map<uint64_t, std::string> rows;
+      RETURN_IF_ERROR(WithRetry(options_.retry, [&]() -> Status {
+        ASSIGN_OR_RETURN(rows, coordinator_->Read(ns, sequence, sequence));
+        return Status::OK();
+      }));
+      auto it = rows.find(sequence);
+      if (it != rows.end() && it->second == bytes) return Status::OK();
+      return st;
+    }
+    if (!RetryPolicy::IsRetryable(st)) return st;
+    if (!backoff.Next()) {
+      return Unavailable("ledger " + Where() + ": publishing record " + std::to_string(sequence) +
+                         " through the commit coordinator failed and it is unknown whether it "
+                         "landed (" +
+                         st.ToString() + "); Refresh() shows whether it exists");
+    }
+  }
+}
+
+Status Ledger::EnsureMirrors(uint64_t last) {
+  if (mirrored_through_ >= last) return Status::OK();
+  std::vector<std::pair<uint64_t, std::string>> records;
+  RETURN_IF_ERROR(FetchRecords(mirrored_through_ + 1, last, /*from_store=*/false,
+                               [&](Record& r, const std::string&, const std::string& bytes) {
+                                 records.emplace_back(r.sequence, bytes);
+                                 return Status::OK();
+                               }));
+  return WriteMirrors(records);
+}
+
+Status Ledger::WriteMirrors(const std::vector<std::pair<uint64_t, std::string>>& records) {
+  std::vector<Status> done(records.size());
+  ParallelFor(records.size(), options_.read_parallelism, [&](size_t i) {
+    const std::string key = keys_.Record(records[i].first);
+    done[i] = WithRetry(options_.retry, [&]() -> Status {
+      auto info = store_->Stat(key);
+      if (info.ok()) return Status::OK();
+      if (!info.status().IsNotFound()) return info.status();
+      // Every writer of this key writes the coordinator's bytes: a plain PUT is safe.
+      return store_->Put(key, records[i].second);
+    });
+  });
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (records[i].first != mirrored_through_ + 1) {
+      return Internal("ledger " + Where() + ": mirroring record " +
+                      std::to_string(records[i].first) + " after " +
+                      std::to_string(mirrored_through_));
+    }
+    RETURN_IF_ERROR(done[i]);
+    mirrored_through_ = records[i].first;
+  }
+  return Status::OK();
+}
+
+void Ledger::MirrorRecord(uint64_t sequence, const std::string& bytes) {
+  Status st = Status::OK();
+  if (mirrored_through_ + 1 < sequence) st = EnsureMirrors(sequence - 1);
+  if (st.ok()) {
+    st = WithRetry(options_.retry, [&] { return store_->Put(keys_.Record(sequence), bytes); });
+  }
+  if (st.ok()) {
+    mirrored_through_ = sequence;
+    return;
+  }
+  // The record is committed (the coordinator holds it); the next writer or recovery writes
+  // the copy.
+  RESPAWN_LOG(kWarn, "ledger " << Where() << ": record " << sequence
+                               << " is committed, but its copy in the store is not written yet: "
+                               << st.ToString());
+}
+
 Status Ledger::Publish(const Record& record) {
   std::string checksum;
   ASSIGN_OR_RETURN(std::string bytes, EncodeRecord(record, &checksum));
   std::string key = keys_.Record(record.sequence);
   CrashPoint<"ledger:before-publish">();
-  RETURN_IF_ERROR(lease_mode_ ? PublishUnderLease(key, bytes) : PublishIfAbsent(key, bytes));
+  switch (mode_) {
+    case CommitMode::kPutIfAbsent:
+      RETURN_IF_ERROR(PublishIfAbsent(key, bytes));
+      break;
+    case CommitMode::kCoordinator:
+      RETURN_IF_ERROR(PublishToCoordinator(record.sequence, bytes));
+      break;
+    case CommitMode::kSingleWriter:
+      RETURN_IF_ERROR(PublishUnderLease(key, bytes));
+      break;
+  }
   CrashPoint<"ledger:after-publish">();
+  if (mode_ == CommitMode::kCoordinator) MirrorRecord(record.sequence, bytes);
   return ApplyLocked(record, checksum);
 }
 
@@ -723,6 +1068,9 @@ void Ledger::AfterPublish() {
     std::lock_guard<std::mutex> g(mu_);
     compact = sequence_ - snapshot_sequence_ >= options_.compaction_interval;
   }
+  // Coordinator mode: a snapshot is a recovery's starting point in the store, so the store
+  // must hold the copies of the records up to it first.
+  if (mode_ == CommitMode::kCoordinator && mirrored_through_ < sequence()) compact = false;
   // The commit is durable already; these only speed up the next recovery.
   if (compact) {
     Status st = WriteSnapshot();
@@ -871,8 +1219,8 @@ Result<std::vector<std::string>> Ledger::ReferencedKeys(bool include_history) {
       from = floor->snapshot_sequence + 1;
     }
     if (from <= last) {
-      RETURN_IF_ERROR(FetchRecords(*store_, keys_, options_, from, last,
-                                   [&](Record& r, const std::string&) {
+      RETURN_IF_ERROR(FetchRecords(from, last, /*from_store=*/false,
+                                   [&](Record& r, const std::string&, const std::string&) {
                                      for (const auto& [name, e] : r.changes.upserts) {
                                        for (const auto& o : e.objects) keys.insert(o.key);
                                      }
@@ -935,6 +1283,21 @@ Result<LedgerGarbage> Ledger::CollectObsolete(size_t keep_snapshots) {
   }
   if (garbage.floor == 0) return garbage;
   WriteHead().IgnoreError();  // point the hint at a snapshot above the floor
+  if (mode_ == CommitMode::kCoordinator) {
+    // The floor's own row stays: the coordinator's end is never below the floor.
+    uint64_t deleted = 0;
+    Status st = WithRetry(options_.retry, [&]() -> Status {
+      ASSIGN_OR_RETURN(deleted, coordinator_->DeleteBelow(Where(), garbage.floor));
+      return Status::OK();
+    });
+    if (!st.ok()) {
+      RESPAWN_LOG(kWarn, "ledger " << Where() << ": old coordinator rows not deleted (the next "
+                                   << "GC retries): " << st.ToString());
+    } else if (deleted > 0) {
+      RESPAWN_LOG(kInfo, "ledger " << Where() << ": deleted " << deleted
+                                   << " coordinator rows below record " << garbage.floor);
+    }
+  }
   ASSIGN_OR_RETURN(std::vector<uint64_t> records, ListSequences(keys_.RecordPrefix(), false));
   for (uint64_t s : records) {
     if (s <= garbage.floor) garbage.keys.push_back(keys_.Record(s));

@@ -14,7 +14,7 @@
 //   <ns>/ledger/snap/<20-digit sequence>.json       full state as of that sequence (derived)
 //   <ns>/ledger/head.json                           hint: latest sequence + snapshot (may be stale)
 //   <ns>/ledger/floor.json                          oldest snapshot GC keeps (written before GC)
-//   <ns>/ledger/lease.json                          writer lease (lease mode only)
+//   <ns>/ledger/lease.json                          writer lease (single-writer mode only)
 //
 // 1. Data before commit. The caller writes data objects first (PutData/PutDataFile) under
 //    NewAttemptPrefix(stage, fingerprint), which includes a random attempt id: no two attempts
@@ -22,7 +22,8 @@
 //    with its size and XXH3.
 //
 // 2. One atomic step publishes. The state is the replay of records 1..N. A writer that has
-//    replayed up to N commits by creating record N+1 with ONE put-if-absent. Winning means the
+//    replayed up to N commits by creating record N+1 with ONE put-if-absent (or one coordinator
+//    insert, 8). Winning means the
 //    commit is durable and ordered. Losing (AlreadyExists) means another writer committed N+1:
 //    the writer reads forward, checks it is not fenced and that nobody changed the names it is
 //    changing (same name, different fingerprint => Aborted), then retries at the new end.
@@ -61,8 +62,9 @@
 //    under a claim that is not the winning one (record.h, ApplyRecord). A writer that reads a
 //    higher claim is fenced: every later Commit returns
 //      FailedPrecondition("fenced: a newer writer (epoch N, id ...) took over ...").
-//    With put-if-absent a zombie cannot even append (its next record number is taken by the
-//    claim it has not read); the replay rule is the second line of defence.
+//    With put-if-absent (or the coordinator) a zombie cannot even append (its next record
+//    number is taken by the claim it has not read); the replay rule is the second line of
+//    defence.
 //    Join mode: processes of ONE run (e.g. workers committing partitions of one stage) may open
 //    the ledger with LedgerMode::kJoin: they adopt the current epoch instead of claiming a new
 //    one, and commit concurrently with its claimer; a newer claim fences them all.
@@ -76,33 +78,88 @@
 //    that no retained commit names -- and orphans of failed attempts, after a grace period --
 //    is the GC layer's job.
 //
-// 7. Lease mode, for stores without put-if-absent (capabilities().put_if_absent == false, e.g.
-//    Swift; or LedgerOptions::force_lease). One writer at a time holds <ns>/ledger/lease.json
-//    {holder, nonce, run, epoch, expires_at}:
-//      acquire: GET the lease; if another holder's is live, wait (lease_wait) or fail with
-//               FailedPrecondition naming it; else PUT ours, wait `settle`, GET it back and
-//               hold it only if it still carries our nonce;
+// 7. Commit modes. Step 2's "create record N+1 if absent" needs one linearizable step; where it
+//    comes from is the ledger's commit mode, chosen at Open (ChooseCommitMode) and recorded in
+//    the ledger:
+//    put-if-absent  The store's own conditional create (POSIX link()/O_EXCL, S3 If-None-Match:
+//                   *). Used whenever the store has it (a coordinator is then not used).
+//    coordinator    For stores without it (Swift's s3api answers 501): a database row
+//                   (coordinator.h; PostgreSQL: INSERT ... ON CONFLICT DO NOTHING on a primary
+//                   key (namespace, sequence)) is the record. Below.
+//    single-writer  No linearizable step at all: the writer lease (lease.h), only when the
+//                   caller opts in (LedgerOptions::single_writer, `--single-writer`). Below.
+//    Without put-if-absent, a coordinator or the opt-in, Open refuses to write
+//    (FailedPrecondition naming both ways out). A store that cannot tell whether it has
+//    put-if-absent (a failed S3 probe) fails Open with the probe's error: no guessing.
+//    Recorded: every claim record names its writer's mode (Record::commit_mode); replay keeps
+//    the first one as LedgerState::commit_mode (so snapshots carry it). A writer whose mode
+//    differs refuses at Open (FailedPrecondition naming both modes and the fix) -- mixing modes
+//    would let two writers overwrite each other's records. Ledgers whose claims predate
+//    recorded modes adopt the mode of their next writer. (Two writers of different modes
+//    opening one brand-new ledger at the same instant are not caught before their first
+//    records; only a misconfiguration, and the later of the two refuses at its next Open.)
+//
+// 8. Coordinator mode. The coordinator's rows are the authoritative records; the store keeps a
+//    copy of each ("mirror") at the usual record key, so everything that reads the store alone
+//    (read-only tools, GC listings, a ledger opened without the coordinator) keeps working.
+//      publish: the record's bytes are inserted into the coordinator under (namespace,
+//               N+1); zero rows inserted = another writer's record (AlreadyExists). An
+//               ambiguous answer (the connection broke during the insert) is retried with the
+//               same bytes, and a conflict then is resolved by reading the row back and
+//               comparing bytes, as for put-if-absent. The winner then writes the mirror with a
+//               plain PUT. That is safe without put-if-absent because every writer of that key
+//               writes the same bytes: the insert winner, or a writer repairing a missing
+//               mirror with the row's bytes. A mirror failure never fails the commit.
+//      mirrors form a gap-free run that may lag the coordinator's end: a writer mirrors N+1
+//               only after mirror N exists (it wrote it, or found it, or repaired it from the
+//               row). Writers repair the mirrors of records they read from the coordinator;
+//               read-only opens never write.
+//      recover: the end of the chain is the coordinator's highest row (Latest), never a
+//               probe of the store; records are read from the coordinator in batches (a record
+//               below its first row, from a ledger adopted into the coordinator, from the
+//               store). If the coordinator's end is below what the store proves exists (its
+//               mirror, a snapshot), the coordinator is not this ledger's (another database,
+//               an older backup): FailedPrecondition, nothing written. A coordinator with no
+//               rows for a ledger whose store has records adopts it when no mode is recorded
+//               (a ledger written before it had a coordinator): the store's last record becomes
+//               the coordinator's first row.
+//      GC:      CollectObsolete also deletes the coordinator's rows below the floor (the floor's
+//               own row stays, so the end is never lost).
+//    Namespace: Where() -- the store's URL (no secrets) + "/" + ns, i.e. where the records
+//    live. Two stores sharing a database never share a namespace; two spellings of one store
+//    location give one namespace. The S3 endpoint is not part of it (a second spelling of one
+//    endpoint must not split one ledger in two); two endpoints serving one bucket name and
+//    prefix through one database would share a namespace: give them different prefixes.
+//    Coordinator mode also allows LedgerMode::kJoin (GC joins the last run's epoch).
+//
+// 9. Single-writer mode: the writer lease. One writer at a time holds <ns>/ledger/lease.json
+//    {holder, nonce, run, epoch, ttl}:
+//      acquire: GET the lease; if another holder's is live (that version of the object was
+//               first seen less than its TTL + max_clock_skew ago, on this process's steady
+//               clock) wait for it (lease.wait) or fail with FailedPrecondition naming it; else
+//               PUT ours, wait `settle`, GET it back and hold it only if it still has our nonce;
 //      commit:  before each publish GET the lease (still ours? else fenced), renew it when less
-//               than half the TTL remains; then HEAD record N+1 (exists => someone committed:
-//               read forward), plain PUT it, GET it back and compare bytes;
+//               than half its time is left; HEAD record N+1 (exists => someone committed: read
+//               forward); PUT it with a retry deadline of the lease's time left (less the skew
+//               margin); GET the lease again (still ours and not run out? else stop); GET the
+//               record back and compare bytes;
 //      release: Close() deletes the lease if it is still ours and live.
-//    This is safe only under assumptions that put-if-absent does not need, stated honestly:
-//      - clocks of all writers differ by less than lease_max_clock_skew (expiry is wall-clock);
-//      - a writer is never paused (GC, swap, VM freeze) for longer than the settle time between
-//        reading the lease and writing its own, nor for longer than the TTL minus the skew
-//        between its lease check and its record PUT;
-//      - the store's GET of a key after a PUT of that key returns the new bytes (true for Swift
-//        objects when no replica is down; a partition can violate it).
-//    If an assumption breaks, two writers can overwrite the same record; the "prev" chain
-//    checksum then turns the damage into DataLoss on the next recovery rather than wrong data.
-//    `respawn doctor` reports lease mode (DESIGN.md invariant 7).
+//    It is NOT safe against a zombie, and says so (README, "Commit modes"): a writer paused
+//    (GC, swap, VM freeze) between its lease check and the moment its PUT lands (a PUT in
+//    flight cannot be recalled; the store's own retries are not bounded by the lease) can
+//    overwrite the record of a writer that took over meanwhile. It also assumes the store's GET
+//    after a PUT returns the new bytes. When that goes wrong, the "prev" chain checksum turns
+//    the damage into DataLoss at the next recovery rather than wrong data.
+//    `respawn doctor` reports the commit mode (DESIGN.md invariant 7).
 //
 // Crash points (util/crash_point.h), in protocol order:
 //   ledger:before-data, ledger:after-data            PutData / PutDataFile
-//   ledger:lease-acquired                            lease mode, Open
+//   ledger:lease-acquired                            single-writer mode, Open
 //   ledger:before-claim, ledger:after-claim          Open: the epoch claim record
 //   ledger:before-lease-renew, ledger:after-lease-renew
-//   ledger:before-publish, ledger:after-publish      the record put (claims and commits)
+//   ledger:before-publish, ledger:after-publish      the record put or coordinator insert (claims
+//                                                    and commits); after-publish comes before
+//                                                    the coordinator mode's mirror PUT
 //   ledger:before-snapshot, ledger:after-snapshot    compaction
 //   ledger:before-head, ledger:after-head            the head hint
 //   ledger:before-floor, ledger:after-floor          CollectObsolete
@@ -114,6 +171,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -122,6 +180,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ledger/coordinator.h"
 #include "ledger/data.h"
 #include "ledger/lease.h"
 #include "ledger/record.h"
@@ -132,9 +191,14 @@ namespace respawn::ledger {
 
 enum class LedgerMode {
   kWrite,     // claim a new epoch: fences every earlier writer
-  kJoin,      // adopt the current epoch (processes of the same run); needs put-if-absent
+  kJoin,      // adopt the current epoch (processes of the same run); not in single-writer mode
   kReadOnly,  // recover and Refresh only; Commit is FailedPrecondition
 };
+
+/// How records are published (protocol 7). Recorded in the ledger by name.
+enum class CommitMode { kPutIfAbsent, kCoordinator, kSingleWriter };
+/// "put-if-absent", "coordinator", "single-writer".
+std::string_view CommitModeName(CommitMode mode);
 
 struct LedgerOptions {
   LedgerMode mode = LedgerMode::kWrite;
@@ -144,9 +208,32 @@ struct LedgerOptions {
   RetryPolicy retry;                  // transient store errors, per store call
   bool list_hints = true;             // may LIST (as a hint only) when head.json is missing
   size_t read_parallelism = 16;       // records fetched at once during recovery
-  bool force_lease = false;           // use the lease even if the store can put-if-absent
-  LeaseOptions lease;
+  /// The commit coordinator for stores without put-if-absent (protocol 8); null: none. A
+  /// read-only ledger given one reads the records from it (else from the store's mirror).
+  std::shared_ptr<CommitCoordinator> coordinator;
+  /// Opt-in to single-writer mode (protocol 9) on a store without put-if-absent when no
+  /// coordinator is given (`--single-writer`). Not safe against a paused writer.
+  bool single_writer = false;
+  /// Act as if the store could not put-if-absent: commit through `coordinator`, or under the
+  /// lease with `single_writer` (tests: a POSIX or radosgw store standing in for Swift).
+  bool force_lease = false;
+  LeaseOptions lease;  // single-writer mode
 };
+
+/// The commit mode a writer with `options` uses on a store with `caps` (protocol 7): put-if-
+/// absent if the store has it (and !force_lease), else the coordinator if given, else
+/// single-writer if opted in. Errors: the store's probe error (put_if_absent_error: it could not
+/// tell; retry), FailedPrecondition when none applies (the message names both ways out).
+/// `where` names the store or ledger in messages. Callers (the CLI) use it to refuse at
+/// configuration time; Ledger::Open applies the same rule.
+Result<CommitMode> ChooseCommitMode(const Capabilities& caps, const LedgerOptions& options,
+                                    std::string_view where);
+
+/// FailedPrecondition (naming both modes and the fix) when `state` records a commit mode other
+/// than `mode`; OK when it records none (the writer's mode is adopted) or the same. `options`
+/// says why this writer is in `mode`; `where` names the ledger. Ledger::Open applies it.
+Status CheckRecordedCommitMode(const LedgerState& state, CommitMode mode,
+                               const LedgerOptions& options, std::string_view where);
 
 struct CommitOptions {
   /// The sequence the caller's decision was based on (from sequence() or an Entry). Changes to
@@ -175,10 +262,13 @@ struct LedgerGarbage {
 class Ledger {
  public:
   /// Recovers the ledger under `ns` ("" or "a/b") of `store`; in write mode also takes the
-  /// lease (lease mode) and claims a new epoch, fencing every earlier writer.
+  /// lease (single-writer mode) and claims a new epoch, fencing every earlier writer.
   /// Errors: DataLoss (a record or snapshot that must be read fails verification),
-  /// FailedPrecondition (lease held by another live writer; kJoin with no or another run's
-  /// epoch), Unavailable (store errors after retries), InvalidArgument (bad ns/options).
+  /// FailedPrecondition (no commit mode applies; the ledger's recorded commit mode differs
+  /// from this writer's; the coordinator does not hold this ledger's records; lease held by
+  /// another live writer; kJoin with no or another run's epoch), Unavailable (store or
+  /// coordinator errors after retries, or a put-if-absent probe that failed), InvalidArgument
+  /// (bad ns/options).
   static Result<std::unique_ptr<Ledger>> Open(std::shared_ptr<Store> store, std::string ns,
                                               LedgerOptions options = {});
 
@@ -214,9 +304,12 @@ class Ledger {
   const std::string& run_id() const { return run_id_; }
   const std::string& ns() const { return keys_.ns(); }
   const Keys& keys() const { return keys_; }
-  bool lease_mode() const { return lease_mode_; }
+  CommitMode commit_mode() const { return mode_; }
+  bool lease_mode() const { return mode_ == CommitMode::kSingleWriter; }
   Store& store() const { return *store_; }
   RecoveryStats last_recovery() const;
+  /// "<store url>/<ns>": names the ledger in messages, and is its coordinator namespace.
+  std::string Where() const;
 
   /// "<ns>/data/<stage>/<fingerprint>/<random attempt id>/": a fresh prefix on every call.
   /// `stage` may contain '/' (partitions); neither may be empty or contain empty, "." or ".."
@@ -266,6 +359,20 @@ class Ledger {
   Status Publish(const Record& record);
   Status PublishIfAbsent(const std::string& key, const std::string& bytes);
   Status PublishUnderLease(const std::string& key, const std::string& bytes);
+  Status PublishToCoordinator(uint64_t sequence, const std::string& bytes);
+  /// Coordinator mode: writes the store's copy of record `sequence` (after making sure the
+  /// copies below it exist). Never fails the commit: a failure only logs.
+  void MirrorRecord(uint64_t sequence, const std::string& bytes);
+  /// Coordinator mode, writers: makes the copies of the records (mirrored_through_, last] exist
+  /// in the store, reading their bytes from the coordinator. Gap-free: stops at the first
+  /// failure.
+  Status EnsureMirrors(uint64_t last);
+  /// Writes the store's copies of `records` (sequence, bytes), which continue mirrored_through_
+  /// without a gap, where they are missing.
+  Status WriteMirrors(const std::vector<std::pair<uint64_t, std::string>>& records);
+  /// Coordinator mode: the store holds records up to `last` that the coordinator has none of.
+  Status AdoptIntoCoordinator(uint64_t last);
+  Result<uint64_t> CoordinatorLatest();
   void AfterPublish();
   Status WriteSnapshot();
   Status WriteHead();
@@ -275,23 +382,32 @@ class Ledger {
   /// Highest existing record >= `known` (which exists, or is 0 / a snapshot's sequence).
   Result<uint64_t> ProbeLatest(uint64_t known);
   Result<bool> RecordExists(uint64_t sequence);
-  /// Reads, verifies and applies records (sequence_, last], in parallel fetches.
-  Status ReadAndApply(uint64_t last);
+  /// Reads, verifies and applies records (sequence_, last], in parallel fetches (from the
+  /// coordinator in coordinator mode unless `from_store`).
+  Status ReadAndApply(uint64_t last, bool from_store = false);
+  using RecordUse =
+      std::function<Status(Record&, const std::string& checksum, const std::string& bytes)>;
+  /// Fetches and verifies records [from, to] in order: from the coordinator (coordinator mode,
+  /// unless `from_store`; records below its first row from the store) or the store.
+  Status FetchRecords(uint64_t from, uint64_t to, bool from_store, const RecordUse& use);
+  Status FetchFromCoordinator(uint64_t from, uint64_t to, const RecordUse& use);
   Result<std::optional<std::string>> GetOptional(const std::string& key);
   Result<std::optional<HeadHint>> ReadHead();
   Result<std::optional<Floor>> ReadFloor();
   /// NotFound if absent; DataLoss if corrupt.
   Result<Snapshot> ReadSnapshot(uint64_t sequence);
   Result<std::vector<uint64_t>> ListSequences(const std::string& prefix, bool snapshots);
-  std::string Where() const;  // "<store url>/<ns>" for messages
 
   std::shared_ptr<Store> store_;
   Keys keys_;
   LedgerOptions options_;
   std::string writer_id_;
   std::string run_id_;
-  bool lease_mode_ = false;
-  std::unique_ptr<LeaseHolder> lease_;  // lease mode, write mode only
+  CommitMode mode_ = CommitMode::kPutIfAbsent;
+  std::shared_ptr<CommitCoordinator> coordinator_;  // coordinator mode (or a reader given one)
+  std::unique_ptr<LeaseHolder> lease_;              // single-writer mode, write mode only
+  // Coordinator mode: the store holds copies of every record up to here (from the floor).
+  uint64_t mirrored_through_ = 0;  // REQUIRES commit_mu_
 
   std::mutex commit_mu_;  // serializes store-mutating operations and replay
   mutable std::mutex mu_;

@@ -2,6 +2,7 @@
 // that count requests, hide listings, lack put-if-absent or lose the answer of a put.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <atomic>
@@ -10,9 +11,9 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
-#include <gtest/gtest.h>
-
+#include "ledger/coordinator.h"
 #include "ledger/ledger.h"
 #include "storage/memory_store.h"
 #include "storage/posix_store.h"
@@ -24,7 +25,8 @@ namespace respawn::ledger::testing {
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "respawn-ledger-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "respawn-ledger-XXXXXX").string();
     char* made = mkdtemp(pattern.data());
     if (made != nullptr) path_ = made;
   }
@@ -132,6 +134,90 @@ class LostAnswerStore : public StoreWrapper {
   std::atomic<int> left_;
 };
 
+/// A commit coordinator kept in a Store with put-if-absent (test double for the PostgreSQL one,
+/// which tests/coordinator_test.cc covers): record `seq` of namespace `ns` is the object
+/// "<xxh3 of ns>/<20-digit seq>". Over a PosixStore it coordinates processes (crash tests fork).
+class StoreCoordinator : public CommitCoordinator {
+ public:
+  explicit StoreCoordinator(std::shared_ptr<Store> store) : store_(std::move(store)) {}
+  std::string Url() const override { return "test-coordinator:" + store_->Url(); }
+  Status CreateIfAbsent(const std::string& ns, uint64_t sequence, std::string_view bytes) override {
+    ++inserts;
+    PutOptions create;
+    create.if_absent = true;
+    return store_->Put(Key(ns, sequence), bytes, create);
+  }
+  Result<std::map<uint64_t, std::string>> Read(const std::string& ns, uint64_t first,
+                                               uint64_t last) override {
+    std::map<uint64_t, std::string> out;
+    for (uint64_t s = first; s <= last && s >= first; ++s) {
+      auto r = store_->Get(Key(ns, s));
+      if (r.status().IsNotFound()) continue;
+      if (!r.ok()) return r.status();
+      out.emplace(s, std::move(r).value());
+    }
+    return out;
+  }
+  Result<uint64_t> Latest(const std::string& ns) override {
+    ASSIGN_OR_RETURN(auto objects, ListAll(*store_, Prefix(ns)));
+    uint64_t latest = 0;
+    for (const auto& o : objects) {
+      latest = std::max<uint64_t>(latest, std::stoull(o.key.substr(Prefix(ns).size())));
+    }
+    return latest;
+  }
+  Result<uint64_t> DeleteBelow(const std::string& ns, uint64_t below) override {
+    ASSIGN_OR_RETURN(auto objects, ListAll(*store_, Prefix(ns)));
+    uint64_t n = 0;
+    for (const auto& o : objects) {
+      if (std::stoull(o.key.substr(Prefix(ns).size())) < below) {
+        RETURN_IF_ERROR(store_->Delete(o.key));
+        ++n;
+      }
+    }
+    return n;
+  }
+  // Test access to the rows.
+  std::string Key(const std::string& ns, uint64_t sequence) const {
+    return Prefix(ns) + SequenceName(sequence);
+  }
+  Store& store() { return *store_; }
+  std::atomic<uint64_t> inserts{0};
+
+ private:
+  static std::string Prefix(const std::string& ns) { return "coord/" + HexU64(Xxh3(ns)) + "/"; }
+  std::shared_ptr<Store> store_;
+};
+
+/// The first `n` inserts land but report Unavailable (the connection broke after the insert).
+class LostAnswerCoordinator : public CommitCoordinator {
+ public:
+  LostAnswerCoordinator(std::shared_ptr<CommitCoordinator> target, int n)
+      : target_(std::move(target)), left_(n) {}
+  std::string Url() const override { return target_->Url(); }
+  Status CreateIfAbsent(const std::string& ns, uint64_t sequence, std::string_view bytes) override {
+    Status st = target_->CreateIfAbsent(ns, sequence, bytes);
+    if (st.ok() && left_-- > 0) {
+      return Unavailable("test: the connection broke after the insert of record " +
+                         std::to_string(sequence));
+    }
+    return st;
+  }
+  Result<std::map<uint64_t, std::string>> Read(const std::string& ns, uint64_t first,
+                                               uint64_t last) override {
+    return target_->Read(ns, first, last);
+  }
+  Result<uint64_t> Latest(const std::string& ns) override { return target_->Latest(ns); }
+  Result<uint64_t> DeleteBelow(const std::string& ns, uint64_t below) override {
+    return target_->DeleteBelow(ns, below);
+  }
+  int left() const { return left_.load(); }
+
+ private:
+  std::shared_ptr<CommitCoordinator> target_;
+  std::atomic<int> left_;
+};
+
 /// Short retry policy so failure tests run fast.
 inline RetryPolicy FastRetry() {
   RetryPolicy r;
@@ -168,7 +254,8 @@ inline Changes Upsert(const std::string& name, Entry e) {
 }
 
 /// name -> (fingerprint, objects, meta): what a user sees, without the commit stamps.
-using Projection = std::map<std::string, std::tuple<std::string, std::vector<DataObject>, std::string>>;
+using Projection =
+    std::map<std::string, std::tuple<std::string, std::vector<DataObject>, std::string>>;
 inline Projection Project(const LedgerState& s) {
   Projection p;
   for (const auto& [name, e] : s.entries) p[name] = {e.fingerprint, e.objects, e.meta.dump()};

@@ -257,6 +257,7 @@ Result<std::string> EncodeRecord(const Record& r, std::string* body_checksum) {
     body["chain"] = r.chain;
     body["lost"] = r.lost;
   }
+  if (!r.commit_mode.empty()) body["commit_mode"] = r.commit_mode;
   return EncodeBody(body, "commit record " + std::to_string(r.sequence), body_checksum);
 }
 
@@ -292,6 +293,7 @@ Result<Record> DecodeRecord(std::string_view key, uint64_t expected_sequence,
       EntryValueFromJson(value, r.changes.upserts[name]);
     }
     for (const auto& name : j.at("removals")) r.changes.removals.insert(name.get<std::string>());
+    if (j.contains("commit_mode")) r.commit_mode = j.at("commit_mode").get<std::string>();
   } catch (const std::exception& e) {
     return Malformed(key, e);
   }
@@ -311,6 +313,7 @@ Result<std::string> EncodeSnapshot(const Snapshot& s) {
             {"epoch_run_id", s.state.epoch_run_id},
             {"epoch_sequence", s.state.epoch_sequence},
             {"entries", std::move(entries)}};
+  if (!s.state.commit_mode.empty()) body["commit_mode"] = s.state.commit_mode;
   return EncodeBody(body, "snapshot " + std::to_string(s.sequence));
 }
 
@@ -328,6 +331,7 @@ Result<Snapshot> DecodeSnapshot(std::string_view key, uint64_t expected_sequence
     s.state.epoch_writer = j.at("epoch_writer").get<std::string>();
     s.state.epoch_run_id = j.at("epoch_run_id").get<std::string>();
     s.state.epoch_sequence = j.at("epoch_sequence").get<uint64_t>();
+    if (j.contains("commit_mode")) s.state.commit_mode = j.at("commit_mode").get<std::string>();
     for (const auto& [name, value] : j.at("entries").items()) {
       s.state.entries.emplace(name, StateEntryFromJson(value));
     }
@@ -431,6 +435,7 @@ bool ApplyRecord(const Record& r, LedgerState& state) {
     state.epoch_writer = r.writer;
     state.epoch_run_id = r.run_id;
     state.epoch_sequence = r.sequence;
+    if (state.commit_mode.empty()) state.commit_mode = r.commit_mode;
     return true;
   }
   if (r.epoch > state.max_epoch) return false;  // nobody claimed this epoch

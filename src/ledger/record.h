@@ -80,6 +80,10 @@ struct Record {
   int64_t committed_at_ms = 0;
   std::string prev;            // body checksum of record sequence-1; "" for sequence 1
   Changes changes;             // empty for claims and voids
+  /// Claims: how the claimer publishes records ("put-if-absent", "coordinator",
+  /// "single-writer"; ledger.h, "Commit modes"). "" in claims written before modes were
+  /// recorded, and in commits.
+  std::string commit_mode;
   // kVoid only: the body checksum the replaced record had ("" if unknown), which the next
   // record's `prev` names; and what the replaced record held, as far as it could be read.
   std::string chain;
@@ -93,6 +97,9 @@ struct LedgerState {
   std::string epoch_writer;         // writer that claimed max_epoch
   std::string epoch_run_id;         // its run id
   uint64_t epoch_sequence = 0;      // sequence of that claim
+  /// The ledger's commit mode: the one named by the first applied claim that names one ("" for
+  /// a ledger whose claims predate recorded modes). Writers in another mode refuse to open it.
+  std::string commit_mode;
   friend bool operator==(const LedgerState&, const LedgerState&) = default;
 };
 
@@ -183,7 +190,7 @@ Result<Lease> DecodeLease(std::string_view key, std::string_view bytes);
 /// Applies one record to `state` (the replay rule, shared by recovery and by the committer):
 /// - a record whose epoch is lower than state.max_epoch is a zombie's late write: ignored;
 /// - a claim must raise the epoch strictly, else it is ignored (a lost claim race that slipped
-///   in without put-if-absent);
+///   in without put-if-absent); an applied claim sets state.commit_mode if it is still "";
 /// - a commit whose epoch nobody claimed (higher than max_epoch), or that acts under a claim of
 ///   the current epoch other than the one that won (epoch_owner != state.epoch_writer), is
 ///   ignored;

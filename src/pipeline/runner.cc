@@ -264,12 +264,15 @@ Status Runner::Prepare() {
     // Before claiming the ledger: a claim would fence a run of the file that owns it.
     ledger::LedgerOptions read_options;
     read_options.mode = ledger::LedgerMode::kReadOnly;
+    read_options.coordinator = options_.commit.coordinator;
     ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> reader,
                      ledger::Ledger::Open(options_.store, PipelineNamespace(spec_), read_options));
     RETURN_IF_ERROR(CheckPipelineOwner(spec_, reader->state(), options_.store->Url(), "run"));
   }
   ledger::LedgerOptions ledger_options;
   ledger_options.mode = ledger::LedgerMode::kWrite;
+  ledger_options.coordinator = options_.commit.coordinator;
+  ledger_options.single_writer = options_.commit.single_writer;
   ASSIGN_OR_RETURN(ledger_, ledger::Ledger::Open(options_.store, PipelineNamespace(spec_),
                                                  ledger_options));
   report_.run_id = ledger_->run_id();
@@ -890,9 +893,11 @@ Result<RunReport> Runner::Run() {
 }
 
 Result<PipelineStatus> ReadLedgerState(std::shared_ptr<Store> store, const std::string& ns,
-                                       int keep_runs, std::unique_ptr<ledger::Ledger>* out) {
+                                       int keep_runs, std::unique_ptr<ledger::Ledger>* out,
+                                       std::shared_ptr<ledger::CommitCoordinator> coordinator) {
   ledger::LedgerOptions options;
   options.mode = ledger::LedgerMode::kReadOnly;
+  options.coordinator = std::move(coordinator);
   ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> ledger,
                    ledger::Ledger::Open(store, ns, options));
   PipelineStatus status;
@@ -1004,9 +1009,11 @@ Result<RunReport> RunPipeline(const PipelineSpec& spec, const RunOptions& option
   return runner.Run();
 }
 
-Result<PipelineStatus> ReadPipelineLedger(std::shared_ptr<Store> store, const std::string& ns) {
+Result<PipelineStatus> ReadPipelineLedger(std::shared_ptr<Store> store, const std::string& ns,
+                                          std::shared_ptr<ledger::CommitCoordinator> coordinator) {
   std::unique_ptr<ledger::Ledger> ledger;
-  ASSIGN_OR_RETURN(PipelineStatus status, ReadLedgerState(store, ns, 1, &ledger));
+  ASSIGN_OR_RETURN(PipelineStatus status,
+                   ReadLedgerState(store, ns, 1, &ledger, std::move(coordinator)));
   for (const auto& [name, entry] : ledger->state().entries) {
     if (name.rfind("stage/", 0) != 0) continue;
     NodeStatus n;
@@ -1033,6 +1040,7 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
   PipelineGcReport out;
   ledger::LedgerOptions read_options;
   read_options.mode = ledger::LedgerMode::kReadOnly;
+  read_options.coordinator = options.commit.coordinator;
   ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> ledger,
                    ledger::Ledger::Open(store, PipelineNamespace(spec), read_options));
   ledger::LedgerState state = ledger->state();
@@ -1042,6 +1050,11 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
   auto run_it = state.entries.find(RunEntryName(epoch_run));
   bool finished = !epoch_run.empty() && run_it != state.entries.end();
   std::vector<std::string> ledger_garbage;
+  ledger::LedgerOptions join;
+  join.mode = ledger::LedgerMode::kJoin;
+  join.run_id = epoch_run;
+  join.coordinator = options.commit.coordinator;
+  join.single_writer = options.commit.single_writer;
   if (trim.empty()) {
     // nothing to drop
   } else if (!finished) {
@@ -1051,14 +1064,19 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
                                                "stay until a run finishes";
   } else if (options.dry_run) {
     out.trimmed = trim;  // (asking the store for put-if-absent would write a probe object)
-  } else if (!store->capabilities().put_if_absent) {
-    out.trim_skipped =
-        "the store has no put-if-absent, so GC cannot join the last run's epoch; "
-        "work-tables are dropped at the end of the next run";
   } else {
-    ledger::LedgerOptions join;
-    join.mode = ledger::LedgerMode::kJoin;
-    join.run_id = epoch_run;
+    const std::string where = "the store " + store->Url();
+    ASSIGN_OR_RETURN(ledger::CommitMode mode,
+                     ledger::ChooseCommitMode(store->capabilities(), join, where));
+    RETURN_IF_ERROR(ledger::CheckRecordedCommitMode(state, mode, join, ledger->Where()));
+    if (mode == ledger::CommitMode::kSingleWriter) {
+      out.trim_skipped =
+          "single-writer mode (the store has no put-if-absent and no coordinator "
+          "is configured), so GC cannot join the last run's epoch; work-tables "
+          "are dropped at the end of the next run";
+    }
+  }
+  if (!options.dry_run && !trim.empty() && finished && out.trim_skipped.empty()) {
     Result<std::unique_ptr<ledger::Ledger>> writer =
         ledger::Ledger::Open(store, PipelineNamespace(spec), join);
     if (!writer.ok() && writer.status().code() == StatusCode::kFailedPrecondition) {
@@ -1194,7 +1212,8 @@ std::vector<NodeStatus> NodeStatuses(const PipelineSpec& spec, const Dag& dag,
 
 }  // namespace
 
-Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_ptr<Store> store) {
+Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_ptr<Store> store,
+                                         std::shared_ptr<ledger::CommitCoordinator> coordinator) {
   ASSIGN_OR_RETURN(std::unique_ptr<Database> db, Database::Open());
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, db->Connect());
   ASSIGN_OR_RETURN(Dag dag, BuildPipelineDag(spec, *conn));
@@ -1203,7 +1222,8 @@ Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_p
 
   std::unique_ptr<ledger::Ledger> ledger;
   ASSIGN_OR_RETURN(PipelineStatus status,
-                   ReadLedgerState(store, PipelineNamespace(spec), spec.gc.keep_runs, &ledger));
+                   ReadLedgerState(store, PipelineNamespace(spec), spec.gc.keep_runs, &ledger,
+                                   std::move(coordinator)));
   status.nodes = NodeStatuses(spec, dag, fps, ledger->state());
   return status;
 }

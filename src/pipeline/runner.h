@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "ledger/record.h"
+#include "ledger/coordinator.h"
 #include "pipeline/dag.h"
 #include "pipeline/gc.h"
 #include "pipeline/spec.h"
@@ -87,8 +88,22 @@ struct RunEvent {
   double percent = -1;                   // kProgress: 0..100, -1 unknown
 };
 
+/// How the pipeline's ledger commits where the store cannot put-if-absent (ledger/ledger.h,
+/// "Commit modes"); passed to every ledger a command opens. On a store with put-if-absent
+/// neither is used.
+struct CommitSetup {
+  /// The commit coordinator (`coordinator = ...` / RESPAWN_COORDINATOR, opened by the caller);
+  /// null: none. Read-only commands given one read the records from it.
+  std::shared_ptr<ledger::CommitCoordinator> coordinator;
+  /// `--single-writer`: without put-if-absent and without a coordinator, commit under the
+  /// best-effort writer lease (not safe against a paused process). Without it, such a store
+  /// is refused (FailedPrecondition).
+  bool single_writer = false;
+};
+
 struct RunOptions {
   std::shared_ptr<Store> store;  // where checkpoints and the ledger live (required)
+  CommitSetup commit;
   bool fresh = false;            // recompute every stage, ignoring checkpoints
   int threads = 0;               // DuckDB threads; 0: one per core
   uint64_t memory_limit_bytes = 0;  // 0: DuckDB layer default
@@ -199,7 +214,10 @@ struct PipelineStatus {
 };
 
 /// Reads the ledger (read-only; never fences a running run) and compares it with `spec`.
-Result<PipelineStatus> GetPipelineStatus(const PipelineSpec& spec, std::shared_ptr<Store> store);
+/// `coordinator` (may be null): read the records from it (coordinator mode).
+Result<PipelineStatus> GetPipelineStatus(
+    const PipelineSpec& spec, std::shared_ptr<Store> store,
+    std::shared_ptr<ledger::CommitCoordinator> coordinator = nullptr);
 
 /// Each node of `spec` compared with a given ledger state (e.g. the state a repair leaves).
 Result<std::vector<NodeStatus>> PipelineStatusForState(const PipelineSpec& spec,
@@ -212,14 +230,15 @@ Status CheckPipeline(const PipelineSpec& spec);
 
 struct PipelineGcOptions {
   bool dry_run = false;
+  CommitSetup commit;
   int64_t now_ms = 0;  // 0: the current time
 };
 
 struct PipelineGcReport {
   GcReport gc;
   std::vector<std::string> trimmed;  // work-table entries dropped from the ledger
-  /// Why trimming was skipped, if it was ("a run is in progress", "store without
-  /// put-if-absent"); empty when it ran.
+  /// Why trimming was skipped, if it was ("a run is in progress", "single-writer mode");
+  /// empty when it ran.
   std::string trim_skipped;
 };
 
@@ -231,6 +250,8 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
                                                 const PipelineGcOptions& options);
 
 /// Runs and checkpoints recorded under the namespace `ns` of `store` (for `respawn ls`).
-Result<PipelineStatus> ReadPipelineLedger(std::shared_ptr<Store> store, const std::string& ns);
+Result<PipelineStatus> ReadPipelineLedger(
+    std::shared_ptr<Store> store, const std::string& ns,
+    std::shared_ptr<ledger::CommitCoordinator> coordinator = nullptr);
 
 }  // namespace respawn

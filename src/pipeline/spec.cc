@@ -13,6 +13,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "ledger/coordinator.h"
+
 namespace respawn {
 namespace {
 
@@ -458,7 +460,8 @@ class SpecParser {
   }
 
   void ParseRoot(const toml::table& root) {
-    CheckKeys(root, "pipeline", {"name", "store", "sources", "stages", "outputs", "gc"});
+    CheckKeys(root, "pipeline",
+              {"name", "store", "coordinator", "sources", "stages", "outputs", "gc"});
     ParseGc(root);
     if (const toml::node* name = root.get("name")) {
       if (auto s = ExpectString(*name, "pipeline", "name", "\"sales\"")) {
@@ -489,6 +492,18 @@ class SpecParser {
         } else {
           spec_.store = ResolveLocation(*s, LineOf(*store), "pipeline", "store").resolved;
           spec_.store_line = LineOf(*store);
+        }
+      }
+    }
+    if (const toml::node* coordinator = root.get("coordinator")) {
+      if (auto s = ExpectString(*coordinator, "pipeline", "coordinator",
+                                "\"postgresql://user@host:5432/db\"")) {
+        Status valid = ledger::ValidateCoordinatorUrl(*s);
+        if (!valid.ok()) {
+          Error(LineOf(*coordinator), valid.message());
+        } else {
+          spec_.coordinator = *s;
+          spec_.coordinator_line = LineOf(*coordinator);
         }
       }
     }
@@ -904,6 +919,13 @@ std::string EffectiveStoreUrl(const PipelineSpec& spec, std::string_view flag_ov
   if (const char* env = std::getenv("RESPAWN_STORE"); env != nullptr && *env != '\0') return env;
   if (!spec.store.empty()) return spec.store;
   return (fs::path(spec.base_dir) / ".respawn").string();
+}
+
+std::string EffectiveCoordinatorUrl(const PipelineSpec& spec) {
+  if (const char* env = std::getenv("RESPAWN_COORDINATOR"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  return spec.coordinator;
 }
 
 bool IsSqlIdentifier(std::string_view name) {

@@ -2,6 +2,7 @@
 //
 //   name = "sales"
 //   store = "s3://bucket/prefix"              # optional
+//   coordinator = "postgresql://u@host/db"    # optional: commit coordinator (ledger/coordinator.h)
 //   [sources.orders]
 //   path = "data/orders/*.csv"                # or sql = "SELECT ..." (exactly one)
 //   format = "csv"                            # optional; else from the extension
@@ -129,6 +130,10 @@ struct PipelineSpec {
   /// The store named in the file: a URL, or an absolute local path; empty when not set.
   std::string store;
   int store_line = 0;
+  /// The commit coordinator named in the file (a PostgreSQL URL, syntax checked; may hold a
+  /// password: print it only through ledger::RedactCoordinatorUrl); empty when not set.
+  std::string coordinator;
+  int coordinator_line = 0;
   // Each in declaration order.
   std::vector<SourceSpec> sources;
   std::vector<StageSpec> stages;
@@ -156,6 +161,10 @@ Result<PipelineSpec> ParsePipelineString(std::string_view text, std::string_view
 /// The store a run uses: `flag_override` (--store) if not empty, else $RESPAWN_STORE if set and
 /// not empty, else the file's `store`, else "<base_dir>/.respawn".
 std::string EffectiveStoreUrl(const PipelineSpec& spec, std::string_view flag_override = {});
+
+/// The commit coordinator a run uses: $RESPAWN_COORDINATOR if set and not empty, else the file's
+/// `coordinator`, else "" (none).
+std::string EffectiveCoordinatorUrl(const PipelineSpec& spec);
 
 /// [A-Za-z_][A-Za-z0-9_]*
 bool IsSqlIdentifier(std::string_view name);

@@ -189,7 +189,7 @@ dependson = ["b"]
             "\"depends_on\"?); valid keys are sql, depends_on, checkpoint, keep, params");
   EXPECT_EQ(ParseError("name = \"p\"\n[stage.a]\nsql = \"SELECT 1\"\n"),
             "pipeline.toml:2: pipeline: unknown key \"stage\" (did you mean \"stages\"?); valid "
-            "keys are name, store, sources, stages, outputs, gc");
+            "keys are name, store, coordinator, sources, stages, outputs, gc");
   EXPECT_EQ(ParseError("name = \"p\"\n[sources.a]\nSQL = \"SELECT 1\"\n"),
             "pipeline.toml:2: source \"a\" needs path = \"...\" (files to read) or sql = "
             "\"SELECT ...\" (rows to generate)\n"
@@ -387,6 +387,30 @@ TEST(SpecTest, EffectiveStoreUrlPrecedence) {
   EXPECT_EQ(EffectiveStoreUrl(*with), "s3://env/x");
   EXPECT_EQ(EffectiveStoreUrl(*with, "memory://flag"), "memory://flag");
   ::unsetenv("RESPAWN_STORE");
+}
+
+TEST(SpecTest, CoordinatorIsAPostgresUrlAndTheEnvironmentWins) {
+  Result<PipelineSpec> with =
+      Parse("name = \"p\"\ncoordinator = \"postgresql://u:secret@db:5432/respawn\"\n");
+  ASSERT_TRUE(with.ok()) << with.status().ToString();
+  EXPECT_EQ(with->coordinator, "postgresql://u:secret@db:5432/respawn");
+  EXPECT_EQ(with->coordinator_line, 2);
+  Result<PipelineSpec> without = Parse("name = \"p\"\n");
+  ASSERT_TRUE(without.ok());
+  ::unsetenv("RESPAWN_COORDINATOR");
+  EXPECT_EQ(EffectiveCoordinatorUrl(*with), "postgresql://u:secret@db:5432/respawn");
+  EXPECT_EQ(EffectiveCoordinatorUrl(*without), "");
+  ::setenv("RESPAWN_COORDINATOR", "postgres://env@db/x", 1);
+  EXPECT_EQ(EffectiveCoordinatorUrl(*with), "postgres://env@db/x");
+  EXPECT_EQ(EffectiveCoordinatorUrl(*without), "postgres://env@db/x");
+  ::unsetenv("RESPAWN_COORDINATOR");
+  // Not a PostgreSQL URL: the line, what is expected, and never the password.
+  std::string error = ParseError("name = \"p\"\ncoordinator = \"mysql://u:secret@db/x\"\n");
+  EXPECT_NE(error.find("pipeline.toml:2: "), std::string::npos) << error;
+  EXPECT_NE(error.find("not a PostgreSQL URL"), std::string::npos) << error;
+  EXPECT_EQ(error.find("secret"), std::string::npos) << error;
+  EXPECT_NE(ParseError("name = \"p\"\ncoordinator = 5\n").find("pipeline.toml:2: "),
+            std::string::npos);
 }
 
 TEST(SpecTest, ParsePipelineFileResolvesAgainstItsDirectory) {

@@ -59,9 +59,14 @@ Result<PipelineVerifyReport> VerifyPipeline(const PipelineSpec& spec, std::share
 }
 
 Result<PipelineRepair> RepairPipeline(const PipelineSpec& spec, std::shared_ptr<Store> store,
-                                      bool apply) {
+                                      bool apply, const CommitSetup& commit) {
   PipelineRepair out;
   const std::string ns = PipelineNamespace(spec);
+  if (apply && commit.coordinator != nullptr) {
+    return Unimplemented("repairing a ledger committed through a commit coordinator is not "
+                         "supported yet (its records live in the coordinator's database); "
+                         "`respawn verify` shows what is damaged");
+  }
   if (apply) {
     ASSIGN_OR_RETURN(out.ledger,
                      ledger::RepairLedger(*store, ns, "respawn-repair/" + ledger::NewRandomId()));
@@ -69,6 +74,7 @@ Result<PipelineRepair> RepairPipeline(const PipelineSpec& spec, std::shared_ptr<
     // committing to the chain as it was.
     ledger::LedgerOptions options;
     options.mode = ledger::LedgerMode::kWrite;
+    options.single_writer = commit.single_writer;
     ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> ledger,
                      ledger::Ledger::Open(store, ns, options));
     out.ledger.state = ledger->state();

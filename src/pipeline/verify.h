@@ -44,7 +44,9 @@ struct PipelineRepair {
 /// Without `apply`: what repair would do, and what the next run would then recompute. With it:
 /// writes the fixes, then opens the ledger in write mode, which proves recovery works and claims
 /// a new epoch (fencing any writer still running on the damaged chain).
+/// `commit` is how the write-mode open commits (as for a run). Ledgers committed through a
+/// coordinator are not repaired yet (Unimplemented): their records live in the coordinator.
 Result<PipelineRepair> RepairPipeline(const PipelineSpec& spec, std::shared_ptr<Store> store,
-                                      bool apply);
+                                      bool apply, const CommitSetup& commit);
 
 }  // namespace respawn

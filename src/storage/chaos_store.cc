@@ -207,7 +207,10 @@ ChaosStore::ChaosStore(std::shared_ptr<Store> target, ChaosSpec spec)
 Capabilities ChaosStore::capabilities() const {
   Capabilities caps = target_->capabilities();
   if (spec_.list_lag_ms > 0) caps.consistent_listing = false;
-  if (spec_.hide_put_if_absent) caps.put_if_absent = false;
+  if (spec_.hide_put_if_absent) {
+    caps.put_if_absent = false;
+    caps.put_if_absent_error = Status::OK();
+  }
   return caps;
 }
 

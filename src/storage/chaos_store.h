@@ -58,7 +58,8 @@ class ChaosStore : public StoreWrapper {
  public:
   ChaosStore(std::shared_ptr<Store> target, ChaosSpec spec);
 
-  /// Listing lag makes listing inconsistent, whatever the target says.
+  /// Listing lag makes listing inconsistent, whatever the target says; put_if_absent=off takes
+  /// put-if-absent away.
   Capabilities capabilities() const override;
 
   Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override;

@@ -191,9 +191,14 @@ class S3Store::Impl {
     if (state == kUnknown) {
       Result<bool> probed = ProbePutIfAbsent();
       if (!probed.ok()) {
-        RESPAWN_LOG(kWarn, "cannot tell whether " << Url() << " supports put-if-absent ("
-                                                  << probed.status().ToString()
-                                                  << "); assuming it does not");
+        // Fail closed: a commit strategy picked from a guess could be unsafe. The next call
+        // probes again.
+        caps.put_if_absent_error = Status(
+            probed.status().code(),
+            "cannot tell whether " + Url() + " at " + http_->endpoint_display() +
+                " supports put-if-absent (conditional PUT): the probe failed (" +
+                probed.status().message() +
+                "); nothing can be committed until it succeeds. Retry when the store answers");
         state = kAbsent;
       } else {
         state = *probed ? kPresent : kAbsent;

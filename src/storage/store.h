@@ -36,6 +36,10 @@ struct Capabilities {
   bool durable_sync = false;        // writes are fsynced (file and directory) before returning
   bool ranged_reads = true;         // GetRange reads only the bytes asked for
   size_t max_delete_batch = 1000;   // keys per DeleteMany request the backend handles at once
+  /// Not OK when the backend could not tell whether it can put-if-absent (an S3 probe that
+  /// failed or was inconclusive); put_if_absent is then false, and the commit protocol must not
+  /// pick a strategy from it (it fails closed: retry later).
+  Status put_if_absent_error;
 };
 
 struct ObjectInfo {

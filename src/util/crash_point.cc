@@ -1,5 +1,6 @@
 #include "util/crash_point.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,14 +12,23 @@
 namespace respawn {
 namespace {
 
+enum class Action { kKill, kStop };
+
+struct Armed {
+  long nth = 1;  // fire on this hit (1-based)
+  Action action = Action::kKill;
+};
+
+constexpr std::string_view kStopSuffix = ":stop";
+
 struct Registry {
   std::mutex mu;
-  bool env_loaded = false;            // GUARDED_BY(mu)
-  std::map<std::string, long> armed;  // name -> fire on this hit (1-based); GUARDED_BY(mu)
-  std::map<std::string, long> hits;   // GUARDED_BY(mu)
-  std::set<std::string> reached;      // GUARDED_BY(mu)
-  std::set<std::string> declared;     // GUARDED_BY(mu)
-  CrashHandler handler = nullptr;     // GUARDED_BY(mu)
+  bool env_loaded = false;                    // GUARDED_BY(mu)
+  std::map<std::string, Armed> armed;         // name -> when and how; GUARDED_BY(mu)
+  std::map<std::string, long> hits;           // GUARDED_BY(mu)
+  std::set<std::string> reached;              // GUARDED_BY(mu)
+  std::set<std::string> declared;             // GUARDED_BY(mu)
+  CrashHandler handler = nullptr;             // GUARDED_BY(mu)
 };
 
 Registry& GetRegistry() {
@@ -26,15 +36,26 @@ Registry& GetRegistry() {
   return *r;
 }
 
+bool StripSuffix(std::string& s, std::string_view suffix) {
+  if (s.size() < suffix.size() || s.compare(s.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    return false;
+  }
+  s.resize(s.size() - suffix.size());
+  return true;
+}
+
+// "name", "name@N", "name:stop", "name@N:stop" (and "name:stop@N").
 void ArmLocked(Registry& r, std::string_view spec) {
   std::string s(spec);
-  long nth = 1;
+  Armed armed;
+  if (StripSuffix(s, kStopSuffix)) armed.action = Action::kStop;
   if (auto at = s.rfind('@'); at != std::string::npos) {
-    nth = std::strtol(s.c_str() + at + 1, nullptr, 10);
-    if (nth < 1) nth = 1;
+    armed.nth = std::strtol(s.c_str() + at + 1, nullptr, 10);
+    if (armed.nth < 1) armed.nth = 1;
     s.resize(at);
   }
-  if (!s.empty()) r.armed[s] = nth;
+  if (StripSuffix(s, kStopSuffix)) armed.action = Action::kStop;
+  if (!s.empty()) r.armed[s] = armed;
 }
 
 void LoadEnvLocked(Registry& r) {
@@ -56,6 +77,7 @@ void LoadEnvLocked(Registry& r) {
 void CrashPoint(std::string_view name) {
   Registry& r = GetRegistry();
   CrashHandler handler = nullptr;
+  Action action = Action::kKill;
   {
     std::lock_guard<std::mutex> lock(r.mu);
     LoadEnvLocked(r);
@@ -65,8 +87,16 @@ void CrashPoint(std::string_view name) {
     auto it = r.armed.find(key);
     if (it == r.armed.end()) return;
     long hit = ++r.hits[key];
-    if (hit != it->second) return;
+    if (hit != it->second.nth) return;
     handler = r.handler;
+    action = it->second.action;
+  }
+  if (action == Action::kStop) {
+    std::fprintf(stderr, "respawn: crash point %.*s reached; stopping (SIGSTOP) until SIGCONT\n",
+                 static_cast<int>(name.size()), name.data());
+    std::fflush(stderr);
+    ::raise(SIGSTOP);
+    return;
   }
   if (handler != nullptr) {
     handler(name);

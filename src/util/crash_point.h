@@ -9,10 +9,13 @@
 // names are built at run time (the chaos store's "store:<op>:before|after") call the plain
 // CrashPoint(name) and declare their names with DeclareCrashPoint at static initialization.
 //
-// Arming: ArmCrashPoint(name) in-process, or RESPAWN_CRASH_AT=name[,name...] in the environment
-// (read once, at the first call). An armed point ends the process with SIGKILL semantics
-// (`_exit(137)` after flushing nothing), so no destructor or atexit handler runs.
-// "name@N" fires on the Nth time the point is reached (1-based).
+// Arming: ArmCrashPoint(spec) in-process, or RESPAWN_CRASH_AT=spec[,spec...] in the environment
+// (read once, at the first call). A spec is "name", "name@N" (fire on the Nth time the point is
+// reached, 1-based) and optionally an action suffix ":stop" ("name:stop", "name@N:stop").
+// The default action ends the process with SIGKILL semantics (`_exit(137)` after flushing
+// nothing), so no destructor or atexit handler runs. ":stop" instead stops the whole process
+// with SIGSTOP at that point (as a VM freeze or a long GC pause would); it carries on where it
+// was when a SIGCONT arrives. Tests use it to pause a writer in the middle of a commit.
 #pragma once
 
 #include <cstddef>
@@ -55,7 +58,7 @@ void CrashPoint() {
   if (crash_point_internal::kDeclared<kName>) CrashPoint(kName.view());
 }
 
-/// Arms `spec` ("name" or "name@N") in this process. Thread-safe.
+/// Arms `spec` ("name", "name@N", either with ":stop") in this process. Thread-safe.
 void ArmCrashPoint(std::string_view spec);
 void DisarmAllCrashPoints();
 
@@ -63,7 +66,8 @@ void DisarmAllCrashPoints();
 std::vector<std::string> ReachedCrashPoints();
 
 /// What an armed crash point does. Tests replace the default (_exit(137)) with a callback that
-/// throws or records, to exercise recovery without forking.
+/// throws or records, to exercise recovery without forking. Points armed with ":stop" always
+/// stop the process; the handler is not called for them.
 using CrashHandler = void (*)(std::string_view name);
 void SetCrashHandler(CrashHandler handler);
 

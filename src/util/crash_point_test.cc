@@ -1,6 +1,9 @@
 #include "util/crash_point.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -132,6 +135,41 @@ TEST(CrashPointDeathTest, EnvironmentArmsPoints) {
       },
       ::testing::ExitedWithCode(137), "crash point test:env-b reached");
   unsetenv("RESPAWN_CRASH_AT");
+}
+
+// "name@N:stop" (and "name:stop@N") stops the process with SIGSTOP on the Nth hit; it carries on
+// from there after SIGCONT. A child process runs the points so the test runner is never stopped.
+TEST(CrashPointStopTest, StopActionPausesUntilContinued) {
+  for (const char* spec : {"test:pause@2:stop", "test:pause:stop@2"}) {
+    SCOPED_TRACE(spec);
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe(pipe_fds), 0);
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(pipe_fds[0]);
+      SetCrashHandler(nullptr);
+      DisarmAllCrashPoints();
+      ArmCrashPoint(spec);
+      CrashPoint("test:pause");  // 1st hit: nothing
+      CrashPoint("test:pause");  // 2nd: stops here
+      ssize_t n = ::write(pipe_fds[1], "resumed", 7);
+      ::_exit(n == 7 ? 0 : 3);
+    }
+    ::close(pipe_fds[1]);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, WUNTRACED), pid);
+    ASSERT_TRUE(WIFSTOPPED(status)) << "child was not stopped, status " << status;
+    EXPECT_EQ(WSTOPSIG(status), SIGSTOP);
+    ASSERT_EQ(::kill(pid, SIGCONT), 0);
+    char buf[16] = {};
+    ssize_t got = ::read(pipe_fds[0], buf, sizeof(buf));
+    ::close(pipe_fds[0]);
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << status;
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_EQ(std::string(buf, got > 0 ? static_cast<size_t>(got) : 0), "resumed");
+  }
 }
 
 }  // namespace

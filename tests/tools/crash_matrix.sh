@@ -233,6 +233,8 @@ run_rc() {
   shift
   while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
   if [ $# -gt 0 ]; then shift; args=("$@"); fi
+  # Without put-if-absent and without a coordinator, a run must opt in to the writer lease.
+  if lease_mode "${envs[@]}" && [ -z "${RESPAWN_COORDINATOR:-}" ]; then args+=(--single-writer); fi
   local rc=0
   env "${envs[@]}" "$R" run "$PIPE" --store "$STORE" "${args[@]}" >>"$log" 2>&1 || rc=$?
   echo "$rc"
