@@ -733,9 +733,9 @@ TEST_P(FaultAlways, OperationFailsClearlyWithinItsTimeouts) {
 INSTANTIATE_TEST_SUITE_P(S3, FaultOnce, ::testing::ValuesIn(OnceCases()), CaseName);
 INSTANTIATE_TEST_SUITE_P(S3, FaultAlways, ::testing::ValuesIn(AlwaysCases()), CaseName);
 
-// The ambiguous put-if-absent: every attempt S3Http makes is reset after the server stored the
-// object, so S3Http gives up and RetryStore's next attempt meets its own object (412). Reading
-// it back must turn that into success.
+// The ambiguous put-if-absent, again and again: the first kAttempts sends of the PUT are all
+// reset after the server stored the object. Whichever layer then meets the 412 (S3Http's next
+// attempt, or RetryStore's after S3Http gave up) must read the object back and find its own.
 TEST_F(S3FaultsTest, AmbiguousPutIfAbsentResolvesToOurWrite) {
   const std::string data = RandomBytes(64 * 1024, 11);
   json rule = {{"fault", "reset"},
