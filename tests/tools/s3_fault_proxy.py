@@ -57,8 +57,13 @@ Usage:
 Prints "s3_fault_proxy listening on http://127.0.0.1:PORT" when ready and writes PORT to
 --port-file (atomically). Stop it with SIGTERM or SIGINT.
 
-Written by hand (Python standard library only): Debian packages no HTTP proxy that injects
-faults per request and passes SigV4-signed bytes through unchanged.
+Written by hand (Python standard library only). Debian's mitmproxy could
+script some of these faults, but it is an inspection tool: it parses and re-serializes every
+message and holds bodies in memory unless told to stream them (and a streamed body cannot be
+answered with a cut-short copy of itself), it would pull a large dependency tree into CI, and a
+proxy in the benchmarks must stay out of the way of GiB transfers. What is needed here (exact
+bytes through, RST at a chosen moment, a body cut after N bytes under its promised
+Content-Length, gates to order events across clients) is small enough to own.
 """
 
 import argparse
