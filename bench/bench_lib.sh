@@ -72,7 +72,7 @@ start_latency_proxy() {
   mkdir -p "$out"
   rm -f "$out/proxy.port"
   "$py" "$BENCH_HERE/tests/tools/s3_fault_proxy.py" --upstream "$upstream" \
-    --latency-ms "$ms" --port-file "$out/proxy.port" >"$out/proxy.out" 2>&1 &
+    --latency-ms "$ms" --port-file "$out/proxy.port" --exit-with-parent >"$out/proxy.out" 2>&1 &
   PROXY_PID=$!
   for _ in $(seq 1 500); do
     [ -s "$out/proxy.port" ] && break

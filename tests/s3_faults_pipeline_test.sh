@@ -38,7 +38,7 @@ PREFIX="s3faults-pipeline-$$-$RANDOM"
 
 # The proxy, started here and stopped by its pid.
 "$PY" "$PROXY_SCRIPT" --upstream "$UPSTREAM" --port-file "$WORK/proxy.port" \
-  --log "$WORK/proxy.log" >"$WORK/proxy.out" 2>&1 &
+  --log "$WORK/proxy.log" --exit-with-parent >"$WORK/proxy.out" 2>&1 &
 PROXY_PID=$!
 E2E_CLEANUP+=("kill $PROXY_PID")
 for _ in $(seq 1 500); do

@@ -114,7 +114,7 @@ class FaultProxy {
     std::string python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
     std::vector<std::string> args = {python,   ProxyScript().string(), "--upstream",
                                      upstream, "--port-file",          port_file.string(),
-                                     "--log",  log_.string()};
+                                     "--log",  log_.string(),          "--exit-with-parent"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -619,6 +619,7 @@ class S3FaultsTest : public ::testing::Test {
       ADD_FAILURE() << "the operation hung: no answer after " << bound.count()
                     << " ms; proxy events: " << proxy_->Events();
       std::cerr.flush();
+      proxy_->Stop();
       std::_Exit(1);
     }
     *took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);

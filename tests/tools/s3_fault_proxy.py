@@ -54,6 +54,7 @@ Control endpoint (on the proxy's own port; S3 bucket names cannot start with "_"
 Usage:
   s3_fault_proxy.py --upstream http://127.0.0.1:PORT [--listen-port 0] [--port-file FILE]
                     [--latency-ms MS] [--rules JSON|@FILE] [--seed N] [--log FILE]
+                    [--exit-with-parent]
 Prints "s3_fault_proxy listening on http://127.0.0.1:PORT" when ready and writes PORT to
 --port-file (atomically). Stop it with SIGTERM or SIGINT.
 
@@ -687,7 +688,19 @@ def main():
     p.add_argument("--rules", default="", help='rules document as JSON, or @FILE')
     p.add_argument("--seed", type=int, default=1, help="seed of the rate generator")
     p.add_argument("--log", help="append one line per fault and connection error here")
+    p.add_argument("--exit-with-parent", action="store_true",
+                   help="exit when the process that started the proxy ends (a test that "
+                        "crashed or was killed leaves no proxy behind)")
     args = p.parse_args()
+    if args.exit_with_parent:
+        parent = os.getppid()
+
+        def watch_parent():
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(0)
+
+        threading.Thread(target=watch_parent, daemon=True).start()
 
     if args.log:
         LOG = open(args.log, "a", encoding="utf-8")
