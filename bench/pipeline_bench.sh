@@ -1,26 +1,41 @@
 #!/usr/bin/env bash
 # The demo pipeline (examples/demo/pipeline.toml) under respawn vs the same SQL on plain DuckDB
-# without checkpoints (bench/demo_plain.sql), all in one go on this machine:
+# without checkpoints (bench/demo_plain.sql), run in alternating pairs on this machine:
 #   (a) plain DuckDB: bench/plain_duckdb on demo_plain.sql
 #   (b) respawn run --fresh, checkpoints on a local store
 #   (c) respawn run --fresh, checkpoints on S3 (a throwaway Ceph radosgw on 127.0.0.1)
-#   (d) respawn run --fresh killed with SIGKILL at 90% of (b)'s time, then `respawn run` resumes
-# and prints the ratios respawn/plain (local), respawn/plain (radosgw) and resume/clean (medians).
-# Every respawn run starts on an empty store; every run's outputs are checked against (b)'s.
+#   (d) respawn run --fresh killed with SIGKILL at KILL_AT of (b)'s median time, then
+#       `respawn run` resumes; paired with a clean local run taken right before it
+# Pair i runs a_i b_i c_i one after the other (A B C A B C ...), so slow drifts of the machine
+# hit every tool alike; each ratio is taken within its pair (b_i / a_i, c_i / a_i, resume_i /
+# clean_i) and reported as median [min-max] over the pairs, like each tool's wall and CPU time.
+# Every respawn run starts on an empty store; every run's outputs are checked against the first
+# local run's, and that one against plain DuckDB's.
 #
-# Usage: bench/pipeline_bench.sh [REPEATS=3]
+# Usage: bench/pipeline_bench.sh [PAIRS=3]
 # Env: THREADS (DuckDB threads, default nproc), KILL_AT (fraction of the clean time, 0.9),
-#      SKIP_S3=1 (skip (c)), RESPAWN_BUILD_DIR (default build/), KEEP_WORK=1 (keep the work dir).
-# Needs a build (scripts/build.sh) and, for (c), the Ceph packages (scripts/setup.sh --servers).
+#      ROWS (orders generated, default 20000000 as in the demo; smaller for a quick check),
+#      SKIP_S3=1 (skip (c)), SKIP_RESUME=1 (skip (d)),
+#      DROP_CACHES (1, the default: drop the page cache before every timed run and fail if that
+#      is impossible; 0: do not), RESPAWN_BUILD_DIR (default build/), KEEP_WORK=1 (keep the
+#      work dir).
+# Needs a build (scripts/build.sh), root for dropping the page cache, and for (c) the Ceph
+# packages (scripts/setup.sh --servers).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-repeats="${1:-3}"
+# shellcheck disable=SC1091  # bench/bench_lib.sh
+. "$here/bench/bench_lib.sh"
+pairs="${1:-3}"
+bench_pairs "$pairs"
 threads="${THREADS:-$(nproc)}"
 kill_at="${KILL_AT:-0.9}"
+rows="${ROWS:-20000000}"
+[[ "$rows" =~ ^[1-9][0-9]*$ ]] || { echo "pipeline_bench: ROWS must be a positive number" >&2; exit 2; }
 build="${RESPAWN_BUILD_DIR:-$here/build}"
 respawn="$build/respawn"
 [ -x "$respawn" ] || { echo "pipeline_bench: no $respawn: build first (scripts/build.sh)" >&2; exit 2; }
-[[ "$repeats" =~ ^[1-9][0-9]*$ ]] || { echo "pipeline_bench: REPEATS must be a positive number" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "pipeline_bench: /usr/bin/time is missing (apt-get install time)" >&2; exit 2; }
+drop_caches  # fails now, not after the first pair, when the page cache cannot be dropped
 
 # plain_duckdb comes with the build (bench/CMakeLists.txt); build it alone if this build lacks it.
 plain="$build/bench/plain_duckdb"
@@ -50,15 +65,21 @@ trap 'exit 130' INT TERM
 
 now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"%.6f\", $* }"; }
-elapsed() { calc "$(now) - $1"; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 fmt() { printf '%.1f' "$1"; }
-declare -A samples
+declare -A wall cpu
+
+# The SQL of both sides at ROWS orders.
+sed "s/rows = 20000000/rows = $rows/" "$here/examples/demo/pipeline.toml" >"$work/pipeline.toml"
+sed "s/range(20000000)/range($rows)/" "$here/bench/demo_plain.sql" >"$work/demo_plain.sql"
+if ! grep -q "rows = $rows" "$work/pipeline.toml" || ! grep -q "range($rows)" "$work/demo_plain.sql"; then
+  echo "pipeline_bench: cannot set ROWS in the demo SQL (did its text change?)" >&2
+  exit 1
+fi
 
 # A copy of the pipeline per run, so outputs (and the default store) stay out of examples/.
 pipeline_copy() {
   mkdir -p "$1"
-  cp "$here/examples/demo/pipeline.toml" "$1/pipeline.toml"
+  cp "$work/pipeline.toml" "$1/pipeline.toml"
 }
 
 outputs=(daily_revenue.parquet top_customers.csv region_category.csv cohorts.parquet)
@@ -85,103 +106,123 @@ check_outputs() {
   "$plain" --quiet "$work/check.sql" >/dev/null || { echo "pipeline_bench: $what: outputs differ" >&2; exit 1; }
 }
 
-# Runs respawn (args after the dir), records the wall time under $1, checks exit 0.
-run_respawn() {
-  local name=$1 dir=$2; shift 2
-  local t0 rc=0
-  t0=$(now)
-  "$respawn" run --threads "$threads" "$@" "$dir/pipeline.toml" >"$dir/run.log" 2>&1 || rc=$?
-  local t; t=$(elapsed "$t0")
-  if [ "$rc" != 0 ]; then
-    echo "pipeline_bench: $name: respawn run exited $rc; its output:" >&2
-    cat "$dir/run.log" >&2
+# timed NAME LOG CMD...: runs CMD after dropping the page cache, records wall and CPU
+# (user+sys) seconds under NAME; exits with CMD's output when it fails.
+timed() {
+  local name=$1 log=$2; shift 2
+  drop_caches
+  if ! /usr/bin/time -o "$work/time" -f '%e %U %S' "$@" >"$log" 2>&1; then
+    echo "pipeline_bench: $name failed: $*; its output:" >&2
+    tail -n 40 "$log" >&2
     exit 1
   fi
-  samples[$name]+="$t "
-  echo "  $name: $(fmt "$t") s ($(grep '^run .* in ' "$dir/run.log" | tail -n 1))"
+  local e u s
+  read -r e u s <"$work/time"
+  wall[$name]+="$e "
+  cpu[$name]+="$(calc "$u + $s") "
+  printf '  %-8s %6.1f s wall %6.1f s cpu\n' "$name" "$e" "$(calc "$u + $s")"
 }
 
-echo "== pipeline bench: examples/demo/pipeline.toml, $threads DuckDB threads, $repeats repeat(s), $(nproc) cores"
+echo "== pipeline bench: demo pipeline at $rows orders, $threads DuckDB threads, $pairs pair(s), $(nproc) cores"
+echo "   $(describe_cache_policy)"
 echo "   load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-echo "== (a) plain DuckDB, no checkpoints (bench/demo_plain.sql)"
-for r in $(seq 1 "$repeats"); do
-  d="$work/plain-$r"; mkdir -p "$d/out"
-  t0=$(now)
-  (cd "$d" && "$plain" --threads "$threads" "$here/bench/demo_plain.sql") >"$d/run.log" 2>&1 ||
-    { cat "$d/run.log" >&2; exit 1; }
-  t=$(elapsed "$t0")
-  samples[plain]+="$t "
-  echo "  plain: $(fmt "$t") s"
-done
+if [ "${SKIP_S3:-0}" != 1 ]; then
+  s3_started=1
+  "$here/scripts/s3-server.sh" start radosgw "$s3dir" >"$work/s3-start.log" 2>&1 ||
+    { cat "$work/s3-start.log" >&2; exit 1; }
+  set -a
+  # shellcheck disable=SC1091  # written by scripts/s3-server.sh
+  . "$s3dir/env"
+  set +a
+fi
 
-echo "== (b) respawn run --fresh, local store"
-for r in $(seq 1 "$repeats"); do
+ref=""
+for r in $(seq 1 "$pairs"); do
+  echo "== pair $r of $pairs"
+  # (a) plain DuckDB
+  d="$work/plain-$r"; mkdir -p "$d/out"
+  pushd "$d" >/dev/null
+  timed plain "$d/run.log" "$plain" --threads "$threads" "$work/demo_plain.sql"
+  popd >/dev/null
+  # (b) respawn, local store
   d="$work/local-$r"; pipeline_copy "$d"
-  run_respawn local "$d" --fresh --store "$d/store"
-  if [ "$r" = 1 ]; then
+  timed local "$d/run.log" "$respawn" run --threads "$threads" --fresh --store "$d/store" "$d/pipeline.toml"
+  if [ -z "$ref" ]; then
     ref="$d/out"
     check_outputs "$work/plain-1/out" "$ref" "plain DuckDB"
   else
     check_outputs "$d/out" "$ref" "local run $r"
-    rm -rf "$d/store"  # keep the disk use of the bench small
+    check_outputs "$work/plain-$r/out" "$ref" "plain DuckDB $r"
   fi
-done
-rm -rf "$work/local-1/store"
-
-if [ "${SKIP_S3:-0}" != 1 ]; then
-  echo "== (c) respawn run --fresh, S3 store on a local radosgw"
-  s3_started=1
-  "$here/scripts/s3-server.sh" start radosgw "$s3dir" >"$work/s3-start.log" 2>&1 ||
-    { cat "$work/s3-start.log" >&2; exit 1; }
-  set -a; . "$s3dir/env"; set +a
-  for r in $(seq 1 "$repeats"); do
+  rm -rf "$d/store"  # keep the disk use of the bench small
+  # (c) respawn, radosgw store
+  if [ "$s3_started" = 1 ]; then
     d="$work/s3-$r"; pipeline_copy "$d"
-    run_respawn radosgw "$d" --fresh --store "s3://$RESPAWN_TEST_BUCKET/pipeline-bench/run-$r"
+    timed radosgw "$d/run.log" "$respawn" run --threads "$threads" --fresh \
+      --store "s3://$RESPAWN_TEST_BUCKET/pipeline-bench/run-$r" "$d/pipeline.toml"
     check_outputs "$d/out" "$ref" "radosgw run $r"
     # Free the server's memory (objects live in RAM) before the next run.
     "$respawn" -q store rm -r "s3://$RESPAWN_TEST_BUCKET/pipeline-bench/run-$r/" >/dev/null
-  done
+  fi
+done
+if [ "$s3_started" = 1 ]; then
   "$here/scripts/s3-server.sh" stop "$s3dir" >/dev/null 2>&1 || true
   s3_started=0
 fi
 
-clean=$(echo "${samples[local]}" | median)
-kill_after=$(calc "$clean * $kill_at")
-echo "== (d) kill -9 at $(fmt "$kill_after") s ($kill_at of the clean $(fmt "$clean") s), then resume"
-for r in $(seq 1 "$repeats"); do
-  d="$work/resume-$r"; pipeline_copy "$d"
-  "$respawn" run --threads "$threads" --fresh --store "$d/store" "$d/pipeline.toml" >"$d/killed.log" 2>&1 &
-  pid=$!
-  bg_pid=$pid
-  sleep "$kill_after"
-  if ! kill -9 "$pid" 2>/dev/null; then
-    echo "pipeline_bench: the run ended before the kill at $(fmt "$kill_after") s (machine faster now?):" >&2
-    cat "$d/killed.log" >&2
-    exit 1
-  fi
-  wait "$pid" 2>/dev/null || true
-  bg_pid=""
-  committed=$(grep -c ': computed in' "$d/killed.log" || true)
-  run_respawn resume "$d" --store "$d/store"
-  echo "    killed run had committed $committed of 10 nodes; resume: $(grep -c ': reused' "$d/run.log") reused, $(grep -c ': computed in' "$d/run.log") computed"
-  check_outputs "$d/out" "$ref" "resumed run $r"
-  rm -rf "$d/store"
-done
+if [ "${SKIP_RESUME:-0}" != 1 ]; then
+  read -r clean_median _ _ < <(stats "${wall[local]}")
+  kill_after=$(calc "$clean_median * $kill_at")
+  echo "== (d) pairs of a clean local run and a run killed with SIGKILL at $(fmt "$kill_after") s ($kill_at of the median clean $(fmt "$clean_median") s), then resumed"
+  for r in $(seq 1 "$pairs"); do
+    d="$work/clean-$r"; pipeline_copy "$d"
+    timed clean "$d/run.log" "$respawn" run --threads "$threads" --fresh --store "$d/store" "$d/pipeline.toml"
+    rm -rf "$d/store"
+    d="$work/resume-$r"; pipeline_copy "$d"
+    drop_caches
+    "$respawn" run --threads "$threads" --fresh --store "$d/store" "$d/pipeline.toml" >"$d/killed.log" 2>&1 &
+    bg_pid=$!
+    sleep "$kill_after"
+    if ! kill -9 "$bg_pid" 2>/dev/null; then
+      echo "pipeline_bench: the run ended before the kill at $(fmt "$kill_after") s (machine faster now?):" >&2
+      cat "$d/killed.log" >&2
+      exit 1
+    fi
+    wait "$bg_pid" 2>/dev/null || true
+    bg_pid=""
+    committed=$(grep -c ': computed in' "$d/killed.log" || true)
+    timed resume "$d/run.log" "$respawn" run --threads "$threads" --store "$d/store" "$d/pipeline.toml"
+    echo "    killed run had committed $committed nodes; resume: $(grep -c ': reused' "$d/run.log" || true) reused, $(grep -c ': computed in' "$d/run.log" || true) computed"
+    check_outputs "$d/out" "$ref" "resumed run $r"
+    rm -rf "$d/store"
+  done
+fi
 
-echo "== medians of $repeats (seconds; load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
-plain_s=$(echo "${samples[plain]}" | median)
-resume_s=$(echo "${samples[resume]}" | median)
-printf '%-28s %8.1f\n' "plain DuckDB" "$plain_s"
-printf '%-28s %8.1f\n' "respawn, local store" "$clean"
-if [ -n "${samples[radosgw]:-}" ]; then
-  s3_s=$(echo "${samples[radosgw]}" | median)
-  printf '%-28s %8.1f\n' "respawn, radosgw store" "$s3_s"
-fi
-printf '%-28s %8.1f\n' "resume after kill at $kill_at" "$resume_s"
-printf 'respawn/plain (local):   %.2fx\n' "$(calc "$clean / $plain_s")"
-if [ -n "${s3_s:-}" ]; then
-  printf 'respawn/plain (radosgw): %.2fx\n' "$(calc "$s3_s / $plain_s")"
-fi
-printf 'resume/clean:            %.2fx\n' "$(calc "$resume_s / $clean")"
+echo "== summary over $pairs pair(s): median [min-max] (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '%-28s %-24s %-24s\n' run "wall seconds" "cpu seconds (user+sys)"
+row() {  # LABEL NAME
+  [ -n "${wall[$2]:-}" ] || return 0
+  printf '%-28s %-24s %-24s\n' "$1" "$(fmt_stats "${wall[$2]}" %.1f)" "$(fmt_stats "${cpu[$2]}" %.1f)"
+}
+row "plain DuckDB" plain
+row "respawn, local store" local
+row "respawn, radosgw store" radosgw
+row "clean local (pairs of d)" clean
+row "resume after kill at $kill_at" resume
+echo "ratios, one per pair, then median [min-max]:"
+ratio_row() {  # LABEL A B
+  if [ -z "${wall[$2]:-}" ] || [ -z "${wall[$3]:-}" ]; then return 0; fi
+  local w c
+  w="$(ratios "${wall[$2]}" "${wall[$3]}")"
+  c="$(ratios "${cpu[$2]}" "${cpu[$3]}")"
+  # shellcheck disable=SC2086  # one number per word
+  printf '%-28s wall %sx  (pairs: %s)\n' "$1" "$(fmt_stats "$w")" "$(printf '%.2f ' $w)"
+  # shellcheck disable=SC2086
+  printf '%-28s cpu  %sx  (pairs: %s)\n' "" "$(fmt_stats "$c")" "$(printf '%.2f ' $c)"
+}
+ratio_row "respawn local / plain" plain local
+ratio_row "respawn radosgw / plain" plain radosgw
+ratio_row "resume / clean" clean resume
+echo "(radosgw: cpu counts the respawn process only, not the server's)"
 echo "all outputs matched the clean run's row for row"

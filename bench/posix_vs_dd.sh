@@ -4,13 +4,17 @@
 #   write: respawn store cp FILE file://DIR/KEY   vs  dd bs=16M conv=fsync
 #   copy-out: respawn store cp file://DIR/KEY FILE (durable)  vs  dd bs=16M conv=fsync
 #   cat: respawn store cat file://DIR/KEY >/dev/null  vs  dd bs=16M of=/dev/null
-# Page cache is dropped before every step; ratio = dd time / respawn time (>1: respawn faster).
+# Page cache is dropped before every step (the script fails when it cannot; DROP_CACHES=0 skips
+# dropping); ratio = dd time / respawn time (>1: respawn faster).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck disable=SC1091  # bench/bench_lib.sh
+. "$here/bench/bench_lib.sh"
 size_mib="${1:-1024}"
 repeats="${2:-3}"
 respawn="${RESPAWN_BIN:-$here/build/respawn}"
 [ -x "$respawn" ] || { echo "build first: scripts/build.sh" >&2; exit 2; }
+drop_caches
 work="$(mktemp -d /var/tmp/respawn-bench.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 src="$work/object.bin"
@@ -18,7 +22,7 @@ head -c $((size_mib << 20)) /dev/urandom > "$src"
 declare -A wall
 run() {  # run NAME CMD...: appends the wall seconds to the samples
   local name=$1; shift
-  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+  drop_caches
   /usr/bin/time -o "$work/time" -f '%e' "$@" >/dev/null 2>"$work/err" ||
     { echo "FAILED: $name: $*" >&2; cat "$work/err" >&2; exit 1; }
   wall[$name]+="$(cat "$work/time") "

@@ -194,6 +194,7 @@ struct S3Http::Attempt {
   Status local;  // a body or sink failure
   int64_t timeout_ms = 0;
   int64_t connect_timeout_ms = 0;
+  int sends = 0;  // times libcurl sent the request in this attempt (see Transfer::sends)
 };
 
 namespace {
@@ -206,6 +207,11 @@ struct Transfer {
   bool status_known = false;
   bool success = false;
   uint64_t progress_bytes = 0;  // added to request->progress by this attempt
+  // How often libcurl sent the request. It sends it again on its own, inside one
+  // curl_easy_perform, when a reused connection dies before any byte of the answer arrives: the
+  // first send may have reached the server (it may have stored the object and lost only the
+  // answer), so more than one send makes the attempt ambiguous.
+  int sends = 0;
 };
 
 void AddProgress(Transfer* t, size_t n) {
@@ -273,8 +279,19 @@ size_t OnRead(char* buf, size_t size, size_t nitems, void* user) {
 int OnSeek(void* user, curl_off_t offset, int origin) {
   auto* t = static_cast<Transfer*>(user);
   if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
+  if (offset == 0 && t->request->progress != nullptr) {
+    // libcurl rewinds to send the body again: what it sent so far does not count.
+    t->request->progress->done.fetch_sub(t->progress_bytes);
+    t->progress_bytes = 0;
+  }
   return t->request->body->Seek(static_cast<uint64_t>(offset)) ? CURL_SEEKFUNC_OK
                                                                : CURL_SEEKFUNC_FAIL;
+}
+
+int OnPrereq(void* user, char* /*primary_ip*/, char* /*local_ip*/, int /*primary_port*/,
+             int /*local_port*/) {
+  ++static_cast<Transfer*>(user)->sends;
+  return CURL_PREREQFUNC_OK;
 }
 
 }  // namespace
@@ -432,6 +449,8 @@ S3Http::Attempt S3Http::Perform(S3Request& request, int64_t budget_ms) {
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, OnPrereq);
+  curl_easy_setopt(curl, CURLOPT_PREREQDATA, &t);
 
   a.connect_timeout_ms = std::max<int64_t>(1, std::min<int64_t>(config_.connect_timeout.count(), budget_ms));
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(a.connect_timeout_ms));
@@ -472,6 +491,7 @@ S3Http::Attempt S3Http::Perform(S3Request& request, int64_t budget_ms) {
   curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &a.os_errno);
   curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &a.request_size);
   curl_slist_free_all(header_list);
+  a.sends = t.sends;
 
   if (a.curl == CURLE_ABORTED_BY_CALLBACK && request.body != nullptr && !request.body->error().ok()) {
     a.local = request.body->error();
@@ -511,6 +531,13 @@ Result<S3Response> S3Http::Send(S3Request& request) {
     RESPAWN_LOG(kDebug, "s3 request: " << request.method << " " << ObjectUrl(request.key));
     Attempt a = Perform(request, budget_ms);
     if (!a.local.ok()) return a.local;
+    if (a.sends > 1) {
+      // libcurl resent the request after the connection died: the first may have landed.
+      ambiguous = true;
+      RESPAWN_LOG(kDebug, request.method << " " << ObjectUrl(request.key) << " attempt " << attempt
+                                         << ": libcurl sent it " << a.sends
+                                         << " times (a reused connection died)");
+    }
 
     bool retry = false;
     if (a.curl != CURLE_OK) {

@@ -168,7 +168,8 @@ struct S3Response {
   S3ErrorBody error;                                         // parsed from an error body
   int attempts = 0;
   /// An earlier attempt failed after the request may have reached the server (a timeout or a
-  /// reset mid-request, a 500): a write may have landed even though this answer says otherwise.
+  /// reset mid-request, a 500), or libcurl itself sent the request again after a reused
+  /// connection died: a write may have landed even though this answer says otherwise.
   bool ambiguous = false;
 
   bool ok() const { return status >= 200 && status < 300 && error.code.empty(); }

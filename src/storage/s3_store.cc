@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -852,30 +853,84 @@ class S3Store::Impl {
     return out;
   }
 
-  // DeleteBatch, halving a batch whose whole request timed out or failed transiently: some
-  // servers (Swift's s3api) delete the keys of a request one by one, slowly enough for 1,000
-  // keys to exceed the request timeout. Deleting is idempotent, so resending is safe.
-  BatchOutcome DeleteBatchAdaptive(const std::vector<std::string>& keys) {
+  // Watches the requests of one DeleteMany: once none has succeeded for two retry deadlines
+  // (each request already retried within one), the store is down rather than slow, and the
+  // keys not yet sent fail with the last error instead of costing a deadline per batch.
+  class DeleteWatch {
+   public:
+    explicit DeleteWatch(std::chrono::milliseconds deadline)
+        : window_(2 * deadline), last_success_(std::chrono::steady_clock::now()) {}
+    void Succeeded() {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_success_ = std::chrono::steady_clock::now();
+    }
+    void Failed(const Status& s) {
+      if (!RetryPolicy::IsRetryable(s)) return;  // an answer: the store is up
+      std::lock_guard<std::mutex> lock(mu_);
+      last_error_ = s;
+    }
+    // The error to fail unsent keys with, or OK while requests are still worth sending.
+    Status GiveUp() {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (last_error_.ok() || std::chrono::steady_clock::now() - last_success_ < window_) {
+        return Status::OK();
+      }
+      return Status(last_error_.code(), last_error_.message() +
+                                            " (not sent: no delete request succeeded for " +
+                                            std::to_string(window_.count() / 1000) + " s)");
+    }
+
+   private:
+    const std::chrono::milliseconds window_;
+    std::mutex mu_;
+    std::chrono::steady_clock::time_point last_success_;  // GUARDED_BY(mu_)
+    Status last_error_;                                   // GUARDED_BY(mu_)
+  };
+
+  static BatchOutcome AllFailed(const std::vector<std::string>& keys, const Status& s) {
+    BatchOutcome out;
+    for (const std::string& k : keys) out.failed.emplace_back(k, s);
+    return out;
+  }
+
+  // DeleteBatch, halving a batch whose whole request timed out: some servers (Swift's s3api)
+  // delete the keys of a request one by one, slowly enough for 1,000 keys to exceed the request
+  // timeout. Deleting is idempotent, so resending is safe. Other failures (5xx, resets) are not
+  // about the size of the request and are not split. When the first half times out as well,
+  // smaller requests do not help (the server times out whatever the size): the second half is
+  // not sent.
+  BatchOutcome DeleteBatchAdaptive(const std::vector<std::string>& keys, DeleteWatch& watch) {
+    if (Status give_up = watch.GiveUp(); !give_up.ok()) return AllFailed(keys, give_up);
     BatchOutcome outcome = DeleteBatch(keys);
+    if (outcome.failed.size() != keys.size() || outcome.unsupported) {
+      watch.Succeeded();
+    } else if (!keys.empty()) {
+      watch.Failed(outcome.failed.front().second);
+    }
     if (outcome.unsupported || keys.size() < 2 || outcome.failed.size() != keys.size()) {
       return outcome;
     }
     for (const auto& [key, status] : outcome.failed) {
-      if (status.code() != StatusCode::kDeadlineExceeded && !status.IsUnavailable()) return outcome;
+      if (status.code() != StatusCode::kDeadlineExceeded) return outcome;
     }
     RESPAWN_LOG(kInfo, Url() << ": DeleteObjects of " << keys.size()
                              << " keys timed out; retrying in halves");
     const auto middle = keys.begin() + static_cast<std::ptrdiff_t>(keys.size() / 2);
-    BatchOutcome merged;
-    merged.requests = outcome.requests;  // the request that timed out
-    for (const std::vector<std::string>& half :
-         {std::vector<std::string>(keys.begin(), middle), std::vector<std::string>(middle, keys.end())}) {
-      BatchOutcome part = DeleteBatchAdaptive(half);
-      if (part.unsupported) return part;
-      merged.deleted += part.deleted;
-      merged.requests += part.requests;
-      for (auto& f : part.failed) merged.failed.push_back(std::move(f));
-    }
+    const std::vector<std::string> first(keys.begin(), middle);
+    const std::vector<std::string> second(middle, keys.end());
+    BatchOutcome merged = DeleteBatchAdaptive(first, watch);
+    if (merged.unsupported) return merged;
+    merged.requests += outcome.requests;  // the request that timed out
+    const bool first_timed_out =
+        merged.failed.size() == first.size() &&
+        std::all_of(merged.failed.begin(), merged.failed.end(),
+                    [](const auto& f) { return f.second.code() == StatusCode::kDeadlineExceeded; });
+    BatchOutcome part = first_timed_out ? AllFailed(second, merged.failed.front().second)
+                                        : DeleteBatchAdaptive(second, watch);
+    if (part.unsupported) return part;
+    merged.deleted += part.deleted;
+    merged.requests += part.requests;
+    for (auto& f : part.failed) merged.failed.push_back(std::move(f));
     return merged;
   }
 
@@ -895,6 +950,7 @@ class S3Store::Impl {
     }
     const size_t parallelism = static_cast<size_t>(std::max(1, config_.parallelism));
     std::mutex mu;
+    DeleteWatch watch(config_.retry.deadline);
     // Servers delete the keys of one request one after another, so spread the keys over at
     // least 4 rounds of `parallelism` requests (never more than 1,000 keys a request): slow
     // servers then stay within the request timeout, and fast ones see no difference.
@@ -906,7 +962,7 @@ class S3Store::Impl {
           batchable.begin() + static_cast<std::ptrdiff_t>(b * batch_size),
           batchable.begin() +
               static_cast<std::ptrdiff_t>(std::min(batchable.size(), (b + 1) * batch_size)));
-      BatchOutcome outcome = DeleteBatchAdaptive(batch);
+      BatchOutcome outcome = DeleteBatchAdaptive(batch, watch);
       std::lock_guard<std::mutex> lock(mu);
       result.requests += outcome.requests;
       if (outcome.unsupported) {
@@ -922,7 +978,15 @@ class S3Store::Impl {
     });
     result.requests += singles.size();
     ParallelFor(singles.size(), parallelism, [&](size_t i) {
-      Status s = DeleteFull(FullKey(singles[i]));
+      Status s = watch.GiveUp();
+      if (s.ok()) {
+        s = DeleteFull(FullKey(singles[i]));
+        if (s.ok()) {
+          watch.Succeeded();
+        } else {
+          watch.Failed(s);
+        }
+      }
       std::lock_guard<std::mutex> lock(mu);
       if (s.ok()) {
         ++result.deleted;
@@ -1008,7 +1072,10 @@ class S3Store::Impl {
       put_if_absent_ = kAbsent;
       return false;
     }
-    if (!r1.ok()) return http_->ErrorStatus(first, r1);
+    // A 412 after an attempt that may have landed is our own probe: its key is random, nobody
+    // else writes it (and the 412 itself shows the server honours If-None-Match).
+    const bool landed_before = r1.status == 412 && r1.ambiguous;
+    if (!r1.ok() && !landed_before) return http_->ErrorStatus(first, r1);
     bucket_exists_ = true;
 
     S3Request second;
