@@ -35,6 +35,8 @@ int ExitCodeFor(const Status& status, Phase phase) {
       return kExitOk;
     case StatusCode::kInvalidArgument:
       return kExitUsage;
+    case StatusCode::kCancelled:  // SIGINT/SIGTERM: what finished stays; re-running resumes
+      return kExitInterrupted;
     case StatusCode::kFailedPrecondition:  // e.g. no credentials configured
     case StatusCode::kPermissionDenied:    // e.g. a store root this user may not write
     case StatusCode::kUnimplemented:       // e.g. a URL naming a backend this build lacks

@@ -1,5 +1,8 @@
 #include "util/status.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace respawn {
 
 std::string_view StatusCodeName(StatusCode code) {
@@ -16,6 +19,7 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kDataLoss: return "DataLoss";
     case StatusCode::kUnimplemented: return "Unimplemented";
     case StatusCode::kInternal: return "Internal";
+    case StatusCode::kCancelled: return "Cancelled";
   }
   return "Unknown";
 }
@@ -49,5 +53,14 @@ Status DeadlineExceeded(std::string m) { return Status(StatusCode::kDeadlineExce
 Status DataLoss(std::string m) { return Status(StatusCode::kDataLoss, std::move(m)); }
 Status Unimplemented(std::string m) { return Status(StatusCode::kUnimplemented, std::move(m)); }
 Status Internal(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
+Status Cancelled(std::string m) { return Status(StatusCode::kCancelled, std::move(m)); }
+
+namespace internal {
+void DieOnValueOfError(const Status& status) {
+  std::fprintf(stderr, "respawn: internal error: the value of a failed Result was read (%s)\n",
+               status.ToString().c_str());
+  std::abort();
+}
+}  // namespace internal
 
 }  // namespace respawn

@@ -11,6 +11,7 @@
 //   kPermissionDenied   credentials or file permissions refuse the operation
 //   kUnimplemented      the backend cannot do this (e.g. conditional PUT on Swift)
 //   kDeadlineExceeded   the configured timeout elapsed
+//   kCancelled          the caller asked to stop (SIGINT/SIGTERM, a cancelled task): not a failure
 //   kInternal           a bug or an unexpected answer
 #pragma once
 
@@ -35,6 +36,7 @@ enum class StatusCode : int {
   kDataLoss,
   kUnimplemented,
   kInternal,
+  kCancelled,
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -70,6 +72,7 @@ class [[nodiscard]] Status {
   bool IsNotFound() const { return code_ == StatusCode::kNotFound; }
   bool IsAlreadyExists() const { return code_ == StatusCode::kAlreadyExists; }
   bool IsUnavailable() const { return code_ == StatusCode::kUnavailable; }
+  bool IsCancelled() const { return code_ == StatusCode::kCancelled; }
 
   /// "NotFound: message" or "OK".
   std::string ToString() const;
@@ -107,6 +110,12 @@ Status DeadlineExceeded(std::string message);
 Status DataLoss(std::string message);
 Status Unimplemented(std::string message);
 Status Internal(std::string message);
+Status Cancelled(std::string message);
+
+namespace internal {
+/// Prints the status and aborts (a Result's value read although it holds an error).
+[[noreturn]] void DieOnValueOfError(const Status& status);
+}  // namespace internal
 
 /// Either a value or a non-OK Status.
 template <typename T>
@@ -120,17 +129,23 @@ class [[nodiscard]] Result {
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
 
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T& operator*() & { return *value_; }
-  const T& operator*() const& { return *value_; }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
+  /// REQUIRES: ok(). Reading the value of an error is a bug: it aborts naming the error.
+  T& value() & { return CheckedValue(); }
+  const T& value() const& { return const_cast<Result*>(this)->CheckedValue(); }
+  T&& value() && { return std::move(CheckedValue()); }
+  T& operator*() & { return CheckedValue(); }
+  const T& operator*() const& { return const_cast<Result*>(this)->CheckedValue(); }
+  T* operator->() { return &CheckedValue(); }
+  const T* operator->() const { return &const_cast<Result*>(this)->CheckedValue(); }
 
   T ValueOr(T fallback) const& { return ok() ? *value_ : std::move(fallback); }
 
  private:
+  T& CheckedValue() {
+    if (!value_.has_value()) internal::DieOnValueOfError(status_);
+    return *value_;
+  }
+
   Status status_;
   std::optional<T> value_;
 };

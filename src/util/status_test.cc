@@ -34,3 +34,22 @@ TEST(StatusTest, ResultPropagates) {
 
 }  // namespace
 }  // namespace respawn
+
+namespace respawn {
+namespace {
+
+TEST(ResultDeathTest, ReadingTheValueOfAnErrorAborts) {
+  Result<int> r = NotFound("no such thing");
+  EXPECT_DEATH((void)r.value(), "value of a failed Result was read .*NotFound: no such thing");
+  EXPECT_DEATH((void)*r, "NotFound");
+}
+
+TEST(StatusTest, CancelledIsItsOwnCode) {
+  Status s = Cancelled("interrupted by SIGTERM");
+  EXPECT_TRUE(s.IsCancelled());
+  EXPECT_EQ(s.ToString(), "Cancelled: interrupted by SIGTERM");
+  EXPECT_TRUE(s.WithContext("stage x").IsCancelled());
+}
+
+}  // namespace
+}  // namespace respawn
