@@ -223,23 +223,25 @@ TEST_F(CheckpointTypesTest, CheckpointWithoutTypeRecordIsRefused) {
 class ParquetOutputTest : public CheckpointTypesTest {
  protected:
   // Writes `sql` to a Parquet file the way the runner writes an output, and returns the status
-  // of the COPY; the file is then readable as `read_parquet(path_)`.
+  // of the COPY; the file is then readable as `read_parquet(Path())`.
   Status WriteOutput(const std::string& sql) {
     Result<std::string> select = ParquetOutputQuery(*conn_, sql);
     if (!select.ok()) return select.status();
-    return conn_->Execute("COPY (" + *select + ") TO " + QuoteLiteral(path_) +
+    return conn_->Execute("COPY (" + *select + ") TO " + QuoteLiteral(Path()) +
                           " (FORMAT parquet, COMPRESSION zstd)");
   }
   // "type|text" of each row of the column `column` of the written file.
   std::string Read(const std::string& column) {
     Result<QueryResult> r =
         conn_->Query("SELECT typeof(" + column + "), CAST(" + column + " AS VARCHAR) FROM " +
-                     "read_parquet(" + QuoteLiteral(path_) + ")");
+                     "read_parquet(" + QuoteLiteral(Path()) + ")");
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? r->ToText() : "";
   }
 
-  std::string path_ = std::string(::testing::TempDir()) + "/respawn-output-test.parquet";
+  // In the database's own temporary directory: ctest runs test cases as parallel processes, and
+  // a shared path let one case read a file another was writing.
+  std::string Path() const { return db_->temp_directory() + "/output-test.parquet"; }
 };
 
 TEST_F(ParquetOutputTest, LosslessColumnsAreWrittenAsTheyAre) {
