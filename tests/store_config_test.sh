@@ -159,7 +159,38 @@ test_run_reports_are_bounded() {
   fi
 }
 
+# Mistakes a new user makes on the command line and in paths: named, with the fix, exit 2,
+# nothing created.
+test_first_hour_mistakes() {
+  write_pipeline p
+  expect_exit 2 "$R" graph p/pipeline.toml
+  grep -qx "respawn: unknown command 'graph'; commands: .*" err.txt
+  expect_exit 2 "$R" stauts p/pipeline.toml
+  grep -q "unknown command 'stauts' (did you mean \"status\"?)" err.txt
+  # With --json, an error is also one JSON object on stdout.
+  expect_exit 2 "$R" --json stauts p/pipeline.toml
+  "$PY" -c 'import json; j = json.loads(open("out.txt").read()); assert j["event"] == "error" and j["code"] == 2 and "stauts" in j["message"], j'
+  expect_exit 2 "$R" run p/pipeline.toml --store s3:/bucket/ckpt
+  grep -q 'write s3://bucket/ckpt' err.txt
+  [ ! -e s3: ] || { echo "a local directory named s3: was created"; return 1; }
+  # A source file that does not exist: named before the store is opened.
+  mkdir -p q
+  sed 's|^sql = "SELECT range AS id, range % 7 AS k FROM range(0, 5000)"|path = "data/missing.csv"|' \
+    p/pipeline.toml >q/pipeline.toml
+  grep -q 'data/missing.csv' q/pipeline.toml
+  expect_exit 2 "$R" run q/pipeline.toml
+  grep -q '^respawn: q/pipeline.toml:[0-9]*: source "nums": file .*/q/data/missing.csv does not exist' err.txt
+  [ ! -e q/.respawn ] || { echo "the store was created although the pipeline named a missing file"; return 1; }
+  # Every command's --help lists the global options.
+  local cmd
+  for cmd in run status gc verify repair ls store doctor; do
+    expect_exit 0 "$R" "$cmd" --help
+    grep -q -- '--json' out.txt || { echo "respawn $cmd --help does not list --json"; return 1; }
+  done
+}
+
 run test_rejected_credentials_and_missing_bucket_exit_2
+run test_first_hour_mistakes
 run test_read_only_commands_create_no_local_store
 run test_read_only_commands_leave_a_local_store_unchanged
 run test_read_only_commands_send_no_writes_to_s3

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "ledger/coordinator.h"
@@ -84,9 +85,25 @@ void PrintError(std::string_view message) {
   std::fflush(stderr);
 }
 
+namespace {
+std::atomic<bool> g_json_errors{false};
+}  // namespace
+
+void SetJsonErrors(bool json) { g_json_errors.store(json); }
+
 int Fail(const Status& status, Phase phase) {
-  PrintError(status.message().empty() ? status.ToString() : status.message());
-  return ExitCodeFor(status, phase);
+  const std::string message = status.message().empty() ? status.ToString() : status.message();
+  PrintError(message);
+  const int code = ExitCodeFor(status, phase);
+  if (g_json_errors.load()) {
+    nlohmann::json j = {{"event", "error"},
+                        {"code", code},
+                        {"status", std::string(StatusCodeName(status.code()))},
+                        {"message", Redact(message)}};
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    std::fflush(stdout);
+  }
+  return code;
 }
 
 void RegisterCoordinatorSecrets(const std::string& url) {

@@ -59,8 +59,12 @@ int ExitCodeFor(const Status& status, Phase phase);
 
 /// Prints `respawn: <message>` as one line on stderr (newlines folded, known secrets redacted).
 void PrintError(std::string_view message);
-/// PrintError(status.message()) and returns ExitCodeFor(status, phase).
+/// PrintError(status.message()) and returns ExitCodeFor(status, phase). With --json, the error
+/// is also one JSON object on stdout: {"event":"error","code":<exit code>,"message":...}.
 int Fail(const Status& status, Phase phase);
+
+/// Whether Fail also prints errors as JSON on stdout (--json). Set once, before commands run.
+void SetJsonErrors(bool json);
 
 /// Secrets (S3 secret keys, session tokens) that must never be printed; PrintError and Redact
 /// replace them. Thread-safe.

@@ -2,15 +2,44 @@
 // doctor_cmd.cc, ...). To add one, write an Add*Command(app, globals, &run) in its own file,
 // declare it in common.h and call it below.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
 
 #include "cli/common.h"
+#include "pipeline/spec.h"
 #include "util/log.h"
 
 namespace respawn::cli {
 namespace {
+
+// The first word of the command line that is not an option or an option's value: the command.
+std::string FirstCommandWord(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") return "";
+    if (a.rfind("-", 0) == 0) {
+      // Global options that take a value in the next word.
+      if (a == "--chaos" || a == "--timeout") ++i;
+      continue;
+    }
+    return a;
+  }
+  return "";
+}
+
+// Every command's --help lists the global options it honours (CLI11 shows them only at the top).
+void DescribeGlobalOptions(CLI::App& app) {
+  const std::string globals =
+      "Global options (before or after the command): --json (JSON output; errors as "
+      "{\"event\":\"error\",...} on stdout too), -q/--quiet, -v/--verbose, --timeout SECONDS, "
+      "--chaos SPEC. See respawn --help.";
+  for (CLI::App* sub : app.get_subcommands({})) {
+    std::string footer = sub->get_footer();
+    sub->footer(footer.empty() ? globals : footer + "\n\n" + globals);
+  }
+}
 
 int Main(int argc, char** argv) {
   CLI::App app(
@@ -39,13 +68,35 @@ int Main(int argc, char** argv) {
   AddStoreCommands(app, globals, &run);
   AddDoctorCommand(app, globals, &run);
   AddDebugCommands(app, globals, &run);
+  DescribeGlobalOptions(app);
+
+  // An unknown command is named as such, with a did-you-mean (CLI11 would only say that a
+  // subcommand is required, or that the word was not expected).
+  bool json_requested = false;
+  for (int i = 1; i < argc; ++i)
+    json_requested = json_requested || std::string(argv[i]) == "--json";
+  SetJsonErrors(json_requested);
+  if (std::string word = FirstCommandWord(argc, argv); !word.empty()) {
+    std::vector<std::string> names;  // the visible ones, for the message
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      known = known || sub->get_name() == word;
+      if (!sub->get_group().empty()) names.push_back(sub->get_name());
+    }
+    if (!known) {
+      std::string list;
+      for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+      return Fail(InvalidArgument("unknown command '" + word + "'" + DidYouMeanSuffix(word, names) +
+                                  "; commands: " + list + " (see respawn --help)"),
+                  Phase::kConfig);
+    }
+  }
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
-    PrintError(std::string(e.what()) + " (see respawn --help)");
-    return kExitUsage;
+    return Fail(InvalidArgument(std::string(e.what()) + " (see respawn --help)"), Phase::kConfig);
   }
   if (globals.verbose) SetLogLevel(LogLevel::kDebug);
   if (globals.quiet && globals.verbose) {

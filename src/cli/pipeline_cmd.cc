@@ -13,6 +13,7 @@
 #include "cli/common.h"
 #include "ledger/coordinator.h"
 #include "ledger/ledger.h"
+#include "pipeline/fingerprint.h"
 #include "pipeline/owner.h"
 #include "pipeline/runner.h"
 #include "pipeline/spec.h"
@@ -91,6 +92,21 @@ nlohmann::json GcJson(const GcReport& gc) {
           {"list_requests", gc.list_requests},
           {"delete_requests", gc.delete_requests},
           {"failed", gc.failed}};
+}
+
+// A local file source that names no file is the pipeline file's mistake: reported (exit 2)
+// before the store is opened, which for a local store would create it.
+Status CheckLocalSourcesExist(const PipelineSpec& spec) {
+  for (const SourceSpec& source : spec.sources) {
+    if (source.kind != SourceKind::kFiles || source.location.is_url) continue;
+    Result<std::vector<SourceFile>> files =
+        ListLocalSourceFiles(source.location.resolved, /*content_hash_limit=*/0);
+    if (files.status().IsNotFound() || files.status().code() == StatusCode::kInvalidArgument) {
+      return InvalidArgument(spec.Where(source.location.line ? source.location.line : source.line) +
+                             ": source \"" + source.name + "\": " + files.status().message());
+    }
+  }
+  return Status::OK();
 }
 
 // Fail(), pointing at verify/repair when a ledger object is damaged or missing.
@@ -301,6 +317,9 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   if (Status checked = CheckPipeline(loaded->spec); !checked.ok()) {
     return Fail(checked, checked.code() == StatusCode::kInvalidArgument ? Phase::kConfig
                                                                         : Phase::kOperation);
+  }
+  if (Status sources = CheckLocalSourcesExist(loaded->spec); !sources.ok()) {
+    return Fail(sources, Phase::kConfig);
   }
   if (InterruptScope::interrupted()) {
     PrintError("interrupted before the run started; nothing was changed");

@@ -14,6 +14,8 @@
 #include <system_error>
 
 #include "ledger/coordinator.h"
+#include "storage/store_url.h"
+#include "util/paths.h"
 
 namespace respawn {
 namespace {
@@ -398,7 +400,18 @@ class SpecParser {
     DataLocation loc;
     loc.written = written;
     loc.line = line;
-    std::string path = written;
+    if (std::string near_miss = StoreUrlNearMiss(written); !near_miss.empty()) {
+      Error(line, std::string(owner) + ": " + std::string(key) + ": " + near_miss);
+      return loc;
+    }
+    // `~` and $VARS as a shell would expand them (the pipeline file is not seen by one).
+    Result<std::string> expanded = ExpandShellPath(written);
+    if (!expanded.ok()) {
+      Error(line,
+            std::string(owner) + ": " + std::string(key) + ": " + expanded.status().message());
+      return loc;
+    }
+    std::string path = *expanded;
     if (path.starts_with("file://")) {
       path = path.substr(7);
     } else if (size_t scheme = path.find("://"); scheme != std::string::npos) {
@@ -408,7 +421,7 @@ class SpecParser {
                         " uses an unsupported scheme \"" + s +
                         "://\"; use a local path or s3://bucket/key");
       }
-      loc.resolved = written;
+      loc.resolved = path;
       loc.is_url = true;
       return loc;
     }

@@ -464,5 +464,40 @@ TEST(SpecTest, SqlLiterals) {
   EXPECT_EQ((SpecValue{SpecValue::Type::kFloat, "inf"}).SqlLiteral(), "'inf'::DOUBLE");
 }
 
+// Paths are expanded as a shell would (the TOML file is never seen by one), and mistyped store
+// URLs are errors with the right form, not local directories named "s3:".
+TEST(SpecTest, PathsExpandHomeAndVariablesAndRefuseMistypedUrls) {
+  ::setenv("HOME", "/home/ada", 1);
+  ::setenv("RESPAWN_SPEC_TEST_BUCKET", "team-bucket", 1);
+  Result<PipelineSpec> spec = Parse(R"toml(name = "p"
+store = "s3://${RESPAWN_SPEC_TEST_BUCKET}/ckpt"
+[sources.a]
+path = "~/in/*.csv"
+[outputs.o]
+from = "a"
+path = "$HOME/out/a.parquet"
+)toml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->store, "s3://team-bucket/ckpt");
+  EXPECT_EQ(spec->sources[0].location.resolved, "/home/ada/in/*.csv");
+  EXPECT_EQ(spec->outputs[0].location.resolved, "/home/ada/out/a.parquet");
+
+  ::unsetenv("RESPAWN_SPEC_TEST_UNSET");
+  std::string unset = ParseError(R"toml(name = "p"
+[sources.a]
+path = "$RESPAWN_SPEC_TEST_UNSET/a.csv"
+)toml");
+  EXPECT_NE(unset.find("pipeline.toml:3:"), std::string::npos) << unset;
+  EXPECT_NE(unset.find("$RESPAWN_SPEC_TEST_UNSET, which is not set"), std::string::npos) << unset;
+
+  std::string slash = ParseError(R"toml(name = "p"
+store = "s3:/bucket/ckpt"
+[sources.a]
+sql = "SELECT 1"
+)toml");
+  EXPECT_NE(slash.find("pipeline.toml:2:"), std::string::npos) << slash;
+  EXPECT_NE(slash.find("write s3://bucket/ckpt"), std::string::npos) << slash;
+}
+
 }  // namespace
 }  // namespace respawn

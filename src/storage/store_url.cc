@@ -109,11 +109,39 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
+// Schemes a mistyped URL is recognised by (a local directory called "s3:" is not plausible).
+bool IsUrlScheme(std::string_view scheme) {
+  const std::string s = Lower(scheme);
+  return s == "s3" || s == "s3a" || s == "s3n" || s == "memory" || s == "gs" || s == "http" ||
+         s == "https";
+}
+
 }  // namespace
+
+std::string StoreUrlNearMiss(std::string_view text) {
+  size_t end = 0;
+  while (end < text.size() && IsSchemeChar(text[end], end == 0)) ++end;
+  if (end == 0 || !IsUrlScheme(text.substr(0, end))) return "";
+  const std::string scheme = Lower(text.substr(0, end));
+  std::string_view rest = text.substr(end);
+  auto fix = [&](std::string_view tail, const std::string& what) {
+    while (!tail.empty() && tail.front() == '/') tail.remove_prefix(1);
+    return "store URL " + Quoted(text) + " " + what + ": write " + scheme + "://" +
+           std::string(tail);
+  };
+  if (rest.starts_with("://")) return "";  // a URL (S3:// too: schemes are case-insensitive)
+  if (rest.starts_with(":"))
+    return fix(rest.substr(1), "is missing a slash after \"" + scheme + ":\"");
+  if (rest.starts_with("//")) return fix(rest, "is missing the colon after \"" + scheme + "\"");
+  return "";
+}
 
 Result<ParsedStoreUrl> ParseStoreUrl(std::string_view url) {
   if (url.empty()) {
     return InvalidArgument(std::string("store URL is empty; ") + std::string(kSupported));
+  }
+  if (std::string near_miss = StoreUrlNearMiss(url); !near_miss.empty()) {
+    return InvalidArgument(near_miss);
   }
   if (Lower(url.substr(0, 5)) == "file:") return ParseFileUrl(url);
 

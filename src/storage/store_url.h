@@ -29,7 +29,13 @@ struct ParsedStoreUrl {
 };
 
 /// Parses without touching the network or disk. InvalidArgument names the URL and the fix.
+/// A mistyped URL (StoreUrlNearMiss) is refused, never taken for a local directory.
 Result<ParsedStoreUrl> ParseStoreUrl(std::string_view url);
+
+/// When `text` looks like a mistyped store URL -- "s3:/bucket/x" or "s3:bucket" (slashes
+/// missing), "s3//bucket" (colon missing) -- the message naming the right form; "" otherwise.
+/// (Schemes are case-insensitive: "S3://bucket" is a URL.)
+std::string StoreUrlNearMiss(std::string_view text);
 
 struct OpenStoreOptions {
   bool retry = true;

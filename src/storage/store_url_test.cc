@@ -261,5 +261,24 @@ TEST(StoreUrlTest, OpenPosix) {
   fs::remove_all(tmpl, ec);
 }
 
+// Near misses are errors with the right form, never a local directory named "s3:".
+TEST(StoreUrlTest, MistypedUrlsAreRefusedWithTheRightForm) {
+  struct Case {
+    std::string text, want;
+  };
+  for (const Case& c : std::vector<Case>{{"s3:/bucket/x", "write s3://bucket/x"},
+                                         {"s3:bucket", "write s3://bucket"},
+                                         {"s3//bucket/p", "write s3://bucket/p"},
+                                         {"memory:/m", "write memory://m"}}) {
+    Result<ParsedStoreUrl> r = ParseStoreUrl(c.text);
+    ASSERT_FALSE(r.ok()) << c.text;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << c.text;
+    EXPECT_NE(r.status().message().find(c.want), std::string::npos) << r.status().ToString();
+  }
+  EXPECT_EQ(StoreUrlNearMiss("s3data/x"), "");  // a directory whose name starts with s3
+  EXPECT_EQ(StoreUrlNearMiss("S3://bucket"), "");
+  EXPECT_TRUE(ParseStoreUrl("s3data/x").ok());
+}
+
 }  // namespace
 }  // namespace respawn
