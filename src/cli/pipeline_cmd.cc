@@ -30,6 +30,8 @@ constexpr int kDefaultLifecycleDays = 7;
 
 struct PipelineOptions {
   std::string file;
+  std::string profile;              // --profile NAME
+  std::vector<std::string> params;  // --param name=value
   std::string store;
   bool fresh = false;
   bool adopt = false;
@@ -134,7 +136,10 @@ struct Loaded {
 Result<Loaded> Load(const PipelineOptions& o, const GlobalOptions& globals, bool open_store = true,
                     bool read_only = false) {
   Loaded loaded;
-  Result<PipelineSpec> spec = ParsePipelineFile(o.file);
+  SpecOverrides overrides;
+  overrides.profile = o.profile;
+  overrides.params = o.params;
+  Result<PipelineSpec> spec = ParsePipelineFile(o.file, overrides);
   if (!spec.ok()) {
     if (spec.status().IsNotFound()) {
       return InvalidArgument("cannot read pipeline file " + o.file + ": " +
@@ -1034,6 +1039,12 @@ constexpr char kSingleWriterHelp[] =
 
 void AddPipelineFileOptions(CLI::App* cmd, PipelineOptions* o) {
   cmd->add_option("pipeline", o->file, "The pipeline TOML file")->required();
+  cmd->add_option("--profile", o->profile,
+                  "Apply [profiles.NAME] of the pipeline file (its store and params), e.g. dev "
+                  "or prod");
+  cmd->add_option("--param", o->params,
+                  "name=value: override the param `name` wherever it is defined (repeatable; "
+                  "part of the fingerprint, so a changed value recomputes what uses it)");
   cmd->add_option("--store", o->store,
                   "Store URL for checkpoints (default: $RESPAWN_STORE, else the file's `store`, "
                   "else .respawn/ next to the file)");

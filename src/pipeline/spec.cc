@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <system_error>
 
@@ -185,7 +186,9 @@ struct Diagnostic {
 // One parse of one document. Collects every problem it finds, then reports them all.
 class SpecParser {
  public:
-  SpecParser(std::string_view text, std::string display_name, std::string base_dir) : text_(text) {
+  SpecParser(std::string_view text, std::string display_name, std::string base_dir,
+             SpecOverrides overrides = {})
+      : text_(text), overrides_(std::move(overrides)) {
     spec_.display_name = std::move(display_name);
     spec_.base_dir = std::move(base_dir);
     size_t start = 0;
@@ -219,7 +222,10 @@ class SpecParser {
     } catch (const std::exception& e) {
       return Internal(spec_.display_name + ": TOML parser failed: " + e.what());
     }
+    ParseProfile(root);
+    ParseParamOverrides();
     ParseRoot(root);
+    CheckOverridesUsed();
     CheckNames();
     CheckReferences();
     if (!diagnostics_.empty()) return Failure();
@@ -365,6 +371,19 @@ class SpecParser {
       std::string_view name = close == std::string_view::npos
                                   ? std::string_view()
                                   : raw.substr(open + 2, close - open - 2);
+      if (close != std::string_view::npos && name.starts_with("env:") &&
+          IsSqlIdentifier(name.substr(4))) {
+        // ${env:NAME}: the environment's value (part of the fingerprint, as params are).
+        const std::string var(name.substr(4));
+        if (const char* value = std::getenv(var.c_str()); value != nullptr) {
+          out += value;
+        } else {
+          Error(line, std::string(owner) + ": sql uses ${env:" + var + "}, but " + var +
+                          " is not set in the environment");
+        }
+        i = close + 1;
+        continue;
+      }
       if (close == std::string_view::npos || !IsSqlIdentifier(name)) {
         std::string shown(raw.substr(
             open, std::min<size_t>(close == std::string_view::npos ? 12 : close - open + 1,
@@ -472,9 +491,125 @@ class SpecParser {
     }
   }
 
+  // [profiles.NAME] chosen by --profile: its params (and, after the root is parsed, its store).
+  void ParseProfile(const toml::table& root) {
+    const toml::node* node = root.get("profiles");
+    const toml::table* profiles = node != nullptr ? node->as_table() : nullptr;
+    if (node != nullptr && profiles == nullptr) {
+      Error(LineOf(*node), "profiles must be a table of profiles (e.g. [profiles.dev] with "
+                           "store = \"...\" and params = { ... })");
+      return;
+    }
+    if (overrides_.profile.empty()) return;
+    std::vector<std::string> names;
+    const toml::table* chosen = nullptr;
+    if (profiles != nullptr) {
+      for (auto&& [k, v] : *profiles) {
+        names.emplace_back(k.str());
+        if (k.str() == overrides_.profile) chosen = v.as_table();
+      }
+    }
+    if (chosen == nullptr) {
+      Error(node != nullptr ? LineOf(*node) : 1,
+            "--profile " + Quote(overrides_.profile) + ": the file defines no [profiles." +
+                overrides_.profile + "]" + DidYouMeanSuffix(overrides_.profile, names) +
+                (names.empty() ? "" : "; profiles are " + JoinNames(names)));
+      return;
+    }
+    const std::string owner = "profile " + Quote(overrides_.profile);
+    CheckKeys(*chosen, owner, {"store", "params"});
+    if (const toml::node* params = chosen->get("params")) {
+      for (NamedValue& v : ParseValueTable(*params, owner, "params", "{ rows = 1000 }")) {
+        overrides_by_name_[v.name] = {v.value, owner, false, true};
+      }
+    }
+    profile_store_ = chosen->get("store");
+  }
+
+  // --param name=value (after the profile, so they win).
+  void ParseParamOverrides() {
+    for (const std::string& p : overrides_.params) {
+      size_t eq = p.find('=');
+      std::string name = eq == std::string::npos ? p : p.substr(0, eq);
+      if (eq == std::string::npos || !IsSqlIdentifier(name)) {
+        Error(1, "--param " + Quote(p) + ": write --param name=value (e.g. --param min_amount=20)");
+        continue;
+      }
+      SpecValue value;
+      value.text = p.substr(eq + 1);
+      overrides_by_name_[name] = {value, "--param " + p, true, false};
+    }
+  }
+
+  struct Override {
+    SpecValue value;
+    std::string from;    // "--param x=1" or "profile \"dev\"" (for messages)
+    bool typed_by_file;  // --param: text only, takes the type of the param it replaces
+    bool used = false;
+  };
+
+  // Params of a source or stage, with the profile's and --param's values in place.
+  void ApplyParamOverrides(std::vector<NamedValue>* params, std::string_view owner) {
+    for (NamedValue& p : *params) {
+      auto it = overrides_by_name_.find(p.name);
+      if (it == overrides_by_name_.end()) continue;
+      Override& o = it->second;
+      o.used = true;
+      if (!o.typed_by_file) {
+        p.value = o.value;
+        continue;
+      }
+      std::string why;
+      SpecValue v = p.value;
+      v.text = o.value.text;
+      if (!ParamTextFits(v, &why)) {
+        Error(p.line, std::string(owner) + ": " + o.from + ": " + why);
+        continue;
+      }
+      p.value = v;
+    }
+  }
+
+  // Whether `v.text` is a valid value of `v.type`; canonicalizes booleans.
+  static bool ParamTextFits(SpecValue& v, std::string* why) {
+    const std::string& t = v.text;
+    switch (v.type) {
+      case SpecValue::Type::kInteger: {
+        int64_t n = 0;
+        auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+        if (ec == std::errc() && end == t.data() + t.size() && !t.empty()) return true;
+        *why = Quote(t) + " is not a whole number, as the param is in the file";
+        return false;
+      }
+      case SpecValue::Type::kFloat: {
+        char* end = nullptr;
+        std::strtod(t.c_str(), &end);
+        if (!t.empty() && end == t.c_str() + t.size()) return true;
+        *why = Quote(t) + " is not a number, as the param is in the file";
+        return false;
+      }
+      case SpecValue::Type::kBool:
+        if (t == "true" || t == "false") return true;
+        *why = Quote(t) + " is not true or false, as the param is in the file";
+        return false;
+      default:
+        return true;
+    }
+  }
+
+  void CheckOverridesUsed() {
+    std::vector<std::string> defined(all_param_names_.begin(), all_param_names_.end());
+    for (const auto& [name, o] : overrides_by_name_) {
+      if (o.used) continue;
+      Error(1, o.from + ": no source or stage defines the param " + Quote(name) +
+                   DidYouMeanSuffix(name, defined) +
+                   (defined.empty() ? "" : "; params are " + JoinNames(defined)));
+    }
+  }
+
   void ParseRoot(const toml::table& root) {
     CheckKeys(root, "pipeline",
-              {"name", "store", "coordinator", "sources", "stages", "outputs", "gc"});
+              {"name", "store", "coordinator", "sources", "stages", "outputs", "gc", "profiles"});
     ParseGc(root);
     if (const toml::node* name = root.get("name")) {
       if (auto s = ExpectString(*name, "pipeline", "name", "\"sales\"")) {
@@ -506,6 +641,13 @@ class SpecParser {
           spec_.store = ResolveLocation(*s, LineOf(*store), "pipeline", "store").resolved;
           spec_.store_line = LineOf(*store);
         }
+      }
+    }
+    if (profile_store_ != nullptr) {
+      const std::string owner = "profile " + Quote(overrides_.profile);
+      if (auto s = ExpectString(*profile_store_, owner, "store", "\"s3://bucket/prefix\"")) {
+        spec_.store = ResolveLocation(*s, LineOf(*profile_store_), owner, "store").resolved;
+        spec_.store_line = LineOf(*profile_store_);
       }
     }
     if (const toml::node* coordinator = root.get("coordinator")) {
@@ -635,6 +777,8 @@ class SpecParser {
       }
       if (const toml::node* params = t.get("params")) {
         source.params = ParseValueTable(*params, owner, "params", "{ rows = 1000 }");
+        for (const NamedValue& p : source.params) all_param_names_.insert(p.name);
+        ApplyParamOverrides(&source.params, owner);
       }
       if (!ParseSql(*sql, owner, source.params, &source.raw_sql, &source.sql, &source.sql_line)) {
         return;
@@ -674,6 +818,8 @@ class SpecParser {
     }
     if (const toml::node* params = t.get("params")) {
       stage.params = ParseValueTable(*params, owner, "params", "{ min_amount = 10 }");
+      for (const NamedValue& p : stage.params) all_param_names_.insert(p.name);
+      ApplyParamOverrides(&stage.params, owner);
     }
     if (const toml::node* checkpoint = t.get("checkpoint")) {
       if (auto* b = checkpoint->as_boolean()) {
@@ -820,6 +966,10 @@ class SpecParser {
   }
 
   std::string_view text_;
+  SpecOverrides overrides_;
+  std::map<std::string, Override> overrides_by_name_;
+  std::set<std::string> all_param_names_;
+  const toml::node* profile_store_ = nullptr;  // the chosen profile's store, if any
   std::vector<std::string_view> lines_;
   PipelineSpec spec_;
   std::vector<Diagnostic> diagnostics_;
@@ -893,6 +1043,10 @@ std::string PipelineSpec::Where(int line) const {
 }
 
 Result<PipelineSpec> ParsePipelineFile(const std::string& path) {
+  return ParsePipelineFile(path, SpecOverrides());
+}
+
+Result<PipelineSpec> ParsePipelineFile(const std::string& path, const SpecOverrides& overrides) {
   std::error_code ec;
   fs::path absolute = fs::absolute(path, ec);
   if (ec) return InvalidArgument("pipeline file " + Quote(path) + ": " + ec.message());
@@ -909,8 +1063,9 @@ Result<PipelineSpec> ParsePipelineFile(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return Unavailable("reading pipeline file " + Quote(path) + " failed");
-  ASSIGN_OR_RETURN(PipelineSpec spec,
-                   ParsePipelineString(text.str(), path, absolute.parent_path().string()));
+  ASSIGN_OR_RETURN(PipelineSpec spec, ParsePipelineString(text.str(), path,
+                                                          absolute.parent_path().string(),
+                                                          overrides));
   fs::path canonical = fs::weakly_canonical(absolute, ec);
   spec.path = (ec ? absolute.lexically_normal() : canonical).string();
   return spec;
@@ -918,12 +1073,19 @@ Result<PipelineSpec> ParsePipelineFile(const std::string& path) {
 
 Result<PipelineSpec> ParsePipelineString(std::string_view text, std::string_view display_name,
                                          std::string_view base_dir) {
+  return ParsePipelineString(text, display_name, base_dir, SpecOverrides());
+}
+
+Result<PipelineSpec> ParsePipelineString(std::string_view text, std::string_view display_name,
+                                         std::string_view base_dir,
+                                         const SpecOverrides& overrides) {
   std::error_code ec;
   fs::path base = base_dir.empty() ? fs::current_path(ec) : fs::absolute(fs::path(base_dir), ec);
   if (ec) {
     return InvalidArgument("cannot resolve directory " + Quote(base_dir) + ": " + ec.message());
   }
-  SpecParser parser(text, std::string(display_name), base.lexically_normal().string());
+  SpecParser parser(text, std::string(display_name), base.lexically_normal().string(),
+                    overrides);
   return parser.Parse();
 }
 

@@ -151,12 +151,27 @@ struct PipelineSpec {
 
 /// Reads and parses the file at `path`; messages name it as written, relative paths in it are
 /// resolved against its directory. NotFound when the file cannot be read.
+/// What the command line changes in a pipeline file (`--profile`, `--param`).
+struct SpecOverrides {
+  /// `[profiles.NAME]` to apply: its `store` replaces the file's, its `params` override params of
+  /// that name in every source and stage. "" = none.
+  std::string profile;
+  /// "name=value", applied after the profile: overrides the param `name` wherever it is defined
+  /// (the value is read as the type the file gives it). A name no source or stage defines is an
+  /// error. Params are part of fingerprints: a changed value recomputes what uses it.
+  std::vector<std::string> params;
+};
+
 Result<PipelineSpec> ParsePipelineFile(const std::string& path);
+Result<PipelineSpec> ParsePipelineFile(const std::string& path, const SpecOverrides& overrides);
 
 /// Parses `text`; `display_name` names it in messages, `base_dir` is where relative paths in it
 /// are resolved from (made absolute against the current directory if relative).
 Result<PipelineSpec> ParsePipelineString(std::string_view text, std::string_view display_name,
                                          std::string_view base_dir);
+Result<PipelineSpec> ParsePipelineString(std::string_view text, std::string_view display_name,
+                                         std::string_view base_dir,
+                                         const SpecOverrides& overrides);
 
 /// The store a run uses: `flag_override` (--store) if not empty, else $RESPAWN_STORE if set and
 /// not empty, else the file's `store`, else "<base_dir>/.respawn".

@@ -189,7 +189,7 @@ dependson = ["b"]
             "\"depends_on\"?); valid keys are sql, depends_on, checkpoint, keep, params");
   EXPECT_EQ(ParseError("name = \"p\"\n[stage.a]\nsql = \"SELECT 1\"\n"),
             "pipeline.toml:2: pipeline: unknown key \"stage\" (did you mean \"stages\"?); valid "
-            "keys are name, store, coordinator, sources, stages, outputs, gc");
+            "keys are name, store, coordinator, sources, stages, outputs, gc, profiles");
   EXPECT_EQ(ParseError("name = \"p\"\n[sources.a]\nSQL = \"SELECT 1\"\n"),
             "pipeline.toml:2: source \"a\" needs path = \"...\" (files to read) or sql = "
             "\"SELECT ...\" (rows to generate)\n"
@@ -497,6 +497,60 @@ sql = "SELECT 1"
 )toml");
   EXPECT_NE(slash.find("pipeline.toml:2:"), std::string::npos) << slash;
   EXPECT_NE(slash.find("write s3://bucket/ckpt"), std::string::npos) << slash;
+}
+
+// --profile and --param override params (and the profile the store); ${env:NAME} reads the
+// environment; all of them end up in the SQL, so in the fingerprint.
+TEST(SpecTest, ProfilesParamsAndEnvironment) {
+  constexpr std::string_view kText = R"toml(name = "p"
+[profiles.dev]
+params = { rows = 100 }
+[profiles.prod]
+store = "/stores/prod"
+params = { rows = 5000 }
+[sources.nums]
+sql = "SELECT range AS n FROM range(${rows})"
+params = { rows = 1000 }
+[stages.total]
+sql = "SELECT count(*) * ${factor} AS c, '${env:RESPAWN_SPEC_TEST_TAG}' AS tag FROM nums"
+params = { factor = 2 }
+)toml";
+  ::setenv("RESPAWN_SPEC_TEST_TAG", "blue", 1);
+  SpecOverrides prod;
+  prod.profile = "prod";
+  prod.params = {"factor=3"};
+  Result<PipelineSpec> spec = ParsePipelineString(kText, "pipeline.toml", "/base", prod);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->store, "/stores/prod");
+  EXPECT_EQ(spec->sources[0].sql, "SELECT range AS n FROM range(5000)");
+  EXPECT_EQ(spec->stages[0].sql, "SELECT count(*) * 3 AS c, 'blue' AS tag FROM nums");
+  EXPECT_EQ(spec->stages[0].params[0].value.type, SpecValue::Type::kInteger);
+
+  Result<PipelineSpec> plain = ParsePipelineString(kText, "pipeline.toml", "/base");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->store, "");
+  EXPECT_EQ(plain->sources[0].sql, "SELECT range AS n FROM range(1000)");
+
+  SpecOverrides bad;
+  bad.params = {"fctor=3", "factor=abc"};
+  Result<PipelineSpec> r = ParsePipelineString(kText, "pipeline.toml", "/base", bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("--param fctor=3: no source or stage defines the param "
+                                      "\"fctor\" (did you mean \"factor\"?)"),
+            std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("\"abc\" is not a whole number"), std::string::npos);
+  SpecOverrides unknown;
+  unknown.profile = "staging";
+  r = ParsePipelineString(kText, "pipeline.toml", "/base", unknown);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("no [profiles.staging]; profiles are dev, prod"),
+            std::string::npos)
+      << r.status().message();
+  ::unsetenv("RESPAWN_SPEC_TEST_TAG");
+  r = ParsePipelineString(kText, "pipeline.toml", "/base");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("RESPAWN_SPEC_TEST_TAG is not set"), std::string::npos);
 }
 
 }  // namespace
