@@ -47,6 +47,7 @@ using CommandFn = std::function<int()>;
 void AddStoreCommands(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
 void AddDoctorCommand(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
 void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
+void AddShowCommand(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
 void AddDebugCommands(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
 
 /// Where an error happened: while reading arguments and opening stores (a bad URL or missing
