@@ -54,6 +54,11 @@ std::string Dollars(double d) {
   return buf;
 }
 
+// "1 row", "2 rows", "1,000 rows".
+std::string Plural(uint64_t n, const std::string& one, const std::string& many) {
+  return Thousands(n) + " " + (n == 1 ? one : many);
+}
+
 std::string Seconds(double s) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), s < 10 ? "%.2f s" : "%.1f s", s);
@@ -222,7 +227,7 @@ class RunPrinter {
     }
     std::string line;
     if (e.type == RunEvent::Type::kPlanned && e.node->action == NodeAction::kReused) {
-      line = "stage " + e.node->name + ": reused (" + Thousands(e.node->rows) + " rows, " +
+      line = "stage " + e.node->name + ": reused (" + Plural(e.node->rows, "row", "rows") + ", " +
              FormatBytes(e.node->bytes) + ", saved " + Seconds(e.node->saved_seconds) + ")";
     } else if (e.type == RunEvent::Type::kPlanned && e.node->action == NodeAction::kSkipped) {
       line = "stage " + e.node->name + ": skipped (" + e.node->reason + ")";
@@ -232,10 +237,14 @@ class RunPrinter {
       progress_.erase(e.node->name);
       const NodeReport& n = *e.node;
       if (n.action == NodeAction::kComputed) {
+        // (A first computation's reason, "no checkpoint", would read oddly beside
+        // "checkpointed".)
+        const std::string why =
+            n.reason == "no checkpoint" ? "nothing committed for it yet" : n.reason;
         line = "stage " + n.name + ": computed in " + Seconds(n.seconds) + ", " +
-               Thousands(n.rows) + " rows" +
-               (n.checkpoint ? ", " + FormatBytes(n.bytes) + " checkpointed" : "") + " (" +
-               n.reason + ")";
+               Plural(n.rows, "row", "rows") +
+               (n.checkpoint ? ", " + FormatBytes(n.bytes) + " checkpointed" : "") + " (" + why +
+               ")";
       } else {
         line = "stage " + n.name + ": " + std::string(NodeActionName(n.action));
       }
@@ -390,10 +399,12 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   } else if (!globals.quiet) {
     // saved_seconds adds up the reused stages' compute times; stages that ran side by side
     // overlap, so it is stage work not redone, not wall time.
-    std::printf("run %s %s in %s: %d computed, %d reused (~%s of stage work not redone)\n",
-                report->run_id.substr(0, 8).c_str(), result.c_str(),
-                Seconds(report->seconds).c_str(), computed, reused,
-                Seconds(report->saved_seconds).c_str());
+    std::printf(
+        "run %s %s in %s: %d computed, %d reused%s\n", report->run_id.substr(0, 8).c_str(),
+        result.c_str(), Seconds(report->seconds).c_str(), computed, reused,
+        reused == 0
+            ? ""
+            : (" (~" + Seconds(report->saved_seconds) + " of stage work not redone)").c_str());
     if (report->gc_ran && report->gc_status.ok()) {
       std::printf("gc: %s\n", GcLine(report->gc).c_str());
     }
@@ -425,8 +436,9 @@ void PrintUsageBreakdown(const PipelineStatus& status) {
                 Thousands(c.objects).c_str(), FormatBytes(c.bytes).c_str(),
                 Thousands(c.retained_objects).c_str(), FormatBytes(c.retained_bytes).c_str());
   };
-  std::printf("data by run:\n  %-18s %-28s %8s %10s %8s %10s\n", "RUN", "RESULT", "OBJECTS",
-              "BYTES", "RETAINED", "BYTES");
+  std::printf(
+      "data by run:\n  %-18s %-28s %8s %10s %8s %10s\n",
+      "RUN", "RESULT", "OBJECTS", "BYTES", "KEPT", "KEPT BYTES");
   for (const auto& [run_id, c] : u.by_run) {
     auto it = runs.find(run_id);
     std::string what = it == runs.end()
@@ -434,8 +446,8 @@ void PrintUsageBreakdown(const PipelineStatus& status) {
                            : it->second->result + " " + FormatLocalTime(it->second->finished_at_ms);
     row(run_id.substr(0, 18), what, c);
   }
-  std::printf("data by stage:\n  %-18s %-28s %8s %10s %8s %10s\n", "STAGE", "", "OBJECTS",
-              "BYTES", "RETAINED", "BYTES");
+  std::printf("data by stage:\n  %-18s %-28s %8s %10s %8s %10s\n", "STAGE", "", "OBJECTS", "BYTES",
+              "KEPT", "KEPT BYTES");
   for (const auto& [stage, c] : u.by_stage) row(stage, "", c);
 }
 
@@ -523,8 +535,9 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
         "every stage\n",
         loaded->spec.name.c_str(), Redact(loaded->store_url).c_str());
   } else {
-    std::printf("pipeline %s: store %s, %zu runs recorded\n", loaded->spec.name.c_str(),
-                Redact(status->store_url).c_str(), status->runs.size());
+    std::printf("pipeline %s: store %s, %s recorded\n", loaded->spec.name.c_str(),
+                Redact(status->store_url).c_str(),
+                Plural(status->runs.size(), "run", "runs").c_str());
   }
   if (status->owner_path.empty()) {
     std::printf("owner: none recorded (the next run records this file)\n");
