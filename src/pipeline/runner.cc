@@ -78,7 +78,8 @@ Status NodeSqlError(const PipelineSpec& spec, const Dag& dag, int v, const Statu
   const DagNode& node = dag.node(v);
   int sql_line = node.kind == NodeKind::kStage ? spec.stages[node.spec_index].sql_line
                                                : spec.sources[node.spec_index].sql_line;
-  if (sql_line == 0 && node.kind == NodeKind::kSource) sql_line = spec.sources[node.spec_index].line;
+  if (sql_line == 0 && node.kind == NodeKind::kSource)
+    sql_line = spec.sources[node.spec_index].line;
   int line = sql_line;
   size_t at = message.find("LINE ");
   if (at != std::string::npos && sql_line > 0) {
@@ -94,7 +95,8 @@ Status NodeSqlError(const PipelineSpec& spec, const Dag& dag, int v, const Statu
     }
   }
   std::string what = node.kind == NodeKind::kStage ? "stage" : "source";
-  return Status(error.code(), spec.Where(line) + ": " + what + " \"" + node.name + "\": " + message);
+  return Status(error.code(),
+                spec.Where(line) + ": " + what + " \"" + node.name + "\": " + message);
 }
 
 // Binds every node's SQL against the column types of its inputs before anything runs: a mistake
@@ -177,7 +179,9 @@ class Runner {
   void CommitRunReport();
   void Emit(RunEvent::Type type, const NodeReport* node, const OutputReport* output = nullptr,
             double percent = -1);
-  bool Interrupted() const { return options_.interrupted != nullptr && options_.interrupted->load(); }
+  bool Interrupted() const {
+    return options_.interrupted != nullptr && options_.interrupted->load();
+  }
   std::string StageWhere(int v) const;
   Status SqlError(int v, const Status& error, int lines_before) const;
 
@@ -199,7 +203,7 @@ class Runner {
   std::condition_variable cv_;
   std::mutex event_mu_;
   std::mutex source_mu_;  // serializes creating source views
-  Status failure_;  // first failure; GUARDED_BY(mu_)
+  Status failure_;        // first failure; GUARDED_BY(mu_)
 };
 
 Status Runner::SqlError(int v, const Status& error, int lines_before) const {
@@ -273,8 +277,8 @@ Status Runner::Prepare() {
   ledger_options.mode = ledger::LedgerMode::kWrite;
   ledger_options.coordinator = options_.commit.coordinator;
   ledger_options.single_writer = options_.commit.single_writer;
-  ASSIGN_OR_RETURN(ledger_, ledger::Ledger::Open(options_.store, PipelineNamespace(spec_),
-                                                 ledger_options));
+  ASSIGN_OR_RETURN(ledger_,
+                   ledger::Ledger::Open(options_.store, PipelineNamespace(spec_), ledger_options));
   report_.run_id = ledger_->run_id();
   return RecordOwner();
 }
@@ -311,8 +315,8 @@ Status Runner::Plan() {
     } else if (!entry) {
       r.reason = "no checkpoint";
     } else if (entry->fingerprint != r.fingerprint) {
-      Result<FingerprintComponents> before = FingerprintComponents::Parse(
-          entry->meta.value("components", std::string()));
+      Result<FingerprintComponents> before =
+          FingerprintComponents::Parse(entry->meta.value("components", std::string()));
       r.reason = before.ok() ? ExplainChangeText(*before, fps_[v]) : "changed fingerprint";
     } else if (Status s = ledger_->VerifyData(*entry, /*checksum=*/false); !s.ok()) {
       r.reason = std::string(s.IsNotFound() ? "checkpoint missing: " : "checkpoint corrupt: ") +
@@ -352,8 +356,7 @@ Status Runner::Plan() {
     }
     bool changed = false;
     for (int v : topo) {
-      if (!needed[v] || state_[v].compute || !state_[v].reuse_candidate ||
-          state_[v].materialized) {
+      if (!needed[v] || state_[v].compute || !state_[v].reuse_candidate || state_[v].materialized) {
         continue;
       }
       if (Interrupted()) return Status::OK();
@@ -415,8 +418,8 @@ Status Runner::ImportCheckpoint(Connection& conn, int v) {
   Clock::time_point t0 = Clock::now();
   ImportOptions import;
   import.cache_dir = cache_dir_;
-  RETURN_IF_ERROR(ImportFromStore(conn, *options_.store, expected, report_.nodes[v].name, import)
-                      .status());
+  RETURN_IF_ERROR(
+      ImportFromStore(conn, *options_.store, expected, report_.nodes[v].name, import).status());
   report_.nodes[v].seconds += SecondsSince(t0);
   state_[v].materialized = true;
   return Status::OK();
@@ -461,7 +464,8 @@ Status Runner::ComputeNode(Connection& conn, int v) {
     r.seconds = SecondsSince(t0);
     return Status::OK();
   }
-  ASSIGN_OR_RETURN(std::string key, ledger_->DataKey(r.name, r.fingerprint, report_.run_id + ".parquet"));
+  ASSIGN_OR_RETURN(std::string key,
+                   ledger_->DataKey(r.name, r.fingerprint, report_.run_id + ".parquet"));
   ExportOptions export_options;
   export_options.keep_in_cache_dir = cache_dir_;
   // The data object goes up before the commit that names it (ledger invariant 1); the ledger's
@@ -505,8 +509,7 @@ Status Runner::ComputeNode(Connection& conn, int v) {
   } else {
     ImportOptions import;
     import.cache_dir = cache_dir_;
-    RETURN_IF_ERROR(
-        ImportFromStore(conn, *options_.store, *exported, r.name, import).status());
+    RETURN_IF_ERROR(ImportFromStore(conn, *options_.store, *exported, r.name, import).status());
   }
   r.rows = exported->rows;
   r.bytes = exported->size;
@@ -614,7 +617,8 @@ void Runner::Execute() {
         if (running[v] != nullptr) progress.emplace_back(v, running[v]->Progress().percentage);
       }
       lock.unlock();
-      for (auto [v, pct] : progress) Emit(RunEvent::Type::kProgress, &report_.nodes[v], nullptr, pct);
+      for (auto [v, pct] : progress)
+        Emit(RunEvent::Type::kProgress, &report_.nodes[v], nullptr, pct);
       lock.lock();
       cv_.wait_for(lock, std::chrono::milliseconds(250));
     }
@@ -634,8 +638,7 @@ bool Runner::OutputIsCurrent(size_t index) {
   OutputReport& r = report_.outputs[index];
   r.name = out.name;
   r.path = out.location.resolved;
-  std::string content_id =
-      report_.nodes[v].fingerprint + "/" + std::string(DataFormatName(out.format));
+  std::string content_id = out.ContentId(report_.nodes[v].fingerprint);
   std::optional<ledger::Entry> previous = ledger_->Find(OutputEntryName(out.name));
   if (options_.fresh || !previous || previous->fingerprint != content_id ||
       previous->meta.value("path", std::string()) != r.path) {
@@ -685,7 +688,7 @@ Status Runner::WriteOutput(Connection& conn, size_t index) {
   r.path = out.location.resolved;
   const std::string& fingerprint = report_.nodes[v].fingerprint;
   std::string format = std::string(DataFormatName(out.format));
-  std::string content_id = fingerprint + "/" + format;
+  std::string content_id = out.ContentId(fingerprint);
 
   if (OutputIsCurrent(index) && report_.nodes[v].action != NodeAction::kComputed) {
     Emit(RunEvent::Type::kOutput, nullptr, &r);
@@ -702,8 +705,7 @@ Status Runner::WriteOutput(Connection& conn, size_t index) {
 
   CrashPoint<"runner:before-output">();
   Clock::time_point t0 = Clock::now();
-  std::string options = out.format == DataFormat::kCsv ? "FORMAT csv, HEADER true"
-                                                       : "FORMAT parquet, COMPRESSION zstd";
+  const std::string& options = out.copy_options;  // from the pipeline file (spec.h)
   std::string tmp;
   std::string final_path;
   if (out.location.is_url) {
@@ -802,7 +804,9 @@ void Runner::CommitRunReport() {
                      {"reason", n.reason},
                      {"seconds", n.seconds}});
   }
-  std::string result = report_.status.ok() ? "done" : report_.interrupted ? "interrupted" : "failed";
+  std::string result = report_.status.ok()   ? "done"
+                       : report_.interrupted ? "interrupted"
+                                             : "failed";
   ledger::Changes changes;
   ledger::Entry entry;
   entry.fingerprint = "run";
@@ -815,13 +819,14 @@ void Runner::CommitRunReport() {
                 {"nodes", nodes}};
   if (options_.metrics != nullptr) {
     StoreMetrics m = options_.metrics->Snapshot();
-    entry.meta["requests"] = {{"put", m.of(StoreOp::kPut).calls},
-                              {"get", m.of(StoreOp::kGet).calls},
-                              {"stat", m.of(StoreOp::kStat).calls},
-                              {"list", m.of(StoreOp::kList).calls},
-                              {"delete", m.of(StoreOp::kDelete).calls + m.of(StoreOp::kDeleteMany).calls},
-                              {"bytes_written", m.of(StoreOp::kPut).bytes},
-                              {"bytes_read", m.of(StoreOp::kGet).bytes}};
+    entry.meta["requests"] = {
+        {"put", m.of(StoreOp::kPut).calls},
+        {"get", m.of(StoreOp::kGet).calls},
+        {"stat", m.of(StoreOp::kStat).calls},
+        {"list", m.of(StoreOp::kList).calls},
+        {"delete", m.of(StoreOp::kDelete).calls + m.of(StoreOp::kDeleteMany).calls},
+        {"bytes_written", m.of(StoreOp::kPut).bytes},
+        {"bytes_read", m.of(StoreOp::kGet).bytes}};
   }
   const bool trim = options_.gc && result == "done";
   if (trim) {
@@ -880,10 +885,12 @@ Result<RunReport> Runner::Run() {
   }
   const bool fenced = report_.status.IsFenced();
   if (fenced) {
-    report_.status = FailedPrecondition(
-        "another run of pipeline \"" + spec_.name + "\" took over the store " +
-        options_.store->Url() + " while this one was running; this run stopped and keeps what it "
-        "committed (" + report_.status.message() + ")");
+    report_.status =
+        FailedPrecondition("another run of pipeline \"" + spec_.name + "\" took over the store " +
+                           options_.store->Url() +
+                           " while this one was running; this run stopped and keeps what it "
+                           "committed (" +
+                           report_.status.message() + ")");
   } else {
     CommitRunReport();
   }
@@ -933,7 +940,8 @@ Result<PipelineStatus> ReadLedgerState(std::shared_ptr<Store> store, const std::
     }
     runs.emplace_back(entry.sequence, run);
   }
-  std::sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(runs.begin(), runs.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [seq, run] : runs) status.runs.push_back(std::move(run));
 
   const std::set<std::string> live = RetainedKeys(ledger->state(), keep_runs);
@@ -1142,7 +1150,8 @@ std::vector<NodeStatus> NodeStatuses(const PipelineSpec& spec, const Dag& dag,
   // The latest run report: what it did with each node.
   const ledger::Entry* last_run = nullptr;
   for (const auto& [name, entry] : state.entries) {
-    if (name.rfind("run/", 0) == 0 && (last_run == nullptr || entry.sequence > last_run->sequence)) {
+    if (name.rfind("run/", 0) == 0 &&
+        (last_run == nullptr || entry.sequence > last_run->sequence)) {
       last_run = &entry;
     }
   }

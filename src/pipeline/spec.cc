@@ -16,6 +16,7 @@
 
 #include "ledger/coordinator.h"
 #include "storage/store_url.h"
+#include "util/hash.h"
 #include "util/paths.h"
 
 namespace respawn {
@@ -473,8 +474,9 @@ class SpecParser {
     if (const toml::node* keep = t->get("keep_runs")) {
       auto* i = keep->as_integer();
       if (i == nullptr || i->get() < 1 || i->get() > 1000000) {
-        Error(LineOf(*keep), "[gc]: keep_runs must be a whole number of runs, at least 1 (e.g. "
-                             "keep_runs = 3)");
+        Error(LineOf(*keep),
+              "[gc]: keep_runs must be a whole number of runs, at least 1 (e.g. "
+              "keep_runs = 3)");
       } else {
         spec_.gc.keep_runs = static_cast<int>(i->get());
       }
@@ -496,8 +498,9 @@ class SpecParser {
     const toml::node* node = root.get("profiles");
     const toml::table* profiles = node != nullptr ? node->as_table() : nullptr;
     if (node != nullptr && profiles == nullptr) {
-      Error(LineOf(*node), "profiles must be a table of profiles (e.g. [profiles.dev] with "
-                           "store = \"...\" and params = { ... })");
+      Error(LineOf(*node),
+            "profiles must be a table of profiles (e.g. [profiles.dev] with "
+            "store = \"...\" and params = { ... })");
       return;
     }
     if (overrides_.profile.empty()) return;
@@ -860,7 +863,7 @@ class SpecParser {
     output.name = name;
     output.line = line;
     const std::string owner = "output " + Quote(name);
-    CheckKeys(t, owner, {"from", "path", "format"});
+    CheckKeys(t, owner, {"from", "path", "format", "options"});
     const toml::node* from = t.get("from");
     const toml::node* path = t.get("path");
     if (from == nullptr) {
@@ -888,23 +891,96 @@ class SpecParser {
       if (!fs_) return;
       df = FormatFromName(*fs_);
       format_line = LineOf(*format);
-      if (!df || *df == DataFormat::kJson) {
+      if (!df) {
         Error(format_line, owner + ": unknown output format " + Quote(*fs_) +
-                               DidYouMeanSuffix(*fs_, {"parquet", "csv"}) +
-                               "; use \"parquet\" or \"csv\"");
+                               DidYouMeanSuffix(*fs_, {"parquet", "csv", "json"}) +
+                               "; use \"parquet\", \"csv\" or \"json\"");
         return;
       }
     } else {
       df = FormatFromPath(*p);
-      if (!df || *df == DataFormat::kJson) {
+      if (!df) {
         Error(format_line, owner + ": cannot tell the format of " + Quote(*p) +
-                               " from its extension; end it in .parquet or .csv, or add "
-                               "format = \"parquet\" or \"csv\"");
+                               " from its extension; end it in .parquet, .csv or .json, or add "
+                               "format = \"parquet\", \"csv\" or \"json\"");
         return;
       }
     }
     output.format = *df;
+    std::vector<NamedValue> options;
+    if (const toml::node* o = t.get("options")) {
+      options = ParseValueTable(*o, owner, "options", "{ delimiter = \";\" }");
+    }
+    output.copy_options = CopyOptions(owner, output.format, options);
     spec_.outputs.push_back(std::move(output));
+  }
+
+  // The COPY options of an output: the format's defaults, then the user's options, each checked
+  // against what DuckDB's writer of that format takes.
+  std::string CopyOptions(const std::string& owner, DataFormat format,
+                          const std::vector<NamedValue>& options) {
+    struct Allowed {
+      std::string name;
+      SpecValue::Type type;
+    };
+    std::vector<Allowed> allowed;
+    std::map<std::string, std::string> copy;  // DuckDB option -> literal
+    switch (format) {
+      case DataFormat::kCsv:
+        copy = {{"HEADER", "true"}};
+        allowed = {
+            {"delimiter", SpecValue::Type::kString}, {"header", SpecValue::Type::kBool},
+            {"quote", SpecValue::Type::kString},     {"escape", SpecValue::Type::kString},
+            {"null", SpecValue::Type::kString},      {"compression", SpecValue::Type::kString}};
+        break;
+      case DataFormat::kParquet:
+        copy = {{"COMPRESSION", "zstd"}};
+        allowed = {{"compression", SpecValue::Type::kString},
+                   {"row_group_size", SpecValue::Type::kInteger}};
+        break;
+      case DataFormat::kJson:
+        allowed = {{"array", SpecValue::Type::kBool}, {"compression", SpecValue::Type::kString}};
+        break;
+    }
+    std::vector<std::string> names;
+    for (const Allowed& a : allowed) names.push_back(a.name);
+    for (const NamedValue& v : options) {
+      auto it = std::find_if(allowed.begin(), allowed.end(),
+                             [&](const Allowed& a) { return a.name == v.name; });
+      const std::string fmt(DataFormatName(format));
+      if (it == allowed.end()) {
+        Error(v.line, owner + ": " + fmt + " outputs take no option " + Quote(v.name) +
+                          DidYouMeanSuffix(v.name, names) + "; options are " + JoinNames(names));
+        continue;
+      }
+      if (v.value.type != it->type) {
+        Error(v.line, owner + ": options." + v.name + " must be a " +
+                          (it->type == SpecValue::Type::kBool      ? "boolean"
+                           : it->type == SpecValue::Type::kInteger ? "whole number"
+                                                                   : "string"));
+        continue;
+      }
+      if (v.name == "row_group_size" && std::strtoll(v.value.text.c_str(), nullptr, 10) < 1) {
+        Error(v.line, owner + ": options.row_group_size must be at least 1");
+        continue;
+      }
+      if (v.name == "compression" && format == DataFormat::kParquet) {
+        const std::vector<std::string> codecs = {"zstd", "snappy", "gzip",
+                                                 "lz4",  "brotli", "uncompressed"};
+        if (std::find(codecs.begin(), codecs.end(), Lower(v.value.text)) == codecs.end()) {
+          Error(v.line, owner + ": options.compression " + Quote(v.value.text) +
+                            " is not a Parquet codec" + DidYouMeanSuffix(v.value.text, codecs) +
+                            "; use one of " + JoinNames(codecs));
+          continue;
+        }
+      }
+      std::string key = v.name == "null" ? "NULLSTR" : v.name;
+      for (char& c : key) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      copy[key] = v.value.SqlLiteral();
+    }
+    std::string out = "FORMAT " + std::string(DataFormatName(format));
+    for (const auto& [k, v] : copy) out += ", " + k + " " + v;
+    return out;
   }
 
   // Sources, stages and outputs share one case-insensitive namespace.
@@ -1038,6 +1114,16 @@ const OutputSpec* PipelineSpec::FindOutput(std::string_view name) const {
   return FindByName(outputs, name);
 }
 
+std::string OutputSpec::ContentId(std::string_view fingerprint) const {
+  std::string id = std::string(fingerprint) + "/" + std::string(DataFormatName(format));
+  const std::string defaults = format == DataFormat::kCsv       ? "FORMAT csv, HEADER true"
+                               : format == DataFormat::kParquet ? "FORMAT parquet, COMPRESSION zstd"
+                                                                : "FORMAT json";
+  // Outputs written before options existed keep their id (and are not rewritten for it).
+  if (copy_options != defaults) id += "/" + HexU64(Xxh3(copy_options));
+  return id;
+}
+
 std::string PipelineSpec::Where(int line) const {
   return display_name + ":" + std::to_string(line);
 }
@@ -1063,9 +1149,9 @@ Result<PipelineSpec> ParsePipelineFile(const std::string& path, const SpecOverri
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return Unavailable("reading pipeline file " + Quote(path) + " failed");
-  ASSIGN_OR_RETURN(PipelineSpec spec, ParsePipelineString(text.str(), path,
-                                                          absolute.parent_path().string(),
-                                                          overrides));
+  ASSIGN_OR_RETURN(
+      PipelineSpec spec,
+      ParsePipelineString(text.str(), path, absolute.parent_path().string(), overrides));
   fs::path canonical = fs::weakly_canonical(absolute, ec);
   spec.path = (ec ? absolute.lexically_normal() : canonical).string();
   return spec;
@@ -1084,8 +1170,7 @@ Result<PipelineSpec> ParsePipelineString(std::string_view text, std::string_view
   if (ec) {
     return InvalidArgument("cannot resolve directory " + Quote(base_dir) + ": " + ec.message());
   }
-  SpecParser parser(text, std::string(display_name), base.lexically_normal().string(),
-                    overrides);
+  SpecParser parser(text, std::string(display_name), base.lexically_normal().string(), overrides);
   return parser.Parse();
 }
 
@@ -1168,11 +1253,20 @@ Result<int64_t> ParseDuration(std::string_view text) {
     if (i == start || i == text.size()) return bad();
     int64_t unit = 0;
     switch (text[i]) {
-      case 's': unit = 1000; break;
-      case 'm': unit = 60'000; break;
-      case 'h': unit = 3'600'000; break;
-      case 'd': unit = 86'400'000; break;
-      default: return bad();
+      case 's':
+        unit = 1000;
+        break;
+      case 'm':
+        unit = 60'000;
+        break;
+      case 'h':
+        unit = 3'600'000;
+        break;
+      case 'd':
+        unit = 86'400'000;
+        break;
+      default:
+        return bad();
     }
     total += n * unit;
     ++i;

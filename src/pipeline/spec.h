@@ -104,9 +104,9 @@ struct StageSpec {
 
 /// [gc]: what garbage collection keeps.
 struct GcSpec {
-  int keep_runs = 1;                     // runs whose results (output stages, kept stages) stay
-  int64_t orphan_grace_ms = 3'600'000;   // never-committed objects younger than this stay
-  int keep_run_reports = 30;             // run reports the ledger keeps (bounds its state)
+  int keep_runs = 1;                    // runs whose results (output stages, kept stages) stay
+  int64_t orphan_grace_ms = 3'600'000;  // never-committed objects younger than this stay
+  int keep_run_reports = 30;            // run reports the ledger keeps (bounds its state)
   int line = 0;
 };
 
@@ -118,7 +118,14 @@ struct OutputSpec {
   int line = 0;
   NameRef from;  // a stage or source
   DataLocation location;
-  DataFormat format = DataFormat::kParquet;  // kParquet or kCsv
+  DataFormat format = DataFormat::kParquet;
+  /// The options of DuckDB's COPY that writes it, from the format and `options = {...}`:
+  /// "FORMAT parquet, COMPRESSION zstd" (default), "FORMAT csv, HEADER true, DELIMITER ';'", ...
+  std::string copy_options;
+
+  /// What the written file is a function of: the node's fingerprint, the format and (when not
+  /// the defaults) the COPY options; an output whose recorded id differs is written again.
+  std::string ContentId(std::string_view fingerprint) const;
 };
 
 struct PipelineSpec {
@@ -170,8 +177,7 @@ Result<PipelineSpec> ParsePipelineFile(const std::string& path, const SpecOverri
 Result<PipelineSpec> ParsePipelineString(std::string_view text, std::string_view display_name,
                                          std::string_view base_dir);
 Result<PipelineSpec> ParsePipelineString(std::string_view text, std::string_view display_name,
-                                         std::string_view base_dir,
-                                         const SpecOverrides& overrides);
+                                         std::string_view base_dir, const SpecOverrides& overrides);
 
 /// The store a run uses: `flag_override` (--store) if not empty, else $RESPAWN_STORE if set and
 /// not empty, else the file's `store`, else "<base_dir>/.respawn".

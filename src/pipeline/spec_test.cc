@@ -281,12 +281,69 @@ path = "./d.parquet"
             "pipeline.toml:9: output \"b\" writes \"./d.parquet\", which output \"a\" also "
             "writes; give each output its own path");
   EXPECT_EQ(ParseError("name = \"p\"\n[stages.d]\nsql = \"SELECT 1\"\n[outputs.o]\nfrom = "
-                       "\"d\"\npath = \"o.json\"\n"),
-            "pipeline.toml:6: output \"o\": cannot tell the format of \"o.json\" from its "
-            "extension; end it in .parquet or .csv, or add format = \"parquet\" or \"csv\"");
+                       "\"d\"\npath = \"o.txt\"\n"),
+            "pipeline.toml:6: output \"o\": cannot tell the format of \"o.txt\" from its "
+            "extension; end it in .parquet, .csv or .json, or add format = \"parquet\", \"csv\" "
+            "or \"json\"");
   EXPECT_EQ(ParseError("name = \"p\"\n[stages.d]\nsql = \"SELECT 1\"\n[outputs.o]\nfrom = "
                        "\"d\"\n"),
             "pipeline.toml:4: output \"o\" needs path = \"out/o.parquet\" (where it is written)");
+}
+
+TEST(SpecTest, OutputOptionsBecomeCopyOptionsAndPartOfTheContentId) {
+  Result<PipelineSpec> r = Parse(R"toml(name = "p"
+[stages.d]
+sql = "SELECT 1"
+[outputs.plain]
+from = "d"
+path = "plain.csv"
+[outputs.semi]
+from = "d"
+path = "semi.csv"
+options = { delimiter = ";", null = "NA", header = false }
+[outputs.lines]
+from = "d"
+path = "lines.json"
+[outputs.fast]
+from = "d"
+path = "fast.parquet"
+options = { compression = "snappy", row_group_size = 1000 }
+)toml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->outputs.size(), 4u);
+  EXPECT_EQ(r->outputs[0].copy_options, "FORMAT csv, HEADER true");
+  EXPECT_EQ(r->outputs[1].copy_options, "FORMAT csv, DELIMITER ';', HEADER false, NULLSTR 'NA'");
+  EXPECT_EQ(r->outputs[2].format, DataFormat::kJson);
+  EXPECT_EQ(r->outputs[2].copy_options, "FORMAT json");
+  EXPECT_EQ(r->outputs[3].copy_options,
+            "FORMAT parquet, COMPRESSION 'snappy', ROW_GROUP_SIZE 1000");
+  // Default options keep the id outputs had before options existed; others change it.
+  EXPECT_EQ(r->outputs[0].ContentId("f1"), "f1/csv");
+  EXPECT_EQ(r->outputs[2].ContentId("f1"), "f1/json");
+  EXPECT_NE(r->outputs[1].ContentId("f1"), "f1/csv");
+  EXPECT_EQ(r->outputs[1].ContentId("f1").rfind("f1/csv/", 0), 0u);
+  EXPECT_NE(r->outputs[3].ContentId("f1"), r->outputs[3].ContentId("f2"));
+}
+
+TEST(SpecTest, OutputOptionsAreChecked) {
+  const std::string head =
+      "name = \"p\"\n[stages.d]\nsql = \"SELECT 1\"\n[outputs.o]\nfrom = \"d\"\n";
+  EXPECT_EQ(ParseError(head + "path = \"o.csv\"\noptions = { delimeter = \";\" }\n"),
+            "pipeline.toml:7: output \"o\": csv outputs take no option \"delimeter\" (did you "
+            "mean \"delimiter\"?); options are delimiter, header, quote, escape, null, "
+            "compression");
+  EXPECT_EQ(ParseError(head + "path = \"o.csv\"\noptions = { header = \"yes\" }\n"),
+            "pipeline.toml:7: output \"o\": options.header must be a boolean");
+  EXPECT_EQ(ParseError(head + "path = \"o.parquet\"\noptions = { row_group_size = 0 }\n"),
+            "pipeline.toml:7: output \"o\": options.row_group_size must be at least 1");
+  EXPECT_EQ(
+      ParseError(head + "path = \"o.parquet\"\noptions = { compression = \"lzo\" }\n"),
+      "pipeline.toml:7: output \"o\": options.compression \"lzo\" is not a Parquet codec (did you "
+      "mean \"lz4\"?); "
+      "use one of zstd, snappy, gzip, lz4, brotli, uncompressed");
+  EXPECT_EQ(ParseError(head + "path = \"o.json\"\noptions = { delimiter = \";\" }\n"),
+            "pipeline.toml:7: output \"o\": json outputs take no option \"delimiter\"; options "
+            "are array, compression");
 }
 
 TEST(SpecTest, DependsOnMustNameATable) {

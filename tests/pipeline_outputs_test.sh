@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Output options (`options = {...}` on [outputs.X]): a CSV output with its own delimiter and NULL
+# string, a JSON output, a Parquet output with another codec. Each file is checked by a reader
+# that shares no code with respawn or DuckDB (the bytes of the CSV, Python's json module, the
+# hyparquet reader and its footer for the codec and row groups). Changing an output's options rewrites that
+# output and only it, without recomputing the stage; a mistyped option is an error before any
+# work, naming the option and the ones that exist.
+#
+# Usage: tests/pipeline_outputs_test.sh path/to/respawn   (or with RESPAWN_BINARY set)
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/tools/e2e_lib.sh"
+e2e_init "${1:-}"
+
+# write_pipeline CSV_OPTIONS: a pipeline with three outputs of one stage.
+write_pipeline() {
+  mkdir -p p
+  cat >p/pipeline.toml <<TOML
+name = "outs"
+
+[sources.gen]
+sql = "SELECT range AS id, CASE WHEN range % 2 = 0 THEN 'n' || range END AS label FROM range(0, 4)"
+
+[stages.s]
+sql = "SELECT id, label FROM gen ORDER BY id"
+
+[outputs.semi]
+from = "s"
+path = "out/semi.csv"
+options = $1
+
+[outputs.lines]
+from = "s"
+path = "out/lines.json"
+
+[stages.big]
+sql = "SELECT range AS id, range % 7 AS g FROM range(0, 10000)"
+
+[outputs.snappy]
+from = "big"
+path = "out/snappy.parquet"
+options = { compression = "snappy", row_group_size = 1000 }
+TOML
+}
+
+test_options_shape_the_files() {
+  write_pipeline '{ delimiter = ";", null = "NA" }'
+  expect_exit 0 "$R" run p/pipeline.toml
+  printf 'id;label\n0;n0\n1;NA\n2;n2\n3;NA\n' >want.csv
+  diff want.csv p/out/semi.csv
+  "$PY" - p/out/lines.json <<'PYEOF'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+want = [{"id": 0, "label": "n0"}, {"id": 1, "label": None}, {"id": 2, "label": "n2"},
+        {"id": 3, "label": None}]
+assert rows == want, rows
+PYEOF
+  table_csv p/out/snappy.parquet >got.csv
+  [ "$(wc -l <got.csv)" = 10001 ] || { echo "snappy.parquet: $(wc -l <got.csv) lines"; return 1; }
+  [ "$(sed -n 10001p got.csv)" = 9999,3 ] || { sed -n 10001p got.csv; return 1; }
+  "$NODE" --input-type=module - "${RESPAWN_NODE_READER_DIR:-$E2E_TOOLS/../../.deps/node-reader}" p/out/snappy.parquet <<'JSEOF'
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+const [dir, file] = process.argv.slice(2);
+const { parquetMetadata } = await import(
+  pathToFileURL(join(dir, 'node_modules/hyparquet/src/index.js')).href);
+const buf = readFileSync(file);
+const meta = parquetMetadata(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+const codecs = new Set(meta.row_groups.flatMap(g => g.columns.map(c => c.meta_data.codec)));
+if (meta.row_groups.length < 2 || codecs.size !== 1 || !codecs.has('SNAPPY')) {
+  console.error(`row groups ${meta.row_groups.length}, codecs ${[...codecs]}`);
+  process.exit(1);
+}
+JSEOF
+}
+
+test_changed_options_rewrite_only_that_output() {
+  write_pipeline '{ delimiter = ";" }'
+  expect_exit 0 "$R" run p/pipeline.toml
+  expect_exit 0 "$R" run p/pipeline.toml
+  grep -q '^output semi: unchanged' out.txt
+  write_pipeline '{ delimiter = "|" }'
+  expect_exit 0 "$R" run p/pipeline.toml
+  grep -q '^output semi: written' out.txt
+  grep -q '^output lines: unchanged' out.txt
+  grep -q '^output snappy: unchanged' out.txt
+  nothing_recomputed p/pipeline.toml out.txt
+  [ "$(head -1 p/out/semi.csv)" = 'id|label' ] || { head -1 p/out/semi.csv; return 1; }
+}
+
+test_bad_options_are_errors() {
+  write_pipeline '{ delimeter = ";" }'
+  expect_exit 2 "$R" run p/pipeline.toml
+  grep -q 'output "semi": csv outputs take no option "delimeter" (did you mean "delimiter"?)' err.txt
+  [ ! -e p/.respawn ] || { echo "a bad pipeline file created the store"; return 1; }
+  write_pipeline '{ header = "yes" }'
+  expect_exit 2 "$R" run p/pipeline.toml
+  grep -q 'options.header must be a boolean' err.txt
+  write_pipeline '{ delimiter = ";" }'
+  sed -i 's/compression = "snappy"/compression = "snapy"/' p/pipeline.toml
+  expect_exit 2 "$R" run p/pipeline.toml
+  grep -q 'options.compression "snapy" is not a Parquet codec (did you mean "snappy"?)' err.txt
+}
+
+run test_options_shape_the_files
+run test_changed_options_rewrite_only_that_output
+run test_bad_options_are_errors
+e2e_finish
