@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Golden bad-input cases: every tests/golden/errors/<case>/ (see tests/golden/README.md) is run
 # with the real `respawn run` (and so the real DuckDB) in a scratch copy of its directory. The
-# exit code must equal expected_exit.txt (2 when the file is absent), the first line of stderr
-# must be exactly "respawn: " followed by the first line of expected_error.txt, and a rejected
-# pipeline (exit 2) must leave no store behind.
+# exit code must equal expected_exit.txt (2 when the file is absent), stderr must be exactly
+# "respawn: " followed by expected_error.txt (the first line is compared first, for a clear
+# message), and a rejected pipeline (exit 2) must leave no store behind.
 #
 # Usage: tests/golden_errors_test.sh path/to/respawn [CASE...]   (or with RESPAWN_BINARY set)
 set -euo pipefail
@@ -43,6 +43,13 @@ golden_error_case() {
     echo "  got:  $got"
     echo "--- whole stderr"
     cat case/err.txt
+    return 1
+  fi
+  # The whole message: every line of stderr (the SQL error's LINE block and caret, later
+  # problems) must equal expected_error.txt, "respawn: " of the first line aside.
+  if ! diff <(tr -d '\r' <"$dir/expected_error.txt") <(sed '1s/^respawn: //' case/err.txt) >diff.txt; then
+    echo "stderr differs from expected_error.txt after its first line (< want, > got):"
+    cat diff.txt
     return 1
   fi
   if grep -Eiq 'terminate called|internal error|assertion|segmentation' case/err.txt; then

@@ -76,12 +76,24 @@ std::string Redact(std::string text) {
 }
 
 void PrintError(std::string_view message) {
-  std::string line = Redact(std::string(message));
-  for (char& c : line) {
-    if (c == '\n' || c == '\r') c = ' ';
+  // One "respawn: " line per error; a line that starts with a blank continues the one above
+  // (a SQL error's LINE block and caret stay under it); blank lines are dropped.
+  const std::string text = Redact(std::string(message));
+  std::string out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    const bool continues = !out.empty() && (line[0] == ' ' || line[0] == '\t');
+    out += (continues ? "" : "respawn: ") + line + "\n";
   }
+  if (out.empty()) out = "respawn: \n";
   std::fflush(stdout);
-  std::fprintf(stderr, "respawn: %s\n", line.c_str());
+  std::fputs(out.c_str(), stderr);
   std::fflush(stderr);
 }
 

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "pipeline/fingerprint.h"
+#include "pipeline/sql_error.h"
 
 namespace respawn {
 namespace {
@@ -140,6 +141,27 @@ void AddFileRead(const PipelineSpec& spec, std::string_view sql, int sql_line,
   files->push_back(std::move(f));
 }
 
+// "a CREATE statement" when `sql` starts with the keyword of a statement that is not a query
+// (DuckDB refuses to analyze those with a message about JSON serialization); "" otherwise, a
+// misspelled keyword included (its parser error says more).
+std::string StatementKindIfNotAQuery(std::string_view sql) {
+  for (const SqlToken& t : TokenizeSql(sql)) {
+    if (t.kind == SqlTokenKind::kPunctuation && t.text == "(") continue;
+    if (t.kind != SqlTokenKind::kWord) return "";
+    std::string word(t.text);
+    for (char& c : word) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    for (std::string_view s :
+         {"ALTER",  "ANALYZE",  "ATTACH", "BEGIN",  "CALL",   "CHECKPOINT", "COMMENT", "COMMIT",
+          "COPY",   "CREATE",   "DELETE", "DETACH", "DROP",   "EXECUTE",    "EXPORT",  "IMPORT",
+          "INSERT", "INSTALL",  "LOAD",   "MERGE",  "PRAGMA", "PREPARE",    "RESET",   "ROLLBACK",
+          "SET",    "TRUNCATE", "UPDATE", "USE",    "VACUUM"}) {
+      if (word == s) return (word.find_first_of("AEIOU") == 0 ? "an " : "a ") + word + " statement";
+    }
+    return "";
+  }
+  return "";
+}
+
 }  // namespace
 
 std::optional<int> Dag::Find(std::string_view name) const {
@@ -264,22 +286,37 @@ Result<Dag> BuildDag(const PipelineSpec& spec, const TableResolver& resolve,
     DagNode& node = dag.nodes_[i];
     const std::string* sql = nullptr;
     int sql_line = 0;
+    int sql_column = 1;
     std::string owner;
     if (node.kind == NodeKind::kSource) {
       const SourceSpec& s = spec.sources[node.spec_index];
       if (s.kind != SourceKind::kSql) continue;
       sql = &s.sql;
       sql_line = s.sql_line;
+      sql_column = s.sql_column;
       owner = "source " + Quote(s.name);
     } else {
       const StageSpec& s = spec.stages[node.spec_index];
       sql = &s.sql;
       sql_line = s.sql_line;
+      sql_column = s.sql_column;
       owner = "stage " + Quote(s.name);
     }
     Result<std::vector<std::string>> tables = resolve(*sql);
+    if (!tables.ok() && !StatementKindIfNotAQuery(*sql).empty()) {
+      problems.push_back({sql_line, owner + ": this SQL is " + StatementKindIfNotAQuery(*sql) +
+                                        ", not a query; a " +
+                                        (node.kind == NodeKind::kStage ? "stage" : "source") +
+                                        " is one SELECT (or WITH ... SELECT), and respawn makes "
+                                        "its result the table " +
+                                        Quote(node.name)});
+      continue;
+    }
     if (!tables.ok()) {
-      problems.push_back({sql_line, owner + ": " + tables.status().message()});
+      // A parser error's "(line l, column c)" is the SQL's: say the file's (sql_error.h).
+      PlacedSqlError placed =
+          PlaceSqlError(tables.status().message(), {.line = sql_line, .column = sql_column});
+      problems.push_back({placed.line, owner + ": " + placed.message});
       continue;
     }
     if (resolve_files) {

@@ -154,6 +154,17 @@ TEST(DagTest, ResolverErrorsNameTheStage) {
             "pipeline.toml:3: stage \"x\": Parser Error: syntax error at or near \"SELEC 1\"");
 }
 
+TEST(DagTest, AStatementThatIsNotAQuerySaysSo) {
+  PipelineSpec spec = MustParse(
+      "name = \"p\"\n[stages.x]\nsql = \"\"\"\n-- note\n(CREATE TABLE t AS SELECT 1)\n\"\"\"\n");
+  FakeResolver f;
+  Result<Dag> r = BuildDag(spec, f.Get());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "pipeline.toml:4: stage \"x\": this SQL is a CREATE statement, not a query; a stage "
+            "is one SELECT (or WITH ... SELECT), and respawn makes its result the table \"x\"");
+}
+
 TEST(DagTest, GeneratedSourcesCannotReadTables) {
   PipelineSpec spec = MustParse(R"toml(name = "p"
 [stages.a]

@@ -20,6 +20,7 @@
 #include "pipeline/fingerprint.h"
 #include "pipeline/owner.h"
 #include "pipeline/source_reads.h"
+#include "pipeline/sql_error.h"
 #include "sql/engine.h"
 #include "sql/parquet_transfer.h"
 #include "sql/table_refs.h"
@@ -65,8 +66,7 @@ Result<std::vector<FingerprintComponents>> FingerprintNodes(const PipelineSpec& 
 }
 
 // A DuckDB error in a node's SQL as "<file>:<line>: stage "x": <message>", the line being the
-// one DuckDB points at ("LINE n:" of the statement sent, which had `lines_before` lines in
-// front of the node's SQL), else the line the SQL starts on.
+// one DuckDB points at (sql_error.h), else the line the SQL starts on.
 Status NodeSqlError(const PipelineSpec& spec, const Dag& dag, int v, const Status& error,
                     int lines_before) {
   std::string message = error.message();
@@ -76,27 +76,20 @@ Status NodeSqlError(const PipelineSpec& spec, const Dag& dag, int v, const Statu
     if (colon != std::string::npos) message = message.substr(colon + 2);
   }
   const DagNode& node = dag.node(v);
-  int sql_line = node.kind == NodeKind::kStage ? spec.stages[node.spec_index].sql_line
-                                               : spec.sources[node.spec_index].sql_line;
-  if (sql_line == 0 && node.kind == NodeKind::kSource)
-    sql_line = spec.sources[node.spec_index].line;
-  int line = sql_line;
-  size_t at = message.find("LINE ");
-  if (at != std::string::npos && sql_line > 0) {
-    size_t digits = at + 5;
-    while (digits < message.size() && std::isdigit(static_cast<unsigned char>(message[digits]))) {
-      ++digits;
-    }
-    int n = std::atoi(message.c_str() + at + 5);
-    if (n > lines_before) {
-      line = sql_line + (n - lines_before - 1);
-      // DuckDB counts lines of the statement we sent; say the pipeline file's line instead.
-      message.replace(at, digits - at, "LINE " + std::to_string(line));
-    }
+  SqlPlacement where{.lines_before = lines_before};
+  if (node.kind == NodeKind::kStage) {
+    where.line = spec.stages[node.spec_index].sql_line;
+    where.column = spec.stages[node.spec_index].sql_column;
+  } else {
+    where.line = spec.sources[node.spec_index].sql_line;
+    where.column = spec.sources[node.spec_index].sql_column;
   }
+  PlacedSqlError placed = PlaceSqlError(message, where);
+  int line = placed.line;
+  if (line == 0 && node.kind == NodeKind::kSource) line = spec.sources[node.spec_index].line;
   std::string what = node.kind == NodeKind::kStage ? "stage" : "source";
   return Status(error.code(),
-                spec.Where(line) + ": " + what + " \"" + node.name + "\": " + message);
+                spec.Where(line) + ": " + what + " \"" + node.name + "\": " + placed.message);
 }
 
 // Binds every node's SQL against the column types of its inputs before anything runs: a mistake

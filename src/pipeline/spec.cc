@@ -300,10 +300,12 @@ class SpecParser {
   }
 
   // The line the text of the string at `node` starts on: a multi-line string whose opening
-  // delimiter ends its line starts on the next one (TOML trims that newline).
-  int TextStartLine(const toml::node& node) const {
+  // delimiter ends its line starts on the next one (TOML trims that newline). `*column` is set
+  // to the column of the text's first character on that line.
+  int TextStartLine(const toml::node& node, int* column) const {
     const auto& begin = node.source().begin;
     int line = static_cast<int>(begin.line);
+    *column = static_cast<int>(begin.column) + 1;  // past a one-character delimiter
     if (line < 1 || static_cast<size_t>(line) > lines_.size()) return line;
     std::string_view l = lines_[line - 1];
     // Columns count code points; walk UTF-8 to the byte offset.
@@ -315,8 +317,12 @@ class SpecParser {
     }
     std::string_view rest = l.substr(std::min(byte, l.size()));
     if (rest.starts_with("\"\"\"") || rest.starts_with("'''")) {
+      *column = static_cast<int>(begin.column) + 3;
       std::string_view after = rest.substr(3);
-      if (after.empty() || after == "\r") return line + 1;
+      if (after.empty() || after == "\r") {
+        *column = 1;
+        return line + 1;
+      }
     }
     return line;
   }
@@ -783,7 +789,8 @@ class SpecParser {
         for (const NamedValue& p : source.params) all_param_names_.insert(p.name);
         ApplyParamOverrides(&source.params, owner);
       }
-      if (!ParseSql(*sql, owner, source.params, &source.raw_sql, &source.sql, &source.sql_line)) {
+      if (!ParseSql(*sql, owner, source.params, &source.raw_sql, &source.sql, &source.sql_line,
+                    &source.sql_column)) {
         return;
       }
     }
@@ -792,7 +799,7 @@ class SpecParser {
 
   bool ParseSql(const toml::node& node, const std::string& owner,
                 const std::vector<NamedValue>& params, std::string* raw, std::string* sql,
-                int* sql_line) {
+                int* sql_line, int* sql_column) {
     std::optional<std::string> s = ExpectString(node, owner, "sql", "\"SELECT ...\"");
     if (!s) return false;
     if (s->find_first_not_of(" \t\r\n") == std::string::npos) {
@@ -800,7 +807,7 @@ class SpecParser {
       return false;
     }
     *raw = *s;
-    *sql_line = TextStartLine(node);
+    *sql_line = TextStartLine(node, sql_column);
     *sql = Substitute(*raw, *sql_line, params, owner);
     return true;
   }
@@ -854,7 +861,9 @@ class SpecParser {
       Error(line, owner + " has no sql; add sql = \"SELECT ...\" (the query that computes it)");
       return;
     }
-    if (!ParseSql(*sql, owner, stage.params, &stage.raw_sql, &stage.sql, &stage.sql_line)) return;
+    if (!ParseSql(*sql, owner, stage.params, &stage.raw_sql, &stage.sql, &stage.sql_line,
+                  &stage.sql_column))
+      return;
     spec_.stages.push_back(std::move(stage));
   }
 

@@ -80,6 +80,7 @@ struct SourceSpec {
   std::string sql;                 // with ${param} substituted
   std::string raw_sql;             // as written
   int sql_line = 0;                // line on which the SQL text starts
+  int sql_column = 1;              // column (code points) of its first character on that line
   std::vector<NamedValue> params;  // sorted by name
 };
 
@@ -94,6 +95,7 @@ struct StageSpec {
   std::string sql;      // with ${param} substituted
   std::string raw_sql;  // as written
   int sql_line = 0;     // line on which the SQL text starts
+  int sql_column = 1;   // column (code points) of its first character on that line
   std::vector<NameRef> depends_on;
   bool checkpoint = true;
   /// Keep this stage's checkpoint after the run's outputs are committed (garbage collection

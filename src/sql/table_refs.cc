@@ -5,11 +5,10 @@
 #include <charconv>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 namespace respawn {
 namespace {
@@ -214,8 +213,9 @@ Result<TableCollector> Collect(Connection& conn, std::string_view sql,
     std::string position = StringField(tree, "position");
     if (type == "not implemented") {
       return InvalidArgument(
-          "cannot find the tables this SQL reads: " + message +
-          " (DuckDB analyzes SELECT statements only; a PIVOT needs an explicit IN list)");
+          "cannot find the tables this SQL reads (DuckDB: " + message +
+          "); a PIVOT needs an explicit IN list (PIVOT t ON c IN ('a', 'b') USING sum(x)), and "
+          "only one SELECT can be analyzed");
     }
     std::string text = (type == "parser" ? std::string("Parser") : type) + " Error: " + message;
     size_t offset = 0;
