@@ -4,7 +4,7 @@
 # that shares no code with respawn or DuckDB (the bytes of the CSV, Python's json module, the
 # hyparquet reader and its footer for the codec and row groups). Changing an output's options rewrites that
 # output and only it, without recomputing the stage; a mistyped option is an error before any
-# work, naming the option and the ones that exist.
+# work, naming the option and the ones that exist; so is an output that cannot be written.
 #
 # Usage: tests/pipeline_outputs_test.sh path/to/respawn   (or with RESPAWN_BINARY set)
 set -euo pipefail
@@ -102,7 +102,34 @@ test_bad_options_are_errors() {
   grep -q 'options.compression "snapy" is not a Parquet codec (did you mean "snappy"?)' err.txt
 }
 
+# A local output that cannot be written is found before any stage runs or the store is made,
+# with the output's line: a folder at its path, a file where a folder must be made, a read-only
+# folder (a read-only bind mount in a mount namespace of its own: root ignores permissions).
+test_unwritable_outputs_fail_before_any_stage() {
+  write_pipeline '{ delimiter = ";" }'
+  mkdir -p p/out/lines.json
+  expect_exit 2 "$R" run p/pipeline.toml
+  grep -q '^respawn: .*pipeline.toml:16: output "lines" cannot be written: .*/out/lines.json is a folder; name a file inside it$' err.txt
+  rmdir p/out/lines.json
+  touch p/out/semi.csv.d
+  sed -i 's|out/semi.csv|out/semi.csv.d/semi.csv|' p/pipeline.toml
+  expect_exit 2 "$R" run p/pipeline.toml
+  grep -q 'output "semi" cannot be written: .*/out/semi.csv.d is a file, so no folder can be made there' err.txt
+  if grep -q '^stage ' out.txt || [ -e p/.respawn ]; then
+    echo "a stage ran or the store was made before the output check"
+    return 1
+  fi
+  sed -i 's|out/semi.csv.d/semi.csv|ro/semi.csv|' p/pipeline.toml
+  mkdir -p p/ro
+  # shellcheck disable=SC2016  # $0 is the inner shell's: the binary
+  expect_exit 2 unshare -m bash -c 'mount --bind p/ro p/ro && mount -o remount,bind,ro p/ro &&
+    exec "$0" run p/pipeline.toml' "$R"
+  grep -q 'output "semi" cannot be written: folder .*/ro is not writable (Read-only file system)' err.txt
+  [ ! -e p/.respawn ] || { echo "the store was made"; return 1; }
+}
+
 run test_options_shape_the_files
 run test_changed_options_rewrite_only_that_output
 run test_bad_options_are_errors
+run test_unwritable_outputs_fail_before_any_stage
 e2e_finish

@@ -15,6 +15,7 @@
 #include "ledger/ledger.h"
 #include "pipeline/fingerprint.h"
 #include "pipeline/owner.h"
+#include "pipeline/preflight.h"
 #include "pipeline/runner.h"
 #include "pipeline/spec.h"
 #include "pipeline/verify.h"
@@ -80,8 +81,8 @@ std::string GcLine(const GcReport& gc) {
   if (gc.in_flight_kept > 0) {
     line += ", " + Thousands(gc.in_flight_kept) + " of a run in progress";
   }
-  line += "; requests: " + Thousands(gc.list_requests) + " LIST, " +
-          Thousands(gc.delete_requests) + " delete";
+  line += "; requests: " + Thousands(gc.list_requests) + " LIST, " + Thousands(gc.delete_requests) +
+          " delete";
   return line;
 }
 
@@ -281,7 +282,7 @@ class RunPrinter {
       j = {{"event", e.type == RunEvent::Type::kStarted ? "started" : "stage"},
            {"name", n.name},
            {"action", e.type == RunEvent::Type::kStarted ? "computing"
-                                                          : std::string(NodeActionName(n.action))},
+                                                         : std::string(NodeActionName(n.action))},
            {"reason", n.reason},
            {"rows", n.rows},
            {"bytes", n.bytes},
@@ -335,6 +336,9 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   if (Status sources = CheckLocalSourcesExist(loaded->spec); !sources.ok()) {
     return Fail(sources, Phase::kConfig);
   }
+  if (Status outputs = CheckLocalOutputsWritable(loaded->spec); !outputs.ok()) {
+    return Fail(outputs, Phase::kConfig);
+  }
   if (InterruptScope::interrupted()) {
     PrintError("interrupted before the run started; nothing was changed");
     return kExitInterrupted;
@@ -373,8 +377,8 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   Result<RunReport> report = RunPipeline(loaded->spec, options);
   printer.Finish();
   if (!report.ok()) {
-    Phase phase = report.status().code() == StatusCode::kInvalidArgument ? Phase::kConfig
-                                                                         : Phase::kOperation;
+    Phase phase =
+        report.status().code() == StatusCode::kInvalidArgument ? Phase::kConfig : Phase::kOperation;
     return FailPipeline(report.status(), phase, o.file);
   }
   int computed = 0, reused = 0;
@@ -382,7 +386,7 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
     computed += n.action == NodeAction::kComputed;
     reused += n.action == NodeAction::kReused;
   }
-  std::string result = report->status.ok() ? "done"
+  std::string result = report->status.ok()   ? "done"
                        : report->interrupted ? "interrupted"
                                              : "failed";
   if (globals.json) {
@@ -410,8 +414,10 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
     }
   }
   if (report->gc_ran && !report->gc_status.ok()) {
-    PrintError("garbage collection after the run failed (the run itself is committed; run "
-               "`respawn gc` later): " + report->gc_status.message());
+    PrintError(
+        "garbage collection after the run failed (the run itself is committed; run "
+        "`respawn gc` later): " +
+        report->gc_status.message());
   }
   std::fflush(stdout);
   if (report->interrupted) {
@@ -436,9 +442,8 @@ void PrintUsageBreakdown(const PipelineStatus& status) {
                 Thousands(c.objects).c_str(), FormatBytes(c.bytes).c_str(),
                 Thousands(c.retained_objects).c_str(), FormatBytes(c.retained_bytes).c_str());
   };
-  std::printf(
-      "data by run:\n  %-18s %-28s %8s %10s %8s %10s\n",
-      "RUN", "RESULT", "OBJECTS", "BYTES", "KEPT", "KEPT BYTES");
+  std::printf("data by run:\n  %-18s %-28s %8s %10s %8s %10s\n", "RUN", "RESULT", "OBJECTS",
+              "BYTES", "KEPT", "KEPT BYTES");
   for (const auto& [run_id, c] : u.by_run) {
     auto it = runs.find(run_id);
     std::string what = it == runs.end()
@@ -458,8 +463,8 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
       GetPipelineStatus(loaded->spec, loaded->store.store,
                         CoordinatorForReading(EffectiveCoordinatorUrl(loaded->spec), globals));
   if (!status.ok()) {
-    Phase phase = status.status().code() == StatusCode::kInvalidArgument ? Phase::kConfig
-                                                                         : Phase::kOperation;
+    Phase phase =
+        status.status().code() == StatusCode::kInvalidArgument ? Phase::kConfig : Phase::kOperation;
     return FailPipeline(status.status(), phase, o.file);
   }
   if (globals.json) {
@@ -494,14 +499,14 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
       j["owner"] = nullptr;
     }
     const StoreUsage& u = status->usage;
-    j["usage"] = {{"objects", u.objects},
-                  {"bytes", u.bytes},
-                  {"live_objects", u.live_objects},
-                  {"live_bytes", u.live_bytes},
-                  {"ledger_objects", u.ledger_objects},
-                  {"ledger_bytes", u.ledger_bytes},
-                  {"storage_cost_per_month",
-                   u.bytes / (1024.0 * 1024.0 * 1024.0) * o.price_gb_month}};
+    j["usage"] = {
+        {"objects", u.objects},
+        {"bytes", u.bytes},
+        {"live_objects", u.live_objects},
+        {"live_bytes", u.live_bytes},
+        {"ledger_objects", u.ledger_objects},
+        {"ledger_bytes", u.ledger_bytes},
+        {"storage_cost_per_month", u.bytes / (1024.0 * 1024.0 * 1024.0) * o.price_gb_month}};
     auto counts = [](const std::map<std::string, UsageCount>& m) {
       nlohmann::json out = nlohmann::json::object();
       for (const auto& [name, c] : m) {
@@ -559,25 +564,27 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   }
   const StoreUsage& u = status->usage;
   const double gib = 1024.0 * 1024.0 * 1024.0;
-  std::printf("store usage: %s objects, %s: %s retained checkpoints (%s), %s ledger (%s), %s other "
-              "(%s: replaced, work-tables or orphans; `respawn gc` reclaims them) ~ %s/month\n",
-              Thousands(u.objects).c_str(), FormatBytes(u.bytes).c_str(),
-              Thousands(u.live_objects).c_str(), FormatBytes(u.live_bytes).c_str(),
-              Thousands(u.ledger_objects).c_str(), FormatBytes(u.ledger_bytes).c_str(),
-              Thousands(u.objects - u.live_objects - u.ledger_objects).c_str(),
-              FormatBytes(u.bytes - u.live_bytes - u.ledger_bytes).c_str(),
-              Dollars(u.bytes / gib * o.price_gb_month).c_str());
+  std::printf(
+      "store usage: %s objects, %s: %s retained checkpoints (%s), %s ledger (%s), %s other "
+      "(%s: replaced, work-tables or orphans; `respawn gc` reclaims them) ~ %s/month\n",
+      Thousands(u.objects).c_str(), FormatBytes(u.bytes).c_str(), Thousands(u.live_objects).c_str(),
+      FormatBytes(u.live_bytes).c_str(), Thousands(u.ledger_objects).c_str(),
+      FormatBytes(u.ledger_bytes).c_str(),
+      Thousands(u.objects - u.live_objects - u.ledger_objects).c_str(),
+      FormatBytes(u.bytes - u.live_bytes - u.ledger_bytes).c_str(),
+      Dollars(u.bytes / gib * o.price_gb_month).c_str());
   if (!status->runs.empty()) {
     const RunSummary& r = status->runs.back();
-    double cost = (r.puts + r.lists) / 1000.0 * o.price_put_1k +
-                  (r.gets + r.stats) / 1000.0 * o.price_get_1k;
-    std::printf("last run requests: %s PUT, %s LIST, %s GET, %s HEAD, %s DELETE; %s written, %s "
-                "read ~ %s (prices: %s/GB-month, %s per 1,000 PUT/LIST, %s per 1,000 GET/HEAD)\n",
-                Thousands(r.puts).c_str(), Thousands(r.lists).c_str(), Thousands(r.gets).c_str(),
-                Thousands(r.stats).c_str(), Thousands(r.deletes).c_str(),
-                FormatBytes(r.bytes_written).c_str(), FormatBytes(r.bytes_read).c_str(),
-                Dollars(cost).c_str(), Dollars(o.price_gb_month).c_str(),
-                Dollars(o.price_put_1k).c_str(), Dollars(o.price_get_1k).c_str());
+    double cost =
+        (r.puts + r.lists) / 1000.0 * o.price_put_1k + (r.gets + r.stats) / 1000.0 * o.price_get_1k;
+    std::printf(
+        "last run requests: %s PUT, %s LIST, %s GET, %s HEAD, %s DELETE; %s written, %s "
+        "read ~ %s (prices: %s/GB-month, %s per 1,000 PUT/LIST, %s per 1,000 GET/HEAD)\n",
+        Thousands(r.puts).c_str(), Thousands(r.lists).c_str(), Thousands(r.gets).c_str(),
+        Thousands(r.stats).c_str(), Thousands(r.deletes).c_str(),
+        FormatBytes(r.bytes_written).c_str(), FormatBytes(r.bytes_read).c_str(),
+        Dollars(cost).c_str(), Dollars(o.price_gb_month).c_str(), Dollars(o.price_put_1k).c_str(),
+        Dollars(o.price_get_1k).c_str());
   }
   PrintUsageBreakdown(*status);
   std::vector<std::string> states;
@@ -627,8 +634,7 @@ std::vector<LifecycleRule> LifecycleRules(const ParsedStoreUrl& url, const Pipel
   return {uploads, probes};
 }
 
-int LifecycleCommand(const PipelineOptions& o, const Loaded& loaded,
-                     const GlobalOptions& globals) {
+int LifecycleCommand(const PipelineOptions& o, const Loaded& loaded, const GlobalOptions& globals) {
   Result<ParsedStoreUrl> url = ParseStoreUrl(loaded.store_url);
   if (!url.ok()) return Fail(url.status(), Phase::kConfig);
   if (url->scheme != StoreScheme::kS3) {
@@ -700,23 +706,24 @@ int LifecycleCommand(const PipelineOptions& o, const Loaded& loaded,
   for (const LifecycleRule& rule : rules) {
     if (std::find(ids->begin(), ids->end(), rule.id) == ids->end()) {
       return Fail(DataLoss("the server accepted the lifecycle configuration of " + where +
-                           " but does not return rule " + rule.id +
-                           "; it may not support it"),
+                           " but does not return rule " + rule.id + "; it may not support it"),
                   Phase::kOperation);
     }
   }
   if (globals.json) {
-    nlohmann::json j = {{"bucket", url->bucket},     {"applied", true},
-                        {"kept_rules", merged->kept}, {"replaced_rules", merged->replaced},
+    nlohmann::json j = {{"bucket", url->bucket},
+                        {"applied", true},
+                        {"kept_rules", merged->kept},
+                        {"replaced_rules", merged->replaced},
                         {"xml", merged->xml}};
     std::printf("%s\n", j.dump(2).c_str());
     return kExitOk;
   }
-  std::printf("lifecycle: %s rules on %s (%d days): abort incomplete uploads under %s, expire "
-              "%s*; %d other rule%s kept\n",
-              merged->replaced > 0 ? "updated" : "added", where.c_str(), o.lifecycle_days,
-              rules[0].prefix.c_str(), rules[1].prefix.c_str(), merged->kept,
-              merged->kept == 1 ? "" : "s");
+  std::printf(
+      "lifecycle: %s rules on %s (%d days): abort incomplete uploads under %s, expire "
+      "%s*; %d other rule%s kept\n",
+      merged->replaced > 0 ? "updated" : "added", where.c_str(), o.lifecycle_days,
+      rules[0].prefix.c_str(), rules[1].prefix.c_str(), merged->kept, merged->kept == 1 ? "" : "s");
   return kExitOk;
 }
 
@@ -744,8 +751,8 @@ int GcCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   Result<PipelineGcReport> report =
       CollectPipelineGarbage(loaded->spec, loaded->store.store, options);
   if (!report.ok()) {
-    Phase phase = report.status().code() == StatusCode::kInvalidArgument ? Phase::kConfig
-                                                                         : Phase::kOperation;
+    Phase phase =
+        report.status().code() == StatusCode::kInvalidArgument ? Phase::kConfig : Phase::kOperation;
     return FailPipeline(report.status(), phase, o.file);
   }
   if (globals.json) {
@@ -1086,7 +1093,8 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
       "pipeline file, SQL, store or coordinator configuration, 75 interrupted by SIGINT/SIGTERM "
       "(run the same "
       "command again to resume).");
-  run_cmd->callback([ro, &globals, run] { *run = [ro, &globals] { return RunCommand(*ro, globals); }; });
+  run_cmd->callback(
+      [ro, &globals, run] { *run = [ro, &globals] { return RunCommand(*ro, globals); }; });
 
   auto so = std::make_shared<PipelineOptions>();
   CLI::App* status_cmd = app.add_subcommand(
@@ -1112,8 +1120,9 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
       "--lifecycle", go->lifecycle,
       "Print the S3 lifecycle rules that back GC up (abort incomplete multipart uploads under "
       "the pipeline's prefix, expire probe objects); collect nothing");
-  gc_cmd->add_flag("--apply", go->lifecycle_apply,
-                   "With --lifecycle: set the rules on the bucket, keeping its other rules")
+  gc_cmd
+      ->add_flag("--apply", go->lifecycle_apply,
+                 "With --lifecycle: set the rules on the bucket, keeping its other rules")
       ->needs(lifecycle);
   gc_cmd->add_option("--lifecycle-days", go->lifecycle_days, "Days for --lifecycle")
       ->capture_default_str()
@@ -1123,7 +1132,8 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
       "stay), orphan_grace = \"1h\" (objects never committed stay this long), and keep = true on "
       "a stage. Live objects are decided from the ledger, never from listings; GC never stops a "
       "running pipeline.");
-  gc_cmd->callback([go, &globals, run] { *run = [go, &globals] { return GcCommand(*go, globals); }; });
+  gc_cmd->callback(
+      [go, &globals, run] { *run = [go, &globals] { return GcCommand(*go, globals); }; });
 
   auto vo = std::make_shared<VerifyOptions>();
   CLI::App* verify_cmd = app.add_subcommand(
@@ -1158,7 +1168,8 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
   ls_cmd->add_option("target", lo->target,
                      "A pipeline TOML file or a store URL (default: $RESPAWN_STORE or .respawn)");
   ls_cmd->add_option("--store", lo->store, "Store URL (with a pipeline file: overrides its store)");
-  ls_cmd->callback([lo, &globals, run] { *run = [lo, &globals] { return LsCommand(*lo, globals); }; });
+  ls_cmd->callback(
+      [lo, &globals, run] { *run = [lo, &globals] { return LsCommand(*lo, globals); }; });
 }
 
 }  // namespace respawn::cli
