@@ -271,6 +271,42 @@ EOF
   [ -z "$(find "$d" -path "$d/.respawn/*" -type f)" ] || { echo "files were written to the store"; return 1; }
 }
 
+# SIGINT during a run: the message says what happens, the running query is interrupted (exit 75
+# without waiting for it), the stage that finished stays committed and is reused next time.
+test_interrupt_keeps_what_committed() {
+  mkdir -p p
+  cat >p/pipeline.toml <<'TOML'
+name = "interrupted"
+
+[stages.quick]
+sql = "SELECT range AS id FROM range(0, 1000)"
+
+[stages.slow]
+sql = "SELECT count(*) AS n FROM range(0, ${n}) a, range(0, ${n}) b WHERE hash(a.range + b.range) % 7 = 1"
+params = { n = 10000000 }
+depends_on = ["quick"]
+TOML
+  set +e
+  "$R" run --no-gc p/pipeline.toml >out.txt 2>err.txt &
+  local pid=$! i
+  set -e
+  for i in $(seq 1 600); do
+    grep -q '^stage slow: started' out.txt && break
+    sleep 0.1
+  done
+  grep -q '^stage quick: computed' out.txt || { echo "quick did not commit first"; cat out.txt err.txt; kill -9 "$pid"; return 1; }
+  kill -INT "$pid"
+  local rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 75 ] || { echo "exit $rc, want 75"; cat out.txt err.txt; return 1; }
+  grep -q '^respawn: interrupted: starting no more stages, interrupting running queries, keeping what is committed' err.txt ||
+    { echo "the interrupt message does not say what happens:"; cat err.txt; return 1; }
+  expect_exit 0 "$R" run --no-gc p/pipeline.toml --param n=100
+  grep -q '^stage quick: reused' out.txt || { echo "quick was not reused after the interrupt"; return 1; }
+  grep -q '^stage slow: computed' out.txt
+}
+
+run test_interrupt_keeps_what_committed
 run test_toml_syntax_error_exit_2
 run test_unknown_table_did_you_mean_exit_2
 run test_sql_syntax_error_exit_2

@@ -172,6 +172,8 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 std::atomic<int> g_signals{0};
+// What the first interrupt makes the command do, printed by the handler (a string literal).
+std::atomic<const char*> g_on_interrupt{nullptr};
 struct sigaction g_old_int;
 struct sigaction g_old_term;
 
@@ -188,13 +190,15 @@ extern "C" void OnInterrupt(int /*signo*/) {
     ::_exit(kExitInterrupted);
   }
   g_interrupted.store(true);
-  WriteStderr(
-      "\nrespawn: interrupted: finishing what is in flight (interrupt again to stop now)\n");
+  WriteStderr("\nrespawn: interrupted: ");
+  WriteStderr(g_on_interrupt.load());
+  WriteStderr(" (interrupt again to exit at once; the same command resumes)\n");
 }
 
 }  // namespace
 
-InterruptScope::InterruptScope() {
+InterruptScope::InterruptScope(const char* on_interrupt) {
+  g_on_interrupt.store(on_interrupt);
   g_interrupted.store(false);
   g_signals.store(0);
   struct sigaction sa = {};

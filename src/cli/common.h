@@ -91,7 +91,9 @@ Status ValidateChaos(const GlobalOptions& globals);
 /// one exits at once with kExitInterrupted. Outside a scope the default actions apply.
 class InterruptScope {
  public:
-  InterruptScope();
+  /// `on_interrupt`, a string literal, says what the first interrupt makes the command do.
+  explicit InterruptScope(
+      const char* on_interrupt = "stopping what is in flight, keeping what finished");
   ~InterruptScope();
   InterruptScope(const InterruptScope&) = delete;
   InterruptScope& operator=(const InterruptScope&) = delete;

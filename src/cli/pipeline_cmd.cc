@@ -325,7 +325,8 @@ class RunPrinter {
 
 int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   // From the start: a SIGTERM while the pipeline is checked still ends in exit 75.
-  InterruptScope interrupt_scope;
+  InterruptScope interrupt_scope(
+      "starting no more stages, interrupting running queries, keeping what is committed");
   Result<Loaded> loaded = Load(o, globals, /*open_store=*/false);
   if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
   // A mistake in the pipeline is reported before the store is opened (a local one is created).
