@@ -288,9 +288,9 @@ depends_on = ["quick"]
 TOML
   set +e
   "$R" run --no-gc p/pipeline.toml >out.txt 2>err.txt &
-  local pid=$! i
+  local pid=$!
   set -e
-  for i in $(seq 1 600); do
+  for _ in $(seq 1 600); do
     grep -q '^stage slow: started' out.txt && break
     sleep 0.1
   done
