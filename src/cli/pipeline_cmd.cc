@@ -566,9 +566,10 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   const StoreUsage& u = status->usage;
   const double gib = 1024.0 * 1024.0 * 1024.0;
   std::printf(
-      "store usage: %s objects, %s: %s retained checkpoints (%s), %s ledger (%s), %s other "
+      "store usage: %s, %s: %s (%s), %s ledger (%s), %s other "
       "(%s: replaced, work-tables or orphans; `respawn gc` reclaims them) ~ %s/month\n",
-      Thousands(u.objects).c_str(), FormatBytes(u.bytes).c_str(), Thousands(u.live_objects).c_str(),
+      Plural(u.objects, "object", "objects").c_str(), FormatBytes(u.bytes).c_str(),
+      Plural(u.live_objects, "retained checkpoint", "retained checkpoints").c_str(),
       FormatBytes(u.live_bytes).c_str(), Thousands(u.ledger_objects).c_str(),
       FormatBytes(u.ledger_bytes).c_str(),
       Thousands(u.objects - u.live_objects - u.ledger_objects).c_str(),
