@@ -14,17 +14,12 @@
 #include <system_error>
 
 #include "ledger/coordinator.h"
+#include "util/strings.h"
 
 namespace respawn {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -54,8 +49,6 @@ size_t OsaDistance(std::string_view a, std::string_view b) {
   }
   return d[n][m];
 }
-
-std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
@@ -274,7 +267,7 @@ class SpecParser {
                  const std::vector<std::string>& valid) {
     for (auto&& [key, value] : table) {
       if (std::find(valid.begin(), valid.end(), key.str()) != valid.end()) continue;
-      Error(LineOf(key), std::string(owner) + ": unknown key " + Quote(key.str()) +
+      Error(LineOf(key), std::string(owner) + ": unknown key " + Quoted(key.str()) +
                              DidYouMeanSuffix(key.str(), valid) + "; valid keys are " +
                              JoinNames(valid));
     }
@@ -324,10 +317,10 @@ class SpecParser {
     }
     for (auto&& [k, v] : *table) {
       if (!IsSqlIdentifier(k.str())) {
-        Error(LineOf(k), std::string(owner) + ": " + std::string(key) + " name " + Quote(k.str()) +
+        Error(LineOf(k), std::string(owner) + ": " + std::string(key) + " name " + Quoted(k.str()) +
                              " is not an identifier; use letters, digits and _, not starting "
                              "with a digit (e.g. " +
-                             Quote(IdentifierFor(k.str())) + ")");
+                             Quoted(IdentifierFor(k.str())) + ")");
         continue;
       }
       std::optional<SpecValue> value = ToSpecValue(v);
@@ -367,7 +360,7 @@ class SpecParser {
         std::string shown(raw.substr(
             open, std::min<size_t>(close == std::string_view::npos ? 12 : close - open + 1,
                                    raw.size() - open)));
-        Error(line, std::string(owner) + ": malformed parameter reference " + Quote(shown) +
+        Error(line, std::string(owner) + ": malformed parameter reference " + Quoted(shown) +
                         " in sql; write ${name} where name is a key of params");
         out += "${";
         i = open + 2;
@@ -404,7 +397,7 @@ class SpecParser {
     } else if (size_t scheme = path.find("://"); scheme != std::string::npos) {
       std::string s = Lower(std::string_view(path).substr(0, scheme));
       if (s != "s3" && s != "memory") {
-        Error(line, std::string(owner) + ": " + std::string(key) + " " + Quote(written) +
+        Error(line, std::string(owner) + ": " + std::string(key) + " " + Quoted(written) +
                         " uses an unsupported scheme \"" + s +
                         "://\"; use a local path or s3://bucket/key");
       }
@@ -472,7 +465,7 @@ class SpecParser {
           }
         }
         if (!valid) {
-          Error(LineOf(*name), "pipeline name " + Quote(*s) +
+          Error(LineOf(*name), "pipeline name " + Quoted(*s) +
                                    " may contain only letters, digits, '_', '-' and '.' (it "
                                    "names the pipeline's checkpoints in the store)");
         }
@@ -538,16 +531,16 @@ class SpecParser {
       std::string name(key.str());
       const toml::table* entry = value.as_table();
       if (entry == nullptr) {
-        Error(LineOf(key), std::string(kind) + " " + Quote(name) + " must be a table, not " +
+        Error(LineOf(key), std::string(kind) + " " + Quoted(name) + " must be a table, not " +
                                std::string(TypeNameWithArticle(value.type())) + " (write [" +
                                std::string(section) + "." + name + "] and its keys below it)");
         continue;
       }
       if (!IsSqlIdentifier(name)) {
-        Error(LineOf(key), std::string(kind) + " name " + Quote(name) +
+        Error(LineOf(key), std::string(kind) + " name " + Quoted(name) +
                                " is not a SQL identifier; use letters, digits and _, not "
                                "starting with a digit (e.g. " +
-                               Quote(IdentifierFor(name)) + ")");
+                               Quoted(IdentifierFor(name)) + ")");
         continue;
       }
       fn(std::move(name), LineOf(key), *entry);
@@ -558,7 +551,7 @@ class SpecParser {
     SourceSpec source;
     source.name = name;
     source.line = line;
-    const std::string owner = "source " + Quote(name);
+    const std::string owner = "source " + Quoted(name);
     CheckKeys(t, owner, {"path", "sql", "format", "options", "params"});
     const toml::node* path = t.get("path");
     const toml::node* sql = t.get("sql");
@@ -594,7 +587,7 @@ class SpecParser {
         if (!f) return;
         std::optional<DataFormat> df = FormatFromName(*f);
         if (!df) {
-          Error(LineOf(*format), owner + ": unknown format " + Quote(*f) +
+          Error(LineOf(*format), owner + ": unknown format " + Quoted(*f) +
                                      DidYouMeanSuffix(*f, {"csv", "parquet", "json", "jsonl"}) +
                                      "; use \"csv\", \"parquet\" or \"json\"");
           return;
@@ -603,7 +596,7 @@ class SpecParser {
       } else if (std::optional<DataFormat> df = FormatFromPath(*p)) {
         source.format = *df;
       } else {
-        Error(LineOf(*path), owner + ": cannot tell the format of " + Quote(*p) +
+        Error(LineOf(*path), owner + ": cannot tell the format of " + Quoted(*p) +
                                  " from its extension; add format = \"csv\", \"parquet\" or "
                                  "\"json\"");
         return;
@@ -649,7 +642,7 @@ class SpecParser {
     StageSpec stage;
     stage.name = name;
     stage.line = line;
-    const std::string owner = "stage " + Quote(name);
+    const std::string owner = "stage " + Quoted(name);
     CheckKeys(t, owner, {"sql", "depends_on", "checkpoint", "keep", "params"});
     if (const toml::node* keep = t.get("keep")) {
       if (auto* b = keep->as_boolean()) {
@@ -700,7 +693,7 @@ class SpecParser {
     OutputSpec output;
     output.name = name;
     output.line = line;
-    const std::string owner = "output " + Quote(name);
+    const std::string owner = "output " + Quoted(name);
     CheckKeys(t, owner, {"from", "path", "format"});
     const toml::node* from = t.get("from");
     const toml::node* path = t.get("path");
@@ -717,7 +710,7 @@ class SpecParser {
     if (!f || !p) return;
     output.from = {*f, LineOf(*from)};
     if (p->empty() || HasGlob(*p) || p->ends_with("/")) {
-      Error(LineOf(*path), owner + ": path " + Quote(*p) +
+      Error(LineOf(*path), owner + ": path " + Quoted(*p) +
                                " must name one file (e.g. path = \"out/" + name + ".parquet\")");
       return;
     }
@@ -730,7 +723,7 @@ class SpecParser {
       df = FormatFromName(*fs_);
       format_line = LineOf(*format);
       if (!df || *df == DataFormat::kJson) {
-        Error(format_line, owner + ": unknown output format " + Quote(*fs_) +
+        Error(format_line, owner + ": unknown output format " + Quoted(*fs_) +
                                DidYouMeanSuffix(*fs_, {"parquet", "csv"}) +
                                "; use \"parquet\" or \"csv\"");
         return;
@@ -738,7 +731,7 @@ class SpecParser {
     } else {
       df = FormatFromPath(*p);
       if (!df || *df == DataFormat::kJson) {
-        Error(format_line, owner + ": cannot tell the format of " + Quote(*p) +
+        Error(format_line, owner + ": cannot tell the format of " + Quoted(*p) +
                                " from its extension; end it in .parquet or .csv, or add "
                                "format = \"parquet\" or \"csv\"");
         return;
@@ -766,8 +759,8 @@ class SpecParser {
       auto [it, inserted] = seen.emplace(Lower(n.name), &n);
       if (inserted) continue;
       const Named& first = *it->second;
-      Error(n.line, std::string(n.kind) + " " + Quote(n.name) + " has the same name as " +
-                        std::string(first.kind) + " " + Quote(first.name) + " (line " +
+      Error(n.line, std::string(n.kind) + " " + Quoted(n.name) + " has the same name as " +
+                        std::string(first.kind) + " " + Quoted(first.name) + " (line " +
                         std::to_string(first.line) +
                         "); sources, stages and outputs share one namespace, ignoring case: "
                         "rename one");
@@ -776,8 +769,8 @@ class SpecParser {
     for (const OutputSpec& o : spec_.outputs) {
       auto [it, inserted] = written.emplace(o.location.resolved, &o);
       if (inserted) continue;
-      Error(o.location.line, "output " + Quote(o.name) + " writes " + Quote(o.location.written) +
-                                 ", which output " + Quote(it->second->name) +
+      Error(o.location.line, "output " + Quoted(o.name) + " writes " + Quoted(o.location.written) +
+                                 ", which output " + Quoted(it->second->name) +
                                  " also writes; give each output its own path");
     }
   }
@@ -793,15 +786,15 @@ class SpecParser {
     for (const StageSpec& stage : spec_.stages) {
       for (const NameRef& dep : stage.depends_on) {
         if (defined(dep.name)) continue;
-        Error(dep.line, "stage " + Quote(stage.name) + " depends_on " + Quote(dep.name) +
+        Error(dep.line, "stage " + Quoted(stage.name) + " depends_on " + Quoted(dep.name) +
                             ", which no source or stage defines" +
                             DidYouMeanSuffix(dep.name, tables));
       }
     }
     for (const OutputSpec& output : spec_.outputs) {
       if (defined(output.from.name)) continue;
-      Error(output.from.line, "output " + Quote(output.name) + " reads from " +
-                                  Quote(output.from.name) + ", which no stage or source defines" +
+      Error(output.from.line, "output " + Quoted(output.name) + " reads from " +
+                                  Quoted(output.from.name) + ", which no stage or source defines" +
                                   DidYouMeanSuffix(output.from.name, tables));
     }
   }
@@ -882,20 +875,20 @@ std::string PipelineSpec::Where(int line) const {
 Result<PipelineSpec> ParsePipelineFile(const std::string& path) {
   std::error_code ec;
   fs::path absolute = fs::absolute(path, ec);
-  if (ec) return InvalidArgument("pipeline file " + Quote(path) + ": " + ec.message());
+  if (ec) return InvalidArgument("pipeline file " + Quoted(path) + ": " + ec.message());
   std::ifstream in(absolute, std::ios::binary);
   if (!in) {
     if (!fs::exists(absolute, ec)) {
-      return NotFound("pipeline file " + Quote(path) + " does not exist (looked for " +
+      return NotFound("pipeline file " + Quoted(path) + " does not exist (looked for " +
                       absolute.string() + ")");
     }
-    return PermissionDenied("pipeline file " + Quote(path) +
+    return PermissionDenied("pipeline file " + Quoted(path) +
                             " cannot be read; check its "
                             "permissions");
   }
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) return Unavailable("reading pipeline file " + Quote(path) + " failed");
+  if (in.bad()) return Unavailable("reading pipeline file " + Quoted(path) + " failed");
   ASSIGN_OR_RETURN(PipelineSpec spec,
                    ParsePipelineString(text.str(), path, absolute.parent_path().string()));
   fs::path canonical = fs::weakly_canonical(absolute, ec);
@@ -908,7 +901,7 @@ Result<PipelineSpec> ParsePipelineString(std::string_view text, std::string_view
   std::error_code ec;
   fs::path base = base_dir.empty() ? fs::current_path(ec) : fs::absolute(fs::path(base_dir), ec);
   if (ec) {
-    return InvalidArgument("cannot resolve directory " + Quote(base_dir) + ": " + ec.message());
+    return InvalidArgument("cannot resolve directory " + Quoted(base_dir) + ": " + ec.message());
   }
   SpecParser parser(text, std::string(display_name), base.lexically_normal().string());
   return parser.Parse();
@@ -965,7 +958,7 @@ std::optional<std::string> DidYouMean(std::string_view name,
 
 std::string DidYouMeanSuffix(std::string_view name, const std::vector<std::string>& candidates) {
   std::optional<std::string> m = DidYouMean(name, candidates);
-  return m ? " (did you mean " + Quote(*m) + "?)" : "";
+  return m ? " (did you mean " + Quoted(*m) + "?)" : "";
 }
 
 int LineInSql(std::string_view sql, int sql_line, size_t offset) {
