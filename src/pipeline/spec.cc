@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "ledger/coordinator.h"
+#include "util/glob.h"
 #include "util/strings.h"
 
 namespace respawn {
@@ -164,8 +165,6 @@ std::optional<DataFormat> FormatFromPath(std::string_view path) {
   if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return std::nullopt;
   return FormatFromName(std::string_view(p).substr(dot + 1));
 }
-
-bool HasGlob(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
 
 struct Diagnostic {
   int line = 0;
