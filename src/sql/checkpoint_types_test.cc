@@ -10,6 +10,7 @@
 
 #include "sql/parquet_transfer.h"
 #include "storage/memory_store.h"
+#include "util/hash.h"
 
 namespace respawn {
 namespace {
