@@ -22,6 +22,7 @@
 #include "storage/posix_store.h"
 #include "storage/store_url.h"
 #include "test_env.h"
+#include "util/testing.h"
 #include "util/thread_pool.h"
 
 namespace respawn {
@@ -68,14 +69,14 @@ class ChaosCopyTest : public ::testing::Test {
     PosixStoreOptions fast;
     fast.fsync = false;
     Result<std::unique_ptr<PosixStore>> src = PosixStore::Open(dir_ + "/src", fast);
-    ASSERT_TRUE(src.ok()) << src.status().ToString();
+    ASSERT_OK(src);
     src_ = std::move(src).value();
     std::mt19937_64 rng(20240607);
     std::uniform_int_distribution<size_t> size(0, kMaxSize);
     for (int i = 0; i < kObjects; ++i) {
       std::string data(size(rng), '\0');
       for (char& c : data) c = static_cast<char>(rng());
-      ASSERT_TRUE(src_->Put(ObjectKey(i), data).ok());
+      ASSERT_OK(src_->Put(ObjectKey(i), data));
       expected_.push_back(std::move(data));
     }
   }
@@ -91,7 +92,7 @@ class ChaosCopyTest : public ::testing::Test {
     chaotic.retry_policy.max_delay = std::chrono::milliseconds(100);
     chaotic.retry_policy.max_attempts = 8;
     Result<OpenedStore> dst = OpenStore(dst_url, chaotic);
-    ASSERT_TRUE(dst.ok()) << dst.status().ToString();
+    ASSERT_OK(dst);
     ChaosStore* chaos = FindChaos(dst->store.get());
     ASSERT_NE(chaos, nullptr) << "OpenStore did not install the chaos wrapper for " << dst_url;
 
@@ -99,7 +100,7 @@ class ChaosCopyTest : public ::testing::Test {
     copy.parallelism = kThreads;
     copy.object_attempts = 1;  // single calls are retried by RetryStore; nothing above it
     Result<CopyResult> copied = CopyPrefix(*src_, "", *dst->store, "", copy);
-    ASSERT_TRUE(copied.ok()) << copied.status().ToString();
+    ASSERT_OK(copied);
     ASSERT_TRUE(copied->ok()) << copied->failures.size() << " objects failed, first "
                               << copied->failures.front().first << ": "
                               << copied->FirstError().ToString();
@@ -117,10 +118,10 @@ class ChaosCopyTest : public ::testing::Test {
     OpenStoreOptions clean;
     clean.chaos = "error_rate=0";  // explicit: no chaos, whatever the environment says
     Result<OpenedStore> check = OpenStore(dst_url, clean);
-    ASSERT_TRUE(check.ok()) << check.status().ToString();
+    ASSERT_OK(check);
     ASSERT_EQ(FindChaos(check->store.get()), nullptr);
     Result<std::vector<ObjectInfo>> listed = ListAll(*check->store, "");
-    ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+    ASSERT_OK(listed);
     EXPECT_EQ(listed->size(), static_cast<size_t>(kObjects));
 
     std::atomic<int> mismatches{0};
@@ -153,7 +154,7 @@ TEST_F(ChaosCopyTest, ToPosix) { CopyAndVerify("file://" + dir_ + "/dst"); }
 TEST_F(ChaosCopyTest, ToRadosgw) {
   Result<test::S3TestServer> server = test::UseS3TestServer("radosgw");
   if (server.status().IsNotFound()) GTEST_SKIP() << server.status().message();
-  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  ASSERT_OK(server);
   CopyAndVerify("s3://" + server->bucket + "/" + test::UniqueName("chaos-copy"));
 }
 

@@ -36,6 +36,7 @@
 #include "test_env.h"
 #include "util/crash_point.h"
 #include "util/hash.h"
+#include "util/testing.h"
 
 namespace respawn::ledger {
 namespace {
@@ -96,7 +97,7 @@ class CoordinatorTest : public ::testing::Test {
     if (!pg.ok()) SKIP_OR_FAIL(pg.status());
     pg_ = *pg;
     auto c = OpenCoordinator(pg_.url);
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    ASSERT_OK(c);
     coordinator_ = *c;
     ns_ = test::UniqueName("ns");
   }
@@ -109,25 +110,25 @@ class CoordinatorTest : public ::testing::Test {
 TEST_F(CoordinatorTest, CreateIfAbsentIsExclusiveAndReadable) {
   EXPECT_EQ(coordinator_->Url().find(pg_.password), std::string::npos) << coordinator_->Url();
   ASSERT_EQ(coordinator_->Latest(ns_).value(), 0u);
-  ASSERT_TRUE(coordinator_->CreateIfAbsent(ns_, 1, std::string("one\0bytes", 9)).ok());
+  ASSERT_OK(coordinator_->CreateIfAbsent(ns_, 1, std::string("one\0bytes", 9)));
   Status again = coordinator_->CreateIfAbsent(ns_, 1, "other");
   EXPECT_TRUE(again.IsAlreadyExists()) << again.ToString();
-  ASSERT_TRUE(coordinator_->CreateIfAbsent(ns_, 2, "two").ok());
-  ASSERT_TRUE(coordinator_->CreateIfAbsent(ns_, 5, "five").ok());
+  ASSERT_OK(coordinator_->CreateIfAbsent(ns_, 2, "two"));
+  ASSERT_OK(coordinator_->CreateIfAbsent(ns_, 5, "five"));
   EXPECT_EQ(coordinator_->Latest(ns_).value(), 5u);
   auto rows = coordinator_->Read(ns_, 1, 4);
-  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_OK(rows);
   ASSERT_EQ(rows->size(), 2u);
   EXPECT_EQ(rows->at(1), std::string("one\0bytes", 9));  // exact bytes, NUL included
   EXPECT_EQ(rows->at(2), "two");
   // Namespaces are separate.
   const std::string other = ns_ + "-other";
   EXPECT_EQ(coordinator_->Latest(other).value(), 0u);
-  ASSERT_TRUE(coordinator_->CreateIfAbsent(other, 1, "x").ok());
+  ASSERT_OK(coordinator_->CreateIfAbsent(other, 1, "x"));
   EXPECT_EQ(coordinator_->Read(ns_, 1, 1).value().at(1), std::string("one\0bytes", 9));
   // GC deletes strictly below.
   auto deleted = coordinator_->DeleteBelow(ns_, 5);
-  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  ASSERT_OK(deleted);
   EXPECT_EQ(*deleted, 2u);
   EXPECT_EQ(coordinator_->Latest(ns_).value(), 5u);
   EXPECT_EQ(coordinator_->Read(ns_, 1, 10).value().size(), 1u);
@@ -142,7 +143,7 @@ TEST_F(CoordinatorTest, ThreadsRacingForEachRecordHaveOneWinner) {
   std::vector<std::shared_ptr<CommitCoordinator>> connections;
   for (int t = 0; t < kThreads; ++t) {
     auto c = OpenCoordinator(pg_.url);
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    ASSERT_OK(c);
     connections.push_back(*c);
   }
   std::vector<std::vector<uint64_t>> won(kThreads);
@@ -168,7 +169,7 @@ TEST_F(CoordinatorTest, ThreadsRacingForEachRecordHaveOneWinner) {
   }
   EXPECT_EQ(winner.size(), kRecords);
   auto rows = coordinator_->Read(ns_, 1, kRecords);
-  ASSERT_TRUE(rows.ok());
+  ASSERT_OK(rows);
   for (const auto& [s, t] : winner) EXPECT_EQ(rows->at(s), "thread " + std::to_string(t)) << s;
 }
 
@@ -214,7 +215,7 @@ TEST_F(CoordinatorTest, ProcessesRacingForEachRecordHaveOneWinner) {
   }
   EXPECT_EQ(winner.size(), kRecords);
   auto rows = coordinator_->Read(ns_, 1, kRecords);
-  ASSERT_TRUE(rows.ok());
+  ASSERT_OK(rows);
   for (const auto& [s, p] : winner) EXPECT_EQ(rows->at(s), "process " + std::to_string(p)) << s;
 }
 
@@ -223,8 +224,8 @@ TEST_F(CoordinatorTest, ProcessesRacingForEachRecordHaveOneWinner) {
 TEST_F(CoordinatorTest, ReconnectsAfterTheConnectionIsDropped) {
   const std::string app = "respawn-test-" + HexU64(Xxh3(ns_)).substr(0, 12);
   auto c = OpenCoordinator(WithApplicationName(pg_.url, app));
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  ASSERT_TRUE((*c)->CreateIfAbsent(ns_, 1, "a").ok());
+  ASSERT_OK(c);
+  ASSERT_OK((*c)->CreateIfAbsent(ns_, 1, "a"));
   AdminConnection admin(pg_.url);
   ASSERT_TRUE(admin.ok()) << admin.error();
   EXPECT_EQ(admin.Query("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
@@ -234,7 +235,7 @@ TEST_F(CoordinatorTest, ReconnectsAfterTheConnectionIsDropped) {
   Status broken = (*c)->CreateIfAbsent(ns_, 2, "b");
   EXPECT_EQ(broken.code(), StatusCode::kUnavailable) << broken.ToString();
   EXPECT_EQ((*c)->Latest(ns_).ValueOr(999), 1u);  // reconnected; the insert did not happen
-  ASSERT_TRUE((*c)->CreateIfAbsent(ns_, 2, "b").ok());
+  ASSERT_OK((*c)->CreateIfAbsent(ns_, 2, "b"));
 }
 
 TEST_F(CoordinatorTest, ConfigurationErrorsNameTheUrlAndTheFixButNoPassword) {
@@ -286,7 +287,7 @@ class CoordinatedLedgerTest : public ::testing::TestWithParam<std::string> {
     if (!pg.ok()) SKIP_OR_FAIL(pg.status());
     pg_ = *pg;
     auto c = OpenCoordinator(pg_.url);
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    ASSERT_OK(c);
     coordinator_ = *c;
     if (GetParam() == "posix") {
       char dir[] = "/tmp/respawn-coord-XXXXXX";
@@ -318,7 +319,7 @@ class CoordinatedLedgerTest : public ::testing::TestWithParam<std::string> {
     options.retry_policy = FastRetry();
     options.retry_policy.deadline = std::chrono::seconds(10);
     auto opened = OpenStore(url, options);
-    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    EXPECT_OK(opened);
     return opened.ok() ? opened->store : nullptr;
   }
 
@@ -334,7 +335,7 @@ class CoordinatedLedgerTest : public ::testing::TestWithParam<std::string> {
   }
   std::unique_ptr<Ledger> MustOpen(const LedgerOptions& o) {
     auto l = Ledger::Open(store_, kNs, o);
-    EXPECT_TRUE(l.ok()) << l.status().ToString();
+    EXPECT_OK(l);
     return l.ok() ? std::move(l).value() : nullptr;
   }
   // A reader of the store alone: what read-only tools without the coordinator see.
@@ -372,10 +373,10 @@ TEST_P(CoordinatedLedgerTest, CommitsRecoverAndTheStoreHoldsCopies) {
     EXPECT_EQ(w->commit_mode(), CommitMode::kCoordinator);
     for (int i = 0; i < 20; ++i) {
       auto seq = w->Commit(Upsert("e" + std::to_string(i), "fp" + std::to_string(i)));
-      ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+      ASSERT_OK(seq);
     }
     expected = w->state();
-    ASSERT_TRUE(w->Close().ok());
+    ASSERT_OK(w->Close());
   }
   EXPECT_EQ(expected.commit_mode, "coordinator");
   EXPECT_EQ(coordinator_->Latest(Where()).value(), 21u);
@@ -386,17 +387,17 @@ TEST_P(CoordinatedLedgerTest, CommitsRecoverAndTheStoreHoldsCopies) {
   // Each record's copy in the store is the coordinator's row, byte for byte.
   Keys keys(kNs);
   auto rows = coordinator_->Read(Where(), 1, 21);
-  ASSERT_TRUE(rows.ok());
+  ASSERT_OK(rows);
   for (const auto& [s, bytes] : *rows)
     EXPECT_EQ(store_->Get(keys.Record(s)).ValueOr(""), bytes) << s;
   auto plain = StoreOnlyReader();
-  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  ASSERT_OK(plain);
   EXPECT_EQ((*plain)->state(), expected);
 }
 
 TEST_P(CoordinatedLedgerTest, ZombieIsFencedAndAJoinedWriterCommits) {
   auto a = MustOpen(Opts());
-  ASSERT_TRUE(a->Commit(Upsert("a1", "f")).ok());
+  ASSERT_OK(a->Commit(Upsert("a1", "f")));
   auto b = MustOpen(Opts());
   auto st = a->Commit(Upsert("a2", "f"));
   ASSERT_EQ(st.status().code(), StatusCode::kFailedPrecondition) << st.status().ToString();
@@ -407,8 +408,8 @@ TEST_P(CoordinatedLedgerTest, ZombieIsFencedAndAJoinedWriterCommits) {
   auto j = MustOpen(join);
   ASSERT_NE(j, nullptr);
   EXPECT_EQ(j->epoch(), b->epoch());
-  ASSERT_TRUE(j->Commit(Upsert("joined", "f")).ok());
-  ASSERT_TRUE(b->Commit(Upsert("b1", "f")).ok());
+  ASSERT_OK(j->Commit(Upsert("joined", "f")));
+  ASSERT_OK(b->Commit(Upsert("b1", "f")));
   auto r = MustOpen(Opts(LedgerMode::kReadOnly));
   EXPECT_TRUE(r->Find("joined").has_value());
   EXPECT_TRUE(r->Find("b1").has_value());
@@ -422,7 +423,7 @@ TEST_P(CoordinatedLedgerTest, ConcurrentWritersEachWithAConnectionLoseNothing) {
   std::vector<std::unique_ptr<Ledger>> writers;
   for (int t = 0; t < kThreads; ++t) {
     auto c = OpenCoordinator(pg_.url);
-    ASSERT_TRUE(c.ok());
+    ASSERT_OK(c);
     LedgerOptions o = Opts(LedgerMode::kJoin, 4, *c);
     writers.push_back(MustOpen(o));
     ASSERT_NE(writers.back(), nullptr);
@@ -433,7 +434,7 @@ TEST_P(CoordinatedLedgerTest, ConcurrentWritersEachWithAConnectionLoseNothing) {
       for (int i = 0; i < kEach; ++i) {
         auto seq =
             writers[t]->Commit(Upsert("t" + std::to_string(t) + "/" + std::to_string(i), "f"));
-        EXPECT_TRUE(seq.ok()) << seq.status().ToString();
+        EXPECT_OK(seq);
       }
     });
   }
@@ -442,7 +443,7 @@ TEST_P(CoordinatedLedgerTest, ConcurrentWritersEachWithAConnectionLoseNothing) {
   EXPECT_EQ(r->sequence(), 1u + kThreads * kEach);
   EXPECT_EQ(r->state().entries.size(), static_cast<size_t>(kThreads * kEach));
   auto plain = StoreOnlyReader();
-  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  ASSERT_OK(plain);
   EXPECT_EQ((*plain)->state(), r->state());
 }
 
@@ -454,13 +455,13 @@ TEST_P(CoordinatedLedgerTest, AMissingStoreCopyIsReadFromTheCoordinatorAndRepair
   LedgerState expected;
   {
     auto w = MustOpen(Opts(LedgerMode::kWrite, 1000));
-    for (int i = 0; i < 5; ++i) ASSERT_TRUE(w->Commit(Upsert("e" + std::to_string(i), "f")).ok());
+    for (int i = 0; i < 5; ++i) ASSERT_OK(w->Commit(Upsert("e" + std::to_string(i), "f")));
     last = w->sequence();
     expected = w->state();
   }
   const std::string copy = store_->Get(keys.Record(last)).ValueOr("");
   ASSERT_FALSE(copy.empty());
-  ASSERT_TRUE(store_->Delete(keys.Record(last)).ok());
+  ASSERT_OK(store_->Delete(keys.Record(last)));
   {
     auto r = MustOpen(Opts(LedgerMode::kReadOnly));
     EXPECT_EQ(r->sequence(), last);
@@ -470,7 +471,7 @@ TEST_P(CoordinatedLedgerTest, AMissingStoreCopyIsReadFromTheCoordinatorAndRepair
   }
   {
     auto plain = StoreOnlyReader();  // the store alone lags by that record
-    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+    ASSERT_OK(plain);
     EXPECT_EQ((*plain)->sequence(), last - 1);
   }
   auto w = MustOpen(Opts());
@@ -481,33 +482,33 @@ TEST_P(CoordinatedLedgerTest, AMissingStoreCopyIsReadFromTheCoordinatorAndRepair
 
 TEST_P(CoordinatedLedgerTest, GcDeletesCoordinatorRowsBelowTheFloor) {
   auto w = MustOpen(Opts(LedgerMode::kWrite, 4));
-  for (int i = 0; i < 30; ++i) ASSERT_TRUE(w->Commit(Upsert("t", "fp" + std::to_string(i))).ok());
+  for (int i = 0; i < 30; ++i) ASSERT_OK(w->Commit(Upsert("t", "fp" + std::to_string(i))));
   auto garbage = w->CollectObsolete(1);
-  ASSERT_TRUE(garbage.ok()) << garbage.status().ToString();
+  ASSERT_OK(garbage);
   ASSERT_GT(garbage->floor, 0u);
   auto deleted = store_->DeleteMany(garbage->keys);
   ASSERT_TRUE(deleted.ok() && deleted->FirstError().ok());
   auto rows = coordinator_->Read(Where(), 1, w->sequence());
-  ASSERT_TRUE(rows.ok());
+  ASSERT_OK(rows);
   EXPECT_EQ(rows->begin()->first, garbage->floor);
   EXPECT_EQ(rows->size(), w->sequence() - garbage->floor + 1);
   LedgerState expected = w->state();
-  ASSERT_TRUE(w->Close().ok());
+  ASSERT_OK(w->Close());
   auto again = MustOpen(Opts());
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(again->state().entries, expected.entries);
-  ASSERT_TRUE(again->Commit(Upsert("after-gc", "f")).ok());
+  ASSERT_OK(again->Commit(Upsert("after-gc", "f")));
 }
 
 TEST_P(CoordinatedLedgerTest, ACoordinatorWithoutTheLedgersRecordsIsRefused) {
   {
     auto w = MustOpen(Opts());
-    ASSERT_TRUE(w->Commit(Upsert("x", "f")).ok());
+    ASSERT_OK(w->Commit(Upsert("x", "f")));
   }
   // Another database (here: the rows wiped) than the one the ledger was committed through.
-  ASSERT_TRUE(coordinator_->DeleteBelow(Where(), UINT64_MAX / 2).ok());
+  ASSERT_OK(coordinator_->DeleteBelow(Where(), UINT64_MAX / 2));
   auto listed_before = ListAll(*store_, "");
-  ASSERT_TRUE(listed_before.ok());
+  ASSERT_OK(listed_before);
   auto w = Ledger::Open(store_, kNs, Opts());
   ASSERT_EQ(w.status().code(), StatusCode::kFailedPrecondition) << w.status().ToString();
   EXPECT_NE(w.status().message().find("not the database"), std::string::npos);
@@ -532,9 +533,9 @@ TEST_P(CoordinatedLedgerTest, ALedgerFromBeforeRecordedModesIsAdopted) {
     r.prev = prev;
     if (s > 1) r.changes = Upsert("old" + std::to_string(s), "f");
     auto bytes = EncodeRecord(r, &prev);
-    ASSERT_TRUE(bytes.ok());
+    ASSERT_OK(bytes);
     ASSERT_EQ(bytes->find("commit_mode"), std::string::npos);
-    ASSERT_TRUE(store_->Put(keys.Record(s), *bytes).ok());
+    ASSERT_OK(store_->Put(keys.Record(s), *bytes));
   }
   {
     auto w = MustOpen(Opts());
@@ -542,10 +543,10 @@ TEST_P(CoordinatedLedgerTest, ALedgerFromBeforeRecordedModesIsAdopted) {
     EXPECT_EQ(w->state().commit_mode, "coordinator");
     EXPECT_EQ(w->epoch(), 2u);
     EXPECT_TRUE(w->Find("old2").has_value());
-    ASSERT_TRUE(w->Commit(Upsert("new", "f")).ok());
+    ASSERT_OK(w->Commit(Upsert("new", "f")));
   }
   auto rows = coordinator_->Read(Where(), 1, 10);
-  ASSERT_TRUE(rows.ok());
+  ASSERT_OK(rows);
   EXPECT_EQ(rows->begin()->first, 3u);  // the old chain's last record is the first row
   EXPECT_EQ(rows->rbegin()->first, 5u);
   auto r = MustOpen(Opts(LedgerMode::kReadOnly));
@@ -587,7 +588,7 @@ TEST_P(CoordinatedLedgerTest, AmbiguousInsertsAreResolvedByReadingBack) {
   ASSERT_NE(w, nullptr);
   for (int i = 0; i < 5; ++i) {
     auto seq = w->Commit(Upsert("e" + std::to_string(i), "f"));
-    ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+    ASSERT_OK(seq);
     EXPECT_EQ(*seq, 2u + i);
   }
   EXPECT_LE(lossy->left_.load(), 0);
@@ -703,7 +704,7 @@ class PausedWriterTest : public CoordinatedLedgerTest {
                   const std::string& winner) {
     const uint64_t latest = coordinator_->Latest(Where()).value();
     auto rows = coordinator_->Read(Where(), 1, latest);
-    ASSERT_TRUE(rows.ok());
+    ASSERT_OK(rows);
     ASSERT_EQ(rows->size(), latest) << "the chain has gaps";
     Keys keys(kNs);
     LedgerState state;
@@ -714,7 +715,7 @@ class PausedWriterTest : public CoordinatedLedgerTest {
     for (uint64_t s = 1; s <= latest; ++s) {
       std::string checksum;
       auto r = DecodeRecord(keys.Record(s), s, rows->at(s), &checksum);
-      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      ASSERT_OK(r);
       ASSERT_EQ(r->prev, prev) << "record " << s << " does not continue the chain";
       prev = checksum;
       if (ApplyRecord(*r, state)) applied.insert(s);
@@ -744,7 +745,7 @@ class PausedWriterTest : public CoordinatedLedgerTest {
     ASSERT_NE(ledger, nullptr);
     EXPECT_EQ(ledger->state().entries, state.entries);
     auto plain = StoreOnlyReader();
-    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+    ASSERT_OK(plain);
     EXPECT_EQ((*plain)->state().entries, state.entries);
   }
 

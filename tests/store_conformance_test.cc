@@ -30,6 +30,7 @@
 #include "storage/store_url.h"
 #include "test_env.h"
 #include "util/hash.h"
+#include "util/testing.h"
 
 namespace respawn {
 namespace {
@@ -38,27 +39,15 @@ namespace fs = std::filesystem;
 
 constexpr uint64_t kMiB = 1ull << 20;
 
-const Status& StatusOf(const Status& s) { return s; }
-template <typename T>
-const Status& StatusOf(const Result<T>& r) {
-  return r.status();
-}
-
-template <typename R>
-::testing::AssertionResult IsOk(const R& r) {
-  if (StatusOf(r).ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << StatusOf(r).ToString();
-}
+using test::StatusOf;
 
 template <typename R>
 ::testing::AssertionResult HasCode(const R& r, StatusCode want) {
   if (StatusOf(r).code() == want) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "want " << StatusCodeName(want) << ", got "
-                                       << StatusOf(r).ToString();
+  return ::testing::AssertionFailure()
+         << "want " << StatusCodeName(want) << ", got " << StatusOf(r).ToString();
 }
 
-#define ASSERT_OK(expr) ASSERT_TRUE(IsOk((expr))) << #expr
-#define EXPECT_OK(expr) EXPECT_TRUE(IsOk((expr))) << #expr
 #define EXPECT_CODE(expr, want) EXPECT_TRUE(HasCode((expr), (want))) << #expr
 
 /// Deterministic pseudo-random bytes (fast enough for 100 MiB).
@@ -152,7 +141,7 @@ class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
       url = "s3://" + bucket_ + "/" + prefix_;
     }
     auto opened = OpenStore(url);
-    ASSERT_TRUE(opened.ok()) << url << ": " << opened.status().ToString();
+    ASSERT_OK(opened) << url;
     store_ = opened->store;
     backend_ = opened->backend;
     ASSERT_NE(store_, nullptr);
@@ -184,14 +173,14 @@ class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
   Capabilities Caps() {
     if (auto* s3 = dynamic_cast<S3Store*>(backend_.get())) {
       auto probed = s3->ProbePutIfAbsent();
-      EXPECT_TRUE(probed.ok()) << "ProbePutIfAbsent: " << probed.status().ToString();
+      EXPECT_OK(probed) << "ProbePutIfAbsent";
     }
     return store_->capabilities();
   }
 
   void ExpectObject(const std::string& key, std::string_view want) {
     auto got = store_->Get(key);
-    ASSERT_TRUE(got.ok()) << "Get(" << key << "): " << got.status().ToString();
+    ASSERT_OK(got) << "Get(" << key << ")";
     EXPECT_TRUE(SameBytes(*got, want)) << "Get(" << key << ")";
   }
 
@@ -301,8 +290,8 @@ TEST_P(StoreConformanceTest, OverwriteReplacesWholeObject) {
   }
   done = true;
   reader.join();
-  EXPECT_EQ(torn.load(), 0) << "of " << reads.load() << " reads during overwrites; first error: "
-                            << first_error;
+  EXPECT_EQ(torn.load(), 0) << "of " << reads.load()
+                            << " reads during overwrites; first error: " << first_error;
   ExpectObject("obj", b);
 }
 
@@ -678,8 +667,8 @@ TEST_P(StoreConformanceTest, DeleteManyRemovesThousandsOfKeys) {
     EXPECT_CODE(store_->Stat(keys[i]), StatusCode::kNotFound);
   }
   // A listing may lag on some backends (Capabilities::consistent_listing); give those a moment.
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::seconds(Caps().consistent_listing ? 0 : 30);
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(Caps().consistent_listing ? 0 : 30);
   Result<std::vector<ObjectInfo>> after = std::vector<ObjectInfo>{};
   for (;;) {
     after = ListAll(*store_, "bulk/");
@@ -687,8 +676,7 @@ TEST_P(StoreConformanceTest, DeleteManyRemovesThousandsOfKeys) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   ASSERT_OK(after);
-  EXPECT_TRUE(after->empty()) << after->size() << " keys still listed, first: "
-                              << (*after)[0].key;
+  EXPECT_TRUE(after->empty()) << after->size() << " keys still listed, first: " << (*after)[0].key;
   ExpectObject("keep", "kept");
 }
 
@@ -737,8 +725,8 @@ TEST_P(StoreConformanceTest, PutIfAbsentRaceHasOneWinnerPerKey) {
       while (ready.load() < kThreads) std::this_thread::yield();
       for (int i = 0; i < kKeys; ++i) {
         int k = (i + t) % kKeys;  // threads start on different keys, then collide on each
-        results[k][t] = store_->Put("race/" + std::to_string(k), "writer " + std::to_string(t),
-                                    if_absent);
+        results[k][t] =
+            store_->Put("race/" + std::to_string(k), "writer " + std::to_string(t), if_absent);
       }
     });
   }

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <string>
 
+#include "util/testing.h"
+
 namespace respawn {
 namespace {
 
@@ -34,20 +36,17 @@ TEST_F(FileHashTest, DigestIsTheSizeAndHashOfTheWholeFile) {
   std::string data;
   for (int i = 0; data.size() < (3u << 20) + 17; ++i) data += std::to_string(i) + ",";
   const std::string path = Write("big", data);
-  Result<FileDigest> digest = DigestFile(path);
-  ASSERT_TRUE(digest.ok()) << digest.status().ToString();
-  EXPECT_EQ(digest->size, data.size());
-  EXPECT_EQ(digest->xxh3, Xxh3(data));
-  Result<uint64_t> hash = Xxh3File(path);
-  ASSERT_TRUE(hash.ok()) << hash.status().ToString();
-  EXPECT_EQ(*hash, Xxh3(data));
+  ASSERT_OK_AND_ASSIGN(FileDigest digest, DigestFile(path));
+  EXPECT_EQ(digest.size, data.size());
+  EXPECT_EQ(digest.xxh3, Xxh3(data));
+  ASSERT_OK_AND_ASSIGN(uint64_t hash, Xxh3File(path));
+  EXPECT_EQ(hash, Xxh3(data));
 }
 
 TEST_F(FileHashTest, EmptyFile) {
-  Result<FileDigest> digest = DigestFile(Write("empty", ""));
-  ASSERT_TRUE(digest.ok()) << digest.status().ToString();
-  EXPECT_EQ(digest->size, 0u);
-  EXPECT_EQ(digest->xxh3, Xxh3(""));
+  ASSERT_OK_AND_ASSIGN(FileDigest digest, DigestFile(Write("empty", "")));
+  EXPECT_EQ(digest.size, 0u);
+  EXPECT_EQ(digest.xxh3, Xxh3(""));
 }
 
 TEST_F(FileHashTest, MissingFileIsNotFoundAndADirectoryCannotBeRead) {
