@@ -68,9 +68,8 @@ class ChaosCopyTest : public ::testing::Test {
   void MakeSource() {
     PosixStoreOptions fast;
     fast.fsync = false;
-    Result<std::unique_ptr<PosixStore>> src = PosixStore::Open(dir_ + "/src", fast);
-    ASSERT_OK(src);
-    src_ = std::move(src).value();
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<PosixStore> src, PosixStore::Open(dir_ + "/src", fast));
+    src_ = std::move(src);
     std::mt19937_64 rng(20240607);
     std::uniform_int_distribution<size_t> size(0, kMaxSize);
     for (int i = 0; i < kObjects; ++i) {
@@ -91,42 +90,38 @@ class ChaosCopyTest : public ::testing::Test {
     chaotic.retry_policy.base_delay = std::chrono::milliseconds(5);
     chaotic.retry_policy.max_delay = std::chrono::milliseconds(100);
     chaotic.retry_policy.max_attempts = 8;
-    Result<OpenedStore> dst = OpenStore(dst_url, chaotic);
-    ASSERT_OK(dst);
-    ChaosStore* chaos = FindChaos(dst->store.get());
+    ASSERT_OK_AND_ASSIGN(OpenedStore dst, OpenStore(dst_url, chaotic));
+    ChaosStore* chaos = FindChaos(dst.store.get());
     ASSERT_NE(chaos, nullptr) << "OpenStore did not install the chaos wrapper for " << dst_url;
 
     CopyOptions copy;
     copy.parallelism = kThreads;
     copy.object_attempts = 1;  // single calls are retried by RetryStore; nothing above it
-    Result<CopyResult> copied = CopyPrefix(*src_, "", *dst->store, "", copy);
-    ASSERT_OK(copied);
-    ASSERT_TRUE(copied->ok()) << copied->failures.size() << " objects failed, first "
-                              << copied->failures.front().first << ": "
-                              << copied->FirstError().ToString();
-    EXPECT_EQ(copied->objects_copied, static_cast<uint64_t>(kObjects));
+    ASSERT_OK_AND_ASSIGN(CopyResult copied, CopyPrefix(*src_, "", *dst.store, "", copy));
+    ASSERT_TRUE(copied.ok()) << copied.failures.size() << " objects failed, first "
+                             << copied.failures.front().first << ": "
+                             << copied.FirstError().ToString();
+    EXPECT_EQ(copied.objects_copied, static_cast<uint64_t>(kObjects));
 
     // The copy went through injected failures, and the retries hid every one of them.
     EXPECT_GT(chaos->injected_errors(), 0u);
     RecordProperty("injected_errors", static_cast<int>(chaos->injected_errors()));
-    if (dst->metrics) {
-      StoreMetrics m = dst->metrics->Snapshot();
+    if (dst.metrics) {
+      StoreMetrics m = dst.metrics->Snapshot();
       EXPECT_EQ(m.of(StoreOp::kPut).calls, static_cast<uint64_t>(kObjects));
       EXPECT_EQ(m.of(StoreOp::kPut).errors, 0u);
     }
 
     OpenStoreOptions clean;
     clean.chaos = "error_rate=0";  // explicit: no chaos, whatever the environment says
-    Result<OpenedStore> check = OpenStore(dst_url, clean);
-    ASSERT_OK(check);
-    ASSERT_EQ(FindChaos(check->store.get()), nullptr);
-    Result<std::vector<ObjectInfo>> listed = ListAll(*check->store, "");
-    ASSERT_OK(listed);
-    EXPECT_EQ(listed->size(), static_cast<size_t>(kObjects));
+    ASSERT_OK_AND_ASSIGN(OpenedStore check, OpenStore(dst_url, clean));
+    ASSERT_EQ(FindChaos(check.store.get()), nullptr);
+    ASSERT_OK_AND_ASSIGN(std::vector<ObjectInfo> listed, ListAll(*check.store, ""));
+    EXPECT_EQ(listed.size(), static_cast<size_t>(kObjects));
 
     std::atomic<int> mismatches{0};
     ParallelFor(kObjects, kThreads, [&](size_t i) {
-      Result<std::string> got = check->store->Get(ObjectKey(static_cast<int>(i)));
+      Result<std::string> got = check.store->Get(ObjectKey(static_cast<int>(i)));
       if (!got.ok()) {
         ADD_FAILURE() << ObjectKey(static_cast<int>(i)) << ": " << got.status().ToString();
         ++mismatches;
@@ -140,7 +135,7 @@ class ChaosCopyTest : public ::testing::Test {
 
     std::vector<std::string> keys;
     for (int i = 0; i < kObjects; ++i) keys.push_back(ObjectKey(i));
-    Result<DeleteResult> cleanup = check->store->DeleteMany(keys);
+    Result<DeleteResult> cleanup = check.store->DeleteMany(keys);
     EXPECT_TRUE(cleanup.ok() && cleanup->failed.empty());
   }
 

@@ -441,10 +441,9 @@ const std::vector<Op>& Ops() {
                    return Status::OK();
                  },
                  [](Env& e) {
-                   Result<ObjectInfo> want = e.direct->Stat(e.key);
-                   ASSERT_OK(want);
+                   ASSERT_OK_AND_ASSIGN(ObjectInfo want, e.direct->Stat(e.key));
                    EXPECT_EQ(e.info.size, 12345u);
-                   EXPECT_EQ(e.info.etag, want->etag);
+                   EXPECT_EQ(e.info.etag, want.etag);
                  },
                  nullptr});
 
@@ -566,28 +565,26 @@ class S3FaultsTest : public ::testing::Test {
     env_.scratch = *proxy_dir_ / unique;
     fs::create_directories(env_.scratch);
 
-    Result<S3Config> config = S3ConfigFromEnvironment(*bucket_, prefix_);
-    ASSERT_OK(config);
-    config->parallelism = 4;
-    Result<std::unique_ptr<S3Store>> direct = S3Store::Open(*config);
+    ASSERT_OK_AND_ASSIGN(S3Config config, S3ConfigFromEnvironment(*bucket_, prefix_));
+    config.parallelism = 4;
+    Result<std::unique_ptr<S3Store>> direct = S3Store::Open(config);
     ASSERT_OK(direct);
     env_.direct = std::move(*direct);
 
-    config->endpoint = proxy_->url();
-    config->connect_timeout = std::chrono::milliseconds(2000);
-    config->request_timeout = kRequestTimeout;
-    config->retry.max_attempts = kAttempts;
-    config->retry.base_delay = std::chrono::milliseconds(20);
-    config->retry.max_delay = std::chrono::milliseconds(200);
-    config->retry.deadline = kDeadline;
-    config->multipart_threshold = 6 * kMiB;
-    config->part_size = 5 * kMiB;
-    config->download_chunk = kMiB;
-    Result<std::unique_ptr<S3Store>> proxied = S3Store::Open(*config);
-    ASSERT_OK(proxied);
-    s3_ = proxied->get();
+    config.endpoint = proxy_->url();
+    config.connect_timeout = std::chrono::milliseconds(2000);
+    config.request_timeout = kRequestTimeout;
+    config.retry.max_attempts = kAttempts;
+    config.retry.base_delay = std::chrono::milliseconds(20);
+    config.retry.max_delay = std::chrono::milliseconds(200);
+    config.retry.deadline = kDeadline;
+    config.multipart_threshold = 6 * kMiB;
+    config.part_size = 5 * kMiB;
+    config.download_chunk = kMiB;
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<S3Store> proxied, S3Store::Open(config));
+    s3_ = proxied.get();
     env_.store =
-        std::make_shared<RetryStore>(std::shared_ptr<S3Store>(std::move(*proxied)), config->retry);
+        std::make_shared<RetryStore>(std::shared_ptr<S3Store>(std::move(proxied)), config.retry);
     // Learn put-if-absent support before any fault is set (the probe is not under test here).
     Result<bool> probed = s3_->ProbePutIfAbsent();
     ASSERT_TRUE(probed.ok() && *probed) << "radosgw should support put-if-absent";
@@ -787,21 +784,19 @@ TEST_F(S3FaultsTest, AmbiguousPutIfAbsentLosesToAnotherWriter) {
 // server stored the probe object, the retry gets 412. The probe must still find that the server
 // supports put-if-absent (the key is random: nobody else wrote it).
 TEST_F(S3FaultsTest, PutIfAbsentProbeSurvivesAnAmbiguousFirstPut) {
-  Result<S3Config> config = S3ConfigFromEnvironment(*bucket_, prefix_);
-  ASSERT_OK(config);
-  config->endpoint = proxy_->url();
-  config->request_timeout = kRequestTimeout;
-  config->retry.base_delay = std::chrono::milliseconds(20);
-  config->retry.deadline = kDeadline;
-  Result<std::unique_ptr<S3Store>> fresh = S3Store::Open(*config);
-  ASSERT_OK(fresh);
+  ASSERT_OK_AND_ASSIGN(S3Config config, S3ConfigFromEnvironment(*bucket_, prefix_));
+  config.endpoint = proxy_->url();
+  config.request_timeout = kRequestTimeout;
+  config.retry.base_delay = std::chrono::milliseconds(20);
+  config.retry.deadline = kDeadline;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<S3Store> fresh, S3Store::Open(config));
   json rule = {{"fault", "reset"},
                {"when", "after"},
                {"method", "PUT"},
                {"path", "respawn-probe"},
                {"nth", 1}};
   ASSERT_OK(proxy_->SetRules(json::array({rule})));
-  Result<bool> probed = (*fresh)->ProbePutIfAbsent();
+  Result<bool> probed = fresh->ProbePutIfAbsent();
   EXPECT_EQ(proxy_->Fired(0), 1) << proxy_->Events();
   ASSERT_OK(probed);
   EXPECT_TRUE(*probed) << "the probe concluded radosgw lacks put-if-absent";

@@ -23,12 +23,10 @@ class CheckpointTypesTest : public ::testing::Test {
   void SetUp() override {
     DatabaseOptions options;
     options.threads = 2;
-    Result<std::unique_ptr<Database>> db = Database::Open(options);
-    ASSERT_OK(db);
-    db_ = std::move(db).value();
-    Result<std::unique_ptr<Connection>> conn = db_->Connect();
-    ASSERT_OK(conn);
-    conn_ = std::move(conn).value();
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Database> db, Database::Open(options));
+    db_ = std::move(db);
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Connection> conn, db_->Connect());
+    conn_ = std::move(conn);
     store_ = std::make_shared<MemoryStore>();
   }
 
@@ -52,9 +50,8 @@ class CheckpointTypesTest : public ::testing::Test {
     SCOPED_TRACE(sql.substr(0, 200));
     ASSERT_OK(conn_->Execute("CREATE OR REPLACE VIEW orig AS " + sql));
     std::string key = "checkpoint-" + std::to_string(++exports_) + ".parquet";
-    Result<ExportedObject> exported = ExportQueryToStore(*conn_, sql, *store_, key);
-    ASSERT_OK(exported);
-    Result<ImportedObject> imported = ImportFromStore(*conn_, *store_, *exported, "back");
+    ASSERT_OK_AND_ASSIGN(ExportedObject exported, ExportQueryToStore(*conn_, sql, *store_, key));
+    Result<ImportedObject> imported = ImportFromStore(*conn_, *store_, exported, "back");
     ASSERT_OK(imported);
 
     std::vector<std::pair<std::string, std::string>> want = Describe("orig");
@@ -66,11 +63,11 @@ class CheckpointTypesTest : public ::testing::Test {
       EXPECT_EQ(got[i].second, want[i].second) << "type of column " << want[i].first;
     }
 
-    Result<Value> rows = conn_->QueryScalar(
-        "SELECT (SELECT count(*) FROM orig) = (SELECT count(*) FROM back) AND "
-        "(SELECT count(*) FROM orig) = (SELECT count(DISTINCT rn) FROM orig)");
-    ASSERT_OK(rows);
-    EXPECT_EQ(rows->ToString(), "true") << "row counts differ (or rn is not unique)";
+    ASSERT_OK_AND_ASSIGN(
+        Value rows,
+        conn_->QueryScalar("SELECT (SELECT count(*) FROM orig) = (SELECT count(*) FROM back) AND "
+                           "(SELECT count(*) FROM orig) = (SELECT count(DISTINCT rn) FROM orig)"));
+    EXPECT_EQ(rows.ToString(), "true") << "row counts differ (or rn is not unique)";
 
     for (const auto& [name, type] : want) {
       std::string c = QuoteIdentifier(name);
@@ -102,9 +99,9 @@ class CheckpointTypesTest : public ::testing::Test {
 TEST_F(CheckpointTypesTest, SumOfBigintStaysAnExactHugeint) {
   const std::string sql = "SELECT 1 AS rn, sum(9007199254740993::BIGINT) AS s FROM range(3)";
   ExpectRoundTripExact(sql);
-  Result<QueryResult> r = conn_->Query("SELECT typeof(s), CAST(s AS VARCHAR) FROM back");
-  ASSERT_OK(r);
-  EXPECT_EQ(r->ToText(), "HUGEINT|27021597764222979\n");
+  ASSERT_OK_AND_ASSIGN(QueryResult r,
+                       conn_->Query("SELECT typeof(s), CAST(s AS VARCHAR) FROM back"));
+  EXPECT_EQ(r.ToText(), "HUGEINT|27021597764222979\n");
 }
 
 // Every type DuckDB has, with its minimum, maximum and NULL (test_all_types() is DuckDB's own
@@ -208,9 +205,8 @@ TEST_F(CheckpointTypesTest, CheckpointWithoutTypeRecordIsRefused) {
   ASSERT_OK(conn_->Execute("COPY (SELECT sum(9007199254740993::BIGINT) AS s FROM range(3)) TO " +
                            QuoteLiteral(path) + " (FORMAT parquet)"));
   ASSERT_OK(store_->PutFile("old.parquet", path));
-  Result<FileDigest> digest = DigestFile(path);
-  ASSERT_OK(digest);
-  ExportedObject old{"old.parquet", digest->size, digest->xxh3, 1, ""};
+  ASSERT_OK_AND_ASSIGN(FileDigest digest, DigestFile(path));
+  ExportedObject old{"old.parquet", digest.size, digest.xxh3, 1, ""};
   Result<ImportedObject> imported = ImportFromStore(*conn_, *store_, old, "old");
   EXPECT_EQ(imported.status().code(), StatusCode::kFailedPrecondition)
       << imported.status().ToString();
@@ -245,9 +241,8 @@ class ParquetOutputTest : public CheckpointTypesTest {
 TEST_F(ParquetOutputTest, LosslessColumnsAreWrittenAsTheyAre) {
   const std::string sql =
       "SELECT 1 AS a, 'x' AS b, [1.5::DOUBLE] AS c, {'d': DATE '2024-01-01'} AS d";
-  Result<std::string> select = ParquetOutputQuery(*conn_, sql);
-  ASSERT_OK(select);
-  EXPECT_EQ(*select, sql);
+  ASSERT_OK_AND_ASSIGN(std::string select, ParquetOutputQuery(*conn_, sql));
+  EXPECT_EQ(select, sql);
 }
 
 TEST_F(ParquetOutputTest, HugeintIsAnExactDecimal) {

@@ -203,25 +203,26 @@ TEST(EngineTest, NestedTypes) {
   auto db = OpenDb();
   auto conn = Connect(*db);
   ASSERT_OK(conn->Execute("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')"));
-  Result<QueryResult> r = conn->Query(
-      "SELECT [1, NULL, 3] AS l, ['a', 'b'] AS ls, {'x': 1, 'y': 'z'} AS st, "
-      "MAP {'k1': 10, 'k2': 20} AS m, [1, 2]::INTEGER[2] AS arr, 'happy'::mood AS e, "
-      "[[1], [], [2, 3]] AS ll, union_value(num := 2)::UNION(num INTEGER, str VARCHAR) AS un, "
-      "[]::INTEGER[] AS empty");
-  ASSERT_OK(r);
-  EXPECT_EQ(r->at(0, 0).ToString(), "[1, NULL, 3]");
-  EXPECT_EQ(r->at(0, 1).ToString(), "['a', 'b']");
-  EXPECT_EQ(r->at(0, 2).ToString(), "{'x': 1, 'y': 'z'}");
-  EXPECT_EQ(r->at(0, 3).ToString(), "{'k1'=10, 'k2'=20}");
-  EXPECT_EQ(r->at(0, 4).ToString(), "[1, 2]");
-  EXPECT_EQ(r->at(0, 5).ToString(), "happy");
-  EXPECT_EQ(r->at(0, 6).ToString(), "[[1], [], [2, 3]]");
-  EXPECT_EQ(r->at(0, 7).ToString(), "2");
-  EXPECT_EQ(r->at(0, 8).ToString(), "[]");
-  EXPECT_EQ(r->columns()[0].type, "INTEGER[]");
-  EXPECT_EQ(r->columns()[2].type, "STRUCT(x INTEGER, y VARCHAR)");
-  EXPECT_EQ(r->columns()[3].type, "MAP(VARCHAR, INTEGER)");
-  EXPECT_EQ(r->columns()[4].type, "INTEGER[2]");
+  ASSERT_OK_AND_ASSIGN(
+      QueryResult r,
+      conn->Query(
+          "SELECT [1, NULL, 3] AS l, ['a', 'b'] AS ls, {'x': 1, 'y': 'z'} AS st, "
+          "MAP {'k1': 10, 'k2': 20} AS m, [1, 2]::INTEGER[2] AS arr, 'happy'::mood AS e, "
+          "[[1], [], [2, 3]] AS ll, union_value(num := 2)::UNION(num INTEGER, str VARCHAR) AS un, "
+          "[]::INTEGER[] AS empty"));
+  EXPECT_EQ(r.at(0, 0).ToString(), "[1, NULL, 3]");
+  EXPECT_EQ(r.at(0, 1).ToString(), "['a', 'b']");
+  EXPECT_EQ(r.at(0, 2).ToString(), "{'x': 1, 'y': 'z'}");
+  EXPECT_EQ(r.at(0, 3).ToString(), "{'k1'=10, 'k2'=20}");
+  EXPECT_EQ(r.at(0, 4).ToString(), "[1, 2]");
+  EXPECT_EQ(r.at(0, 5).ToString(), "happy");
+  EXPECT_EQ(r.at(0, 6).ToString(), "[[1], [], [2, 3]]");
+  EXPECT_EQ(r.at(0, 7).ToString(), "2");
+  EXPECT_EQ(r.at(0, 8).ToString(), "[]");
+  EXPECT_EQ(r.columns()[0].type, "INTEGER[]");
+  EXPECT_EQ(r.columns()[2].type, "STRUCT(x INTEGER, y VARCHAR)");
+  EXPECT_EQ(r.columns()[3].type, "MAP(VARCHAR, INTEGER)");
+  EXPECT_EQ(r.columns()[4].type, "INTEGER[2]");
 }
 
 TEST(EngineTest, UnreadableTypeIsUnimplementedWithAFix) {
@@ -236,14 +237,14 @@ TEST(EngineTest, UnreadableTypeIsUnimplementedWithAFix) {
 TEST(EngineTest, ManyRowsAcrossChunks) {
   auto db = OpenDb();
   auto conn = Connect(*db);
-  Result<QueryResult> r = conn->Query(
-      "SELECT range AS i, CASE WHEN range % 3 = 0 THEN NULL ELSE range::VARCHAR END "
-      "AS s FROM range(5000) ORDER BY i");
-  ASSERT_OK(r);
-  ASSERT_EQ(r->num_rows(), 5000u);
+  ASSERT_OK_AND_ASSIGN(
+      QueryResult r,
+      conn->Query("SELECT range AS i, CASE WHEN range % 3 = 0 THEN NULL ELSE range::VARCHAR END "
+                  "AS s FROM range(5000) ORDER BY i"));
+  ASSERT_EQ(r.num_rows(), 5000u);
   for (size_t i = 0; i < 5000; ++i) {
-    ASSERT_EQ(*r->at(i, 0).AsInt64(), static_cast<int64_t>(i));
-    ASSERT_EQ(r->at(i, 1).is_null(), i % 3 == 0);
+    ASSERT_EQ(*r.at(i, 0).AsInt64(), static_cast<int64_t>(i));
+    ASSERT_EQ(r.at(i, 1).is_null(), i % 3 == 0);
   }
 }
 

@@ -69,18 +69,16 @@ class ParquetTransferTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     DatabaseOptions options;
     options.threads = 2;
-    Result<std::unique_ptr<Database>> db = Database::Open(options);
-    ASSERT_OK(db);
-    db_ = std::move(db).value();
-    Result<std::unique_ptr<Connection>> conn = db_->Connect();
-    ASSERT_OK(conn);
-    conn_ = std::move(conn).value();
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Database> db, Database::Open(options));
+    db_ = std::move(db);
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Connection> conn, db_->Connect());
+    conn_ = std::move(conn);
     if (GetParam() == "posix") {
       PosixStoreOptions po;
       po.fsync = false;
-      Result<std::unique_ptr<PosixStore>> store = PosixStore::Open(dir_.path() + "/store", po);
-      ASSERT_OK(store);
-      store_ = std::move(store).value();
+      ASSERT_OK_AND_ASSIGN(std::unique_ptr<PosixStore> store,
+                           PosixStore::Open(dir_.path() + "/store", po));
+      store_ = std::move(store);
     } else {
       store_ = std::make_shared<MemoryStore>();
     }
@@ -110,21 +108,19 @@ TEST_P(ParquetTransferTest, RoundTripIsRowForRowIdentical) {
   EXPECT_EQ(exported->rows, 50000u);
 
   // The reported size and checksum are those of the stored bytes.
-  Result<std::string> bytes = store_->Get(exported->key);
-  ASSERT_OK(bytes);
-  EXPECT_EQ(bytes->size(), exported->size);
-  EXPECT_EQ(Xxh3(*bytes), exported->xxh3);
-  EXPECT_EQ(bytes->substr(0, 4), "PAR1");
+  ASSERT_OK_AND_ASSIGN(std::string bytes, store_->Get(exported->key));
+  EXPECT_EQ(bytes.size(), exported->size);
+  EXPECT_EQ(Xxh3(bytes), exported->xxh3);
+  EXPECT_EQ(bytes.substr(0, 4), "PAR1");
   // Nothing staged is left behind.
   EXPECT_EQ(CountFiles(db_->temp_directory(), "respawn-export"), 0);
 
-  Result<ImportedObject> imported = ImportFromStore(*conn_, *store_, *exported, "restored");
-  ASSERT_OK(imported);
-  EXPECT_FALSE(imported->cache_hit);
+  ASSERT_OK_AND_ASSIGN(ImportedObject imported,
+                       ImportFromStore(*conn_, *store_, *exported, "restored"));
+  EXPECT_FALSE(imported.cache_hit);
   EXPECT_EQ(Difference("sample", "restored"), 0);
-  Result<Value> count = conn_->QueryScalar("SELECT count(*) FROM restored");
-  ASSERT_OK(count);
-  EXPECT_EQ(*count->AsInt64(), 50000);
+  ASSERT_OK_AND_ASSIGN(Value count, conn_->QueryScalar("SELECT count(*) FROM restored"));
+  EXPECT_EQ(*count.AsInt64(), 50000);
   // Names and types survive.
   Result<QueryResult> before = conn_->Query("DESCRIBE sample");
   Result<QueryResult> after = conn_->Query("DESCRIBE restored");
@@ -141,18 +137,18 @@ TEST_P(ParquetTransferTest, ExportOfAQueryWithOptions) {
                          *store_, "q.parquet", options);
   ASSERT_OK(exported);
   EXPECT_EQ(exported->rows, 25000u);
-  Result<ImportedObject> imported = ImportFromStore(*conn_, *store_, *exported, "evens");
-  ASSERT_OK(imported);
+  ASSERT_OK_AND_ASSIGN(ImportedObject imported,
+                       ImportFromStore(*conn_, *store_, *exported, "evens"));
   EXPECT_EQ(Difference("(SELECT id, name FROM sample WHERE even)", "evens"), 0);
   Result<Value> groups =
       conn_->QueryScalar("SELECT count(DISTINCT row_group_id) FROM parquet_metadata(" +
-                         QuoteLiteral(imported->path) + ")");
+                         QuoteLiteral(imported.path) + ")");
   ASSERT_OK(groups);
   EXPECT_GE(*groups->AsInt64(), 3);
-  Result<Value> codec = conn_->QueryScalar("SELECT DISTINCT compression FROM parquet_metadata(" +
-                                           QuoteLiteral(imported->path) + ")");
-  ASSERT_OK(codec);
-  EXPECT_EQ(codec->ToString(), "SNAPPY");
+  ASSERT_OK_AND_ASSIGN(Value codec,
+                       conn_->QueryScalar("SELECT DISTINCT compression FROM parquet_metadata(" +
+                                          QuoteLiteral(imported.path) + ")"));
+  EXPECT_EQ(codec.ToString(), "SNAPPY");
 }
 
 TEST_P(ParquetTransferTest, EmptyResultExportsAndImports) {
@@ -205,8 +201,8 @@ TEST_P(ParquetTransferTest, InterruptedExportPublishesNothing) {
 }
 
 TEST_P(ParquetTransferTest, CorruptObjectIsDataLossAndNotCached) {
-  Result<ExportedObject> exported = ExportTableToStore(*conn_, "sample", *store_, "obj.parquet");
-  ASSERT_OK(exported);
+  ASSERT_OK_AND_ASSIGN(ExportedObject exported,
+                       ExportTableToStore(*conn_, "sample", *store_, "obj.parquet"));
   std::string bytes = *store_->Get("obj.parquet");
 
   // One flipped byte in the middle: same size, other checksum.
@@ -215,36 +211,36 @@ TEST_P(ParquetTransferTest, CorruptObjectIsDataLossAndNotCached) {
   ASSERT_OK(store_->Put("obj.parquet", flipped));
   ImportOptions options;
   options.cache_dir = dir_.path() + "/cache";
-  Result<ImportedObject> r = ImportFromStore(*conn_, *store_, *exported, "t", options);
+  Result<ImportedObject> r = ImportFromStore(*conn_, *store_, exported, "t", options);
   EXPECT_EQ(r.status().code(), StatusCode::kDataLoss) << r.status().ToString();
   EXPECT_THAT(r.status().message(), HasSubstr("obj.parquet"));
-  EXPECT_THAT(r.status().message(), HasSubstr("expected size " + std::to_string(exported->size) +
-                                              " xxh3 " + HexU64(exported->xxh3)));
+  EXPECT_THAT(r.status().message(), HasSubstr("expected size " + std::to_string(exported.size) +
+                                              " xxh3 " + HexU64(exported.xxh3)));
   EXPECT_EQ(CountFiles(options.cache_dir, ".parquet"), 0);  // the bad download is gone
   EXPECT_FALSE(conn_->Execute("SELECT * FROM t").ok());     // no view was made
 
   // Truncated: the size differs.
   ASSERT_OK(store_->Put("obj.parquet", bytes.substr(0, bytes.size() - 100)));
-  r = ImportFromStore(*conn_, *store_, *exported, "t", options);
+  r = ImportFromStore(*conn_, *store_, exported, "t", options);
   EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
   EXPECT_THAT(r.status().message(), HasSubstr("got size " + std::to_string(bytes.size() - 100)));
   EXPECT_EQ(CountFiles(options.cache_dir, ".parquet"), 0);
 
   // Restored: imports again.
   ASSERT_OK(store_->Put("obj.parquet", bytes));
-  r = ImportFromStore(*conn_, *store_, *exported, "t", options);
+  r = ImportFromStore(*conn_, *store_, exported, "t", options);
   ASSERT_OK(r);
   EXPECT_EQ(Difference("sample", "t"), 0);
 
   // A record that disagrees on the row count is caught even when the bytes verify.
-  ExportedObject wrong_rows = *exported;
+  ExportedObject wrong_rows = exported;
   wrong_rows.rows += 1;
   r = ImportFromStore(*conn_, *store_, wrong_rows, "t2", options);
   EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
   EXPECT_THAT(r.status().message(), HasSubstr("rows"));
 
   // A missing object is NotFound.
-  ExportedObject missing = *exported;
+  ExportedObject missing = exported;
   missing.key = "nope.parquet";
   missing.xxh3 ^= 1;
   EXPECT_EQ(ImportFromStore(*conn_, *store_, missing, "t3", options).status().code(),
@@ -252,41 +248,40 @@ TEST_P(ParquetTransferTest, CorruptObjectIsDataLossAndNotCached) {
 }
 
 TEST_P(ParquetTransferTest, CacheIsReusedOnlyWhenItVerifies) {
-  Result<ExportedObject> exported = ExportTableToStore(*conn_, "sample", *store_, "c.parquet");
-  ASSERT_OK(exported);
+  ASSERT_OK_AND_ASSIGN(ExportedObject exported,
+                       ExportTableToStore(*conn_, "sample", *store_, "c.parquet"));
   ImportOptions options;
   options.cache_dir = dir_.path() + "/it's cache";  // quotes in the path are escaped
-  Result<ImportedObject> first = ImportFromStore(*conn_, *store_, *exported, "a", options);
-  ASSERT_OK(first);
-  EXPECT_FALSE(first->cache_hit);
-  EXPECT_EQ(first->path.rfind(options.cache_dir + "/", 0), 0u);
+  ASSERT_OK_AND_ASSIGN(ImportedObject first,
+                       ImportFromStore(*conn_, *store_, exported, "a", options));
+  EXPECT_FALSE(first.cache_hit);
+  EXPECT_EQ(first.path.rfind(options.cache_dir + "/", 0), 0u);
 
   // Second import reads the cache: it works even with the object gone from the store.
   ASSERT_OK(store_->Delete("c.parquet"));
-  Result<ImportedObject> second = ImportFromStore(*conn_, *store_, *exported, "b", options);
-  ASSERT_OK(second);
-  EXPECT_TRUE(second->cache_hit);
-  EXPECT_EQ(second->path, first->path);
+  ASSERT_OK_AND_ASSIGN(ImportedObject second,
+                       ImportFromStore(*conn_, *store_, exported, "b", options));
+  EXPECT_TRUE(second.cache_hit);
+  EXPECT_EQ(second.path, first.path);
   EXPECT_EQ(Difference("sample", "b"), 0);
 
   // A damaged cached file is not used: it is replaced by a fresh download.
   ASSERT_OK(ExportTableToStore(*conn_, "sample", *store_, "c.parquet"));
   {
-    std::fstream f(first->path, std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(first.path, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(100);
     f.put('\x7f');
   }
-  Result<ImportedObject> third = ImportFromStore(*conn_, *store_, *exported, "c", options);
-  ASSERT_OK(third);
-  EXPECT_FALSE(third->cache_hit);
+  ASSERT_OK_AND_ASSIGN(ImportedObject third,
+                       ImportFromStore(*conn_, *store_, exported, "c", options));
+  EXPECT_FALSE(third.cache_hit);
   EXPECT_EQ(Difference("sample", "c"), 0);
-  Result<FileDigest> digest = DigestFile(third->path);
-  ASSERT_OK(digest);
-  EXPECT_EQ(digest->xxh3, exported->xxh3);
+  ASSERT_OK_AND_ASSIGN(FileDigest digest, DigestFile(third.path));
+  EXPECT_EQ(digest.xxh3, exported.xxh3);
 
   // Replacing a view works; the view name is quoted.
-  ASSERT_OK(ImportFromStore(*conn_, *store_, *exported, "My \"View\"", options));
-  ASSERT_OK(ImportFromStore(*conn_, *store_, *exported, "My \"View\"", options));
+  ASSERT_OK(ImportFromStore(*conn_, *store_, exported, "My \"View\"", options));
+  ASSERT_OK(ImportFromStore(*conn_, *store_, exported, "My \"View\"", options));
   EXPECT_EQ(Difference("sample", "\"My \"\"View\"\"\""), 0);
 }
 
@@ -302,10 +297,9 @@ TEST_P(ParquetTransferTest, TruncatedLocalFileIsAnErrorNotGarbage) {
 
   write(bytes);
   for (ParquetCheck check : {ParquetCheck::kFooter, ParquetCheck::kFullScan}) {
-    Result<ParquetFileInfo> info = CheckParquetFile(*conn_, path, check);
-    ASSERT_OK(info);
-    EXPECT_EQ(info->rows, 50000u);
-    EXPECT_EQ(info->columns, 9u);
+    ASSERT_OK_AND_ASSIGN(ParquetFileInfo info, CheckParquetFile(*conn_, path, check));
+    EXPECT_EQ(info.rows, 50000u);
+    EXPECT_EQ(info.columns, 9u);
   }
 
   for (size_t keep : {bytes.size() / 2, bytes.size() - 1, size_t{10}, size_t{0}}) {

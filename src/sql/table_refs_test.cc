@@ -174,10 +174,9 @@ TEST_F(TableRefsTest, FilesReadByName) {
       "SELECT * FROM read_parquet('plans.parquet') p JOIN 'data.csv' d USING (id), "
       "read_csv(['a.csv', 'b/*.csv'], header = true), range(3), orders\n"
       "WHERE id IN (SELECT id FROM \"sub/x.json\" UNION SELECT 1 FROM glob('in/*.txt'))";
-  Result<std::vector<FileReference>> files = FindFilesRead(*conn_, sql);
-  ASSERT_OK(files);
+  ASSERT_OK_AND_ASSIGN(std::vector<FileReference> files, FindFilesRead(*conn_, sql));
   std::vector<std::string> got;
-  for (const FileReference& f : *files) {
+  for (const FileReference& f : files) {
     got.push_back(f.function + ":" + f.path);
     ASSERT_LT(f.offset, sql.size()) << f.path;
     // The offset is the literal's opening quote.
