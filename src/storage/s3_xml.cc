@@ -1,12 +1,11 @@
 #include "storage/s3_xml.h"
 
-#include <pugixml.hpp>
-
 #include <cstdio>
-#include <set>
-#include <sstream>
 #include <cstdlib>
 #include <ctime>
+#include <pugixml.hpp>
+#include <set>
+#include <sstream>
 
 #include "storage/sigv4.h"
 #include "util/strings.h"
