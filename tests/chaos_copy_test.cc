@@ -22,6 +22,7 @@
 #include "storage/posix_store.h"
 #include "storage/store_url.h"
 #include "test_env.h"
+#include "util/testing.h"
 #include "util/thread_pool.h"
 
 namespace respawn {
@@ -67,15 +68,14 @@ class ChaosCopyTest : public ::testing::Test {
   void MakeSource() {
     PosixStoreOptions fast;
     fast.fsync = false;
-    Result<std::unique_ptr<PosixStore>> src = PosixStore::Open(dir_ + "/src", fast);
-    ASSERT_TRUE(src.ok()) << src.status().ToString();
-    src_ = std::move(src).value();
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<PosixStore> src, PosixStore::Open(dir_ + "/src", fast));
+    src_ = std::move(src);
     std::mt19937_64 rng(20240607);
     std::uniform_int_distribution<size_t> size(0, kMaxSize);
     for (int i = 0; i < kObjects; ++i) {
       std::string data(size(rng), '\0');
       for (char& c : data) c = static_cast<char>(rng());
-      ASSERT_TRUE(src_->Put(ObjectKey(i), data).ok());
+      ASSERT_OK(src_->Put(ObjectKey(i), data));
       expected_.push_back(std::move(data));
     }
   }
@@ -90,42 +90,38 @@ class ChaosCopyTest : public ::testing::Test {
     chaotic.retry_policy.base_delay = std::chrono::milliseconds(5);
     chaotic.retry_policy.max_delay = std::chrono::milliseconds(100);
     chaotic.retry_policy.max_attempts = 8;
-    Result<OpenedStore> dst = OpenStore(dst_url, chaotic);
-    ASSERT_TRUE(dst.ok()) << dst.status().ToString();
-    ChaosStore* chaos = FindChaos(dst->store.get());
+    ASSERT_OK_AND_ASSIGN(OpenedStore dst, OpenStore(dst_url, chaotic));
+    ChaosStore* chaos = FindChaos(dst.store.get());
     ASSERT_NE(chaos, nullptr) << "OpenStore did not install the chaos wrapper for " << dst_url;
 
     CopyOptions copy;
     copy.parallelism = kThreads;
     copy.object_attempts = 1;  // single calls are retried by RetryStore; nothing above it
-    Result<CopyResult> copied = CopyPrefix(*src_, "", *dst->store, "", copy);
-    ASSERT_TRUE(copied.ok()) << copied.status().ToString();
-    ASSERT_TRUE(copied->ok()) << copied->failures.size() << " objects failed, first "
-                              << copied->failures.front().first << ": "
-                              << copied->FirstError().ToString();
-    EXPECT_EQ(copied->objects_copied, static_cast<uint64_t>(kObjects));
+    ASSERT_OK_AND_ASSIGN(CopyResult copied, CopyPrefix(*src_, "", *dst.store, "", copy));
+    ASSERT_TRUE(copied.ok()) << copied.failures.size() << " objects failed, first "
+                             << copied.failures.front().first << ": "
+                             << copied.FirstError().ToString();
+    EXPECT_EQ(copied.objects_copied, static_cast<uint64_t>(kObjects));
 
     // The copy went through injected failures, and the retries hid every one of them.
     EXPECT_GT(chaos->injected_errors(), 0u);
     RecordProperty("injected_errors", static_cast<int>(chaos->injected_errors()));
-    if (dst->metrics) {
-      StoreMetrics m = dst->metrics->Snapshot();
+    if (dst.metrics) {
+      StoreMetrics m = dst.metrics->Snapshot();
       EXPECT_EQ(m.of(StoreOp::kPut).calls, static_cast<uint64_t>(kObjects));
       EXPECT_EQ(m.of(StoreOp::kPut).errors, 0u);
     }
 
     OpenStoreOptions clean;
     clean.chaos = "error_rate=0";  // explicit: no chaos, whatever the environment says
-    Result<OpenedStore> check = OpenStore(dst_url, clean);
-    ASSERT_TRUE(check.ok()) << check.status().ToString();
-    ASSERT_EQ(FindChaos(check->store.get()), nullptr);
-    Result<std::vector<ObjectInfo>> listed = ListAll(*check->store, "");
-    ASSERT_TRUE(listed.ok()) << listed.status().ToString();
-    EXPECT_EQ(listed->size(), static_cast<size_t>(kObjects));
+    ASSERT_OK_AND_ASSIGN(OpenedStore check, OpenStore(dst_url, clean));
+    ASSERT_EQ(FindChaos(check.store.get()), nullptr);
+    ASSERT_OK_AND_ASSIGN(std::vector<ObjectInfo> listed, ListAll(*check.store, ""));
+    EXPECT_EQ(listed.size(), static_cast<size_t>(kObjects));
 
     std::atomic<int> mismatches{0};
     ParallelFor(kObjects, kThreads, [&](size_t i) {
-      Result<std::string> got = check->store->Get(ObjectKey(static_cast<int>(i)));
+      Result<std::string> got = check.store->Get(ObjectKey(static_cast<int>(i)));
       if (!got.ok()) {
         ADD_FAILURE() << ObjectKey(static_cast<int>(i)) << ": " << got.status().ToString();
         ++mismatches;
@@ -139,7 +135,7 @@ class ChaosCopyTest : public ::testing::Test {
 
     std::vector<std::string> keys;
     for (int i = 0; i < kObjects; ++i) keys.push_back(ObjectKey(i));
-    Result<DeleteResult> cleanup = check->store->DeleteMany(keys);
+    Result<DeleteResult> cleanup = check.store->DeleteMany(keys);
     EXPECT_TRUE(cleanup.ok() && cleanup->failed.empty());
   }
 
@@ -153,7 +149,7 @@ TEST_F(ChaosCopyTest, ToPosix) { CopyAndVerify("file://" + dir_ + "/dst"); }
 TEST_F(ChaosCopyTest, ToRadosgw) {
   Result<test::S3TestServer> server = test::UseS3TestServer("radosgw");
   if (server.status().IsNotFound()) GTEST_SKIP() << server.status().message();
-  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  ASSERT_OK(server);
   CopyAndVerify("s3://" + server->bucket + "/" + test::UniqueName("chaos-copy"));
 }
 

@@ -36,6 +36,7 @@
 #include "test_env.h"
 #include "util/crash_point.h"
 #include "util/hash.h"
+#include "util/testing.h"
 
 namespace respawn::ledger {
 namespace {
@@ -95,9 +96,8 @@ class CoordinatorTest : public ::testing::Test {
     auto pg = test::UsePgTestServer();
     if (!pg.ok()) SKIP_OR_FAIL(pg.status());
     pg_ = *pg;
-    auto c = OpenCoordinator(pg_.url);
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    coordinator_ = *c;
+    ASSERT_OK_AND_ASSIGN(auto c, OpenCoordinator(pg_.url));
+    coordinator_ = c;
     ns_ = test::UniqueName("ns");
   }
 
@@ -109,26 +109,24 @@ class CoordinatorTest : public ::testing::Test {
 TEST_F(CoordinatorTest, CreateIfAbsentIsExclusiveAndReadable) {
   EXPECT_EQ(coordinator_->Url().find(pg_.password), std::string::npos) << coordinator_->Url();
   ASSERT_EQ(coordinator_->Latest(ns_).value(), 0u);
-  ASSERT_TRUE(coordinator_->CreateIfAbsent(ns_, 1, std::string("one\0bytes", 9)).ok());
+  ASSERT_OK(coordinator_->CreateIfAbsent(ns_, 1, std::string("one\0bytes", 9)));
   Status again = coordinator_->CreateIfAbsent(ns_, 1, "other");
   EXPECT_TRUE(again.IsAlreadyExists()) << again.ToString();
-  ASSERT_TRUE(coordinator_->CreateIfAbsent(ns_, 2, "two").ok());
-  ASSERT_TRUE(coordinator_->CreateIfAbsent(ns_, 5, "five").ok());
+  ASSERT_OK(coordinator_->CreateIfAbsent(ns_, 2, "two"));
+  ASSERT_OK(coordinator_->CreateIfAbsent(ns_, 5, "five"));
   EXPECT_EQ(coordinator_->Latest(ns_).value(), 5u);
-  auto rows = coordinator_->Read(ns_, 1, 4);
-  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
-  ASSERT_EQ(rows->size(), 2u);
-  EXPECT_EQ(rows->at(1), std::string("one\0bytes", 9));  // exact bytes, NUL included
-  EXPECT_EQ(rows->at(2), "two");
+  ASSERT_OK_AND_ASSIGN(auto rows, coordinator_->Read(ns_, 1, 4));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows.at(1), std::string("one\0bytes", 9));  // exact bytes, NUL included
+  EXPECT_EQ(rows.at(2), "two");
   // Namespaces are separate.
   const std::string other = ns_ + "-other";
   EXPECT_EQ(coordinator_->Latest(other).value(), 0u);
-  ASSERT_TRUE(coordinator_->CreateIfAbsent(other, 1, "x").ok());
+  ASSERT_OK(coordinator_->CreateIfAbsent(other, 1, "x"));
   EXPECT_EQ(coordinator_->Read(ns_, 1, 1).value().at(1), std::string("one\0bytes", 9));
   // GC deletes strictly below.
-  auto deleted = coordinator_->DeleteBelow(ns_, 5);
-  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
-  EXPECT_EQ(*deleted, 2u);
+  ASSERT_OK_AND_ASSIGN(auto deleted, coordinator_->DeleteBelow(ns_, 5));
+  EXPECT_EQ(deleted, 2u);
   EXPECT_EQ(coordinator_->Latest(ns_).value(), 5u);
   EXPECT_EQ(coordinator_->Read(ns_, 1, 10).value().size(), 1u);
   EXPECT_EQ(coordinator_->Read(other, 1, 1).value().size(), 1u);
@@ -141,9 +139,8 @@ TEST_F(CoordinatorTest, ThreadsRacingForEachRecordHaveOneWinner) {
   constexpr uint64_t kRecords = 40;
   std::vector<std::shared_ptr<CommitCoordinator>> connections;
   for (int t = 0; t < kThreads; ++t) {
-    auto c = OpenCoordinator(pg_.url);
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    connections.push_back(*c);
+    ASSERT_OK_AND_ASSIGN(auto c, OpenCoordinator(pg_.url));
+    connections.push_back(c);
   }
   std::vector<std::vector<uint64_t>> won(kThreads);
   std::vector<std::thread> threads;
@@ -167,9 +164,8 @@ TEST_F(CoordinatorTest, ThreadsRacingForEachRecordHaveOneWinner) {
     for (uint64_t s : won[t]) EXPECT_TRUE(winner.emplace(s, t).second) << "two winners of " << s;
   }
   EXPECT_EQ(winner.size(), kRecords);
-  auto rows = coordinator_->Read(ns_, 1, kRecords);
-  ASSERT_TRUE(rows.ok());
-  for (const auto& [s, t] : winner) EXPECT_EQ(rows->at(s), "thread " + std::to_string(t)) << s;
+  ASSERT_OK_AND_ASSIGN(auto rows, coordinator_->Read(ns_, 1, kRecords));
+  for (const auto& [s, t] : winner) EXPECT_EQ(rows.at(s), "thread " + std::to_string(t)) << s;
 }
 
 // The same between processes, each with its own connection.
@@ -213,28 +209,26 @@ TEST_F(CoordinatorTest, ProcessesRacingForEachRecordHaveOneWinner) {
       EXPECT_TRUE(winner.emplace(s, p).second) << "two winners of " << s;
   }
   EXPECT_EQ(winner.size(), kRecords);
-  auto rows = coordinator_->Read(ns_, 1, kRecords);
-  ASSERT_TRUE(rows.ok());
-  for (const auto& [s, p] : winner) EXPECT_EQ(rows->at(s), "process " + std::to_string(p)) << s;
+  ASSERT_OK_AND_ASSIGN(auto rows, coordinator_->Read(ns_, 1, kRecords));
+  for (const auto& [s, p] : winner) EXPECT_EQ(rows.at(s), "process " + std::to_string(p)) << s;
 }
 
 // The server drops the connection (pg_terminate_backend, as a restart or a network cut would):
 // the next call says Unavailable, the one after reconnects.
 TEST_F(CoordinatorTest, ReconnectsAfterTheConnectionIsDropped) {
   const std::string app = "respawn-test-" + HexU64(Xxh3(ns_)).substr(0, 12);
-  auto c = OpenCoordinator(WithApplicationName(pg_.url, app));
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  ASSERT_TRUE((*c)->CreateIfAbsent(ns_, 1, "a").ok());
+  ASSERT_OK_AND_ASSIGN(auto c, OpenCoordinator(WithApplicationName(pg_.url, app)));
+  ASSERT_OK(c->CreateIfAbsent(ns_, 1, "a"));
   AdminConnection admin(pg_.url);
   ASSERT_TRUE(admin.ok()) << admin.error();
   EXPECT_EQ(admin.Query("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
                         "application_name = '" +
                         app + "'"),
             "1");
-  Status broken = (*c)->CreateIfAbsent(ns_, 2, "b");
+  Status broken = c->CreateIfAbsent(ns_, 2, "b");
   EXPECT_EQ(broken.code(), StatusCode::kUnavailable) << broken.ToString();
-  EXPECT_EQ((*c)->Latest(ns_).ValueOr(999), 1u);  // reconnected; the insert did not happen
-  ASSERT_TRUE((*c)->CreateIfAbsent(ns_, 2, "b").ok());
+  EXPECT_EQ(c->Latest(ns_).ValueOr(999), 1u);  // reconnected; the insert did not happen
+  ASSERT_OK(c->CreateIfAbsent(ns_, 2, "b"));
 }
 
 TEST_F(CoordinatorTest, ConfigurationErrorsNameTheUrlAndTheFixButNoPassword) {
@@ -285,9 +279,8 @@ class CoordinatedLedgerTest : public ::testing::TestWithParam<std::string> {
     auto pg = test::UsePgTestServer();
     if (!pg.ok()) SKIP_OR_FAIL(pg.status());
     pg_ = *pg;
-    auto c = OpenCoordinator(pg_.url);
-    ASSERT_TRUE(c.ok()) << c.status().ToString();
-    coordinator_ = *c;
+    ASSERT_OK_AND_ASSIGN(auto c, OpenCoordinator(pg_.url));
+    coordinator_ = c;
     if (GetParam() == "posix") {
       char dir[] = "/tmp/respawn-coord-XXXXXX";
       ASSERT_NE(::mkdtemp(dir), nullptr);
@@ -318,7 +311,7 @@ class CoordinatedLedgerTest : public ::testing::TestWithParam<std::string> {
     options.retry_policy = FastRetry();
     options.retry_policy.deadline = std::chrono::seconds(10);
     auto opened = OpenStore(url, options);
-    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    EXPECT_OK(opened);
     return opened.ok() ? opened->store : nullptr;
   }
 
@@ -334,7 +327,7 @@ class CoordinatedLedgerTest : public ::testing::TestWithParam<std::string> {
   }
   std::unique_ptr<Ledger> MustOpen(const LedgerOptions& o) {
     auto l = Ledger::Open(store_, kNs, o);
-    EXPECT_TRUE(l.ok()) << l.status().ToString();
+    EXPECT_OK(l);
     return l.ok() ? std::move(l).value() : nullptr;
   }
   // A reader of the store alone: what read-only tools without the coordinator see.
@@ -372,10 +365,10 @@ TEST_P(CoordinatedLedgerTest, CommitsRecoverAndTheStoreHoldsCopies) {
     EXPECT_EQ(w->commit_mode(), CommitMode::kCoordinator);
     for (int i = 0; i < 20; ++i) {
       auto seq = w->Commit(Upsert("e" + std::to_string(i), "fp" + std::to_string(i)));
-      ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+      ASSERT_OK(seq);
     }
     expected = w->state();
-    ASSERT_TRUE(w->Close().ok());
+    ASSERT_OK(w->Close());
   }
   EXPECT_EQ(expected.commit_mode, "coordinator");
   EXPECT_EQ(coordinator_->Latest(Where()).value(), 21u);
@@ -385,18 +378,16 @@ TEST_P(CoordinatedLedgerTest, CommitsRecoverAndTheStoreHoldsCopies) {
   EXPECT_GT(r->last_recovery().snapshot_sequence, 0u);
   // Each record's copy in the store is the coordinator's row, byte for byte.
   Keys keys(kNs);
-  auto rows = coordinator_->Read(Where(), 1, 21);
-  ASSERT_TRUE(rows.ok());
-  for (const auto& [s, bytes] : *rows)
+  ASSERT_OK_AND_ASSIGN(auto rows, coordinator_->Read(Where(), 1, 21));
+  for (const auto& [s, bytes] : rows)
     EXPECT_EQ(store_->Get(keys.Record(s)).ValueOr(""), bytes) << s;
-  auto plain = StoreOnlyReader();
-  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
-  EXPECT_EQ((*plain)->state(), expected);
+  ASSERT_OK_AND_ASSIGN(auto plain, StoreOnlyReader());
+  EXPECT_EQ(plain->state(), expected);
 }
 
 TEST_P(CoordinatedLedgerTest, ZombieIsFencedAndAJoinedWriterCommits) {
   auto a = MustOpen(Opts());
-  ASSERT_TRUE(a->Commit(Upsert("a1", "f")).ok());
+  ASSERT_OK(a->Commit(Upsert("a1", "f")));
   auto b = MustOpen(Opts());
   auto st = a->Commit(Upsert("a2", "f"));
   ASSERT_EQ(st.status().code(), StatusCode::kFailedPrecondition) << st.status().ToString();
@@ -407,8 +398,8 @@ TEST_P(CoordinatedLedgerTest, ZombieIsFencedAndAJoinedWriterCommits) {
   auto j = MustOpen(join);
   ASSERT_NE(j, nullptr);
   EXPECT_EQ(j->epoch(), b->epoch());
-  ASSERT_TRUE(j->Commit(Upsert("joined", "f")).ok());
-  ASSERT_TRUE(b->Commit(Upsert("b1", "f")).ok());
+  ASSERT_OK(j->Commit(Upsert("joined", "f")));
+  ASSERT_OK(b->Commit(Upsert("b1", "f")));
   auto r = MustOpen(Opts(LedgerMode::kReadOnly));
   EXPECT_TRUE(r->Find("joined").has_value());
   EXPECT_TRUE(r->Find("b1").has_value());
@@ -421,9 +412,8 @@ TEST_P(CoordinatedLedgerTest, ConcurrentWritersEachWithAConnectionLoseNothing) {
   constexpr int kEach = 8;
   std::vector<std::unique_ptr<Ledger>> writers;
   for (int t = 0; t < kThreads; ++t) {
-    auto c = OpenCoordinator(pg_.url);
-    ASSERT_TRUE(c.ok());
-    LedgerOptions o = Opts(LedgerMode::kJoin, 4, *c);
+    ASSERT_OK_AND_ASSIGN(auto c, OpenCoordinator(pg_.url));
+    LedgerOptions o = Opts(LedgerMode::kJoin, 4, c);
     writers.push_back(MustOpen(o));
     ASSERT_NE(writers.back(), nullptr);
   }
@@ -433,7 +423,7 @@ TEST_P(CoordinatedLedgerTest, ConcurrentWritersEachWithAConnectionLoseNothing) {
       for (int i = 0; i < kEach; ++i) {
         auto seq =
             writers[t]->Commit(Upsert("t" + std::to_string(t) + "/" + std::to_string(i), "f"));
-        EXPECT_TRUE(seq.ok()) << seq.status().ToString();
+        EXPECT_OK(seq);
       }
     });
   }
@@ -441,9 +431,8 @@ TEST_P(CoordinatedLedgerTest, ConcurrentWritersEachWithAConnectionLoseNothing) {
   auto r = MustOpen(Opts(LedgerMode::kReadOnly));
   EXPECT_EQ(r->sequence(), 1u + kThreads * kEach);
   EXPECT_EQ(r->state().entries.size(), static_cast<size_t>(kThreads * kEach));
-  auto plain = StoreOnlyReader();
-  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
-  EXPECT_EQ((*plain)->state(), r->state());
+  ASSERT_OK_AND_ASSIGN(auto plain, StoreOnlyReader());
+  EXPECT_EQ(plain->state(), r->state());
 }
 
 // A winner that died after its insert, before writing the store's copy: the coordinator is
@@ -454,13 +443,13 @@ TEST_P(CoordinatedLedgerTest, AMissingStoreCopyIsReadFromTheCoordinatorAndRepair
   LedgerState expected;
   {
     auto w = MustOpen(Opts(LedgerMode::kWrite, 1000));
-    for (int i = 0; i < 5; ++i) ASSERT_TRUE(w->Commit(Upsert("e" + std::to_string(i), "f")).ok());
+    for (int i = 0; i < 5; ++i) ASSERT_OK(w->Commit(Upsert("e" + std::to_string(i), "f")));
     last = w->sequence();
     expected = w->state();
   }
   const std::string copy = store_->Get(keys.Record(last)).ValueOr("");
   ASSERT_FALSE(copy.empty());
-  ASSERT_TRUE(store_->Delete(keys.Record(last)).ok());
+  ASSERT_OK(store_->Delete(keys.Record(last)));
   {
     auto r = MustOpen(Opts(LedgerMode::kReadOnly));
     EXPECT_EQ(r->sequence(), last);
@@ -470,7 +459,7 @@ TEST_P(CoordinatedLedgerTest, AMissingStoreCopyIsReadFromTheCoordinatorAndRepair
   }
   {
     auto plain = StoreOnlyReader();  // the store alone lags by that record
-    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+    ASSERT_OK(plain);
     EXPECT_EQ((*plain)->sequence(), last - 1);
   }
   auto w = MustOpen(Opts());
@@ -481,38 +470,35 @@ TEST_P(CoordinatedLedgerTest, AMissingStoreCopyIsReadFromTheCoordinatorAndRepair
 
 TEST_P(CoordinatedLedgerTest, GcDeletesCoordinatorRowsBelowTheFloor) {
   auto w = MustOpen(Opts(LedgerMode::kWrite, 4));
-  for (int i = 0; i < 30; ++i) ASSERT_TRUE(w->Commit(Upsert("t", "fp" + std::to_string(i))).ok());
-  auto garbage = w->CollectObsolete(1);
-  ASSERT_TRUE(garbage.ok()) << garbage.status().ToString();
-  ASSERT_GT(garbage->floor, 0u);
-  auto deleted = store_->DeleteMany(garbage->keys);
+  for (int i = 0; i < 30; ++i) ASSERT_OK(w->Commit(Upsert("t", "fp" + std::to_string(i))));
+  ASSERT_OK_AND_ASSIGN(auto garbage, w->CollectObsolete(1));
+  ASSERT_GT(garbage.floor, 0u);
+  auto deleted = store_->DeleteMany(garbage.keys);
   ASSERT_TRUE(deleted.ok() && deleted->FirstError().ok());
-  auto rows = coordinator_->Read(Where(), 1, w->sequence());
-  ASSERT_TRUE(rows.ok());
-  EXPECT_EQ(rows->begin()->first, garbage->floor);
-  EXPECT_EQ(rows->size(), w->sequence() - garbage->floor + 1);
+  ASSERT_OK_AND_ASSIGN(auto rows, coordinator_->Read(Where(), 1, w->sequence()));
+  EXPECT_EQ(rows.begin()->first, garbage.floor);
+  EXPECT_EQ(rows.size(), w->sequence() - garbage.floor + 1);
   LedgerState expected = w->state();
-  ASSERT_TRUE(w->Close().ok());
+  ASSERT_OK(w->Close());
   auto again = MustOpen(Opts());
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(again->state().entries, expected.entries);
-  ASSERT_TRUE(again->Commit(Upsert("after-gc", "f")).ok());
+  ASSERT_OK(again->Commit(Upsert("after-gc", "f")));
 }
 
 TEST_P(CoordinatedLedgerTest, ACoordinatorWithoutTheLedgersRecordsIsRefused) {
   {
     auto w = MustOpen(Opts());
-    ASSERT_TRUE(w->Commit(Upsert("x", "f")).ok());
+    ASSERT_OK(w->Commit(Upsert("x", "f")));
   }
   // Another database (here: the rows wiped) than the one the ledger was committed through.
-  ASSERT_TRUE(coordinator_->DeleteBelow(Where(), UINT64_MAX / 2).ok());
-  auto listed_before = ListAll(*store_, "");
-  ASSERT_TRUE(listed_before.ok());
+  ASSERT_OK(coordinator_->DeleteBelow(Where(), UINT64_MAX / 2));
+  ASSERT_OK_AND_ASSIGN(auto listed_before, ListAll(*store_, ""));
   auto w = Ledger::Open(store_, kNs, Opts());
   ASSERT_EQ(w.status().code(), StatusCode::kFailedPrecondition) << w.status().ToString();
   EXPECT_NE(w.status().message().find("not the database"), std::string::npos);
   EXPECT_EQ(coordinator_->Latest(Where()).value(), 0u);
-  EXPECT_EQ(ListAll(*store_, "").value().size(), listed_before->size()) << "something was written";
+  EXPECT_EQ(ListAll(*store_, "").value().size(), listed_before.size()) << "something was written";
 }
 
 // A ledger written before commit modes were recorded (records without a mode) is adopted by
@@ -531,10 +517,9 @@ TEST_P(CoordinatedLedgerTest, ALedgerFromBeforeRecordedModesIsAdopted) {
     r.commit_id = "c" + std::to_string(s);
     r.prev = prev;
     if (s > 1) r.changes = Upsert("old" + std::to_string(s), "f");
-    auto bytes = EncodeRecord(r, &prev);
-    ASSERT_TRUE(bytes.ok());
-    ASSERT_EQ(bytes->find("commit_mode"), std::string::npos);
-    ASSERT_TRUE(store_->Put(keys.Record(s), *bytes).ok());
+    ASSERT_OK_AND_ASSIGN(auto bytes, EncodeRecord(r, &prev));
+    ASSERT_EQ(bytes.find("commit_mode"), std::string::npos);
+    ASSERT_OK(store_->Put(keys.Record(s), bytes));
   }
   {
     auto w = MustOpen(Opts());
@@ -542,12 +527,11 @@ TEST_P(CoordinatedLedgerTest, ALedgerFromBeforeRecordedModesIsAdopted) {
     EXPECT_EQ(w->state().commit_mode, "coordinator");
     EXPECT_EQ(w->epoch(), 2u);
     EXPECT_TRUE(w->Find("old2").has_value());
-    ASSERT_TRUE(w->Commit(Upsert("new", "f")).ok());
+    ASSERT_OK(w->Commit(Upsert("new", "f")));
   }
-  auto rows = coordinator_->Read(Where(), 1, 10);
-  ASSERT_TRUE(rows.ok());
-  EXPECT_EQ(rows->begin()->first, 3u);  // the old chain's last record is the first row
-  EXPECT_EQ(rows->rbegin()->first, 5u);
+  ASSERT_OK_AND_ASSIGN(auto rows, coordinator_->Read(Where(), 1, 10));
+  EXPECT_EQ(rows.begin()->first, 3u);  // the old chain's last record is the first row
+  EXPECT_EQ(rows.rbegin()->first, 5u);
   auto r = MustOpen(Opts(LedgerMode::kReadOnly));
   EXPECT_TRUE(r->Find("old3").has_value());
   EXPECT_TRUE(r->Find("new").has_value());
@@ -586,9 +570,8 @@ TEST_P(CoordinatedLedgerTest, AmbiguousInsertsAreResolvedByReadingBack) {
   auto w = MustOpen(Opts(LedgerMode::kWrite, 8, lossy));
   ASSERT_NE(w, nullptr);
   for (int i = 0; i < 5; ++i) {
-    auto seq = w->Commit(Upsert("e" + std::to_string(i), "f"));
-    ASSERT_TRUE(seq.ok()) << seq.status().ToString();
-    EXPECT_EQ(*seq, 2u + i);
+    ASSERT_OK_AND_ASSIGN(auto seq, w->Commit(Upsert("e" + std::to_string(i), "f")));
+    EXPECT_EQ(seq, 2u + i);
   }
   EXPECT_LE(lossy->left_.load(), 0);
   EXPECT_EQ(coordinator_->Latest(Where()).value(), 6u);  // no duplicates, no gaps
@@ -702,9 +685,8 @@ class PausedWriterTest : public CoordinatedLedgerTest {
   void CheckChain(const std::vector<Ack>& acks, const std::string& loser,
                   const std::string& winner) {
     const uint64_t latest = coordinator_->Latest(Where()).value();
-    auto rows = coordinator_->Read(Where(), 1, latest);
-    ASSERT_TRUE(rows.ok());
-    ASSERT_EQ(rows->size(), latest) << "the chain has gaps";
+    ASSERT_OK_AND_ASSIGN(auto rows, coordinator_->Read(Where(), 1, latest));
+    ASSERT_EQ(rows.size(), latest) << "the chain has gaps";
     Keys keys(kNs);
     LedgerState state;
     std::string prev;
@@ -713,15 +695,14 @@ class PausedWriterTest : public CoordinatedLedgerTest {
     uint64_t winner_claim = 0;
     for (uint64_t s = 1; s <= latest; ++s) {
       std::string checksum;
-      auto r = DecodeRecord(keys.Record(s), s, rows->at(s), &checksum);
-      ASSERT_TRUE(r.ok()) << r.status().ToString();
-      ASSERT_EQ(r->prev, prev) << "record " << s << " does not continue the chain";
+      ASSERT_OK_AND_ASSIGN(auto r, DecodeRecord(keys.Record(s), s, rows.at(s), &checksum));
+      ASSERT_EQ(r.prev, prev) << "record " << s << " does not continue the chain";
       prev = checksum;
-      if (ApplyRecord(*r, state)) applied.insert(s);
-      if (r->kind == RecordKind::kClaim && r->writer == winner) winner_claim = s;
-      EXPECT_EQ(store_->Get(keys.Record(s)).ValueOr("<missing>"), rows->at(s))
+      if (ApplyRecord(r, state)) applied.insert(s);
+      if (r.kind == RecordKind::kClaim && r.writer == winner) winner_claim = s;
+      EXPECT_EQ(store_->Get(keys.Record(s)).ValueOr("<missing>"), rows.at(s))
           << "the store's copy of record " << s << " differs";
-      chain.emplace(s, std::move(*r));
+      chain.emplace(s, std::move(r));
     }
     ASSERT_GT(winner_claim, 0u);
     for (const Ack& a : acks) {
@@ -743,9 +724,8 @@ class PausedWriterTest : public CoordinatedLedgerTest {
     auto ledger = MustOpen(Opts(LedgerMode::kReadOnly));
     ASSERT_NE(ledger, nullptr);
     EXPECT_EQ(ledger->state().entries, state.entries);
-    auto plain = StoreOnlyReader();
-    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
-    EXPECT_EQ((*plain)->state().entries, state.entries);
+    ASSERT_OK_AND_ASSIGN(auto plain, StoreOnlyReader());
+    EXPECT_EQ(plain->state().entries, state.entries);
   }
 
   // Runs the scenario with the first writer stopped at `point` on its `nth` hit.

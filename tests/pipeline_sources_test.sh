@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # respawn-test-servers: radosgw
 #
-# A checkpoint describes exactly what it read (DESIGN.md invariant 8), end to end:
+# A checkpoint describes exactly what it read, end to end:
 #   - a source changed between the run's fingerprint and its read (the run is stopped at the
 #     pause point runner:before-read, the file is changed, the run continues): a rewritten file
 #     fails the stage that read it, naming the file, and commits nothing from it; a file added

@@ -46,6 +46,7 @@
 #include "storage/store.h"
 #include "test_env.h"
 #include "util/hash.h"
+#include "util/testing.h"
 
 extern char** environ;
 
@@ -307,7 +308,7 @@ const std::vector<Fault>& Faults() {
 
 void ExpectStored(Env& e, const std::string& key, const std::string& want) {
   Result<std::string> got = e.direct->Get(key);
-  ASSERT_TRUE(got.ok()) << key << ": " << got.status().ToString();
+  ASSERT_OK(got) << key;
   EXPECT_TRUE(SameBytes(*got, want)) << key;
 }
 
@@ -345,7 +346,7 @@ const std::vector<Op>& Ops() {
     v.push_back({"put_if_absent_taken", taken,
                  [](Env& e) {
                    e.data = RandomBytes(4096, 3);
-                   ASSERT_TRUE(e.direct->Put(e.key, "someone else's object").ok());
+                   ASSERT_OK(e.direct->Put(e.key, "someone else's object"));
                  },
                  [](Env& e) {
                    PutOptions o;
@@ -390,7 +391,7 @@ const std::vector<Op>& Ops() {
     auto stored_object = [](size_t size, uint64_t seed) {
       return [size, seed](Env& e) {
         e.data = RandomBytes(size, seed);
-        ASSERT_TRUE(e.direct->Put(e.key, e.data).ok());
+        ASSERT_OK(e.direct->Put(e.key, e.data));
       };
     };
     v.push_back({"get",
@@ -440,10 +441,9 @@ const std::vector<Op>& Ops() {
                    return Status::OK();
                  },
                  [](Env& e) {
-                   Result<ObjectInfo> want = e.direct->Stat(e.key);
-                   ASSERT_TRUE(want.ok()) << want.status().ToString();
+                   ASSERT_OK_AND_ASSIGN(ObjectInfo want, e.direct->Stat(e.key));
                    EXPECT_EQ(e.info.size, 12345u);
-                   EXPECT_EQ(e.info.etag, want->etag);
+                   EXPECT_EQ(e.info.etag, want.etag);
                  },
                  nullptr});
 
@@ -453,7 +453,7 @@ const std::vector<Op>& Ops() {
                  [](Env& e) {
                    for (int i = 0; i < 7; ++i) {
                      e.keys.push_back("list/k" + std::to_string(i));
-                     ASSERT_TRUE(e.direct->Put(e.keys.back(), "v").ok());
+                     ASSERT_OK(e.direct->Put(e.keys.back(), "v"));
                    }
                  },
                  [](Env& e) {
@@ -492,7 +492,7 @@ const std::vector<Op>& Ops() {
                  [](Env& e) {
                    for (int i = 0; i < 40; ++i) {
                      e.keys.push_back("many/k" + std::to_string(i));
-                     ASSERT_TRUE(e.direct->Put(e.keys.back(), "v").ok());
+                     ASSERT_OK(e.direct->Put(e.keys.back(), "v"));
                    }
                  },
                  [](Env& e) {
@@ -507,7 +507,7 @@ const std::vector<Op>& Ops() {
                  },
                  [](Env& e) {
                    Result<std::vector<ObjectInfo>> left = ListAll(*e.direct, "many/");
-                   ASSERT_TRUE(left.ok()) << left.status().ToString();
+                   ASSERT_OK(left);
                    EXPECT_TRUE(left->empty()) << left->size() << " keys left";
                  },
                  nullptr});
@@ -558,35 +558,33 @@ class S3FaultsTest : public ::testing::Test {
       GTEST_SKIP() << *skip_reason_;
     }
     ASSERT_EQ(start_error_, nullptr) << *start_error_;
-    ASSERT_TRUE(proxy_->SetRules(json::array()).ok());
+    ASSERT_OK(proxy_->SetRules(json::array()));
     const std::string unique =
         test::UniqueName(::testing::UnitTest::GetInstance()->current_test_info()->name());
     prefix_ = "s3faults/" + unique;
     env_.scratch = *proxy_dir_ / unique;
     fs::create_directories(env_.scratch);
 
-    Result<S3Config> config = S3ConfigFromEnvironment(*bucket_, prefix_);
-    ASSERT_TRUE(config.ok()) << config.status().ToString();
-    config->parallelism = 4;
-    Result<std::unique_ptr<S3Store>> direct = S3Store::Open(*config);
-    ASSERT_TRUE(direct.ok()) << direct.status().ToString();
+    ASSERT_OK_AND_ASSIGN(S3Config config, S3ConfigFromEnvironment(*bucket_, prefix_));
+    config.parallelism = 4;
+    Result<std::unique_ptr<S3Store>> direct = S3Store::Open(config);
+    ASSERT_OK(direct);
     env_.direct = std::move(*direct);
 
-    config->endpoint = proxy_->url();
-    config->connect_timeout = std::chrono::milliseconds(2000);
-    config->request_timeout = kRequestTimeout;
-    config->retry.max_attempts = kAttempts;
-    config->retry.base_delay = std::chrono::milliseconds(20);
-    config->retry.max_delay = std::chrono::milliseconds(200);
-    config->retry.deadline = kDeadline;
-    config->multipart_threshold = 6 * kMiB;
-    config->part_size = 5 * kMiB;
-    config->download_chunk = kMiB;
-    Result<std::unique_ptr<S3Store>> proxied = S3Store::Open(*config);
-    ASSERT_TRUE(proxied.ok()) << proxied.status().ToString();
-    s3_ = proxied->get();
+    config.endpoint = proxy_->url();
+    config.connect_timeout = std::chrono::milliseconds(2000);
+    config.request_timeout = kRequestTimeout;
+    config.retry.max_attempts = kAttempts;
+    config.retry.base_delay = std::chrono::milliseconds(20);
+    config.retry.max_delay = std::chrono::milliseconds(200);
+    config.retry.deadline = kDeadline;
+    config.multipart_threshold = 6 * kMiB;
+    config.part_size = 5 * kMiB;
+    config.download_chunk = kMiB;
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<S3Store> proxied, S3Store::Open(config));
+    s3_ = proxied.get();
     env_.store =
-        std::make_shared<RetryStore>(std::shared_ptr<S3Store>(std::move(*proxied)), config->retry);
+        std::make_shared<RetryStore>(std::shared_ptr<S3Store>(std::move(proxied)), config.retry);
     // Learn put-if-absent support before any fault is set (the probe is not under test here).
     Result<bool> probed = s3_->ProbePutIfAbsent();
     ASSERT_TRUE(probed.ok() && *probed) << "radosgw should support put-if-absent";
@@ -595,7 +593,7 @@ class S3FaultsTest : public ::testing::Test {
   void TearDown() override {
     if (proxy_ != nullptr && start_error_ == nullptr && skip_reason_ == nullptr) {
       if (HasFailure()) std::cerr << "proxy events: " << proxy_->Events() << "\n";
-      EXPECT_TRUE(proxy_->SetRules(json::array()).ok());
+      EXPECT_OK(proxy_->SetRules(json::array()));
     }
     if (env_.direct != nullptr) {
       Result<std::vector<ObjectInfo>> all = ListAll(*env_.direct, "");
@@ -692,13 +690,13 @@ TEST_P(FaultOnce, OperationSucceedsWithTheRightBytes) {
   ASSERT_NO_FATAL_FAILURE(op.setup(env_));
   json rule = RuleFor(op.target, fault.rule);
   rule["nth"] = 1;
-  ASSERT_TRUE(proxy_->SetRules(json::array({rule})).ok());
+  ASSERT_OK(proxy_->SetRules(json::array({rule})));
 
   std::chrono::milliseconds took{};
   Status s = RunBounded([&] { return op.run(env_); }, kHangBound, &took);
-  EXPECT_TRUE(s.ok()) << op.name << " under " << fault.name << ": " << s.ToString();
+  EXPECT_OK(s) << op.name << " under " << fault.name;
   EXPECT_EQ(proxy_->Fired(0), 1) << "the fault did not land; events: " << proxy_->Events();
-  ASSERT_TRUE(proxy_->SetRules(json::array()).ok());
+  ASSERT_OK(proxy_->SetRules(json::array()));
   if (s.ok()) op.verify(env_);
 }
 
@@ -712,12 +710,12 @@ TEST_P(FaultAlways, OperationFailsClearlyWithinItsTimeouts) {
   // about 5 s, so right after a fast upload a shorter stall goes unnoticed (and the transfer
   // then rightly succeeds).
   if (rule["fault"] == "stall") rule["seconds"] = kLongStallSeconds;
-  ASSERT_TRUE(proxy_->SetRules(json::array({rule})).ok());
+  ASSERT_OK(proxy_->SetRules(json::array({rule})));
 
   std::chrono::milliseconds took{};
   Status s = RunBounded([&] { return op.run(env_); }, kHangBound, &took);
   const int fired = proxy_->Fired(0);
-  ASSERT_TRUE(proxy_->SetRules(json::array()).ok());
+  ASSERT_OK(proxy_->SetRules(json::array()));
   ASSERT_FALSE(s.ok()) << op.name << " succeeded although every request failed";
   EXPECT_TRUE(RetryPolicy::IsRetryable(s))
       << "want Unavailable or DeadlineExceeded, got " << s.ToString();
@@ -744,13 +742,13 @@ TEST_F(S3FaultsTest, AmbiguousPutIfAbsentResolvesToOurWrite) {
                {"method", "PUT"},
                {"headers", {{"if-none-match", "\\*"}}},
                {"times", kAttempts}};
-  ASSERT_TRUE(proxy_->SetRules(json::array({rule})).ok());
+  ASSERT_OK(proxy_->SetRules(json::array({rule})));
   PutOptions o;
   o.if_absent = true;
   std::chrono::milliseconds took{};
   Status s = RunBounded([&] { return env_.store->Put("claim", data, o); }, kHangBound, &took);
   EXPECT_EQ(proxy_->Fired(0), kAttempts) << proxy_->Events();
-  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_OK(s);
   ExpectStored(env_, "claim", data);
 }
 
@@ -763,7 +761,7 @@ TEST_F(S3FaultsTest, AmbiguousPutIfAbsentLosesToAnotherWriter) {
   json rule = {{"fault", "reset"}, {"when", "before"},
                {"method", "PUT"},  {"headers", {{"if-none-match", "\\*"}}},
                {"nth", 1},         {"hold", "first-attempt"}};
-  ASSERT_TRUE(proxy_->SetRules(json::array({rule})).ok());
+  ASSERT_OK(proxy_->SetRules(json::array({rule})));
   PutOptions o;
   o.if_absent = true;
   std::future<Status> mine_done =
@@ -773,8 +771,8 @@ TEST_F(S3FaultsTest, AmbiguousPutIfAbsentLosesToAnotherWriter) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_EQ(proxy_->Held("first-attempt"), 1) << proxy_->Events();
-  ASSERT_TRUE(env_.direct->Put("claim", theirs, o).ok());
-  ASSERT_TRUE(proxy_->Control("POST", "release/first-attempt").ok());
+  ASSERT_OK(env_.direct->Put("claim", theirs, o));
+  ASSERT_OK(proxy_->Control("POST", "release/first-attempt"));
   ASSERT_EQ(mine_done.wait_for(kHangBound), std::future_status::ready) << "put-if-absent hung";
   Status s = mine_done.get();
   EXPECT_EQ(proxy_->Fired(0), 1) << proxy_->Events();
@@ -786,23 +784,21 @@ TEST_F(S3FaultsTest, AmbiguousPutIfAbsentLosesToAnotherWriter) {
 // server stored the probe object, the retry gets 412. The probe must still find that the server
 // supports put-if-absent (the key is random: nobody else wrote it).
 TEST_F(S3FaultsTest, PutIfAbsentProbeSurvivesAnAmbiguousFirstPut) {
-  Result<S3Config> config = S3ConfigFromEnvironment(*bucket_, prefix_);
-  ASSERT_TRUE(config.ok()) << config.status().ToString();
-  config->endpoint = proxy_->url();
-  config->request_timeout = kRequestTimeout;
-  config->retry.base_delay = std::chrono::milliseconds(20);
-  config->retry.deadline = kDeadline;
-  Result<std::unique_ptr<S3Store>> fresh = S3Store::Open(*config);
-  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  ASSERT_OK_AND_ASSIGN(S3Config config, S3ConfigFromEnvironment(*bucket_, prefix_));
+  config.endpoint = proxy_->url();
+  config.request_timeout = kRequestTimeout;
+  config.retry.base_delay = std::chrono::milliseconds(20);
+  config.retry.deadline = kDeadline;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<S3Store> fresh, S3Store::Open(config));
   json rule = {{"fault", "reset"},
                {"when", "after"},
                {"method", "PUT"},
                {"path", "respawn-probe"},
                {"nth", 1}};
-  ASSERT_TRUE(proxy_->SetRules(json::array({rule})).ok());
-  Result<bool> probed = (*fresh)->ProbePutIfAbsent();
+  ASSERT_OK(proxy_->SetRules(json::array({rule})));
+  Result<bool> probed = fresh->ProbePutIfAbsent();
   EXPECT_EQ(proxy_->Fired(0), 1) << proxy_->Events();
-  ASSERT_TRUE(probed.ok()) << probed.status().ToString();
+  ASSERT_OK(probed);
   EXPECT_TRUE(*probed) << "the probe concluded radosgw lacks put-if-absent";
 }
 
@@ -811,8 +807,8 @@ TEST_F(S3FaultsTest, PutIfAbsentProbeSurvivesAnAmbiguousFirstPut) {
 TEST_F(S3FaultsTest, LargeTransfersPassUnchanged) {
   const std::string data = RandomBytes(40 * kMiB, 14);
   WriteLocalFile(env_.scratch / "big.bin", data);
-  ASSERT_TRUE(env_.store->PutFile("big", (env_.scratch / "big.bin").string()).ok());
-  ASSERT_TRUE(env_.store->GetToFile("big", (env_.scratch / "big.back").string()).ok());
+  ASSERT_OK(env_.store->PutFile("big", (env_.scratch / "big.bin").string()));
+  ASSERT_OK(env_.store->GetToFile("big", (env_.scratch / "big.back").string()));
   EXPECT_TRUE(SameBytes(ReadLocalFile(env_.scratch / "big.back"), data));
   ExpectStored(env_, "big", data);
 }

@@ -30,6 +30,7 @@
 #include "storage/store_url.h"
 #include "test_env.h"
 #include "util/hash.h"
+#include "util/testing.h"
 
 namespace respawn {
 namespace {
@@ -38,27 +39,15 @@ namespace fs = std::filesystem;
 
 constexpr uint64_t kMiB = 1ull << 20;
 
-const Status& StatusOf(const Status& s) { return s; }
-template <typename T>
-const Status& StatusOf(const Result<T>& r) {
-  return r.status();
-}
-
-template <typename R>
-::testing::AssertionResult IsOk(const R& r) {
-  if (StatusOf(r).ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << StatusOf(r).ToString();
-}
+using test::StatusOf;
 
 template <typename R>
 ::testing::AssertionResult HasCode(const R& r, StatusCode want) {
   if (StatusOf(r).code() == want) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "want " << StatusCodeName(want) << ", got "
-                                       << StatusOf(r).ToString();
+  return ::testing::AssertionFailure()
+         << "want " << StatusCodeName(want) << ", got " << StatusOf(r).ToString();
 }
 
-#define ASSERT_OK(expr) ASSERT_TRUE(IsOk((expr))) << #expr
-#define EXPECT_OK(expr) EXPECT_TRUE(IsOk((expr))) << #expr
 #define EXPECT_CODE(expr, want) EXPECT_TRUE(HasCode((expr), (want))) << #expr
 
 /// Deterministic pseudo-random bytes (fast enough for 100 MiB).
@@ -152,7 +141,7 @@ class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
       url = "s3://" + bucket_ + "/" + prefix_;
     }
     auto opened = OpenStore(url);
-    ASSERT_TRUE(opened.ok()) << url << ": " << opened.status().ToString();
+    ASSERT_OK(opened) << url;
     store_ = opened->store;
     backend_ = opened->backend;
     ASSERT_NE(store_, nullptr);
@@ -184,14 +173,14 @@ class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
   Capabilities Caps() {
     if (auto* s3 = dynamic_cast<S3Store*>(backend_.get())) {
       auto probed = s3->ProbePutIfAbsent();
-      EXPECT_TRUE(probed.ok()) << "ProbePutIfAbsent: " << probed.status().ToString();
+      EXPECT_OK(probed) << "ProbePutIfAbsent";
     }
     return store_->capabilities();
   }
 
   void ExpectObject(const std::string& key, std::string_view want) {
     auto got = store_->Get(key);
-    ASSERT_TRUE(got.ok()) << "Get(" << key << "): " << got.status().ToString();
+    ASSERT_OK(got) << "Get(" << key << ")";
     EXPECT_TRUE(SameBytes(*got, want)) << "Get(" << key << ")";
   }
 
@@ -263,9 +252,8 @@ TEST_P(StoreConformanceTest, RoundTripsObjects) {
   for (const auto& [key, data] : objects) ASSERT_OK(store_->Put(key, data));
   for (const auto& [key, data] : objects) {
     ExpectObject(key, data);
-    auto info = store_->Stat(key);
-    ASSERT_OK(info);
-    EXPECT_EQ(info->size, data.size()) << key;
+    ASSERT_OK_AND_ASSIGN(auto info, store_->Stat(key));
+    EXPECT_EQ(info.size, data.size()) << key;
   }
 }
 
@@ -275,9 +263,8 @@ TEST_P(StoreConformanceTest, OverwriteReplacesWholeObject) {
   ASSERT_OK(store_->Put("obj", a));
   ASSERT_OK(store_->Put("obj", b));
   ExpectObject("obj", b);
-  auto info = store_->Stat("obj");
-  ASSERT_OK(info);
-  EXPECT_EQ(info->size, b.size());
+  ASSERT_OK_AND_ASSIGN(auto info, store_->Stat("obj"));
+  EXPECT_EQ(info.size, b.size());
 
   // A reader racing with overwrites sees one whole version or the other, never a mix.
   std::atomic<bool> done{false};
@@ -301,8 +288,8 @@ TEST_P(StoreConformanceTest, OverwriteReplacesWholeObject) {
   }
   done = true;
   reader.join();
-  EXPECT_EQ(torn.load(), 0) << "of " << reads.load() << " reads during overwrites; first error: "
-                            << first_error;
+  EXPECT_EQ(torn.load(), 0) << "of " << reads.load()
+                            << " reads during overwrites; first error: " << first_error;
   ExpectObject("obj", b);
 }
 
@@ -324,36 +311,31 @@ TEST_P(StoreConformanceTest, StatReportsSizeAndMtime) {
   const int64_t before = NowMs();
   ASSERT_OK(store_->Put("stat/me", std::string(12345, 's')));
   const int64_t after = NowMs();
-  auto info = store_->Stat("stat/me");
-  ASSERT_OK(info);
-  EXPECT_EQ(info->key, "stat/me");
-  EXPECT_EQ(info->size, 12345u);
+  ASSERT_OK_AND_ASSIGN(auto info, store_->Stat("stat/me"));
+  EXPECT_EQ(info.key, "stat/me");
+  EXPECT_EQ(info.size, 12345u);
   // S3's Last-Modified has whole seconds; allow that and a little clock skew.
-  EXPECT_GE(info->mtime_ms, before - 2000);
-  EXPECT_LE(info->mtime_ms, after + 2000);
+  EXPECT_GE(info.mtime_ms, before - 2000);
+  EXPECT_LE(info.mtime_ms, after + 2000);
 
-  auto listed = ListAll(*store_, "stat/");
-  ASSERT_OK(listed);
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ((*listed)[0].key, "stat/me");
-  EXPECT_EQ((*listed)[0].size, 12345u);
+  ASSERT_OK_AND_ASSIGN(auto listed, ListAll(*store_, "stat/"));
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].key, "stat/me");
+  EXPECT_EQ(listed[0].size, 12345u);
 }
 
 TEST_P(StoreConformanceTest, GetRangeReadsSlices) {
   const std::string data = RandomBytes(1000, 2);
   ASSERT_OK(store_->Put("range", data));
-  auto middle = store_->GetRange("range", 100, 200);
-  ASSERT_OK(middle);
-  EXPECT_TRUE(SameBytes(*middle, data.substr(100, 200)));
+  ASSERT_OK_AND_ASSIGN(auto middle, store_->GetRange("range", 100, 200));
+  EXPECT_TRUE(SameBytes(middle, data.substr(100, 200)));
   auto tail = store_->GetRange("range", 900, 500);  // runs past the end: the last 100 bytes
   ASSERT_OK(tail);
   EXPECT_TRUE(SameBytes(*tail, data.substr(900)));
-  auto whole = store_->GetRange("range", 0, 1000);
-  ASSERT_OK(whole);
-  EXPECT_TRUE(SameBytes(*whole, data));
-  auto last = store_->GetRange("range", 999, 1);
-  ASSERT_OK(last);
-  EXPECT_TRUE(SameBytes(*last, data.substr(999)));
+  ASSERT_OK_AND_ASSIGN(auto whole, store_->GetRange("range", 0, 1000));
+  EXPECT_TRUE(SameBytes(whole, data));
+  ASSERT_OK_AND_ASSIGN(auto last, store_->GetRange("range", 999, 1));
+  EXPECT_TRUE(SameBytes(last, data.substr(999)));
   EXPECT_CODE(store_->GetRange("range", 1010, 10), StatusCode::kInvalidArgument);
 }
 
@@ -401,17 +383,15 @@ TEST_P(StoreConformanceTest, IfMatchPinsReadsToOneVersion) {
   ASSERT_OK(large);
   ASSERT_OK(was_full);
   ASSERT_FALSE(small->etag.empty()) << "Stat reports no ETag";
-  auto listed = ListAll(*store_, "pin/");
-  ASSERT_OK(listed);
-  ASSERT_EQ(listed->size(), 3u);
-  EXPECT_EQ((*listed)[2].key, "pin/small");  // after pin/big, pin/empty
-  EXPECT_EQ((*listed)[2].etag, small->etag) << "List and Stat report different ETags";
+  ASSERT_OK_AND_ASSIGN(auto listed, ListAll(*store_, "pin/"));
+  ASSERT_EQ(listed.size(), 3u);
+  EXPECT_EQ(listed[2].key, "pin/small");  // after pin/big, pin/empty
+  EXPECT_EQ(listed[2].etag, small->etag) << "List and Stat report different ETags";
 
   GetOptions pin;
   pin.if_match = small->etag;
-  auto got = store_->Get("pin/small", pin);
-  ASSERT_OK(got);
-  EXPECT_EQ(*got, one);
+  ASSERT_OK_AND_ASSIGN(auto got, store_->Get("pin/small", pin));
+  EXPECT_EQ(got, one);
   const fs::path target = scratch_ / "pinned";
   ASSERT_OK(store_->GetToFile("pin/small", target.string(), pin));
   EXPECT_EQ(ReadLocalFile(target), one);
@@ -436,9 +416,8 @@ TEST_P(StoreConformanceTest, IfMatchPinsReadsToOneVersion) {
   EXPECT_EQ(DirEntries(scratch_), (std::set<std::string>{"pinned", "pinned-big"}))
       << "a failed pinned read left a file";
   // Without a pin the new version reads as usual.
-  auto now = store_->Get("pin/small");
-  ASSERT_OK(now);
-  EXPECT_EQ(*now, "version two, longer");
+  ASSERT_OK_AND_ASSIGN(auto now, store_->Get("pin/small"));
+  EXPECT_EQ(now, "version two, longer");
 }
 
 // Above S3Config::multipart_threshold (64 MiB), so S3 takes the parallel multipart path and the
@@ -492,18 +471,16 @@ TEST_P(StoreConformanceTest, LargeFileRoundTrip) {
   auto get_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(DirEntries(download_dir), std::set<std::string>{"large"});
   ASSERT_EQ(fs::file_size(target), size);
-  auto got_hash = Xxh3File(target.string());
-  ASSERT_OK(got_hash);
-  EXPECT_EQ(HexU64(*got_hash), HexU64(want_hash)) << "downloaded file differs from the upload";
+  ASSERT_OK_AND_ASSIGN(auto got_hash, Xxh3File(target.string()));
+  EXPECT_EQ(HexU64(got_hash), HexU64(want_hash)) << "downloaded file differs from the upload";
 
   // A range across a 16 MiB boundary (a multipart part boundary on S3).
-  auto range = store_->GetRange("big/file", 16 * kMiB - 5, 10);
-  ASSERT_OK(range);
+  ASSERT_OK_AND_ASSIGN(auto range, store_->GetRange("big/file", 16 * kMiB - 5, 10));
   std::ifstream in(source, std::ios::binary);
   in.seekg(static_cast<std::streamoff>(16 * kMiB - 5));
   std::string want_range(10, '\0');
   in.read(want_range.data(), 10);
-  EXPECT_TRUE(SameBytes(*range, want_range));
+  EXPECT_TRUE(SameBytes(range, want_range));
 
   std::cout << "[ info     ] " << backend() << ": PutFile " << size / kMiB << " MiB in " << put_s
             << " s, GetToFile in " << get_s << " s\n";
@@ -519,24 +496,20 @@ TEST_P(StoreConformanceTest, KeysWithSpacesPlusPercentAndUnicode) {
   for (const auto& key : keys) ASSERT_OK(store_->Put(key, "value of " + key));
   for (const auto& key : keys) {
     ExpectObject(key, "value of " + key);
-    auto info = store_->Stat(key);
-    ASSERT_OK(info);
-    EXPECT_EQ(info->key, key);
-    EXPECT_EQ(info->size, ("value of " + key).size()) << key;
-    auto range = store_->GetRange(key, 0, 5);
-    ASSERT_OK(range);
-    EXPECT_EQ(*range, "value");
+    ASSERT_OK_AND_ASSIGN(auto info, store_->Stat(key));
+    EXPECT_EQ(info.key, key);
+    EXPECT_EQ(info.size, ("value of " + key).size()) << key;
+    ASSERT_OK_AND_ASSIGN(auto range, store_->GetRange(key, 0, 5));
+    EXPECT_EQ(range, "value");
     // Listing by the key's first segment finds exactly it.
     std::string first_segment = key.substr(0, key.find('/') + 1);
-    auto listed = ListAll(*store_, first_segment);
-    ASSERT_OK(listed);
-    EXPECT_EQ(KeysOf(*listed), std::vector<std::string>{key}) << "prefix " << first_segment;
+    ASSERT_OK_AND_ASSIGN(auto listed, ListAll(*store_, first_segment));
+    EXPECT_EQ(KeysOf(listed), std::vector<std::string>{key}) << "prefix " << first_segment;
   }
   std::vector<std::string> sorted = keys;
   std::sort(sorted.begin(), sorted.end());
-  auto all = ListAll(*store_, "");
-  ASSERT_OK(all);
-  EXPECT_EQ(KeysOf(*all), sorted);
+  ASSERT_OK_AND_ASSIGN(auto all, ListAll(*store_, ""));
+  EXPECT_EQ(KeysOf(all), sorted);
   for (const auto& key : keys) {
     ASSERT_OK(store_->Delete(key));
     EXPECT_CODE(store_->Get(key), StatusCode::kNotFound);
@@ -563,10 +536,9 @@ TEST_P(StoreConformanceTest, ListsByPrefix) {
     options.prefix = c.prefix;
     EXPECT_EQ(ListEverything(options).keys, c.want) << "prefix \"" << c.prefix << "\"";
   }
-  auto listed = ListAll(*store_, "p/a");
-  ASSERT_OK(listed);
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ((*listed)[0].size, std::string("value of p/a").size());
+  ASSERT_OK_AND_ASSIGN(auto listed, ListAll(*store_, "p/a"));
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].size, std::string("value of p/a").size());
 }
 
 TEST_P(StoreConformanceTest, ListsWithDelimiter) {
@@ -634,14 +606,12 @@ TEST_P(StoreConformanceTest, DeleteOfMissingKeyIsOk) {
   EXPECT_OK(store_->Delete("gone/soon"));
 
   ASSERT_OK(store_->Put("many/a", "a"));
-  auto result = store_->DeleteMany({"many/a", "many/missing", "never/was"});
-  ASSERT_OK(result);
-  EXPECT_EQ(result->deleted, 3u);
-  EXPECT_TRUE(result->failed.empty()) << result->FirstError().ToString();
+  ASSERT_OK_AND_ASSIGN(auto result, store_->DeleteMany({"many/a", "many/missing", "never/was"}));
+  EXPECT_EQ(result.deleted, 3u);
+  EXPECT_TRUE(result.failed.empty()) << result.FirstError().ToString();
   EXPECT_CODE(store_->Get("many/a"), StatusCode::kNotFound);
-  auto empty = store_->DeleteMany({});
-  ASSERT_OK(empty);
-  EXPECT_EQ(empty->deleted, 0u);
+  ASSERT_OK_AND_ASSIGN(auto empty, store_->DeleteMany({}));
+  EXPECT_EQ(empty.deleted, 0u);
 }
 
 TEST_P(StoreConformanceTest, DeleteManyRemovesThousandsOfKeys) {
@@ -653,9 +623,8 @@ TEST_P(StoreConformanceTest, DeleteManyRemovesThousandsOfKeys) {
   }
   PutMany(keys, 16);
   ASSERT_OK(store_->Put("keep", "kept"));
-  auto before = ListAll(*store_, "bulk/");
-  ASSERT_OK(before);
-  ASSERT_EQ(before->size(), keys.size());
+  ASSERT_OK_AND_ASSIGN(auto before, ListAll(*store_, "bulk/"));
+  ASSERT_EQ(before.size(), keys.size());
 
   auto start = std::chrono::steady_clock::now();
   auto result = store_->DeleteMany(keys);
@@ -678,8 +647,8 @@ TEST_P(StoreConformanceTest, DeleteManyRemovesThousandsOfKeys) {
     EXPECT_CODE(store_->Stat(keys[i]), StatusCode::kNotFound);
   }
   // A listing may lag on some backends (Capabilities::consistent_listing); give those a moment.
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::seconds(Caps().consistent_listing ? 0 : 30);
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(Caps().consistent_listing ? 0 : 30);
   Result<std::vector<ObjectInfo>> after = std::vector<ObjectInfo>{};
   for (;;) {
     after = ListAll(*store_, "bulk/");
@@ -687,8 +656,7 @@ TEST_P(StoreConformanceTest, DeleteManyRemovesThousandsOfKeys) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   ASSERT_OK(after);
-  EXPECT_TRUE(after->empty()) << after->size() << " keys still listed, first: "
-                              << (*after)[0].key;
+  EXPECT_TRUE(after->empty()) << after->size() << " keys still listed, first: " << (*after)[0].key;
   ExpectObject("keep", "kept");
 }
 
@@ -737,8 +705,8 @@ TEST_P(StoreConformanceTest, PutIfAbsentRaceHasOneWinnerPerKey) {
       while (ready.load() < kThreads) std::this_thread::yield();
       for (int i = 0; i < kKeys; ++i) {
         int k = (i + t) % kKeys;  // threads start on different keys, then collide on each
-        results[k][t] = store_->Put("race/" + std::to_string(k), "writer " + std::to_string(t),
-                                    if_absent);
+        results[k][t] =
+            store_->Put("race/" + std::to_string(k), "writer " + std::to_string(t), if_absent);
       }
     });
   }

@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 
+#include "util/testing.h"
+
 namespace respawn::test {
 namespace {
 
@@ -90,11 +92,10 @@ TEST_F(TestEnvTest, ReadsAGoodFile) {
   ScopedEnv endpoint("AWS_ENDPOINT_URL", std::nullopt);
   ScopedEnv bucket("RESPAWN_TEST_BUCKET", std::nullopt);
   ScopedEnv name("RESPAWN_TEST_SERVER", std::nullopt);
-  Result<S3TestServer> r = UseS3TestServer("radosgw");
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->bucket, "b");
-  EXPECT_EQ(r->endpoint, "http://127.0.0.1:1");
-  EXPECT_EQ(r->name, "radosgw");
+  ASSERT_OK_AND_ASSIGN(S3TestServer r, UseS3TestServer("radosgw"));
+  EXPECT_EQ(r.bucket, "b");
+  EXPECT_EQ(r.endpoint, "http://127.0.0.1:1");
+  EXPECT_EQ(r.name, "radosgw");
 }
 
 TEST_F(TestEnvTest, MalformedLineNamesFileAndLine) {

@@ -14,6 +14,7 @@
 #include "ledger/coordinator.h"
 #include "storage/chaos_store.h"
 #include "storage/s3_store.h"
+#include "util/strings.h"
 
 namespace respawn::cli {
 namespace {
@@ -23,8 +24,6 @@ std::vector<std::string>* Secrets() {  // GUARDED_BY(g_secrets_mu)
   static std::vector<std::string> secrets;
   return &secrets;
 }
-
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 }  // namespace
 

@@ -30,6 +30,7 @@
 #include "storage/s3_store.h"
 #include "storage/store.h"
 #include "util/hash.h"
+#include "util/strings.h"
 #include "util/thread_pool.h"
 
 namespace respawn::cli {
@@ -37,8 +38,6 @@ namespace {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 double MsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();

@@ -3,21 +3,9 @@
 #include <sys/stat.h>
 
 #include "storage/store_url.h"
+#include "util/strings.h"
 
 namespace respawn::cli {
-namespace {
-
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string Location::BaseName() const {
   std::string_view s = local ? std::string_view(path) : std::string_view(key);

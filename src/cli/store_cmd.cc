@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -21,6 +21,7 @@
 #include "storage/copy.h"
 #include "storage/posix_store.h"
 #include "storage/store.h"
+#include "util/strings.h"
 
 namespace respawn::cli {
 namespace {
@@ -29,8 +30,6 @@ using nlohmann::json;
 
 constexpr uint64_t kCatChunk = 8ull << 20;
 constexpr size_t kMaxPrintedFailures = 20;
-
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // A store opened for a command, and the key or prefix inside it the command works on.
 struct Target {

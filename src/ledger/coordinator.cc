@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "util/log.h"
+#include "util/strings.h"
 
 namespace respawn::ledger {
 namespace {
@@ -19,12 +20,6 @@ constexpr char kTable[] = "respawn_ledger_records";
 constexpr char kExpectedForm[] =
     "expected postgresql://USER@HOST:PORT/DATABASE (the password from PGPASSWORD or ~/.pgpass, "
     "or postgresql://USER:PASSWORD@HOST:PORT/DATABASE)";
-
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
 
 // The first line of a libpq message, without its trailing newline.
 std::string FirstLine(const char* message) {
@@ -287,7 +282,7 @@ class PgCoordinator : public CommitCoordinator {
 // ---------------------------------------------------------------------------------------------
 
 bool IsCoordinatorUrl(std::string_view url) {
-  return StartsWith(url, "postgresql://") || StartsWith(url, "postgres://");
+  return url.starts_with("postgresql://") || url.starts_with("postgres://");
 }
 
 Status ValidateCoordinatorUrl(std::string_view url) {
@@ -328,7 +323,7 @@ std::string RedactCoordinatorUrl(std::string_view url) {
       size_t amp = query.find('&', pos);
       std::string param =
           query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-      if (!param.empty() && !StartsWith(param, "password=")) {
+      if (!param.empty() && !param.starts_with("password=")) {
         if (!kept.empty()) kept += '&';
         kept += param;
       }

@@ -12,14 +12,13 @@
 
 #include "util/crash_point.h"
 #include "util/hash.h"
+#include "util/strings.h"
 #include "util/thread_pool.h"
 
 namespace respawn::ledger {
 namespace {
 
 constexpr uint64_t kVerifyChunk = 8 << 20;
-
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 Status Mismatch(const DataObject& o, std::string_view what, const std::string& expected,
                 const std::string& actual) {

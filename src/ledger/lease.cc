@@ -6,13 +6,12 @@
 #include "ledger/data.h"
 #include "util/crash_point.h"
 #include "util/log.h"
+#include "util/strings.h"
 
 namespace respawn::ledger {
 namespace {
 
 using std::chrono::milliseconds;
-
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 milliseconds ToMs(LeaseHolder::Clock::duration d) {
   return std::chrono::duration_cast<milliseconds>(d);

@@ -10,14 +10,13 @@
 
 #include "util/crash_point.h"
 #include "util/log.h"
+#include "util/strings.h"
 #include "util/thread_pool.h"
 
 namespace respawn::ledger {
 namespace {
 
 constexpr uint64_t kFetchBatch = 256;  // records held in memory at once during replay
-
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 std::string Hostname() {
   char buf[256] = {};

@@ -3,7 +3,7 @@
 // checkpoint), on any Store: local disk, NFS/EFS, S3-compatible object stores, Swift.
 //
 // ============================================================================================
-// Protocol (implements "Invariants of the commit protocol" in /work/shared/DESIGN.md)
+// Protocol
 // ============================================================================================
 //
 // Layout under a namespace <ns> of a Store (every object below is framed with the XXH3 of its
@@ -150,7 +150,7 @@
 //    overwrite the record of a writer that took over meanwhile. It also assumes the store's GET
 //    after a PUT returns the new bytes. When that goes wrong, the "prev" chain checksum turns
 //    the damage into DataLoss at the next recovery rather than wrong data.
-//    `respawn doctor` reports the commit mode (DESIGN.md invariant 7).
+//    `respawn doctor` reports the commit mode.
 //
 // Crash points (util/crash_point.h), in protocol order:
 //   ledger:before-data, ledger:after-data            PutData / PutDataFile

@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "util/hash.h"
+#include "util/strings.h"
 
 namespace respawn::ledger {
 namespace {
@@ -14,8 +15,6 @@ using nlohmann::json;
 constexpr std::string_view kFramePrefix = "{\"xxh3\":\"";
 constexpr std::string_view kFrameMiddle = "\",\"body\":";
 constexpr size_t kHexDigits = 16;
-
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 bool ParseHexU64(std::string_view hex, uint64_t* out) {
   if (hex.size() != kHexDigits) return false;

@@ -141,10 +141,6 @@ FingerprintComponents FileSourceFingerprint(const std::vector<SourceFile>& files
 /// FileSourceFingerprint's `files`): what a stage reading those files by name depends on.
 Fingerprint FileListFingerprint(const std::vector<SourceFile>& files);
 
-/// Matches a glob against a '/'-separated path: '*' and '?' do not cross '/', '**' does (as a
-/// whole component it also matches no directory at all), [abc] / [a-z] / [!a] are classes.
-bool GlobMatch(std::string_view pattern, std::string_view path);
-
 /// Lists the local files `pattern` (an absolute path, may be a glob) names, sorted, with paths
 /// relative to the pattern's fixed directory prefix. Contents are hashed when their total size
 /// is at most `content_hash_limit`. NotFound when nothing matches, InvalidArgument for a

@@ -236,23 +236,6 @@ TEST(FingerprintTest, FileSources) {
   EXPECT_EQ(ExplainChangeText(m1, m2), "changed files (names, modification times or ETags)");
 }
 
-TEST(GlobTest, Matches) {
-  EXPECT_TRUE(GlobMatch("*.csv", "a.csv"));
-  EXPECT_FALSE(GlobMatch("*.csv", "d/a.csv"));
-  EXPECT_TRUE(GlobMatch("*/*.csv", "d/a.csv"));
-  EXPECT_TRUE(GlobMatch("**/*.csv", "a.csv"));
-  EXPECT_TRUE(GlobMatch("**/*.csv", "d/e/a.csv"));
-  EXPECT_TRUE(GlobMatch("d/**", "d/e/a.csv"));
-  EXPECT_TRUE(GlobMatch("part-?.parquet", "part-1.parquet"));
-  EXPECT_FALSE(GlobMatch("part-?.parquet", "part-10.parquet"));
-  EXPECT_TRUE(GlobMatch("part-[0-9].csv", "part-7.csv"));
-  EXPECT_FALSE(GlobMatch("part-[!0-9].csv", "part-7.csv"));
-  EXPECT_TRUE(GlobMatch("a[.csv", "a[.csv"));  // unclosed class is literal
-  EXPECT_TRUE(GlobMatch("a\\*.csv", "a*.csv"));
-  EXPECT_FALSE(GlobMatch("a\\*.csv", "ab.csv"));
-  EXPECT_FALSE(GlobMatch("*.csv", "a.csv.gz"));
-}
-
 class ListFilesTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -11,6 +11,7 @@
 
 #include "sql/engine.h"
 #include "storage/store_url.h"
+#include "util/glob.h"
 #include "util/hash.h"
 
 namespace respawn {
@@ -66,10 +67,10 @@ Status Changed(const std::string& reader, const std::string& file, const std::st
 }  // namespace
 
 std::pair<std::string, std::string> SplitUrlPattern(const std::string& url) {
-  size_t glob = url.find_first_of("*?[");
-  size_t slash = url.rfind('/', glob);
-  if (slash == std::string::npos) return {url, ""};
-  return {url.substr(0, slash), url.substr(slash + 1)};
+  GlobParts parts = SplitGlob(url);
+  if (parts.dir.empty()) return {url, ""};
+  parts.dir.remove_suffix(1);  // the '/' between the store URL and the key
+  return {std::string(parts.dir), std::string(parts.pattern)};
 }
 
 std::string SourceSelectSql(const SourceSpec& source, const std::vector<std::string>& files) {

@@ -1,5 +1,5 @@
 // What a run reads from files, pinned when the run fingerprints them, so that a checkpoint
-// describes exactly the data it was computed from (DESIGN.md invariant 8).
+// describes exactly the data it was computed from.
 //
 // A file source is listed once, when the run fingerprints it, and then read from exactly that
 // list: local files through a view over the listed paths (the glob is never expanded again),

@@ -16,19 +16,15 @@
 
 #include "ledger/coordinator.h"
 #include "storage/store_url.h"
+#include "util/glob.h"
 #include "util/hash.h"
 #include "util/paths.h"
+#include "util/strings.h"
 
 namespace respawn {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -58,8 +54,6 @@ size_t OsaDistance(std::string_view a, std::string_view b) {
   }
   return d[n][m];
 }
-
-std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
@@ -176,8 +170,6 @@ std::optional<DataFormat> FormatFromPath(std::string_view path) {
   return FormatFromName(std::string_view(p).substr(dot + 1));
 }
 
-bool HasGlob(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
-
 struct Diagnostic {
   int line = 0;
   int column = 0;  // 0: not shown
@@ -283,7 +275,7 @@ class SpecParser {
                  const std::vector<std::string>& valid) {
     for (auto&& [key, value] : table) {
       if (std::find(valid.begin(), valid.end(), key.str()) != valid.end()) continue;
-      Error(LineOf(key), std::string(owner) + ": unknown key " + Quote(key.str()) +
+      Error(LineOf(key), std::string(owner) + ": unknown key " + Quoted(key.str()) +
                              DidYouMeanSuffix(key.str(), valid) + "; valid keys are " +
                              JoinNames(valid));
     }
@@ -339,10 +331,10 @@ class SpecParser {
     }
     for (auto&& [k, v] : *table) {
       if (!IsSqlIdentifier(k.str())) {
-        Error(LineOf(k), std::string(owner) + ": " + std::string(key) + " name " + Quote(k.str()) +
+        Error(LineOf(k), std::string(owner) + ": " + std::string(key) + " name " + Quoted(k.str()) +
                              " is not an identifier; use letters, digits and _, not starting "
                              "with a digit (e.g. " +
-                             Quote(IdentifierFor(k.str())) + ")");
+                             Quoted(IdentifierFor(k.str())) + ")");
         continue;
       }
       std::optional<SpecValue> value = ToSpecValue(v);
@@ -395,7 +387,7 @@ class SpecParser {
         std::string shown(raw.substr(
             open, std::min<size_t>(close == std::string_view::npos ? 12 : close - open + 1,
                                    raw.size() - open)));
-        Error(line, std::string(owner) + ": malformed parameter reference " + Quote(shown) +
+        Error(line, std::string(owner) + ": malformed parameter reference " + Quoted(shown) +
                         " in sql; write ${name} where name is a key of params");
         out += "${";
         i = open + 2;
@@ -443,7 +435,7 @@ class SpecParser {
     } else if (size_t scheme = path.find("://"); scheme != std::string::npos) {
       std::string s = Lower(std::string_view(path).substr(0, scheme));
       if (s != "s3" && s != "memory") {
-        Error(line, std::string(owner) + ": " + std::string(key) + " " + Quote(written) +
+        Error(line, std::string(owner) + ": " + std::string(key) + " " + Quoted(written) +
                         " uses an unsupported scheme \"" + s +
                         "://\"; use a local path or s3://bucket/key");
       }
@@ -520,12 +512,12 @@ class SpecParser {
     }
     if (chosen == nullptr) {
       Error(node != nullptr ? LineOf(*node) : 1,
-            "--profile " + Quote(overrides_.profile) + ": the file defines no [profiles." +
+            "--profile " + Quoted(overrides_.profile) + ": the file defines no [profiles." +
                 overrides_.profile + "]" + DidYouMeanSuffix(overrides_.profile, names) +
                 (names.empty() ? "" : "; profiles are " + JoinNames(names)));
       return;
     }
-    const std::string owner = "profile " + Quote(overrides_.profile);
+    const std::string owner = "profile " + Quoted(overrides_.profile);
     CheckKeys(*chosen, owner, {"store", "params"});
     if (const toml::node* params = chosen->get("params")) {
       for (NamedValue& v : ParseValueTable(*params, owner, "params", "{ rows = 1000 }")) {
@@ -541,7 +533,8 @@ class SpecParser {
       size_t eq = p.find('=');
       std::string name = eq == std::string::npos ? p : p.substr(0, eq);
       if (eq == std::string::npos || !IsSqlIdentifier(name)) {
-        Error(1, "--param " + Quote(p) + ": write --param name=value (e.g. --param min_amount=20)");
+        Error(1,
+              "--param " + Quoted(p) + ": write --param name=value (e.g. --param min_amount=20)");
         continue;
       }
       SpecValue value;
@@ -587,19 +580,19 @@ class SpecParser {
         int64_t n = 0;
         auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
         if (ec == std::errc() && end == t.data() + t.size() && !t.empty()) return true;
-        *why = Quote(t) + " is not a whole number, as the param is in the file";
+        *why = Quoted(t) + " is not a whole number, as the param is in the file";
         return false;
       }
       case SpecValue::Type::kFloat: {
         char* end = nullptr;
         std::strtod(t.c_str(), &end);
         if (!t.empty() && end == t.c_str() + t.size()) return true;
-        *why = Quote(t) + " is not a number, as the param is in the file";
+        *why = Quoted(t) + " is not a number, as the param is in the file";
         return false;
       }
       case SpecValue::Type::kBool:
         if (t == "true" || t == "false") return true;
-        *why = Quote(t) + " is not true or false, as the param is in the file";
+        *why = Quoted(t) + " is not true or false, as the param is in the file";
         return false;
       default:
         return true;
@@ -610,7 +603,7 @@ class SpecParser {
     std::vector<std::string> defined(all_param_names_.begin(), all_param_names_.end());
     for (const auto& [name, o] : overrides_by_name_) {
       if (o.used) continue;
-      Error(1, o.from + ": no source or stage defines the param " + Quote(name) +
+      Error(1, o.from + ": no source or stage defines the param " + Quoted(name) +
                    DidYouMeanSuffix(name, defined) +
                    (defined.empty() ? "" : "; params are " + JoinNames(defined)));
     }
@@ -629,7 +622,7 @@ class SpecParser {
           }
         }
         if (!valid) {
-          Error(LineOf(*name), "pipeline name " + Quote(*s) +
+          Error(LineOf(*name), "pipeline name " + Quoted(*s) +
                                    " may contain only letters, digits, '_', '-' and '.' (it "
                                    "names the pipeline's checkpoints in the store)");
         }
@@ -653,7 +646,7 @@ class SpecParser {
       }
     }
     if (profile_store_ != nullptr) {
-      const std::string owner = "profile " + Quote(overrides_.profile);
+      const std::string owner = "profile " + Quoted(overrides_.profile);
       if (auto s = ExpectString(*profile_store_, owner, "store", "\"s3://bucket/prefix\"")) {
         spec_.store = ResolveLocation(*s, LineOf(*profile_store_), owner, "store").resolved;
         spec_.store_line = LineOf(*profile_store_);
@@ -702,16 +695,16 @@ class SpecParser {
       std::string name(key.str());
       const toml::table* entry = value.as_table();
       if (entry == nullptr) {
-        Error(LineOf(key), std::string(kind) + " " + Quote(name) + " must be a table, not " +
+        Error(LineOf(key), std::string(kind) + " " + Quoted(name) + " must be a table, not " +
                                std::string(TypeNameWithArticle(value.type())) + " (write [" +
                                std::string(section) + "." + name + "] and its keys below it)");
         continue;
       }
       if (!IsSqlIdentifier(name)) {
-        Error(LineOf(key), std::string(kind) + " name " + Quote(name) +
+        Error(LineOf(key), std::string(kind) + " name " + Quoted(name) +
                                " is not a SQL identifier; use letters, digits and _, not "
                                "starting with a digit (e.g. " +
-                               Quote(IdentifierFor(name)) + ")");
+                               Quoted(IdentifierFor(name)) + ")");
         continue;
       }
       fn(std::move(name), LineOf(key), *entry);
@@ -722,7 +715,7 @@ class SpecParser {
     SourceSpec source;
     source.name = name;
     source.line = line;
-    const std::string owner = "source " + Quote(name);
+    const std::string owner = "source " + Quoted(name);
     CheckKeys(t, owner, {"path", "sql", "format", "options", "params"});
     const toml::node* path = t.get("path");
     const toml::node* sql = t.get("sql");
@@ -758,7 +751,7 @@ class SpecParser {
         if (!f) return;
         std::optional<DataFormat> df = FormatFromName(*f);
         if (!df) {
-          Error(LineOf(*format), owner + ": unknown format " + Quote(*f) +
+          Error(LineOf(*format), owner + ": unknown format " + Quoted(*f) +
                                      DidYouMeanSuffix(*f, {"csv", "parquet", "json", "jsonl"}) +
                                      "; use \"csv\", \"parquet\" or \"json\"");
           return;
@@ -767,7 +760,7 @@ class SpecParser {
       } else if (std::optional<DataFormat> df = FormatFromPath(*p)) {
         source.format = *df;
       } else {
-        Error(LineOf(*path), owner + ": cannot tell the format of " + Quote(*p) +
+        Error(LineOf(*path), owner + ": cannot tell the format of " + Quoted(*p) +
                                  " from its extension; add format = \"csv\", \"parquet\" or "
                                  "\"json\"");
         return;
@@ -816,7 +809,7 @@ class SpecParser {
     StageSpec stage;
     stage.name = name;
     stage.line = line;
-    const std::string owner = "stage " + Quote(name);
+    const std::string owner = "stage " + Quoted(name);
     CheckKeys(t, owner, {"sql", "depends_on", "checkpoint", "keep", "params"});
     if (const toml::node* keep = t.get("keep")) {
       if (auto* b = keep->as_boolean()) {
@@ -871,7 +864,7 @@ class SpecParser {
     OutputSpec output;
     output.name = name;
     output.line = line;
-    const std::string owner = "output " + Quote(name);
+    const std::string owner = "output " + Quoted(name);
     CheckKeys(t, owner, {"from", "path", "format", "options"});
     const toml::node* from = t.get("from");
     const toml::node* path = t.get("path");
@@ -888,7 +881,7 @@ class SpecParser {
     if (!f || !p) return;
     output.from = {*f, LineOf(*from)};
     if (p->empty() || HasGlob(*p) || p->ends_with("/")) {
-      Error(LineOf(*path), owner + ": path " + Quote(*p) +
+      Error(LineOf(*path), owner + ": path " + Quoted(*p) +
                                " must name one file (e.g. path = \"out/" + name + ".parquet\")");
       return;
     }
@@ -901,7 +894,7 @@ class SpecParser {
       df = FormatFromName(*fs_);
       format_line = LineOf(*format);
       if (!df) {
-        Error(format_line, owner + ": unknown output format " + Quote(*fs_) +
+        Error(format_line, owner + ": unknown output format " + Quoted(*fs_) +
                                DidYouMeanSuffix(*fs_, {"parquet", "csv", "json"}) +
                                "; use \"parquet\", \"csv\" or \"json\"");
         return;
@@ -909,7 +902,7 @@ class SpecParser {
     } else {
       df = FormatFromPath(*p);
       if (!df) {
-        Error(format_line, owner + ": cannot tell the format of " + Quote(*p) +
+        Error(format_line, owner + ": cannot tell the format of " + Quoted(*p) +
                                " from its extension; end it in .parquet, .csv or .json, or add "
                                "format = \"parquet\", \"csv\" or \"json\"");
         return;
@@ -958,7 +951,7 @@ class SpecParser {
                              [&](const Allowed& a) { return a.name == v.name; });
       const std::string fmt(DataFormatName(format));
       if (it == allowed.end()) {
-        Error(v.line, owner + ": " + fmt + " outputs take no option " + Quote(v.name) +
+        Error(v.line, owner + ": " + fmt + " outputs take no option " + Quoted(v.name) +
                           DidYouMeanSuffix(v.name, names) + "; options are " + JoinNames(names));
         continue;
       }
@@ -977,7 +970,7 @@ class SpecParser {
         const std::vector<std::string> codecs = {"zstd", "snappy", "gzip",
                                                  "lz4",  "brotli", "uncompressed"};
         if (std::find(codecs.begin(), codecs.end(), Lower(v.value.text)) == codecs.end()) {
-          Error(v.line, owner + ": options.compression " + Quote(v.value.text) +
+          Error(v.line, owner + ": options.compression " + Quoted(v.value.text) +
                             " is not a Parquet codec" + DidYouMeanSuffix(v.value.text, codecs) +
                             "; use one of " + JoinNames(codecs));
           continue;
@@ -1010,8 +1003,8 @@ class SpecParser {
       auto [it, inserted] = seen.emplace(Lower(n.name), &n);
       if (inserted) continue;
       const Named& first = *it->second;
-      Error(n.line, std::string(n.kind) + " " + Quote(n.name) + " has the same name as " +
-                        std::string(first.kind) + " " + Quote(first.name) + " (line " +
+      Error(n.line, std::string(n.kind) + " " + Quoted(n.name) + " has the same name as " +
+                        std::string(first.kind) + " " + Quoted(first.name) + " (line " +
                         std::to_string(first.line) +
                         "); sources, stages and outputs share one namespace, ignoring case: "
                         "rename one");
@@ -1020,8 +1013,8 @@ class SpecParser {
     for (const OutputSpec& o : spec_.outputs) {
       auto [it, inserted] = written.emplace(o.location.resolved, &o);
       if (inserted) continue;
-      Error(o.location.line, "output " + Quote(o.name) + " writes " + Quote(o.location.written) +
-                                 ", which output " + Quote(it->second->name) +
+      Error(o.location.line, "output " + Quoted(o.name) + " writes " + Quoted(o.location.written) +
+                                 ", which output " + Quoted(it->second->name) +
                                  " also writes; give each output its own path");
     }
   }
@@ -1037,15 +1030,15 @@ class SpecParser {
     for (const StageSpec& stage : spec_.stages) {
       for (const NameRef& dep : stage.depends_on) {
         if (defined(dep.name)) continue;
-        Error(dep.line, "stage " + Quote(stage.name) + " depends_on " + Quote(dep.name) +
+        Error(dep.line, "stage " + Quoted(stage.name) + " depends_on " + Quoted(dep.name) +
                             ", which no source or stage defines" +
                             DidYouMeanSuffix(dep.name, tables));
       }
     }
     for (const OutputSpec& output : spec_.outputs) {
       if (defined(output.from.name)) continue;
-      Error(output.from.line, "output " + Quote(output.name) + " reads from " +
-                                  Quote(output.from.name) + ", which no stage or source defines" +
+      Error(output.from.line, "output " + Quoted(output.name) + " reads from " +
+                                  Quoted(output.from.name) + ", which no stage or source defines" +
                                   DidYouMeanSuffix(output.from.name, tables));
     }
   }
@@ -1144,20 +1137,20 @@ Result<PipelineSpec> ParsePipelineFile(const std::string& path) {
 Result<PipelineSpec> ParsePipelineFile(const std::string& path, const SpecOverrides& overrides) {
   std::error_code ec;
   fs::path absolute = fs::absolute(path, ec);
-  if (ec) return InvalidArgument("pipeline file " + Quote(path) + ": " + ec.message());
+  if (ec) return InvalidArgument("pipeline file " + Quoted(path) + ": " + ec.message());
   std::ifstream in(absolute, std::ios::binary);
   if (!in) {
     if (!fs::exists(absolute, ec)) {
-      return NotFound("pipeline file " + Quote(path) + " does not exist (looked for " +
+      return NotFound("pipeline file " + Quoted(path) + " does not exist (looked for " +
                       absolute.string() + ")");
     }
-    return PermissionDenied("pipeline file " + Quote(path) +
+    return PermissionDenied("pipeline file " + Quoted(path) +
                             " cannot be read; check its "
                             "permissions");
   }
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) return Unavailable("reading pipeline file " + Quote(path) + " failed");
+  if (in.bad()) return Unavailable("reading pipeline file " + Quoted(path) + " failed");
   ASSIGN_OR_RETURN(
       PipelineSpec spec,
       ParsePipelineString(text.str(), path, absolute.parent_path().string(), overrides));
@@ -1177,7 +1170,7 @@ Result<PipelineSpec> ParsePipelineString(std::string_view text, std::string_view
   std::error_code ec;
   fs::path base = base_dir.empty() ? fs::current_path(ec) : fs::absolute(fs::path(base_dir), ec);
   if (ec) {
-    return InvalidArgument("cannot resolve directory " + Quote(base_dir) + ": " + ec.message());
+    return InvalidArgument("cannot resolve directory " + Quoted(base_dir) + ": " + ec.message());
   }
   SpecParser parser(text, std::string(display_name), base.lexically_normal().string(), overrides);
   return parser.Parse();
@@ -1234,7 +1227,7 @@ std::optional<std::string> DidYouMean(std::string_view name,
 
 std::string DidYouMeanSuffix(std::string_view name, const std::vector<std::string>& candidates) {
   std::optional<std::string> m = DidYouMean(name, candidates);
-  return m ? " (did you mean " + Quote(*m) + "?)" : "";
+  return m ? " (did you mean " + Quoted(*m) + "?)" : "";
 }
 
 int LineInSql(std::string_view sql, int sql_line, size_t offset) {

@@ -10,6 +10,8 @@
 
 #include "sql/parquet_transfer.h"
 #include "storage/memory_store.h"
+#include "util/hash.h"
+#include "util/testing.h"
 
 namespace respawn {
 namespace {
@@ -21,12 +23,10 @@ class CheckpointTypesTest : public ::testing::Test {
   void SetUp() override {
     DatabaseOptions options;
     options.threads = 2;
-    Result<std::unique_ptr<Database>> db = Database::Open(options);
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(db).value();
-    Result<std::unique_ptr<Connection>> conn = db_->Connect();
-    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
-    conn_ = std::move(conn).value();
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Database> db, Database::Open(options));
+    db_ = std::move(db);
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Connection> conn, db_->Connect());
+    conn_ = std::move(conn);
     store_ = std::make_shared<MemoryStore>();
   }
 
@@ -35,7 +35,7 @@ class CheckpointTypesTest : public ::testing::Test {
     std::vector<std::pair<std::string, std::string>> out;
     Result<QueryResult> r = conn_->Query("SELECT column_name, column_type FROM (DESCRIBE " +
                                          QuoteIdentifier(name) + ")");
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_OK(r);
     if (!r.ok()) return out;
     for (const auto& row : r->rows()) out.emplace_back(row[0].ToString(), row[1].ToString());
     return out;
@@ -48,12 +48,11 @@ class CheckpointTypesTest : public ::testing::Test {
   // '30 days' and shows a TIME WITH TIME ZONE's offset), and typeof().
   void ExpectRoundTripExact(const std::string& sql) {
     SCOPED_TRACE(sql.substr(0, 200));
-    ASSERT_TRUE(conn_->Execute("CREATE OR REPLACE VIEW orig AS " + sql).ok());
+    ASSERT_OK(conn_->Execute("CREATE OR REPLACE VIEW orig AS " + sql));
     std::string key = "checkpoint-" + std::to_string(++exports_) + ".parquet";
-    Result<ExportedObject> exported = ExportQueryToStore(*conn_, sql, *store_, key);
-    ASSERT_TRUE(exported.ok()) << exported.status().ToString();
-    Result<ImportedObject> imported = ImportFromStore(*conn_, *store_, *exported, "back");
-    ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+    ASSERT_OK_AND_ASSIGN(ExportedObject exported, ExportQueryToStore(*conn_, sql, *store_, key));
+    Result<ImportedObject> imported = ImportFromStore(*conn_, *store_, exported, "back");
+    ASSERT_OK(imported);
 
     std::vector<std::pair<std::string, std::string>> want = Describe("orig");
     std::vector<std::pair<std::string, std::string>> got = Describe("back");
@@ -64,11 +63,11 @@ class CheckpointTypesTest : public ::testing::Test {
       EXPECT_EQ(got[i].second, want[i].second) << "type of column " << want[i].first;
     }
 
-    Result<Value> rows = conn_->QueryScalar(
-        "SELECT (SELECT count(*) FROM orig) = (SELECT count(*) FROM back) AND "
-        "(SELECT count(*) FROM orig) = (SELECT count(DISTINCT rn) FROM orig)");
-    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
-    EXPECT_EQ(rows->ToString(), "true") << "row counts differ (or rn is not unique)";
+    ASSERT_OK_AND_ASSIGN(
+        Value rows,
+        conn_->QueryScalar("SELECT (SELECT count(*) FROM orig) = (SELECT count(*) FROM back) AND "
+                           "(SELECT count(*) FROM orig) = (SELECT count(DISTINCT rn) FROM orig)"));
+    EXPECT_EQ(rows.ToString(), "true") << "row counts differ (or rn is not unique)";
 
     for (const auto& [name, type] : want) {
       std::string c = QuoteIdentifier(name);
@@ -100,9 +99,9 @@ class CheckpointTypesTest : public ::testing::Test {
 TEST_F(CheckpointTypesTest, SumOfBigintStaysAnExactHugeint) {
   const std::string sql = "SELECT 1 AS rn, sum(9007199254740993::BIGINT) AS s FROM range(3)";
   ExpectRoundTripExact(sql);
-  Result<QueryResult> r = conn_->Query("SELECT typeof(s), CAST(s AS VARCHAR) FROM back");
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->ToText(), "HUGEINT|27021597764222979\n");
+  ASSERT_OK_AND_ASSIGN(QueryResult r,
+                       conn_->Query("SELECT typeof(s), CAST(s AS VARCHAR) FROM back"));
+  EXPECT_EQ(r.ToText(), "HUGEINT|27021597764222979\n");
 }
 
 // Every type DuckDB has, with its minimum, maximum and NULL (test_all_types() is DuckDB's own
@@ -184,7 +183,7 @@ TEST_F(CheckpointTypesTest, SpecialValuesAndNestedLossyTypes) {
   // The UNION tags, told apart even where the value is NULL.
   Result<QueryResult> tags =
       conn_->Query("SELECT CAST(union_tag(u) AS VARCHAR) FROM back ORDER BY rn");
-  ASSERT_TRUE(tags.ok()) << tags.status().ToString();
+  ASSERT_OK(tags);
   EXPECT_EQ(tags->ToText(), "n\nA ge\nh\nh\nNULL\nA ge\nNULL\nNULL\n");
 }
 
@@ -203,14 +202,11 @@ TEST_F(CheckpointTypesTest, OddColumnNames) {
 // served with whatever types Parquet left: HUGEINT read back as DOUBLE would be wrong.
 TEST_F(CheckpointTypesTest, CheckpointWithoutTypeRecordIsRefused) {
   std::string path = db_->temp_directory() + "/old.parquet";
-  ASSERT_TRUE(conn_
-                  ->Execute("COPY (SELECT sum(9007199254740993::BIGINT) AS s FROM range(3)) TO " +
-                            QuoteLiteral(path) + " (FORMAT parquet)")
-                  .ok());
-  ASSERT_TRUE(store_->PutFile("old.parquet", path).ok());
-  Result<FileDigest> digest = DigestFile(path);
-  ASSERT_TRUE(digest.ok());
-  ExportedObject old{"old.parquet", digest->size, digest->xxh3, 1, ""};
+  ASSERT_OK(conn_->Execute("COPY (SELECT sum(9007199254740993::BIGINT) AS s FROM range(3)) TO " +
+                           QuoteLiteral(path) + " (FORMAT parquet)"));
+  ASSERT_OK(store_->PutFile("old.parquet", path));
+  ASSERT_OK_AND_ASSIGN(FileDigest digest, DigestFile(path));
+  ExportedObject old{"old.parquet", digest.size, digest.xxh3, 1, ""};
   Result<ImportedObject> imported = ImportFromStore(*conn_, *store_, old, "old");
   EXPECT_EQ(imported.status().code(), StatusCode::kFailedPrecondition)
       << imported.status().ToString();
@@ -235,7 +231,7 @@ class ParquetOutputTest : public CheckpointTypesTest {
     Result<QueryResult> r =
         conn_->Query("SELECT typeof(" + column + "), CAST(" + column + " AS VARCHAR) FROM " +
                      "read_parquet(" + QuoteLiteral(Path()) + ")");
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_OK(r);
     return r.ok() ? r->ToText() : "";
   }
 
@@ -247,17 +243,16 @@ class ParquetOutputTest : public CheckpointTypesTest {
 TEST_F(ParquetOutputTest, LosslessColumnsAreWrittenAsTheyAre) {
   const std::string sql =
       "SELECT 1 AS a, 'x' AS b, [1.5::DOUBLE] AS c, {'d': DATE '2024-01-01'} AS d";
-  Result<std::string> select = ParquetOutputQuery(*conn_, sql);
-  ASSERT_TRUE(select.ok()) << select.status().ToString();
-  EXPECT_EQ(*select, sql);
+  ASSERT_OK_AND_ASSIGN(std::string select, ParquetOutputQuery(*conn_, sql));
+  EXPECT_EQ(select, sql);
 }
 
 TEST_F(ParquetOutputTest, HugeintIsAnExactDecimal) {
-  ASSERT_TRUE(WriteOutput("SELECT sum(9007199254740993::BIGINT) AS s, "
-                          "'-99999999999999999999999999999999999999'::HUGEINT AS lo, "
-                          "'99999999999999999999999999999999999999'::UHUGEINT AS hi, "
-                          "[1::HUGEINT, NULL] AS l, NULL::HUGEINT AS n FROM range(3)")
-                  .ok());
+  ASSERT_OK(
+      WriteOutput("SELECT sum(9007199254740993::BIGINT) AS s, "
+                  "'-99999999999999999999999999999999999999'::HUGEINT AS lo, "
+                  "'99999999999999999999999999999999999999'::UHUGEINT AS hi, "
+                  "[1::HUGEINT, NULL] AS l, NULL::HUGEINT AS n FROM range(3)"));
   EXPECT_EQ(Read("s"), "DECIMAL(38,0)|27021597764222979\n");
   EXPECT_EQ(Read("lo"), "DECIMAL(38,0)|-99999999999999999999999999999999999999\n");
   EXPECT_EQ(Read("hi"), "DECIMAL(38,0)|99999999999999999999999999999999999999\n");
@@ -277,7 +272,7 @@ TEST_F(ParquetOutputTest, HugeintBeyondThirtyEightDigitsFailsNamingTheColumn) {
 }
 
 TEST_F(ParquetOutputTest, IntervalIsKeptOrRefusedNeverTruncated) {
-  ASSERT_TRUE(WriteOutput("SELECT INTERVAL '14 months 3 days 01:02:03.004' AS i").ok());
+  ASSERT_OK(WriteOutput("SELECT INTERVAL '14 months 3 days 01:02:03.004' AS i"));
   EXPECT_EQ(Read("i"), "INTERVAL|1 year 2 months 3 days 01:02:03.004\n");
   for (const char* bad :
        {"INTERVAL '1 microsecond'", "INTERVAL '-1 day'", "INTERVAL '2000 hours'"}) {
@@ -288,14 +283,14 @@ TEST_F(ParquetOutputTest, IntervalIsKeptOrRefusedNeverTruncated) {
 }
 
 TEST_F(ParquetOutputTest, TimeWithTimeZoneIsConvertedToUtc) {
-  ASSERT_TRUE(WriteOutput("SELECT '12:00:00+02'::TIMETZ AS t").ok());
+  ASSERT_OK(WriteOutput("SELECT '12:00:00+02'::TIMETZ AS t"));
   EXPECT_EQ(Read("t"), "TIME WITH TIME ZONE|10:00:00+00\n");
 }
 
 TEST_F(ParquetOutputTest, UnionIsAStructWithATag) {
-  ASSERT_TRUE(WriteOutput("SELECT union_value(n := 2::HUGEINT)::UNION(s VARCHAR, n HUGEINT, "
-                          "tag INTEGER) AS u")
-                  .ok());
+  ASSERT_OK(
+      WriteOutput("SELECT union_value(n := 2::HUGEINT)::UNION(s VARCHAR, n HUGEINT, "
+                  "tag INTEGER) AS u"));
   EXPECT_EQ(Read("u"),
             "STRUCT(_tag VARCHAR, s VARCHAR, n DECIMAL(38,0), tag INTEGER)|"
             "{'_tag': n, 's': NULL, 'n': 2, 'tag': NULL}\n");

@@ -2,6 +2,7 @@
 // turns a duckdb_result into a QueryResult.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "duckdb.h"
@@ -18,6 +19,14 @@ Status SqlErrorToStatus(duckdb_error_type type, std::string_view message);
 /// calls that return a message without a type (duckdb_prepare_error, duckdb_open_ext).
 /// DUCKDB_ERROR_INVALID when no known prefix is there.
 duckdb_error_type ErrorTypeOfMessage(std::string_view message);
+
+/// A copy of a string DuckDB allocated, which it frees (duckdb_free); "" for nullptr.
+inline std::string TakeString(char* s) {
+  if (s == nullptr) return "";
+  std::string out(s);
+  duckdb_free(s);
+  return out;
+}
 
 /// Reads every chunk of a successful `result` (duckdb_fetch_chunk). Unimplemented for a column
 /// type it cannot decode (BIT, BIGNUM), naming the column and suggesting a cast to VARCHAR.

@@ -1,5 +1,7 @@
 #include "sql/engine.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <atomic>
@@ -9,8 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "util/testing.h"
 
 namespace respawn {
 namespace {
@@ -21,19 +22,19 @@ using ::testing::StartsWith;
 std::unique_ptr<Database> OpenDb(DatabaseOptions options = {}) {
   if (options.threads == 0) options.threads = 2;
   Result<std::unique_ptr<Database>> db = Database::Open(options);
-  EXPECT_TRUE(db.ok()) << db.status().ToString();
+  EXPECT_OK(db);
   return std::move(db).value();
 }
 
 std::unique_ptr<Connection> Connect(Database& db) {
   Result<std::unique_ptr<Connection>> conn = db.Connect();
-  EXPECT_TRUE(conn.ok()) << conn.status().ToString();
+  EXPECT_OK(conn);
   return std::move(conn).value();
 }
 
 std::string Scalar(Connection& conn, const std::string& sql) {
   Result<Value> v = conn.QueryScalar(sql);
-  EXPECT_TRUE(v.ok()) << sql << ": " << v.status().ToString();
+  EXPECT_OK(v) << sql;
   return v.ok() ? v->ToString() : "<error>";
 }
 
@@ -120,7 +121,7 @@ TEST(EngineTest, FileDatabasePersists) {
   {
     auto db = OpenDb(options);
     auto conn = Connect(*db);
-    ASSERT_TRUE(conn->Execute("CREATE TABLE t AS SELECT range AS x FROM range(5)").ok());
+    ASSERT_OK(conn->Execute("CREATE TABLE t AS SELECT range AS x FROM range(5)"));
   }
   auto db = OpenDb(options);
   auto conn = Connect(*db);
@@ -139,7 +140,7 @@ TEST(EngineTest, ScalarTypes) {
       "TIMESTAMP '2024-01-31 13:45:00.123456' AS ts, TIMESTAMP '1969-12-31 23:59:59' AS ts_neg, "
       "'\\xAA\\x00'::BLOB AS bl, '6ba7b810-9dad-11d1-80b4-00c04fd430c8'::UUID AS u, "
       "INTERVAL '1 year 2 months 3 days 04:05:06' AS iv, 'infinity'::DATE AS inf");
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_OK(r);
   ASSERT_EQ(r->num_rows(), 1u);
   auto cell = [&](const char* name) { return r->at(0, *r->ColumnIndex(name)); };
   EXPECT_EQ(*cell("i8").AsInt64(), 42);
@@ -193,7 +194,7 @@ TEST(EngineTest, TypesAgreeWithDuckDbsOwnRendering) {
   };
   for (const char* e : exprs) {
     Result<QueryResult> r = conn->Query(std::string("SELECT ") + e + ", (" + e + ")::VARCHAR");
-    ASSERT_TRUE(r.ok()) << e << ": " << r.status().ToString();
+    ASSERT_OK(r) << e;
     EXPECT_EQ(r->at(0, 0).ToString(), r->at(0, 1).ToString()) << e;
   }
 }
@@ -201,26 +202,27 @@ TEST(EngineTest, TypesAgreeWithDuckDbsOwnRendering) {
 TEST(EngineTest, NestedTypes) {
   auto db = OpenDb();
   auto conn = Connect(*db);
-  ASSERT_TRUE(conn->Execute("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')").ok());
-  Result<QueryResult> r = conn->Query(
-      "SELECT [1, NULL, 3] AS l, ['a', 'b'] AS ls, {'x': 1, 'y': 'z'} AS st, "
-      "MAP {'k1': 10, 'k2': 20} AS m, [1, 2]::INTEGER[2] AS arr, 'happy'::mood AS e, "
-      "[[1], [], [2, 3]] AS ll, union_value(num := 2)::UNION(num INTEGER, str VARCHAR) AS un, "
-      "[]::INTEGER[] AS empty");
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->at(0, 0).ToString(), "[1, NULL, 3]");
-  EXPECT_EQ(r->at(0, 1).ToString(), "['a', 'b']");
-  EXPECT_EQ(r->at(0, 2).ToString(), "{'x': 1, 'y': 'z'}");
-  EXPECT_EQ(r->at(0, 3).ToString(), "{'k1'=10, 'k2'=20}");
-  EXPECT_EQ(r->at(0, 4).ToString(), "[1, 2]");
-  EXPECT_EQ(r->at(0, 5).ToString(), "happy");
-  EXPECT_EQ(r->at(0, 6).ToString(), "[[1], [], [2, 3]]");
-  EXPECT_EQ(r->at(0, 7).ToString(), "2");
-  EXPECT_EQ(r->at(0, 8).ToString(), "[]");
-  EXPECT_EQ(r->columns()[0].type, "INTEGER[]");
-  EXPECT_EQ(r->columns()[2].type, "STRUCT(x INTEGER, y VARCHAR)");
-  EXPECT_EQ(r->columns()[3].type, "MAP(VARCHAR, INTEGER)");
-  EXPECT_EQ(r->columns()[4].type, "INTEGER[2]");
+  ASSERT_OK(conn->Execute("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')"));
+  ASSERT_OK_AND_ASSIGN(
+      QueryResult r,
+      conn->Query(
+          "SELECT [1, NULL, 3] AS l, ['a', 'b'] AS ls, {'x': 1, 'y': 'z'} AS st, "
+          "MAP {'k1': 10, 'k2': 20} AS m, [1, 2]::INTEGER[2] AS arr, 'happy'::mood AS e, "
+          "[[1], [], [2, 3]] AS ll, union_value(num := 2)::UNION(num INTEGER, str VARCHAR) AS un, "
+          "[]::INTEGER[] AS empty"));
+  EXPECT_EQ(r.at(0, 0).ToString(), "[1, NULL, 3]");
+  EXPECT_EQ(r.at(0, 1).ToString(), "['a', 'b']");
+  EXPECT_EQ(r.at(0, 2).ToString(), "{'x': 1, 'y': 'z'}");
+  EXPECT_EQ(r.at(0, 3).ToString(), "{'k1'=10, 'k2'=20}");
+  EXPECT_EQ(r.at(0, 4).ToString(), "[1, 2]");
+  EXPECT_EQ(r.at(0, 5).ToString(), "happy");
+  EXPECT_EQ(r.at(0, 6).ToString(), "[[1], [], [2, 3]]");
+  EXPECT_EQ(r.at(0, 7).ToString(), "2");
+  EXPECT_EQ(r.at(0, 8).ToString(), "[]");
+  EXPECT_EQ(r.columns()[0].type, "INTEGER[]");
+  EXPECT_EQ(r.columns()[2].type, "STRUCT(x INTEGER, y VARCHAR)");
+  EXPECT_EQ(r.columns()[3].type, "MAP(VARCHAR, INTEGER)");
+  EXPECT_EQ(r.columns()[4].type, "INTEGER[2]");
 }
 
 TEST(EngineTest, UnreadableTypeIsUnimplementedWithAFix) {
@@ -235,41 +237,42 @@ TEST(EngineTest, UnreadableTypeIsUnimplementedWithAFix) {
 TEST(EngineTest, ManyRowsAcrossChunks) {
   auto db = OpenDb();
   auto conn = Connect(*db);
-  Result<QueryResult> r =
+  ASSERT_OK_AND_ASSIGN(
+      QueryResult r,
       conn->Query("SELECT range AS i, CASE WHEN range % 3 = 0 THEN NULL ELSE range::VARCHAR END "
-                  "AS s FROM range(5000) ORDER BY i");
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  ASSERT_EQ(r->num_rows(), 5000u);
+                  "AS s FROM range(5000) ORDER BY i"));
+  ASSERT_EQ(r.num_rows(), 5000u);
   for (size_t i = 0; i < 5000; ++i) {
-    ASSERT_EQ(*r->at(i, 0).AsInt64(), static_cast<int64_t>(i));
-    ASSERT_EQ(r->at(i, 1).is_null(), i % 3 == 0);
+    ASSERT_EQ(*r.at(i, 0).AsInt64(), static_cast<int64_t>(i));
+    ASSERT_EQ(r.at(i, 1).is_null(), i % 3 == 0);
   }
 }
 
 TEST(EngineTest, ParametersAndRowsChanged) {
   auto db = OpenDb();
   auto conn = Connect(*db);
-  ASSERT_TRUE(conn->Execute("CREATE TABLE t (a BIGINT, b VARCHAR, c DOUBLE, d BOOLEAN)").ok());
-  Result<QueryResult> ins = conn->Query("INSERT INTO t VALUES ($1, $2, $3, $4), (2, NULL, 0, false)",
-                                        {Value(1), Value("it's"), Value(2.5), Value(true)});
-  ASSERT_TRUE(ins.ok()) << ins.status().ToString();
+  ASSERT_OK(conn->Execute("CREATE TABLE t (a BIGINT, b VARCHAR, c DOUBLE, d BOOLEAN)"));
+  Result<QueryResult> ins =
+      conn->Query("INSERT INTO t VALUES ($1, $2, $3, $4), (2, NULL, 0, false)",
+                  {Value(1), Value("it's"), Value(2.5), Value(true)});
+  ASSERT_OK(ins);
   EXPECT_EQ(ins->rows_changed(), 2u);
   Result<Value> b = conn->QueryScalar("SELECT b FROM t WHERE a = ?", {Value(int64_t{1})});
-  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  ASSERT_OK(b);
   EXPECT_EQ(b->ToString(), "it's");
-  Result<Value> n = conn->QueryScalar("SELECT count(*) FROM t WHERE b IS NOT DISTINCT FROM ?",
-                                      {Value::Null()});
-  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  Result<Value> n =
+      conn->QueryScalar("SELECT count(*) FROM t WHERE b IS NOT DISTINCT FROM ?", {Value::Null()});
+  ASSERT_OK(n);
   EXPECT_EQ(*n->AsInt64(), 1);
 
-  EXPECT_EQ(conn->Query("SELECT $1, $2", {Value(1)}).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(conn->Query("SELECT $1, $2", {Value(1)}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(conn->QueryScalar("SELECT 1, 2").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(conn->QueryScalar("SELECT 1 FROM range(2)").status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(Scalar(*conn, "SELECT 1; SELECT 2"), "2");  // the last statement's result
-  EXPECT_EQ(Scalar(*conn, "CREATE TABLE u AS SELECT 5 AS x; INSERT INTO u VALUES (6);\n"
-                          "SELECT sum(x) FROM u;"),
+  EXPECT_EQ(Scalar(*conn,
+                   "CREATE TABLE u AS SELECT 5 AS x; INSERT INTO u VALUES (6);\n"
+                   "SELECT sum(x) FROM u;"),
             "11");
   Status second_fails = conn->Execute("SELECT 1; SELECT * FROM nowhere; SELECT 3");
   EXPECT_EQ(second_fails.code(), StatusCode::kInvalidArgument);
@@ -279,7 +282,7 @@ TEST(EngineTest, ParametersAndRowsChanged) {
 TEST(EngineTest, ErrorsAreConvertedOnceWithDuckDbsMessage) {
   auto db = OpenDb();
   auto conn = Connect(*db);
-  ASSERT_TRUE(conn->Execute("CREATE TABLE orders AS SELECT 1 AS amount").ok());
+  ASSERT_OK(conn->Execute("CREATE TABLE orders AS SELECT 1 AS amount"));
 
   Status syntax = conn->Execute("SELECT * FORM orders");
   EXPECT_EQ(syntax.code(), StatusCode::kInvalidArgument);
@@ -318,13 +321,13 @@ TEST(EngineTest, TransactionConflictIsAborted) {
   auto db = OpenDb();
   auto a = Connect(*db);
   auto b = Connect(*db);
-  ASSERT_TRUE(a->Execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER); "
-                         "INSERT INTO t VALUES (1, 0)")
-                  .ok());
-  ASSERT_TRUE(a->Execute("BEGIN; UPDATE t SET v = 1 WHERE k = 1").ok());
+  ASSERT_OK(
+      a->Execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER); "
+                 "INSERT INTO t VALUES (1, 0)"));
+  ASSERT_OK(a->Execute("BEGIN; UPDATE t SET v = 1 WHERE k = 1"));
   Status conflict = b->Execute("UPDATE t SET v = 2 WHERE k = 1");
   EXPECT_EQ(conflict.code(), StatusCode::kAborted) << conflict.ToString();
-  ASSERT_TRUE(a->Execute("COMMIT").ok());
+  ASSERT_OK(a->Execute("COMMIT"));
 }
 
 TEST(EngineTest, InterruptStopsALongQueryFromAnotherThread) {
@@ -335,7 +338,7 @@ TEST(EngineTest, InterruptStopsALongQueryFromAnotherThread) {
   EXPECT_EQ(Scalar(*conn, "SELECT 1"), "1");
   EXPECT_LT(conn->Progress().percentage, 0);
 
-  ASSERT_TRUE(conn->Execute("CREATE TABLE big AS SELECT range AS a FROM range(20000000)").ok());
+  ASSERT_OK(conn->Execute("CREATE TABLE big AS SELECT range AS a FROM range(20000000)"));
   std::atomic<bool> done{false};
   std::atomic<double> max_progress{-1};
   std::chrono::steady_clock::time_point interrupted_at;
@@ -375,7 +378,7 @@ TEST(EngineTest, OneConnectionPerThread) {
   auto db = OpenDb();
   {
     auto setup = Connect(*db);
-    ASSERT_TRUE(setup->Execute("CREATE TABLE t AS SELECT range AS x FROM range(1000)").ok());
+    ASSERT_OK(setup->Execute("CREATE TABLE t AS SELECT range AS x FROM range(1000)"));
   }
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};
@@ -398,9 +401,8 @@ TEST(EngineTest, Quoting) {
   auto db = OpenDb();
   auto conn = Connect(*db);
   std::string name = "odd \"name\"; DROP";
-  ASSERT_TRUE(conn->Execute("CREATE TABLE " + QuoteIdentifier(name) + " AS SELECT " +
-                            QuoteLiteral("a'b") + " AS v")
-                  .ok());
+  ASSERT_OK(conn->Execute("CREATE TABLE " + QuoteIdentifier(name) + " AS SELECT " +
+                          QuoteLiteral("a'b") + " AS v"));
   EXPECT_EQ(Scalar(*conn, "SELECT v FROM " + QuoteIdentifier(name)), "a'b");
 }
 

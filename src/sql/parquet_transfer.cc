@@ -1,10 +1,8 @@
 #include "sql/parquet_transfer.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -144,33 +142,6 @@ std::optional<std::string> RewriteColumns(std::string_view select,
 std::string ColumnRef(size_t i) { return "t." + QuoteIdentifier("c" + std::to_string(i)); }
 
 }  // namespace
-
-Result<FileDigest> DigestFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    if (err == ENOENT) return NotFound("file " + path + " does not exist");
-    return FailedPrecondition("cannot open " + path + ": " + std::strerror(err));
-  }
-  Xxh3Stream hash;
-  FileDigest digest;
-  std::vector<char> buf(1 << 20);
-  while (true) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return FailedPrecondition("cannot read " + path + ": " + std::strerror(err));
-    }
-    if (n == 0) break;
-    hash.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
-    digest.size += static_cast<uint64_t>(n);
-  }
-  ::close(fd);
-  digest.xxh3 = hash.Digest();
-  return digest;
-}
 
 Result<ExportedObject> ExportQueryToStore(Connection& conn, std::string_view query, Store& store,
                                           std::string_view key, const ExportOptions& options) {

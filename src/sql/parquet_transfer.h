@@ -125,11 +125,4 @@ struct ParquetFileInfo {
 Result<ParquetFileInfo> CheckParquetFile(Connection& conn, const std::string& path,
                                          ParquetCheck check = ParquetCheck::kFooter);
 
-/// Size and XXH3-64 of the local file at `path`, read in one pass.
-struct FileDigest {
-  uint64_t size = 0;
-  uint64_t xxh3 = 0;
-};
-Result<FileDigest> DigestFile(const std::string& path);
-
 }  // namespace respawn

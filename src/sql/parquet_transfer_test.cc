@@ -1,5 +1,7 @@
 #include "sql/parquet_transfer.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -12,12 +14,10 @@
 #include <string>
 #include <thread>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include "storage/memory_store.h"
 #include "storage/posix_store.h"
 #include "util/hash.h"
+#include "util/testing.h"
 
 namespace respawn {
 namespace {
@@ -69,30 +69,28 @@ class ParquetTransferTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     DatabaseOptions options;
     options.threads = 2;
-    Result<std::unique_ptr<Database>> db = Database::Open(options);
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(db).value();
-    Result<std::unique_ptr<Connection>> conn = db_->Connect();
-    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
-    conn_ = std::move(conn).value();
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Database> db, Database::Open(options));
+    db_ = std::move(db);
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Connection> conn, db_->Connect());
+    conn_ = std::move(conn);
     if (GetParam() == "posix") {
       PosixStoreOptions po;
       po.fsync = false;
-      Result<std::unique_ptr<PosixStore>> store = PosixStore::Open(dir_.path() + "/store", po);
-      ASSERT_TRUE(store.ok()) << store.status().ToString();
-      store_ = std::move(store).value();
+      ASSERT_OK_AND_ASSIGN(std::unique_ptr<PosixStore> store,
+                           PosixStore::Open(dir_.path() + "/store", po));
+      store_ = std::move(store);
     } else {
       store_ = std::make_shared<MemoryStore>();
     }
-    ASSERT_TRUE(conn_->Execute(kCreateSample).ok());
+    ASSERT_OK(conn_->Execute(kCreateSample));
   }
 
   // Rows of `a` missing from `b` plus rows of `b` missing from `a`, with duplicates.
   int64_t Difference(const std::string& a, const std::string& b) {
-    Result<Value> v = conn_->QueryScalar("SELECT (SELECT count(*) FROM (FROM " + a +
-                                         " EXCEPT ALL FROM " + b + ")) + (SELECT count(*) FROM (FROM " +
-                                         b + " EXCEPT ALL FROM " + a + "))");
-    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    Result<Value> v = conn_->QueryScalar(
+        "SELECT (SELECT count(*) FROM (FROM " + a + " EXCEPT ALL FROM " + b +
+        ")) + (SELECT count(*) FROM (FROM " + b + " EXCEPT ALL FROM " + a + "))");
+    EXPECT_OK(v);
     return v.ok() ? *v->AsInt64() : -1;
   }
 
@@ -105,26 +103,24 @@ class ParquetTransferTest : public ::testing::TestWithParam<std::string> {
 TEST_P(ParquetTransferTest, RoundTripIsRowForRowIdentical) {
   Result<ExportedObject> exported =
       ExportTableToStore(*conn_, "sample", *store_, "stage/sample/part-0.parquet");
-  ASSERT_TRUE(exported.ok()) << exported.status().ToString();
+  ASSERT_OK(exported);
   EXPECT_EQ(exported->key, "stage/sample/part-0.parquet");
   EXPECT_EQ(exported->rows, 50000u);
 
   // The reported size and checksum are those of the stored bytes.
-  Result<std::string> bytes = store_->Get(exported->key);
-  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
-  EXPECT_EQ(bytes->size(), exported->size);
-  EXPECT_EQ(Xxh3(*bytes), exported->xxh3);
-  EXPECT_EQ(bytes->substr(0, 4), "PAR1");
+  ASSERT_OK_AND_ASSIGN(std::string bytes, store_->Get(exported->key));
+  EXPECT_EQ(bytes.size(), exported->size);
+  EXPECT_EQ(Xxh3(bytes), exported->xxh3);
+  EXPECT_EQ(bytes.substr(0, 4), "PAR1");
   // Nothing staged is left behind.
   EXPECT_EQ(CountFiles(db_->temp_directory(), "respawn-export"), 0);
 
-  Result<ImportedObject> imported = ImportFromStore(*conn_, *store_, *exported, "restored");
-  ASSERT_TRUE(imported.ok()) << imported.status().ToString();
-  EXPECT_FALSE(imported->cache_hit);
+  ASSERT_OK_AND_ASSIGN(ImportedObject imported,
+                       ImportFromStore(*conn_, *store_, *exported, "restored"));
+  EXPECT_FALSE(imported.cache_hit);
   EXPECT_EQ(Difference("sample", "restored"), 0);
-  Result<Value> count = conn_->QueryScalar("SELECT count(*) FROM restored");
-  ASSERT_TRUE(count.ok());
-  EXPECT_EQ(*count->AsInt64(), 50000);
+  ASSERT_OK_AND_ASSIGN(Value count, conn_->QueryScalar("SELECT count(*) FROM restored"));
+  EXPECT_EQ(*count.AsInt64(), 50000);
   // Names and types survive.
   Result<QueryResult> before = conn_->Query("DESCRIBE sample");
   Result<QueryResult> after = conn_->Query("DESCRIBE restored");
@@ -136,36 +132,37 @@ TEST_P(ParquetTransferTest, ExportOfAQueryWithOptions) {
   ExportOptions options;
   options.compression = "snappy";
   options.row_group_size = 10000;
-  Result<ExportedObject> exported = ExportQueryToStore(
-      *conn_, "SELECT id, name FROM sample WHERE even -- only even ids\n ; ", *store_, "q.parquet",
-      options);
-  ASSERT_TRUE(exported.ok()) << exported.status().ToString();
+  Result<ExportedObject> exported =
+      ExportQueryToStore(*conn_, "SELECT id, name FROM sample WHERE even -- only even ids\n ; ",
+                         *store_, "q.parquet", options);
+  ASSERT_OK(exported);
   EXPECT_EQ(exported->rows, 25000u);
-  Result<ImportedObject> imported = ImportFromStore(*conn_, *store_, *exported, "evens");
-  ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+  ASSERT_OK_AND_ASSIGN(ImportedObject imported,
+                       ImportFromStore(*conn_, *store_, *exported, "evens"));
   EXPECT_EQ(Difference("(SELECT id, name FROM sample WHERE even)", "evens"), 0);
-  Result<Value> groups = conn_->QueryScalar(
-      "SELECT count(DISTINCT row_group_id) FROM parquet_metadata(" + QuoteLiteral(imported->path) +
-      ")");
-  ASSERT_TRUE(groups.ok()) << groups.status().ToString();
+  Result<Value> groups =
+      conn_->QueryScalar("SELECT count(DISTINCT row_group_id) FROM parquet_metadata(" +
+                         QuoteLiteral(imported.path) + ")");
+  ASSERT_OK(groups);
   EXPECT_GE(*groups->AsInt64(), 3);
-  Result<Value> codec = conn_->QueryScalar(
-      "SELECT DISTINCT compression FROM parquet_metadata(" + QuoteLiteral(imported->path) + ")");
-  ASSERT_TRUE(codec.ok()) << codec.status().ToString();
-  EXPECT_EQ(codec->ToString(), "SNAPPY");
+  ASSERT_OK_AND_ASSIGN(Value codec,
+                       conn_->QueryScalar("SELECT DISTINCT compression FROM parquet_metadata(" +
+                                          QuoteLiteral(imported.path) + ")"));
+  EXPECT_EQ(codec.ToString(), "SNAPPY");
 }
 
 TEST_P(ParquetTransferTest, EmptyResultExportsAndImports) {
   Result<ExportedObject> exported =
       ExportQueryToStore(*conn_, "SELECT * FROM sample WHERE false", *store_, "empty.parquet");
-  ASSERT_TRUE(exported.ok()) << exported.status().ToString();
+  ASSERT_OK(exported);
   EXPECT_EQ(exported->rows, 0u);
-  ASSERT_TRUE(ImportFromStore(*conn_, *store_, *exported, "nothing").ok());
+  ASSERT_OK(ImportFromStore(*conn_, *store_, *exported, "nothing"));
   EXPECT_EQ(Difference("(SELECT * FROM sample WHERE false)", "nothing"), 0);
 }
 
 TEST_P(ParquetTransferTest, FailedExportPublishesNothing) {
-  Result<ExportedObject> bad = ExportQueryToStore(*conn_, "SELECT nope FROM sample", *store_, "bad");
+  Result<ExportedObject> bad =
+      ExportQueryToStore(*conn_, "SELECT nope FROM sample", *store_, "bad");
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(bad.status().message(), HasSubstr("export to bad"));
   EXPECT_THAT(bad.status().message(), HasSubstr("nope"));
@@ -183,9 +180,8 @@ TEST_P(ParquetTransferTest, FailedExportPublishesNothing) {
 }
 
 TEST_P(ParquetTransferTest, InterruptedExportPublishesNothing) {
-  ASSERT_TRUE(
-      conn_->Execute("CREATE TABLE big AS SELECT range AS a, range::VARCHAR AS s FROM range(10000000)")
-          .ok());
+  ASSERT_OK(conn_->Execute(
+      "CREATE TABLE big AS SELECT range AS a, range::VARCHAR AS s FROM range(10000000)"));
   std::atomic<bool> done{false};
   std::thread interrupter([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
@@ -205,46 +201,46 @@ TEST_P(ParquetTransferTest, InterruptedExportPublishesNothing) {
 }
 
 TEST_P(ParquetTransferTest, CorruptObjectIsDataLossAndNotCached) {
-  Result<ExportedObject> exported = ExportTableToStore(*conn_, "sample", *store_, "obj.parquet");
-  ASSERT_TRUE(exported.ok()) << exported.status().ToString();
+  ASSERT_OK_AND_ASSIGN(ExportedObject exported,
+                       ExportTableToStore(*conn_, "sample", *store_, "obj.parquet"));
   std::string bytes = *store_->Get("obj.parquet");
 
   // One flipped byte in the middle: same size, other checksum.
   std::string flipped = bytes;
   flipped[flipped.size() / 2] ^= 0x01;
-  ASSERT_TRUE(store_->Put("obj.parquet", flipped).ok());
+  ASSERT_OK(store_->Put("obj.parquet", flipped));
   ImportOptions options;
   options.cache_dir = dir_.path() + "/cache";
-  Result<ImportedObject> r = ImportFromStore(*conn_, *store_, *exported, "t", options);
+  Result<ImportedObject> r = ImportFromStore(*conn_, *store_, exported, "t", options);
   EXPECT_EQ(r.status().code(), StatusCode::kDataLoss) << r.status().ToString();
   EXPECT_THAT(r.status().message(), HasSubstr("obj.parquet"));
-  EXPECT_THAT(r.status().message(), HasSubstr("expected size " + std::to_string(exported->size) +
-                                              " xxh3 " + HexU64(exported->xxh3)));
+  EXPECT_THAT(r.status().message(), HasSubstr("expected size " + std::to_string(exported.size) +
+                                              " xxh3 " + HexU64(exported.xxh3)));
   EXPECT_EQ(CountFiles(options.cache_dir, ".parquet"), 0);  // the bad download is gone
-  EXPECT_FALSE(conn_->Execute("SELECT * FROM t").ok());      // no view was made
+  EXPECT_FALSE(conn_->Execute("SELECT * FROM t").ok());     // no view was made
 
   // Truncated: the size differs.
-  ASSERT_TRUE(store_->Put("obj.parquet", bytes.substr(0, bytes.size() - 100)).ok());
-  r = ImportFromStore(*conn_, *store_, *exported, "t", options);
+  ASSERT_OK(store_->Put("obj.parquet", bytes.substr(0, bytes.size() - 100)));
+  r = ImportFromStore(*conn_, *store_, exported, "t", options);
   EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
   EXPECT_THAT(r.status().message(), HasSubstr("got size " + std::to_string(bytes.size() - 100)));
   EXPECT_EQ(CountFiles(options.cache_dir, ".parquet"), 0);
 
   // Restored: imports again.
-  ASSERT_TRUE(store_->Put("obj.parquet", bytes).ok());
-  r = ImportFromStore(*conn_, *store_, *exported, "t", options);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_OK(store_->Put("obj.parquet", bytes));
+  r = ImportFromStore(*conn_, *store_, exported, "t", options);
+  ASSERT_OK(r);
   EXPECT_EQ(Difference("sample", "t"), 0);
 
   // A record that disagrees on the row count is caught even when the bytes verify.
-  ExportedObject wrong_rows = *exported;
+  ExportedObject wrong_rows = exported;
   wrong_rows.rows += 1;
   r = ImportFromStore(*conn_, *store_, wrong_rows, "t2", options);
   EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
   EXPECT_THAT(r.status().message(), HasSubstr("rows"));
 
   // A missing object is NotFound.
-  ExportedObject missing = *exported;
+  ExportedObject missing = exported;
   missing.key = "nope.parquet";
   missing.xxh3 ^= 1;
   EXPECT_EQ(ImportFromStore(*conn_, *store_, missing, "t3", options).status().code(),
@@ -252,47 +248,46 @@ TEST_P(ParquetTransferTest, CorruptObjectIsDataLossAndNotCached) {
 }
 
 TEST_P(ParquetTransferTest, CacheIsReusedOnlyWhenItVerifies) {
-  Result<ExportedObject> exported = ExportTableToStore(*conn_, "sample", *store_, "c.parquet");
-  ASSERT_TRUE(exported.ok()) << exported.status().ToString();
+  ASSERT_OK_AND_ASSIGN(ExportedObject exported,
+                       ExportTableToStore(*conn_, "sample", *store_, "c.parquet"));
   ImportOptions options;
   options.cache_dir = dir_.path() + "/it's cache";  // quotes in the path are escaped
-  Result<ImportedObject> first = ImportFromStore(*conn_, *store_, *exported, "a", options);
-  ASSERT_TRUE(first.ok()) << first.status().ToString();
-  EXPECT_FALSE(first->cache_hit);
-  EXPECT_EQ(first->path.rfind(options.cache_dir + "/", 0), 0u);
+  ASSERT_OK_AND_ASSIGN(ImportedObject first,
+                       ImportFromStore(*conn_, *store_, exported, "a", options));
+  EXPECT_FALSE(first.cache_hit);
+  EXPECT_EQ(first.path.rfind(options.cache_dir + "/", 0), 0u);
 
   // Second import reads the cache: it works even with the object gone from the store.
-  ASSERT_TRUE(store_->Delete("c.parquet").ok());
-  Result<ImportedObject> second = ImportFromStore(*conn_, *store_, *exported, "b", options);
-  ASSERT_TRUE(second.ok()) << second.status().ToString();
-  EXPECT_TRUE(second->cache_hit);
-  EXPECT_EQ(second->path, first->path);
+  ASSERT_OK(store_->Delete("c.parquet"));
+  ASSERT_OK_AND_ASSIGN(ImportedObject second,
+                       ImportFromStore(*conn_, *store_, exported, "b", options));
+  EXPECT_TRUE(second.cache_hit);
+  EXPECT_EQ(second.path, first.path);
   EXPECT_EQ(Difference("sample", "b"), 0);
 
   // A damaged cached file is not used: it is replaced by a fresh download.
-  ASSERT_TRUE(ExportTableToStore(*conn_, "sample", *store_, "c.parquet").ok());
+  ASSERT_OK(ExportTableToStore(*conn_, "sample", *store_, "c.parquet"));
   {
-    std::fstream f(first->path, std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(first.path, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(100);
     f.put('\x7f');
   }
-  Result<ImportedObject> third = ImportFromStore(*conn_, *store_, *exported, "c", options);
-  ASSERT_TRUE(third.ok()) << third.status().ToString();
-  EXPECT_FALSE(third->cache_hit);
+  ASSERT_OK_AND_ASSIGN(ImportedObject third,
+                       ImportFromStore(*conn_, *store_, exported, "c", options));
+  EXPECT_FALSE(third.cache_hit);
   EXPECT_EQ(Difference("sample", "c"), 0);
-  Result<FileDigest> digest = DigestFile(third->path);
-  ASSERT_TRUE(digest.ok());
-  EXPECT_EQ(digest->xxh3, exported->xxh3);
+  ASSERT_OK_AND_ASSIGN(FileDigest digest, DigestFile(third.path));
+  EXPECT_EQ(digest.xxh3, exported.xxh3);
 
   // Replacing a view works; the view name is quoted.
-  ASSERT_TRUE(ImportFromStore(*conn_, *store_, *exported, "My \"View\"", options).ok());
-  ASSERT_TRUE(ImportFromStore(*conn_, *store_, *exported, "My \"View\"", options).ok());
+  ASSERT_OK(ImportFromStore(*conn_, *store_, exported, "My \"View\"", options));
+  ASSERT_OK(ImportFromStore(*conn_, *store_, exported, "My \"View\"", options));
   EXPECT_EQ(Difference("sample", "\"My \"\"View\"\"\""), 0);
 }
 
 TEST_P(ParquetTransferTest, TruncatedLocalFileIsAnErrorNotGarbage) {
   Result<ExportedObject> exported = ExportTableToStore(*conn_, "sample", *store_, "f.parquet");
-  ASSERT_TRUE(exported.ok()) << exported.status().ToString();
+  ASSERT_OK(exported);
   std::string bytes = *store_->Get("f.parquet");
   std::string path = dir_.path() + "/f.parquet";
   auto write = [&path](const std::string& data) {
@@ -302,10 +297,9 @@ TEST_P(ParquetTransferTest, TruncatedLocalFileIsAnErrorNotGarbage) {
 
   write(bytes);
   for (ParquetCheck check : {ParquetCheck::kFooter, ParquetCheck::kFullScan}) {
-    Result<ParquetFileInfo> info = CheckParquetFile(*conn_, path, check);
-    ASSERT_TRUE(info.ok()) << info.status().ToString();
-    EXPECT_EQ(info->rows, 50000u);
-    EXPECT_EQ(info->columns, 9u);
+    ASSERT_OK_AND_ASSIGN(ParquetFileInfo info, CheckParquetFile(*conn_, path, check));
+    EXPECT_EQ(info.rows, 50000u);
+    EXPECT_EQ(info.columns, 9u);
   }
 
   for (size_t keep : {bytes.size() / 2, bytes.size() - 1, size_t{10}, size_t{0}}) {
@@ -333,10 +327,10 @@ TEST(ParquetTransferScaleTest, TenMillionRows) {
   PosixStoreOptions po;
   po.fsync = false;
   std::shared_ptr<Store> store = std::move(PosixStore::Open(dir.path() + "/store", po)).value();
-  ASSERT_TRUE(conn->Execute("CREATE TABLE big AS SELECT range AS id, range % 1000 AS k, "
-                            "(range * 0.5)::DOUBLE AS v, 'row-' || (range % 100000) AS s "
-                            "FROM range(10000000)")
-                  .ok());
+  ASSERT_OK(
+      conn->Execute("CREATE TABLE big AS SELECT range AS id, range % 1000 AS k, "
+                    "(range * 0.5)::DOUBLE AS v, 'row-' || (range % 100000) AS s "
+                    "FROM range(10000000)"));
   using Clock = std::chrono::steady_clock;
   auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
 
@@ -347,21 +341,19 @@ TEST(ParquetTransferScaleTest, TenMillionRows) {
     Result<ExportedObject> exported =
         ExportTableToStore(*conn, "big", *store, std::string("big-") + codec + ".parquet", eo);
     auto t1 = Clock::now();
-    ASSERT_TRUE(exported.ok()) << exported.status().ToString();
+    ASSERT_OK(exported);
     ASSERT_EQ(exported->rows, 10000000u);
     Result<ImportedObject> imported =
         ImportFromStore(*conn, *store, *exported, std::string("back_") + codec);
     auto t2 = Clock::now();
-    ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+    ASSERT_OK(imported);
     Result<Value> sum = conn->QueryScalar(std::string("SELECT sum(id) FROM back_") + codec);
     auto t3 = Clock::now();
-    ASSERT_TRUE(sum.ok());
+    ASSERT_OK(sum);
     EXPECT_EQ(sum->ToString(), "49999995000000");
-    std::printf("10M rows %s: export %.2f s (%.1f MiB), import+verify %.2f s, scan %.2f s\n",
-                codec, seconds(t1 - t0), exported->size / 1048576.0, seconds(t2 - t1),
-                seconds(t3 - t2));
-    RecordProperty(std::string("export_ms_") + codec,
-                   static_cast<int>(seconds(t1 - t0) * 1000));
+    std::printf("10M rows %s: export %.2f s (%.1f MiB), import+verify %.2f s, scan %.2f s\n", codec,
+                seconds(t1 - t0), exported->size / 1048576.0, seconds(t2 - t1), seconds(t3 - t2));
+    RecordProperty(std::string("export_ms_") + codec, static_cast<int>(seconds(t1 - t0) * 1000));
   }
 }
 

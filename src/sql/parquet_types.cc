@@ -1,17 +1,10 @@
 #include "sql/parquet_types.h"
 
-#include <cctype>
-
 #include "sql/engine.h"
+#include "util/strings.h"
 
 namespace respawn {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Types whose values DuckDB's Parquet writer changes or refuses (see the header).
 bool IsLossyLeaf(const std::string& id) {

@@ -211,14 +211,6 @@ class TypeHandle {
   duckdb_logical_type type_;
 };
 
-// A string DuckDB allocated (duckdb_free).
-std::string TakeString(char* s) {
-  if (s == nullptr) return "";
-  std::string out(s);
-  duckdb_free(s);
-  return out;
-}
-
 std::string TypeName(duckdb_logical_type type) {
   duckdb_type id = duckdb_get_type_id(type);
   switch (id) {

@@ -96,13 +96,6 @@ Result<SqlType> FromJson(const Json& j, int depth) {
   return t;
 }
 
-std::string TakeString(char* s) {
-  if (s == nullptr) return "";
-  std::string out(s);
-  duckdb_free(s);
-  return out;
-}
-
 // Owns a duckdb_logical_type.
 class TypeRef {
  public:

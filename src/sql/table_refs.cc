@@ -1,7 +1,6 @@
 #include "sql/table_refs.h"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <cstdint>
 #include <map>
@@ -10,16 +9,12 @@
 #include <set>
 #include <string>
 
+#include "util/strings.h"
+
 namespace respawn {
 namespace {
 
 using Json = nlohmann::json;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string StringField(const Json& node, const char* name) {
   auto it = node.find(name);

@@ -1,10 +1,12 @@
 #include "sql/table_refs.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include "util/testing.h"
 
 namespace respawn {
 namespace {
@@ -24,7 +26,7 @@ class TableRefsTest : public ::testing::Test {
 
   std::vector<std::string> Names(const std::string& sql) {
     Result<std::vector<std::string>> names = FindTableNamesRead(*conn_, sql);
-    EXPECT_TRUE(names.ok()) << sql << ": " << names.status().ToString();
+    EXPECT_OK(names) << sql;
     return names.ok() ? *names : std::vector<std::string>{"<error>"};
   }
 
@@ -93,7 +95,7 @@ TEST_F(TableRefsTest, QuotedAndQualifiedNames) {
               ElementsAre("sales.orders", "db.main.customers", "Orders2"));
   Result<std::vector<TableReference>> refs =
       FindTablesRead(*conn_, "SELECT * FROM db.sales.orders");
-  ASSERT_TRUE(refs.ok());
+  ASSERT_OK(refs);
   ASSERT_EQ(refs->size(), 1u);
   EXPECT_EQ((*refs)[0].catalog, "db");
   EXPECT_EQ((*refs)[0].schema, "sales");
@@ -113,7 +115,7 @@ TEST_F(TableRefsTest, TableFunctionsAreNotTables) {
 TEST_F(TableRefsTest, DistinctInOrderOfFirstReferenceWithOffsets) {
   std::string sql = "SELECT * FROM b JOIN a ON true\nJOIN B ON true, a";
   Result<std::vector<TableReference>> refs = FindTablesRead(*conn_, sql);
-  ASSERT_TRUE(refs.ok()) << refs.status().ToString();
+  ASSERT_OK(refs);
   ASSERT_EQ(refs->size(), 2u);
   EXPECT_EQ((*refs)[0].table, "b");
   EXPECT_EQ((*refs)[0].offset, sql.find(" b ") + 1);
@@ -122,7 +124,7 @@ TEST_F(TableRefsTest, DistinctInOrderOfFirstReferenceWithOffsets) {
   // Offsets are in bytes of the UTF-8 text.
   std::string utf8 = "SELECT 'é→' AS x FROM t1";
   refs = FindTablesRead(*conn_, utf8);
-  ASSERT_TRUE(refs.ok());
+  ASSERT_OK(refs);
   ASSERT_EQ(refs->size(), 1u);
   EXPECT_EQ((*refs)[0].offset, utf8.find("t1"));
 }
@@ -164,7 +166,7 @@ TEST_F(TableRefsTest, StatementsDuckDbCannotAnalyze) {
 TEST_F(TableRefsTest, TablesNeedNotExistAndTheConnectionIsUntouched) {
   EXPECT_THAT(Names("SELECT * FROM never_created"), ElementsAre("never_created"));
   EXPECT_FALSE(conn_->Execute("SELECT * FROM never_created").ok());
-  EXPECT_TRUE(conn_->Execute("SELECT 1").ok());
+  EXPECT_OK(conn_->Execute("SELECT 1"));
 }
 
 TEST_F(TableRefsTest, FilesReadByName) {
@@ -172,10 +174,9 @@ TEST_F(TableRefsTest, FilesReadByName) {
       "SELECT * FROM read_parquet('plans.parquet') p JOIN 'data.csv' d USING (id), "
       "read_csv(['a.csv', 'b/*.csv'], header = true), range(3), orders\n"
       "WHERE id IN (SELECT id FROM \"sub/x.json\" UNION SELECT 1 FROM glob('in/*.txt'))";
-  Result<std::vector<FileReference>> files = FindFilesRead(*conn_, sql);
-  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  ASSERT_OK_AND_ASSIGN(std::vector<FileReference> files, FindFilesRead(*conn_, sql));
   std::vector<std::string> got;
-  for (const FileReference& f : *files) {
+  for (const FileReference& f : files) {
     got.push_back(f.function + ":" + f.path);
     ASSERT_LT(f.offset, sql.size()) << f.path;
     // The offset is the literal's opening quote.
@@ -200,7 +201,7 @@ TEST_F(TableRefsTest, FilesNotNamedByLiteralsAreRefused) {
   // Functions that read no files take any argument.
   Result<std::vector<FileReference>> none =
       FindFilesRead(*conn_, "SELECT * FROM range(1 + 2), generate_series(1, 3)");
-  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  ASSERT_OK(none);
   EXPECT_THAT(*none, IsEmpty());
 }
 

@@ -11,21 +11,10 @@
 #include <optional>
 #include <sstream>
 
+#include "util/strings.h"
+
 namespace respawn {
 namespace {
-
-std::string Trim(std::string_view s) {
-  size_t b = 0;
-  size_t e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // A size in bytes as the AWS CLI writes multipart settings: digits, optionally followed by KB,
 // MB or GB (powers of 1024, as the AWS CLI reads them; KiB, MiB and GiB are accepted too).
@@ -35,7 +24,7 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
   while (digits < t.size() && std::isdigit(static_cast<unsigned char>(t[digits]))) ++digits;
   if (digits == 0 || digits > 15) return std::nullopt;
   uint64_t n = std::stoull(t.substr(0, digits));
-  std::string unit = Trim(std::string_view(t).substr(digits));
+  std::string unit(Trim(std::string_view(t).substr(digits)));
   if (unit.empty() || unit == "b") return n;
   if (unit == "kb" || unit == "kib") return n << 10;
   if (unit == "mb" || unit == "mib") return n << 20;
@@ -45,14 +34,14 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
 
 // "profile   dev" -> "profile dev"; other names are only trimmed.
 std::string NormalizeSectionName(std::string_view raw) {
-  std::string name = Trim(raw);
+  std::string name(Trim(raw));
   if (name.rfind("profile", 0) == 0 && name.size() > 7 &&
       std::isspace(static_cast<unsigned char>(name[7]))) {
-    return "profile " + Trim(std::string_view(name).substr(7));
+    return "profile " + std::string(Trim(std::string_view(name).substr(7)));
   }
   if (name.rfind("services", 0) == 0 && name.size() > 8 &&
       std::isspace(static_cast<unsigned char>(name[8]))) {
-    return "services " + Trim(std::string_view(name).substr(8));
+    return "services " + std::string(Trim(std::string_view(name).substr(8)));
   }
   return name;
 }
@@ -126,7 +115,7 @@ AwsIni ParseAwsIni(std::string_view text) {
     std::string_view line = text.substr(pos, end - pos);
     pos = end + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    std::string trimmed = Trim(line);
+    std::string trimmed(Trim(line));
     if (trimmed.empty() || trimmed[0] == '#' || trimmed[0] == ';') {
       if (end == text.size()) break;
       continue;
@@ -140,7 +129,7 @@ AwsIni ParseAwsIni(std::string_view text) {
       size_t eq = trimmed.find('=');
       if (eq != std::string::npos) {
         std::string key = Lower(Trim(std::string_view(trimmed).substr(0, eq)));
-        std::string value = Trim(std::string_view(trimmed).substr(eq + 1));
+        std::string value(Trim(std::string_view(trimmed).substr(eq + 1)));
         if (indented && !nested_key.empty()) {
           section->nested[nested_key][key] = value;
         } else {

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "util/crash_point.h"
+#include "util/strings.h"
 
 namespace respawn {
 namespace {
@@ -19,14 +20,6 @@ constexpr int kMaxMs = 3600 * 1000;
 // Continuation tokens handed out while listing lag is on: "chaos:<n>:<n bytes of the last
 // entry the target listed><target's token>".
 constexpr std::string_view kTokenTag = "chaos:";
-
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 bool IsOneOf(std::string_view word, std::initializer_list<std::string_view> set) {
   return std::find(set.begin(), set.end(), word) != set.end();

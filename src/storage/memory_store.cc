@@ -9,6 +9,7 @@
 #include <random>
 
 #include "util/hash.h"
+#include "util/strings.h"
 
 namespace respawn {
 namespace {
@@ -17,20 +18,6 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// The smallest string greater than every string that starts with `p`; "" when none exists
-// (p is empty or all 0xff bytes), meaning "the end".
-std::string PrefixSuccessor(std::string p) {
-  while (!p.empty()) {
-    auto c = static_cast<unsigned char>(p.back());
-    if (c != 0xff) {
-      p.back() = static_cast<char>(c + 1);
-      return p;
-    }
-    p.pop_back();
-  }
-  return p;
 }
 
 std::string RandomSuffix() {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "util/hash.h"
+#include "util/strings.h"
 #include "util/thread_pool.h"
 
 namespace respawn {
@@ -29,25 +30,6 @@ constexpr int kMaxDirRetries = 100;      // directories vanishing under concurre
 constexpr size_t kDeleteParallelism = 8;
 
 std::string ErrnoText(int err) { return std::error_code(err, std::generic_category()).message(); }
-
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
-
-// The smallest string greater than every string that starts with `p`; "" when none exists.
-std::string PrefixSuccessor(std::string p) {
-  while (!p.empty()) {
-    auto c = static_cast<unsigned char>(p.back());
-    if (c != 0xff) {
-      p.back() = static_cast<char>(c + 1);
-      return p;
-    }
-    p.pop_back();
-  }
-  return p;
-}
 
 std::string RandomSuffix() {
   thread_local std::mt19937_64 rng(std::random_device{}() ^
@@ -80,7 +62,7 @@ std::string SegmentProblem(std::string_view path) {
     if (seg == "." || seg == "..") {
       return "has a \".\" or \"..\" segment, which could name a path outside the store root";
     }
-    if (StartsWith(seg, kTmpPrefix)) {
+    if (seg.starts_with(kTmpPrefix)) {
       return "has a segment starting with \".respawn-tmp-\", which is reserved for temporary "
              "files";
     }
@@ -242,7 +224,7 @@ class Lister {
 };
 
 bool Lister::WantSubtree(const std::string& kp) const {
-  if (!StartsWith(kp, prefix_) && !StartsWith(prefix_, kp)) return false;
+  if (!kp.starts_with(prefix_) && !prefix_.starts_with(kp)) return false;
   if (!token_.empty()) {
     std::string next = PrefixSuccessor(kp);
     if (!next.empty() && next <= token_) return false;
@@ -324,7 +306,7 @@ int Lister::Walk(const std::string& fs_dir, const std::string& key_dir) {
       break;
     }
     std::string name = e->d_name;
-    if (name == "." || name == ".." || StartsWith(name, kTmpPrefix)) continue;
+    if (name == "." || name == ".." || name.starts_with(kTmpPrefix)) continue;
     bool is_dir = e->d_type == DT_DIR;
     if (e->d_type == DT_UNKNOWN) {
       struct stat st;
@@ -351,7 +333,7 @@ int Lister::Walk(const std::string& fs_dir, const std::string& key_dir) {
       if (err != 0) break;
     } else {
       std::string key = key_dir + entry.name;
-      if (!StartsWith(key, prefix_)) continue;
+      if (!key.starts_with(prefix_)) continue;
       Offer(fd, entry.name, key);
     }
   }
@@ -953,7 +935,7 @@ Result<std::vector<ObjectInfo>> PosixStore::SweepAbandonedWrites(std::string_vie
   for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;  // a directory removed under us: the next GC looks again
     const std::string name = it->path().filename().string();
-    if (!StartsWith(name, kTmpPrefix)) continue;
+    if (!name.starts_with(kTmpPrefix)) continue;
     struct stat st;
     if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     ObjectInfo info = InfoOf(it->path().string().substr(root_.size() + 1), st);

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "util/hash.h"
+#include "util/strings.h"
 
 namespace respawn {
 namespace {
@@ -42,8 +43,6 @@ auto RetryCall(const RetryPolicy& policy, Call&& call) -> decltype(call()) {
     if (!backoff.Next()) return GaveUp(StatusOf(result), backoff.attempts());
   }
 }
-
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 }  // namespace
 

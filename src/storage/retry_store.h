@@ -4,8 +4,8 @@
 // Put-if-absent needs care: if an attempt failed ambiguously (timeout, reset) the write may have
 // landed, and the retry then sees AlreadyExists for our own object. RetryStore resolves that by
 // reading the object back: identical bytes mean our write landed (OK); different bytes mean
-// someone else's commit (AlreadyExists). Objects under put-if-absent are unique per writer
-// (DESIGN.md invariant 1), so equal bytes cannot be another writer's.
+// someone else's commit (AlreadyExists). Objects under put-if-absent are unique per writer, so
+// equal bytes cannot be another writer's.
 #pragma once
 
 #include <functional>

@@ -37,6 +37,7 @@
 #include "util/crash_point.h"
 #include "util/hash.h"
 #include "util/log.h"
+#include "util/strings.h"
 #include "util/thread_pool.h"
 
 namespace respawn {
@@ -128,11 +129,6 @@ Result<uint64_t> Xxh3OfFd(int fd, const std::string& path, uint64_t size) {
     done += static_cast<uint64_t>(r);
   }
   return h.Digest();
-}
-
-std::string StripQuotes(std::string s) {
-  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') return s.substr(1, s.size() - 2);
-  return s;
 }
 
 std::string RandomHex() {

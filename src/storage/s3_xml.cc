@@ -1,14 +1,14 @@
 #include "storage/s3_xml.h"
 
-#include <pugixml.hpp>
-
 #include <cstdio>
-#include <set>
-#include <sstream>
 #include <cstdlib>
 #include <ctime>
+#include <pugixml.hpp>
+#include <set>
+#include <sstream>
 
 #include "storage/sigv4.h"
+#include "util/strings.h"
 
 namespace respawn {
 namespace {
@@ -21,11 +21,6 @@ bool Load(pugi::xml_document& doc, std::string_view xml) {
 
 std::string Text(const pugi::xml_node& node, const char* child) {
   return node.child(child).text().as_string();
-}
-
-std::string StripQuotes(std::string s) {
-  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') return s.substr(1, s.size() - 2);
-  return s;
 }
 
 std::string Excerpt(std::string_view xml) {

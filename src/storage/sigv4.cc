@@ -1,10 +1,10 @@
 #include "storage/sigv4.h"
 
 #include <algorithm>
-#include <cctype>
 #include <ctime>
 
 #include "util/hash.h"
+#include "util/strings.h"
 
 namespace respawn {
 namespace {
@@ -19,12 +19,6 @@ int HexValue(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
-}
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 // Trims the value and collapses runs of spaces into one (SigV4 "Trimall").
@@ -142,7 +136,7 @@ SigV4Signature SigV4Signer::Sign(const SigV4Request& request, std::string_view a
   std::vector<std::pair<std::string, std::string>> headers;
   headers.reserve(request.headers.size());
   for (const auto& [name, value] : request.headers) {
-    headers.emplace_back(ToLower(name), TrimAll(value));
+    headers.emplace_back(Lower(name), TrimAll(value));
   }
   std::stable_sort(headers.begin(), headers.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });

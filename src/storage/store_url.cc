@@ -13,14 +13,13 @@
 #include "storage/posix_store.h"
 #include "storage/retry_store.h"
 #include "storage/s3_store.h"
+#include "util/strings.h"
 
 namespace respawn {
 namespace {
 
 constexpr std::string_view kSupported =
     "supported: a directory path, file:///abs/path, s3://bucket/prefix, memory://name";
-
-std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // Lexically normalized, without a trailing '/' (except "/" itself).
 std::string NormalizePath(const std::string& path) {
@@ -99,14 +98,6 @@ bool IsSchemeChar(char c, bool first) {
   bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
   if (first) return alpha;
   return alpha || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 // Schemes a mistyped URL is recognised by (a local directory called "s3:" is not plausible).

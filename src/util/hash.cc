@@ -100,24 +100,36 @@ std::string Sha256Stream::Digest() {
   return std::string(reinterpret_cast<char*>(buf), len);
 }
 
-Result<uint64_t> Xxh3File(const std::string& path) {
+Result<FileDigest> DigestFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return NotFound("cannot open " + path + ": " + std::strerror(errno));
-  Xxh3Stream h;
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOENT) return NotFound("file " + path + " does not exist");
+    return FailedPrecondition("cannot open " + path + ": " + std::strerror(err));
+  }
+  Xxh3Stream hash;
+  FileDigest digest;
   std::vector<char> buf(1 << 20);
-  for (;;) {
+  while (true) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
+      int err = errno;
       ::close(fd);
-      return Internal("read " + path + ": " + std::strerror(e));
+      return FailedPrecondition("cannot read " + path + ": " + std::strerror(err));
     }
     if (n == 0) break;
-    h.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    hash.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    digest.size += static_cast<uint64_t>(n);
   }
   ::close(fd);
-  return h.Digest();
+  digest.xxh3 = hash.Digest();
+  return digest;
+}
+
+Result<uint64_t> Xxh3File(const std::string& path) {
+  ASSIGN_OR_RETURN(FileDigest digest, DigestFile(path));
+  return digest.xxh3;
 }
 
 }  // namespace respawn

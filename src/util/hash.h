@@ -56,7 +56,15 @@ class Sha256Stream {
   void* ctx_;  // EVP_MD_CTX*
 };
 
-/// XXH3-64 of the whole local file at `path`.
+/// Size and XXH3-64 of a local file.
+struct FileDigest {
+  uint64_t size = 0;
+  uint64_t xxh3 = 0;
+};
+/// Reads the local file at `path` once, hashing it. NotFound when it does not exist,
+/// FailedPrecondition when it cannot be opened or read.
+Result<FileDigest> DigestFile(const std::string& path);
+/// XXH3-64 of the whole local file at `path` (DigestFile's hash; same errors).
 Result<uint64_t> Xxh3File(const std::string& path);
 
 }  // namespace respawn

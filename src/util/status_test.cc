@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "util/testing.h"
+
 namespace respawn {
 namespace {
 
@@ -16,7 +18,7 @@ Result<int> Quarter(int x) {
 }
 
 TEST(StatusTest, CodesAndMessages) {
-  EXPECT_TRUE(Status::OK().ok());
+  EXPECT_OK(Status::OK());
   Status s = NotFound("key a/b");
   EXPECT_FALSE(s.ok());
   EXPECT_TRUE(s.IsNotFound());
