@@ -804,7 +804,8 @@ TEST_P(LedgerTest, RepairOfACollectedFloorSnapshot) {
 }
 
 TEST_P(LedgerTest, LostPutAnswerCommitsExactlyOnce) {
-  auto lossy = std::make_shared<LostAnswerStore>(store_, "/ledger/rec/", 3);
+  // The lost answers reach the ledger through the store's retry layer, as in production.
+  auto lossy = Retrying(std::make_shared<LostAnswerStore>(store_, "/ledger/rec/", 3));
   LedgerOptions options = Opts();
   std::shared_ptr<LostAnswerCoordinator> lossy_coordinator;
   if (coordinated()) {
@@ -941,8 +942,10 @@ TEST_P(LedgerTest, SurvivesTransientStoreErrors) {
   spec.seed = 7;
   auto chaos = std::make_shared<ChaosStore>(store_, spec);
   LedgerOptions o = Opts(LedgerMode::kWrite, 5);
-  o.retry.max_attempts = 20;
-  auto w = Ledger::Open(chaos, kNs, o);
+  RetryPolicy retry = o.retry;
+  retry.max_attempts = 20;
+  // The store's retry layer above the faults, as OpenStore puts it under chaos.
+  auto w = Ledger::Open(Retrying(chaos, retry), kNs, o);
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   std::set<std::string> committed;
   for (int i = 0; i < 60; ++i) {
@@ -963,8 +966,9 @@ TEST_P(LedgerTest, SurvivesTransientStoreErrors) {
 
 class SlowRecordPuts : public StoreWrapper {
  public:
+  using StoreWrapper::Put;
   using StoreWrapper::StoreWrapper;
-  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override {
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o) override {
     if (key.find("/ledger/rec/") != std::string_view::npos) {
       int n = ++record_puts;
       if (fail_record_puts) {

@@ -56,17 +56,28 @@ Result<ChaosSpec> ParseChaosSpec(std::string_view spec);
 
 class ChaosStore : public StoreWrapper {
  public:
+  using StoreWrapper::Get;
+  using StoreWrapper::GetToFile;
+  using StoreWrapper::Put;
+  using StoreWrapper::PutFile;
+
   ChaosStore(std::shared_ptr<Store> target, ChaosSpec spec);
 
   /// Listing lag makes listing inconsistent, whatever the target says; put_if_absent=off takes
   /// put-if-absent away.
   Capabilities capabilities() const override;
 
-  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override;
-  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o = {}) override;
-  Result<std::string> Get(std::string_view key, const GetOptions& o = {}) override;
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o) override;
+  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o) override;
+  Result<std::string> Get(std::string_view key, const GetOptions& o) override;
   Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t length) override;
-  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o = {}) override;
+  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o) override;
+  /// Always "": reading or writing the file behind an object directly would bypass the faults,
+  /// latency and crash points this store injects.
+  std::string LocalPath(std::string_view key) const override {
+    (void)key;
+    return "";
+  }
   Result<ObjectInfo> Stat(std::string_view key) override;
   Result<ListPage> List(const ListOptions& o) override;
   Status Delete(std::string_view key) override;
