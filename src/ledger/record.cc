@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "util/hash.h"
+#include "util/json.h"
 
 namespace respawn::ledger {
 namespace {
@@ -39,9 +40,9 @@ Result<std::string> Dump(const json& j, std::string_view what) {
   try {
     return j.dump();
   } catch (const std::exception& e) {
-    return InvalidArgument("cannot encode " + std::string(what) +
-                           " as JSON (names, keys, fingerprints and metadata must be UTF-8): " +
-                           e.what());
+    return InvalidArgument(
+        "cannot encode " + std::string(what) +
+        " as JSON (names, keys, fingerprints and metadata must be UTF-8): " + e.what());
   }
 }
 
@@ -65,7 +66,7 @@ Result<json> ParseBody(std::string_view key, std::string_view bytes, std::string
   if (!j.is_object()) {
     return DataLoss("ledger object " + Quoted(key) + " body is not a JSON object");
   }
-  int format = j.value("format", 0);
+  const int format = JsonValueOr(j, "format", 0);
   if (format > kFormatVersion) {
     return FailedPrecondition("ledger object " + Quoted(key) + " has format version " +
                               std::to_string(format) + " but this respawn reads up to " +
@@ -438,7 +439,7 @@ bool ApplyRecord(const Record& r, LedgerState& state) {
     if (state.commit_mode.empty()) state.commit_mode = r.commit_mode;
     return true;
   }
-  if (r.epoch > state.max_epoch) return false;  // nobody claimed this epoch
+  if (r.epoch > state.max_epoch) return false;            // nobody claimed this epoch
   if (r.epoch_owner != state.epoch_writer) return false;  // acts under a claim that lost
   for (const auto& name : r.changes.removals) state.entries.erase(name);
   for (const auto& [name, value] : r.changes.upserts) {

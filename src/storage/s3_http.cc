@@ -222,7 +222,25 @@ struct Transfer {
   // first send may have reached the server (it may have stored the object and lost only the
   // answer), so more than one send makes the attempt ambiguous.
   int sends = 0;
+  // What a callback caught. libcurl is C: an exception (from a sink, a body or the caller's
+  // progress function) must not unwind through it, so the callback stops the transfer instead
+  // and the attempt fails with this.
+  std::string callback_error;
 };
+
+// Runs a callback's body; an exception becomes `t->callback_error` and the value that makes
+// libcurl stop the transfer.
+template <typename R, typename Fn>
+R Guarded(Transfer* t, R stop, Fn&& fn) noexcept {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    t->callback_error = e.what();
+  } catch (...) {
+    t->callback_error = "an exception that is not a std::exception";
+  }
+  return stop;
+}
 
 void AddProgress(Transfer* t, size_t n) {
   S3Progress* p = t->request->progress;
@@ -232,74 +250,83 @@ void AddProgress(Transfer* t, size_t n) {
   if (p->fn != nullptr && *p->fn) (*p->fn)(done, p->total);
 }
 
-size_t OnWrite(char* data, size_t size, size_t nmemb, void* user) {
+size_t OnWrite(char* data, size_t size, size_t nmemb, void* user) noexcept {
   auto* t = static_cast<Transfer*>(user);
-  size_t n = size * nmemb;
-  if (!t->status_known) {
-    long status = 0;
-    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
-    t->status_known = true;
-    t->success = status >= 200 && status < 300;
-    if (t->success && t->request->sink != nullptr) {
-      std::string length = t->response->Header("content-length");
-      if (!length.empty()) t->request->sink->SizeHint(std::strtoull(length.c_str(), nullptr, 10));
+  return Guarded(t, size_t{0}, [&]() -> size_t {
+    size_t n = size * nmemb;
+    if (!t->status_known) {
+      long status = 0;
+      curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+      t->status_known = true;
+      t->success = status >= 200 && status < 300;
+      if (t->success && t->request->sink != nullptr) {
+        std::string length = t->response->Header("content-length");
+        if (!length.empty()) t->request->sink->SizeHint(std::strtoull(length.c_str(), nullptr, 10));
+      }
     }
-  }
-  if (!t->success) {
-    if (t->response->body.size() < kMaxErrorBody) t->response->body.append(data, n);
+    if (!t->success) {
+      if (t->response->body.size() < kMaxErrorBody) t->response->body.append(data, n);
+      return n;
+    }
+    if (t->request->sink != nullptr) {
+      if (!t->request->sink->Write(data, n)) return 0;  // CURLE_WRITE_ERROR
+    } else {
+      t->response->body.append(data, n);
+    }
+    AddProgress(t, n);
     return n;
-  }
-  if (t->request->sink != nullptr) {
-    if (!t->request->sink->Write(data, n)) return 0;  // CURLE_WRITE_ERROR
-  } else {
-    t->response->body.append(data, n);
-  }
-  AddProgress(t, n);
-  return n;
+  });
 }
 
-size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
+size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) noexcept {
   auto* t = static_cast<Transfer*>(user);
-  size_t n = size * nmemb;
-  std::string_view line(data, n);
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
-  if (line.rfind("HTTP/", 0) == 0) {
-    t->response->headers.clear();  // a new response (after 100 Continue)
+  return Guarded(t, size_t{0}, [&]() -> size_t {
+    size_t n = size * nmemb;
+    std::string_view line(data, n);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+    if (line.rfind("HTTP/", 0) == 0) {
+      t->response->headers.clear();  // a new response (after 100 Continue)
+      return n;
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return n;
+    std::string name(line.substr(0, colon));
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    t->response->headers.emplace_back(std::move(name), std::string(value));
     return n;
-  }
-  size_t colon = line.find(':');
-  if (colon == std::string_view::npos) return n;
-  std::string name(line.substr(0, colon));
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  std::string_view value = line.substr(colon + 1);
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-  t->response->headers.emplace_back(std::move(name), std::string(value));
-  return n;
+  });
 }
 
-size_t OnRead(char* buf, size_t size, size_t nitems, void* user) {
+size_t OnRead(char* buf, size_t size, size_t nitems, void* user) noexcept {
   auto* t = static_cast<Transfer*>(user);
-  int64_t got = t->request->body->Read(buf, size * nitems);
-  if (got < 0) return CURL_READFUNC_ABORT;
-  AddProgress(t, static_cast<size_t>(got));
-  return static_cast<size_t>(got);
+  return Guarded(t, static_cast<size_t>(CURL_READFUNC_ABORT), [&]() -> size_t {
+    int64_t got = t->request->body->Read(buf, size * nitems);
+    if (got < 0) return CURL_READFUNC_ABORT;
+    AddProgress(t, static_cast<size_t>(got));
+    return static_cast<size_t>(got);
+  });
 }
 
-int OnSeek(void* user, curl_off_t offset, int origin) {
+int OnSeek(void* user, curl_off_t offset, int origin) noexcept {
   auto* t = static_cast<Transfer*>(user);
-  if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
-  if (offset == 0 && t->request->progress != nullptr) {
-    // libcurl rewinds to send the body again: what it sent so far does not count.
-    t->request->progress->done.fetch_sub(t->progress_bytes);
-    t->progress_bytes = 0;
-  }
-  return t->request->body->Seek(static_cast<uint64_t>(offset)) ? CURL_SEEKFUNC_OK
-                                                               : CURL_SEEKFUNC_FAIL;
+  return Guarded(t, static_cast<int>(CURL_SEEKFUNC_FAIL), [&]() -> int {
+    if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
+    if (offset == 0 && t->request->progress != nullptr) {
+      // libcurl rewinds to send the body again: what it sent so far does not count.
+      t->request->progress->done.fetch_sub(t->progress_bytes);
+      t->progress_bytes = 0;
+    }
+    return t->request->body->Seek(static_cast<uint64_t>(offset)) ? CURL_SEEKFUNC_OK
+                                                                 : CURL_SEEKFUNC_FAIL;
+  });
 }
 
 int OnPrereq(void* user, char* /*primary_ip*/, char* /*local_ip*/, int /*primary_port*/,
-             int /*local_port*/) {
+             int /*local_port*/) noexcept {
   ++static_cast<Transfer*>(user)->sends;
   return CURL_PREREQFUNC_OK;
 }
@@ -509,9 +536,15 @@ S3Http::Attempt S3Http::Perform(S3Request& request, int64_t budget_ms, bool hard
   curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &a.request_size);
   curl_slist_free_all(header_list);
   a.sends = t.sends;
+  if (!t.callback_error.empty()) {
+    a.local = Internal("S3 " + request.method + " " + ObjectUrl(request.key) +
+                       ": stopped because a callback threw: " + t.callback_error);
+  }
 
-  if (a.curl == CURLE_ABORTED_BY_CALLBACK && request.body != nullptr &&
-      !request.body->error().ok()) {
+  if (!a.local.ok()) {
+    // set above
+  } else if (a.curl == CURLE_ABORTED_BY_CALLBACK && request.body != nullptr &&
+             !request.body->error().ok()) {
     a.local = request.body->error();
   } else if (a.curl == CURLE_WRITE_ERROR && request.sink != nullptr &&
              !request.sink->error().ok()) {

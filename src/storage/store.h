@@ -65,6 +65,8 @@ struct ObjectInfo {
 };
 
 /// Reports bytes moved so far out of the total (total 0 when unknown).
+/// Must not throw. If it does on S3 (called from libcurl, a C library an exception must not
+/// unwind through), the transfer stops and the call fails with Internal naming the exception.
 using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 
 struct PutOptions {
