@@ -33,6 +33,7 @@
 #include <utility>
 
 #include "storage/store.h"
+#include "util/clock.h"
 
 namespace respawn {
 
@@ -61,7 +62,9 @@ class ChaosStore : public StoreWrapper {
   using StoreWrapper::Put;
   using StoreWrapper::PutFile;
 
-  ChaosStore(std::shared_ptr<Store> target, ChaosSpec spec);
+  /// Latency sleeps and listing lag are timed on `clock` (tests pass a ManualClock).
+  ChaosStore(std::shared_ptr<Store> target, ChaosSpec spec,
+             std::shared_ptr<Clock> clock = Clock::System());
 
   /// Listing lag makes listing inconsistent, whatever the target says; put_if_absent=off takes
   /// put-if-absent away.
@@ -122,7 +125,10 @@ class ChaosStore : public StoreWrapper {
   /// Drops bookkeeping older than the lag. REQUIRES: mu_ held.
   void PruneLocked(int64_t now_ms);
 
+  int64_t SteadyMs() const;
+
   ChaosSpec spec_;
+  std::shared_ptr<Clock> clock_;
   mutable std::mutex mu_;
   std::mt19937_64 rng_;                                  // GUARDED_BY(mu_)
   uint64_t injected_ = 0;                                // GUARDED_BY(mu_)

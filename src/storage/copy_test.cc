@@ -12,7 +12,9 @@
 #include <set>
 #include <sstream>
 
+#include "storage/chaos_store.h"
 #include "storage/memory_store.h"
+#include "storage/metrics_store.h"
 #include "storage/posix_store.h"
 #include "storage/retry_store.h"
 #include "util/clock.h"
@@ -253,6 +255,37 @@ TEST(CopyTest, PosixFilesAreUsedDirectlyBothWays) {
   ASSERT_TRUE(down->ok()) << down->FirstError().ToString();
   EXPECT_EQ(ReadFile(dir.path() + "/local/out/deep/big.bin"), big);
   EXPECT_EQ(down->bytes_copied, big.size());
+}
+
+// Store::LocalPath: POSIX has a file per valid key, the retry and metrics wrappers forward it,
+// the chaos store hides it (its faults must apply to every access), memory has none.
+TEST(CopyTest, LocalFilesAreFoundThroughWrappersButNotThroughChaos) {
+  TempDir dir;
+  const std::string root = dir.path() + "/local";
+  std::shared_ptr<Store> local = OpenPosix(root);
+  EXPECT_EQ(local->LocalPath("a/b.bin"), root + "/a/b.bin");
+  EXPECT_EQ(local->LocalPath("../escape"), "");
+  auto metered = std::make_shared<MetricsStore>(std::make_shared<RetryStore>(local, RetryPolicy()));
+  EXPECT_EQ(metered->LocalPath("a/b.bin"), root + "/a/b.bin");
+  auto chaos = std::make_shared<ChaosStore>(metered, ChaosSpec());
+  EXPECT_EQ(chaos->LocalPath("a/b.bin"), "");
+  EXPECT_EQ(MemoryStore("local-path").LocalPath("a/b.bin"), "");
+
+  // A streamed copy out of the wrapped POSIX store reads its file: no GET reaches the store.
+  const std::string big = RandomBytes(300'000, 7);
+  ASSERT_TRUE(local->Put("in/big.bin", big).ok());
+  MemoryStore remote("local-path-remote");
+  CopyOptions options;
+  options.stream_threshold = 1000;
+  auto direct = CopyObject(*metered, "in/big.bin", remote, "x/direct.bin", options);
+  ASSERT_TRUE(direct.ok() && direct->ok());
+  EXPECT_EQ(*remote.Get("x/direct.bin"), big);
+  EXPECT_EQ(metered->Snapshot().of(StoreOp::kGet).calls, 0u);
+  // Through the chaos store the copy reads the object through the stack.
+  auto through = CopyObject(*chaos, "in/big.bin", remote, "x/through.bin", options);
+  ASSERT_TRUE(through.ok() && through->ok());
+  EXPECT_EQ(*remote.Get("x/through.bin"), big);
+  EXPECT_EQ(metered->Snapshot().of(StoreOp::kGet).calls, 1u);
 }
 
 TEST(CopyTest, OddNamesBetweenDirectories) {
