@@ -21,6 +21,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -255,6 +256,31 @@ TEST_P(StoreConformanceTest, RoundTripsObjects) {
     ASSERT_OK_AND_ASSIGN(auto info, store_->Stat(key));
     EXPECT_EQ(info.size, data.size()) << key;
   }
+}
+
+// libcurl is C: an exception from the caller's progress function must not unwind through it.
+// The S3 client stops the transfer and the call fails with Internal naming it (not retried);
+// nothing is left behind. (The other backends call it from C++ frames only.)
+TEST_P(StoreConformanceTest, S3ProgressFunctionThatThrowsFailsTheCall) {
+  if (dynamic_cast<S3Store*>(backend_.get()) == nullptr) {
+    GTEST_SKIP() << "only the S3 client calls the progress function from a C library";
+  }
+  auto throwing = [](uint64_t, uint64_t) { throw std::runtime_error("progress says stop"); };
+  PutOptions put;
+  put.progress = throwing;
+  Status st = store_->Put("thrown/put", std::string(256 * 1024, 'x'), put);
+  EXPECT_CODE(st, StatusCode::kInternal);
+  EXPECT_NE(st.message().find("progress says stop"), std::string::npos) << st.ToString();
+  EXPECT_CODE(store_->Stat("thrown/put"), StatusCode::kNotFound);
+
+  ASSERT_OK(store_->Put("thrown/get", std::string(256 * 1024, 'y')));
+  GetOptions get;
+  get.progress = throwing;
+  const fs::path target = scratch_ / "thrown-get";
+  st = store_->GetToFile("thrown/get", target.string(), get);
+  EXPECT_CODE(st, StatusCode::kInternal);
+  EXPECT_NE(st.message().find("progress says stop"), std::string::npos) << st.ToString();
+  EXPECT_FALSE(fs::exists(target)) << "GetToFile left a partial file";
 }
 
 TEST_P(StoreConformanceTest, OverwriteReplacesWholeObject) {

@@ -279,12 +279,10 @@ int RunCat(const CatOptions& o, const GlobalOptions& g) {
   Result<ObjectInfo> info = store.Stat(target->key);
   if (!info.ok()) return Fail(HintPrefix(info.status(), store, target->key), Phase::kOperation);
   std::fflush(stdout);
-  // A local object goes out in the kernel (sendfile), unless faults are being injected.
-  const char* chaos_env = std::getenv("RESPAWN_CHAOS");
-  const bool chaos = !g.chaos.empty() || (chaos_env != nullptr && chaos_env[0] != '\0');
-  if (auto* posix = dynamic_cast<PosixStore*>(target->opened.backend.get());
-      posix != nullptr && !chaos) {
-    Result<uint64_t> sent = posix->ReadTo(target->key, STDOUT_FILENO);
+  // A local object goes out in the kernel (sendfile); the chaos store has no local path, so
+  // injected faults still apply.
+  if (std::string path = store.LocalPath(target->key); !path.empty()) {
+    Result<uint64_t> sent = SendLocalFile(path, STDOUT_FILENO);
     return sent.ok() ? kExitOk : Fail(sent.status(), Phase::kOperation);
   }
   if (info->size < kCatChunk || !store.capabilities().ranged_reads) {
@@ -357,7 +355,9 @@ Status DeleteKeys(Target& t, const std::vector<std::string>& keys, const GlobalO
     for (auto& f : r.failed) out->failed.push_back(std::move(f));
     if (show) {
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::fprintf(stderr, tty ? "\r\033[Kdeleted %s/%s objects, %.0f/s" : "respawn: deleted %s/%s objects, %.0f/s\n",
+      std::fprintf(stderr,
+                   tty ? "\r\033[Kdeleted %s/%s objects, %.0f/s"
+                       : "respawn: deleted %s/%s objects, %.0f/s\n",
                    Thousands(end).c_str(), Thousands(keys.size()).c_str(),
                    secs > 0 ? static_cast<double>(end) / secs : 0.0);
       std::fflush(stderr);

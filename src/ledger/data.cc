@@ -37,34 +37,24 @@ Status CheckBytes(const DataObject& o, std::string_view data) {
   return Status::OK();
 }
 
-Status VerifyObject(Store& store, const DataObject& object, const RetryPolicy& retry);
-
-Status PutNew(Store& store, const DataObject& object, const RetryPolicy& retry,
+Status PutNew(Store& store, const DataObject& object,
               const std::function<Status(const PutOptions&)>& put) {
   PutOptions options;
   options.if_absent = store.capabilities().put_if_absent;
-  bool errored = false;
-  Status st = WithRetry(retry, [&] {
-    Status s = put(options);
-    if (s.code() == StatusCode::kUnimplemented && options.if_absent) {
-      options.if_absent = false;  // this path cannot do it (e.g. multipart); the name is unique
-      s = put(options);
-    }
-    if (!s.ok() && RetryPolicy::IsRetryable(s)) errored = true;
-    return s;
-  });
+  Status st = put(options);
+  if (st.code() == StatusCode::kUnimplemented && options.if_absent) {
+    options.if_absent = false;  // this path cannot do it (e.g. multipart); the name is unique
+    st = put(options);
+  }
   if (st.IsAlreadyExists()) {
-    // After an ambiguous failure our own earlier attempt may have landed: fine if it is ours.
-    if (errored && VerifyObject(store, object, retry).ok()) return Status::OK();
+    // The store's retry layer resolves its own ambiguous attempts; this covers an answer lost
+    // above it. Names are unique per attempt, so an object with our exact bytes is ours.
+    if (VerifyData(store, object, /*checksum=*/true).ok()) return Status::OK();
     return Internal("data object " + Quoted(object.key) +
                     " already exists; data keys must be unique per attempt "
                     "(use Ledger::NewAttemptPrefix)");
   }
   return st;
-}
-
-Status VerifyObject(Store& store, const DataObject& object, const RetryPolicy& retry) {
-  return VerifyData(store, object, true, retry);
 }
 
 }  // namespace
@@ -90,29 +80,19 @@ std::string NewRandomId() {
   return HexU64(a) + HexU64(b);
 }
 
-Status WithRetry(const RetryPolicy& retry, const std::function<Status()>& fn) {
-  Backoff backoff(retry);
-  for (;;) {
-    Status s = fn();
-    if (s.ok() || !RetryPolicy::IsRetryable(s) || !backoff.Next()) return s;
-  }
-}
-
-Result<DataObject> PutData(Store& store, std::string_view key, std::string_view data,
-                           const RetryPolicy& retry) {
+Result<DataObject> PutData(Store& store, std::string_view key, std::string_view data) {
   DataObject o;
   o.key = std::string(key);
   o.size = data.size();
   o.xxh3 = Xxh3(data);
   CrashPoint<"ledger:before-data">();
-  RETURN_IF_ERROR(PutNew(store, o, retry,
-                         [&](const PutOptions& options) { return store.Put(key, data, options); }));
+  RETURN_IF_ERROR(
+      PutNew(store, o, [&](const PutOptions& options) { return store.Put(key, data, options); }));
   CrashPoint<"ledger:after-data">();
   return o;
 }
 
-Result<DataObject> PutDataFile(Store& store, std::string_view key, const std::string& path,
-                               const RetryPolicy& retry) {
+Result<DataObject> PutDataFile(Store& store, std::string_view key, const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     int err = errno;
@@ -125,28 +105,20 @@ Result<DataObject> PutDataFile(Store& store, std::string_view key, const std::st
   o.size = static_cast<uint64_t>(st.st_size);
   ASSIGN_OR_RETURN(o.xxh3, Xxh3File(path));
   CrashPoint<"ledger:before-data">();
-  RETURN_IF_ERROR(PutNew(store, o, retry, [&](const PutOptions& options) {
-    return store.PutFile(key, path, options);
-  }));
+  RETURN_IF_ERROR(PutNew(
+      store, o, [&](const PutOptions& options) { return store.PutFile(key, path, options); }));
   CrashPoint<"ledger:after-data">();
   return o;
 }
 
-Result<std::string> GetData(Store& store, const DataObject& object, const RetryPolicy& retry) {
-  std::string data;
-  RETURN_IF_ERROR(WithRetry(retry, [&]() -> Status {
-    auto r = store.Get(object.key);
-    if (!r.ok()) return r.status();
-    data = std::move(r).value();
-    return Status::OK();
-  }));
+Result<std::string> GetData(Store& store, const DataObject& object) {
+  ASSIGN_OR_RETURN(std::string data, store.Get(object.key));
   RETURN_IF_ERROR(CheckBytes(object, data));
   return data;
 }
 
-Status GetDataToFile(Store& store, const DataObject& object, const std::string& path,
-                     const RetryPolicy& retry) {
-  RETURN_IF_ERROR(WithRetry(retry, [&] { return store.GetToFile(object.key, path); }));
+Status GetDataToFile(Store& store, const DataObject& object, const std::string& path) {
+  RETURN_IF_ERROR(store.GetToFile(object.key, path));
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     return Internal("downloaded " + Quoted(object.key) + " to " + path +
@@ -168,14 +140,8 @@ Status GetDataToFile(Store& store, const DataObject& object, const std::string& 
   return bad;
 }
 
-Status VerifyData(Store& store, const DataObject& object, bool checksum, const RetryPolicy& retry) {
-  ObjectInfo info;
-  RETURN_IF_ERROR(WithRetry(retry, [&]() -> Status {
-    auto r = store.Stat(object.key);
-    if (!r.ok()) return r.status();
-    info = std::move(r).value();
-    return Status::OK();
-  }));
+Status VerifyData(Store& store, const DataObject& object, bool checksum) {
+  ASSIGN_OR_RETURN(ObjectInfo info, store.Stat(object.key));
   if (info.size != object.size) {
     return Mismatch(object, "size", std::to_string(object.size) + " bytes",
                     std::to_string(info.size) + " bytes");
@@ -184,13 +150,7 @@ Status VerifyData(Store& store, const DataObject& object, bool checksum, const R
   Xxh3Stream hash;
   for (uint64_t offset = 0; offset < object.size;) {
     uint64_t length = std::min(kVerifyChunk, object.size - offset);
-    std::string chunk;
-    RETURN_IF_ERROR(WithRetry(retry, [&]() -> Status {
-      auto r = store.GetRange(object.key, offset, length);
-      if (!r.ok()) return r.status();
-      chunk = std::move(r).value();
-      return Status::OK();
-    }));
+    ASSIGN_OR_RETURN(std::string chunk, store.GetRange(object.key, offset, length));
     if (chunk.empty()) break;  // shrank since Stat; the size check below reports it
     hash.Update(chunk);
     offset += chunk.size();
@@ -204,11 +164,10 @@ Status VerifyData(Store& store, const DataObject& object, bool checksum, const R
   return Status::OK();
 }
 
-Status VerifyData(Store& store, const Entry& entry, bool checksum, const RetryPolicy& retry) {
+Status VerifyData(Store& store, const Entry& entry, bool checksum) {
   std::vector<Status> results(entry.objects.size());
-  ParallelFor(entry.objects.size(), 8, [&](size_t i) {
-    results[i] = VerifyData(store, entry.objects[i], checksum, retry);
-  });
+  ParallelFor(entry.objects.size(), 8,
+              [&](size_t i) { results[i] = VerifyData(store, entry.objects[i], checksum); });
   for (auto& s : results) {
     if (!s.ok()) return s;
   }

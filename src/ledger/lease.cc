@@ -1,7 +1,6 @@
 #include "ledger/lease.h"
 
 #include <algorithm>
-#include <thread>
 
 #include "ledger/data.h"
 #include "util/crash_point.h"
@@ -13,45 +12,36 @@ namespace {
 
 using std::chrono::milliseconds;
 
-milliseconds ToMs(LeaseHolder::Clock::duration d) {
-  return std::chrono::duration_cast<milliseconds>(d);
+milliseconds ToMs(LeaseHolder::Duration d) { return std::chrono::duration_cast<milliseconds>(d); }
+
+// The lease is lost: this process must stop committing (the ledger's fenced error).
+Status Fenced(std::string message) {
+  return Status(StatusCode::kFailedPrecondition, std::move(message), StatusDetail::kFenced);
 }
 
 }  // namespace
 
-int64_t WallClockMs() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t WallClockMs() { return Clock::System()->WallNowMs(); }
 
 LeaseHolder::LeaseHolder(Store& store, std::string key, std::string holder, std::string run_id,
-                         LeaseOptions options, RetryPolicy retry)
+                         LeaseOptions options, std::shared_ptr<Clock> clock)
     : store_(store),
       key_(std::move(key)),
       holder_(std::move(holder)),
       run_id_(std::move(run_id)),
       options_(options),
-      retry_(retry) {}
+      clock_(clock != nullptr ? std::move(clock) : Clock::System()) {}
 
 milliseconds LeaseHolder::Wait() const {
   return options_.wait.value_or(options_.ttl + options_.max_clock_skew + milliseconds(1000));
 }
 
 Result<std::optional<Lease>> LeaseHolder::Read(std::string* raw) {
-  std::string bytes;
-  bool found = true;
-  RETURN_IF_ERROR(WithRetry(retry_, [&]() -> Status {
-    auto r = store_.Get(key_);
-    if (r.status().IsNotFound()) {
-      found = false;
-      return Status::OK();
-    }
-    if (!r.ok()) return r.status();
-    bytes = std::move(r).value();
-    return Status::OK();
-  }));
-  if (raw != nullptr) *raw = found ? bytes : std::string();
+  Result<std::string> got = store_.Get(key_);
+  if (!got.ok() && !got.status().IsNotFound()) return got.status();
+  const bool found = got.ok();
+  std::string bytes = found ? std::move(got).value() : std::string();
+  if (raw != nullptr) *raw = bytes;
   if (!found) return std::optional<Lease>();
   auto lease = DecodeLease(key_, bytes);
   if (!lease.ok()) {
@@ -63,20 +53,20 @@ Result<std::optional<Lease>> LeaseHolder::Read(std::string* raw) {
 
 Status LeaseHolder::Write(const Lease& lease, std::chrono::microseconds* latency) {
   ASSIGN_OR_RETURN(std::string bytes, EncodeLease(lease));
-  auto start = Clock::now();
-  RETURN_IF_ERROR(WithRetry(retry_, [&] { return store_.Put(key_, bytes); }));
+  auto start = clock_->SteadyNow();
+  RETURN_IF_ERROR(store_.Put(key_, bytes));
   if (latency != nullptr) {
-    *latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    *latency = std::chrono::duration_cast<std::chrono::microseconds>(clock_->SteadyNow() - start);
   }
   return Status::OK();
 }
 
 std::chrono::milliseconds LeaseHolder::TimeLeft() const {
   if (!held_) return milliseconds(0);
-  return ToMs(valid_until_ - Clock::now());
+  return ToMs(valid_until_ - clock_->SteadyNow());
 }
 
-Status LeaseHolder::HeldBy(const Lease& other, Clock::duration left) const {
+Status LeaseHolder::HeldBy(const Lease& other, Duration left) const {
   return FailedPrecondition(
       "ledger lease " + Quoted(key_) + " is held by writer " + Quoted(other.holder) + " (run " +
       Quoted(other.run_id) + ", epoch " + std::to_string(other.epoch) + ") for up to another " +
@@ -87,18 +77,16 @@ Status LeaseHolder::HeldBy(const Lease& other, Clock::duration left) const {
 
 Status LeaseHolder::TakenOver(const Lease& current, std::string_view how) {
   held_ = false;
-  return FailedPrecondition("fenced: ledger lease " + Quoted(key_) + " " + std::string(how) +
-                            " writer " + Quoted(current.holder) + " (run " +
-                            Quoted(current.run_id) + ", epoch " + std::to_string(current.epoch) +
-                            "); this process must stop");
+  return Fenced("fenced: ledger lease " + Quoted(key_) + " " + std::string(how) + " writer " +
+                Quoted(current.holder) + " (run " + Quoted(current.run_id) + ", epoch " +
+                std::to_string(current.epoch) + "); this process must stop");
 }
 
-Status LeaseHolder::TryAcquireOnce(uint64_t epoch, bool* won, Lease* other,
-                                   Clock::duration* other_left) {
+Status LeaseHolder::TryAcquireOnce(uint64_t epoch, bool* won, Lease* other, Duration* other_left) {
   *won = false;
   std::string bytes;
   ASSIGN_OR_RETURN(std::optional<Lease> current, Read(&bytes));
-  auto now = Clock::now();
+  auto now = clock_->SteadyNow();
   if (current && current->holder != holder_) {
     // Time the holder's lease from when we first saw this exact version: a renewal or another
     // holder rewrites the object, which starts the observation over.
@@ -121,11 +109,11 @@ Status LeaseHolder::TryAcquireOnce(uint64_t epoch, bool* won, Lease* other,
   mine.nonce = NewRandomId();
   mine.run_id = run_id_;
   mine.epoch = epoch;
-  mine.acquired_at_ms = WallClockMs();
+  mine.acquired_at_ms = clock_->WallNowMs();
   mine.expires_at_ms = mine.acquired_at_ms + options_.ttl.count();
   mine.ttl_ms = options_.ttl.count();
   std::chrono::microseconds latency{0};
-  auto written_from = Clock::now();  // ours counts from before the write
+  auto written_from = clock_->SteadyNow();  // ours counts from before the write
   RETURN_IF_ERROR(Write(mine, &latency));
   milliseconds settle = options_.settle;
   if (settle.count() <= 0) {
@@ -133,13 +121,13 @@ Status LeaseHolder::TryAcquireOnce(uint64_t epoch, bool* won, Lease* other,
                       std::chrono::duration_cast<milliseconds>(2 * latency) + milliseconds(1));
   }
   last_settle_ = settle;
-  std::this_thread::sleep_for(settle);
+  clock_->SleepFor(settle);
   ASSIGN_OR_RETURN(std::optional<Lease> back, Read(&bytes));
   if (!back || back->nonce != mine.nonce) {
     if (back) {
       *other = *back;
       observed_bytes_ = bytes;
-      observed_at_ = Clock::now();
+      observed_at_ = clock_->SteadyNow();
       *other_left = options_.ttl + options_.max_clock_skew;
     }
     return Status::OK();  // another writer wrote after us: it holds the lease
@@ -154,17 +142,17 @@ Status LeaseHolder::TryAcquireOnce(uint64_t epoch, bool* won, Lease* other,
 }
 
 Status LeaseHolder::Acquire(uint64_t epoch) {
-  auto deadline = Clock::now() + Wait();
+  auto deadline = clock_->SteadyNow() + Wait();
   for (;;) {
     bool won = false;
     Lease other;
-    Clock::duration other_left{};
+    Duration other_left{};
     RETURN_IF_ERROR(TryAcquireOnce(epoch, &won, &other, &other_left));
     if (won) {
       CrashPoint<"ledger:lease-acquired">();
       return Status::OK();
     }
-    auto now = Clock::now();
+    auto now = clock_->SteadyNow();
     if (now >= deadline) {
       if (other.holder.empty()) {
         return FailedPrecondition("ledger lease " + Quoted(key_) +
@@ -175,7 +163,7 @@ Status LeaseHolder::Acquire(uint64_t epoch) {
     // Poll until the holder's lease could have expired, at most a second at a time.
     auto nap = std::clamp(ToMs(other_left), milliseconds(10), milliseconds(1000));
     nap = std::min(nap, ToMs(deadline - now) + milliseconds(1));
-    std::this_thread::sleep_for(nap);
+    clock_->SleepFor(nap);
   }
 }
 
@@ -183,14 +171,14 @@ Status LeaseHolder::Ensure() {
   if (!held_) return FailedPrecondition("ledger lease " + Quoted(key_) + " is not held");
   ASSIGN_OR_RETURN(std::optional<Lease> current, Read());
   if (current && current->nonce != nonce_) return TakenOver(*current, "was taken over by");
-  auto now = Clock::now();
+  auto now = clock_->SteadyNow();
   if (!current || now >= valid_until_) {
     // Ours is gone or may have expired: another writer may be acquiring right now, so go
     // through the full acquisition with its settle wait.
     held_ = false;
     bool won = false;
     Lease other;
-    Clock::duration other_left{};
+    Duration other_left{};
     RETURN_IF_ERROR(TryAcquireOnce(epoch_, &won, &other, &other_left));
     if (!won) return TakenOver(other, "expired and was taken over by");
     return Status::OK();
@@ -202,10 +190,10 @@ Status LeaseHolder::Ensure() {
   renewed.run_id = run_id_;
   renewed.epoch = epoch_;
   renewed.acquired_at_ms = acquired_at_ms_;
-  renewed.expires_at_ms = WallClockMs() + options_.ttl.count();
+  renewed.expires_at_ms = clock_->WallNowMs() + options_.ttl.count();
   renewed.ttl_ms = options_.ttl.count();
   CrashPoint<"ledger:before-lease-renew">();
-  auto written_from = Clock::now();
+  auto written_from = clock_->SteadyNow();
   RETURN_IF_ERROR(Write(renewed, nullptr));
   valid_until_ = written_from + options_.ttl - options_.max_clock_skew;
   CrashPoint<"ledger:after-lease-renew">();
@@ -218,13 +206,12 @@ Status LeaseHolder::Recheck() {
   if (current && current->nonce != nonce_) return TakenOver(*current, "was taken over by");
   if (!current) {
     held_ = false;
-    return FailedPrecondition("ledger lease " + Quoted(key_) +
-                              " disappeared while this process was committing; this process "
-                              "must stop");
+    return Fenced("ledger lease " + Quoted(key_) +
+                  " disappeared while this process was committing; this process must stop");
   }
-  if (Clock::now() >= valid_until_) {
+  if (clock_->SteadyNow() >= valid_until_) {
     held_ = false;
-    return FailedPrecondition(
+    return Fenced(
         "ledger lease " + Quoted(key_) +
         " ran out while this process was writing a record (the write took longer than the "
         "time left on the lease); whether that commit landed is unknown, and another writer may "
@@ -239,8 +226,8 @@ Status LeaseHolder::Release() {
   ASSIGN_OR_RETURN(std::optional<Lease> current, Read());
   if (!current || current->nonce != nonce_) return Status::OK();
   // Deleting a lease that may have expired could delete a successor's: only release a live one.
-  if (Clock::now() >= valid_until_) return Status::OK();
-  return WithRetry(retry_, [&] { return store_.Delete(key_); });
+  if (clock_->SteadyNow() >= valid_until_) return Status::OK();
+  return store_.Delete(key_);
 }
 
 }  // namespace respawn::ledger

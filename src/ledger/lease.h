@@ -5,7 +5,8 @@
 // and its record PUT: nothing the store checks fences such a writer. ledger.h states the
 // assumptions.
 //
-// Time: every decision uses this process's steady clock, never a comparison of wall clocks
+// Time: every decision uses this process's steady clock (the Clock given, util/clock.h; tests
+// pass a ManualClock), never a comparison of wall clocks
 // across machines. A holder counts its lease from just before it wrote it (minus
 // max_clock_skew). An acquirer that finds another holder's lease times it from when it first
 // saw that exact version of the lease object: only after the version stayed unchanged for the
@@ -20,7 +21,7 @@
 
 #include "ledger/record.h"
 #include "storage/store.h"
-#include "util/retry.h"
+#include "util/clock.h"
 
 namespace respawn::ledger {
 
@@ -40,10 +41,12 @@ struct LeaseOptions {
 /// One writer's claim on "<ns>/ledger/lease.json". Not thread-safe: the Ledger serializes calls.
 class LeaseHolder {
  public:
-  using Clock = std::chrono::steady_clock;
+  using Duration = Clock::SteadyTime::duration;
 
+  /// Store calls are made once (the store retries its own, store.h). `clock` times the lease,
+  /// the waits and the timestamps in the lease object.
   LeaseHolder(Store& store, std::string key, std::string holder, std::string run_id,
-              LeaseOptions options, RetryPolicy retry);
+              LeaseOptions options, std::shared_ptr<Clock> clock);
 
   /// Acquires the lease for `epoch`: read it; if another holder's lease is live (that version
   /// was first seen less than its TTL + max_clock_skew ago, on this process's clock), wait (up
@@ -54,13 +57,15 @@ class LeaseHolder {
 
   /// Before each publish: confirms (by GET) that the lease still names us, and renews it when
   /// less than half its TTL remains. If ours may have expired it is acquired anew (with the
-  /// settle wait). FailedPrecondition ("fenced: ...") naming the new holder if another writer
-  /// took it over. Crash points: "ledger:before-lease-renew", "ledger:after-lease-renew".
+  /// settle wait). FailedPrecondition with StatusDetail::kFenced naming the new holder if
+  /// another writer took it over. Crash points: "ledger:before-lease-renew",
+  /// "ledger:after-lease-renew".
   Status Ensure();
 
   /// After a record PUT: confirms (by GET) that the lease still names us and that it did not
-  /// run out while the PUT ran. FailedPrecondition otherwise ("fenced: ..." when another writer
-  /// holds it); the lease then counts as lost.
+  /// run out while the PUT ran. Otherwise the lease counts as lost: FailedPrecondition with
+  /// StatusDetail::kFenced (another writer holds it, it disappeared, or it ran out: in every
+  /// case this process must stop committing).
   Status Recheck();
 
   /// How long the lease is still ours by this process's clock (already less max_clock_skew);
@@ -83,8 +88,8 @@ class LeaseHolder {
   Status Write(const Lease& lease, std::chrono::microseconds* latency);
   /// One attempt. Not won: `other` is the holder in the way and `other_left` how long its
   /// lease may still live as observed here.
-  Status TryAcquireOnce(uint64_t epoch, bool* won, Lease* other, Clock::duration* other_left);
-  Status HeldBy(const Lease& other, Clock::duration left) const;
+  Status TryAcquireOnce(uint64_t epoch, bool* won, Lease* other, Duration* other_left);
+  Status HeldBy(const Lease& other, Duration left) const;
   Status TakenOver(const Lease& current, std::string_view how);
   std::chrono::milliseconds Wait() const;
 
@@ -93,15 +98,15 @@ class LeaseHolder {
   std::string holder_;
   std::string run_id_;
   LeaseOptions options_;
-  RetryPolicy retry_;
+  std::shared_ptr<Clock> clock_;
   uint64_t epoch_ = 0;
   bool held_ = false;
   std::string nonce_;
   int64_t acquired_at_ms_ = 0;       // wall clock, for people reading the object
-  Clock::time_point valid_until_{};  // ours ends here (this process's clock), skew deducted
+  Clock::SteadyTime valid_until_{};  // ours ends here (this process's clock), skew deducted
   // Another holder's lease as first observed: its exact bytes and when we first saw them.
   std::string observed_bytes_;
-  Clock::time_point observed_at_{};
+  Clock::SteadyTime observed_at_{};
   std::chrono::milliseconds last_settle_{0};
 };
 

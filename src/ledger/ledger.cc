@@ -69,6 +69,18 @@ Status ValidateChanges(const Changes& changes) {
   return Status::OK();
 }
 
+// Runs a commit coordinator call until it succeeds, fails with a non-retryable error, or
+// `retry` is used up. The coordinator makes one attempt per call (coordinator.h): the ledger is
+// its retry layer. (Store calls are never retried here: the store retries its own, store.h.)
+Status RetryCoordinatorCall(const RetryPolicy& retry, Clock& clock,
+                            const std::function<Status()>& call) {
+  Backoff backoff(retry, clock);
+  for (;;) {
+    Status s = call();
+    if (s.ok() || !RetryPolicy::IsRetryable(s) || !backoff.Next()) return s;
+  }
+}
+
 void Jitter(int attempt) {
   thread_local std::minstd_rand rng(std::random_device{}());
   int ceiling = std::min(50, attempt * 2);
@@ -134,6 +146,7 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(std::shared_ptr<Store> store, std::
     return InvalidArgument("ledger max_commit_attempts must be at least 1");
   }
   if (options.read_parallelism == 0) options.read_parallelism = 1;
+  if (options.clock == nullptr) options.clock = Clock::System();
   std::unique_ptr<Ledger> ledger(new Ledger(std::move(store), std::move(ns), std::move(options)));
   RETURN_IF_ERROR(ValidateKey(ledger->keys_.Lease()));
   Ledger& l = *ledger;
@@ -165,7 +178,7 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(std::shared_ptr<Store> store, std::
                                      << ": single-writer mode (the store cannot put-if-absent "
                                         "and no coordinator is configured); taking the lease");
         l.lease_ = std::make_unique<LeaseHolder>(*l.store_, l.keys_.Lease(), l.writer_id_,
-                                                 l.run_id_, l.options_.lease, l.options_.retry);
+                                                 l.run_id_, l.options_.lease, l.options_.clock);
         uint64_t next_epoch;
         {
           std::lock_guard<std::mutex> g(l.mu_);
@@ -231,18 +244,10 @@ Status CheckRecordedCommitMode(const LedgerState& state, CommitMode mode,
 // Reading
 
 Result<std::optional<std::string>> Ledger::GetOptional(const std::string& key) {
-  std::optional<std::string> out;
-  RETURN_IF_ERROR(WithRetry(options_.retry, [&]() -> Status {
-    auto r = store_->Get(key);
-    if (r.status().IsNotFound()) {
-      out.reset();
-      return Status::OK();
-    }
-    if (!r.ok()) return r.status();
-    out = std::move(r).value();
-    return Status::OK();
-  }));
-  return out;
+  Result<std::string> r = store_->Get(key);
+  if (r.status().IsNotFound()) return std::optional<std::string>();
+  if (!r.ok()) return r.status();
+  return std::optional<std::string>(std::move(r).value());
 }
 
 Result<std::optional<HeadHint>> Ledger::ReadHead() {
@@ -290,18 +295,9 @@ Result<std::vector<uint64_t>> Ledger::ListSequences(const std::string& prefix, b
 }
 
 Result<bool> Ledger::RecordExists(uint64_t sequence) {
-  std::string key = keys_.Record(sequence);
-  bool exists = false;
-  RETURN_IF_ERROR(WithRetry(options_.retry, [&]() -> Status {
-    auto r = store_->Stat(key);
-    if (r.status().IsNotFound()) {
-      exists = false;
-      return Status::OK();
-    }
-    if (!r.ok()) return r.status();
-    exists = true;
-    return Status::OK();
-  }));
+  Result<ObjectInfo> info = store_->Stat(keys_.Record(sequence));
+  if (!info.ok() && !info.status().IsNotFound()) return info.status();
+  const bool exists = info.ok();
   {
     std::lock_guard<std::mutex> g(mu_);
     ++recovery_.probes;
@@ -354,13 +350,9 @@ Status Ledger::FetchRecords(uint64_t from, uint64_t to, bool from_store, const R
     ParallelFor(n, options_.read_parallelism, [&](size_t i) {
       uint64_t seq = first + i;
       std::string key = keys_.Record(seq);
-      std::string bytes;
-      Status st = WithRetry(options_.retry, [&]() -> Status {
-        auto r = store_->Get(key);
-        if (!r.ok()) return r.status();
-        bytes = std::move(r).value();
-        return Status::OK();
-      });
+      Result<std::string> got = store_->Get(key);
+      Status st = got.status();
+      std::string bytes = got.ok() ? std::move(got).value() : std::string();
       if (st.IsNotFound()) {
         st = DataLoss("ledger record " + Quoted(key) + " is missing although record " +
                       std::to_string(to) + " exists; records were deleted out of order");
@@ -391,7 +383,7 @@ Status Ledger::FetchFromCoordinator(uint64_t from, uint64_t to, const RecordUse&
   for (uint64_t first = from; first <= to;) {
     uint64_t last = first + std::min<uint64_t>(to - first, kFetchBatch - 1);
     std::map<uint64_t, std::string> rows;
-    RETURN_IF_ERROR(WithRetry(options_.retry, [&]() -> Status {
+    RETURN_IF_ERROR(RetryCoordinatorCall(options_.retry, *options_.clock, [&]() -> Status {
       ASSIGN_OR_RETURN(rows, coordinator_->Read(Where(), first, last));
       return Status::OK();
     }));
@@ -680,7 +672,7 @@ Status Ledger::ReadForward() {
 
 Result<uint64_t> Ledger::CoordinatorLatest() {
   uint64_t latest = 0;
-  RETURN_IF_ERROR(WithRetry(options_.retry, [&]() -> Status {
+  RETURN_IF_ERROR(RetryCoordinatorCall(options_.retry, *options_.clock, [&]() -> Status {
     ASSIGN_OR_RETURN(latest, coordinator_->Latest(Where()));
     return Status::OK();
   }));
@@ -820,7 +812,7 @@ Record Ledger::NewRecord(RecordKind kind, const Changes& changes) const {
   r.epoch_owner = epoch_owner_;
   r.run_id = run_id_;
   r.commit_id = NewRandomId();
-  r.committed_at_ms = WallClockMs();
+  r.committed_at_ms = options_.clock->WallNowMs();
   r.prev = last_checksum_;
   r.changes = changes;
   if (kind == RecordKind::kClaim) r.commit_mode = std::string(CommitModeName(mode_));
@@ -865,24 +857,20 @@ Status Ledger::CheckConflicts(const Changes& changes, uint64_t base) const {
 Status Ledger::PublishIfAbsent(const std::string& key, const std::string& bytes) {
   PutOptions put;
   put.if_absent = true;
-  Backoff backoff(options_.retry);
-  for (;;) {
-    Status st = store_->Put(key, bytes, put);
-    if (st.ok()) return st;
-    if (st.IsAlreadyExists()) {
-      // Another writer's record -- or ours, from an attempt whose answer was lost (a timeout
-      // here or inside a retrying store wrapper). The bytes tell: ours has our commit id.
-      ASSIGN_OR_RETURN(std::optional<std::string> existing, GetOptional(key));
-      if (existing && *existing == bytes) return Status::OK();
-      return st;
-    }
-    if (!RetryPolicy::IsRetryable(st)) return st;
-    if (!backoff.Next()) {
-      return Unavailable("ledger " + Where() + ": publishing " + Quoted(key) +
-                         " failed and it is unknown whether it landed (" + st.ToString() +
-                         "); Refresh() shows whether the commit exists");
-    }
+  // One call: the store retries it (store.h).
+  Status st = store_->Put(key, bytes, put);
+  if (st.ok()) return st;
+  if (st.IsAlreadyExists()) {
+    // Another writer's record -- or ours, from an attempt whose answer was lost below us. Not
+    // a retry: a re-read of the outcome. The bytes tell: ours has our commit id.
+    ASSIGN_OR_RETURN(std::optional<std::string> existing, GetOptional(key));
+    if (existing && *existing == bytes) return Status::OK();
+    return st;
   }
+  if (!RetryPolicy::IsRetryable(st)) return st;
+  return Status(st.code(), "ledger " + Where() + ": publishing " + Quoted(key) +
+                               " failed and it is unknown whether it landed (" + st.ToString() +
+                               "); Refresh() shows whether the commit exists");
 }
 
 Status Ledger::PublishUnderLease(const std::string& key, const std::string& bytes) {
@@ -899,13 +887,12 @@ Status Ledger::PublishUnderLease(const std::string& key, const std::string& byte
   if (!lease.ok()) return lost(lease);
   ASSIGN_OR_RETURN(std::optional<std::string> existing, GetOptional(key));
   if (existing) return *existing == bytes ? Status::OK() : AlreadyExists(key);
-  // The PUT must land while the lease is ours: its retries stop at the time left on the lease
-  // (already less the clock-skew margin), and the lease is checked again after it.
-  RetryPolicy bounded = options_.retry;
-  bounded.deadline = std::min(bounded.deadline, lease_->TimeLeft());
-  Status put = bounded.deadline.count() > 0
-                   ? WithRetry(bounded, [&] { return store_->Put(key, bytes); })
-                   : Unavailable("no time left on the lease");
+  // The PUT must land while the lease is ours: the store's retries stop at the time left on
+  // the lease (already less the clock-skew margin), and the lease is checked again after it.
+  PutOptions bounded;
+  bounded.timeout = lease_->TimeLeft();
+  Status put = bounded.timeout.count() > 0 ? store_->Put(key, bytes, bounded)
+                                           : Unavailable("no time left on the lease");
   Status still = lease_->Recheck();
   if (!still.ok()) {
     if (put.ok()) {
@@ -927,7 +914,7 @@ Status Ledger::PublishUnderLease(const std::string& key, const std::string& byte
 
 Status Ledger::PublishToCoordinator(uint64_t sequence, const std::string& bytes) {
   const std::string ns = Where();
-  Backoff backoff(options_.retry);
+  Backoff backoff(options_.retry, *options_.clock);
   for (;;) {
     Status st = coordinator_->CreateIfAbsent(ns, sequence, bytes);
     if (st.ok()) return st;
@@ -935,7 +922,7 @@ Status Ledger::PublishToCoordinator(uint64_t sequence, const std::string& bytes)
       // Another writer's record -- or ours, from an attempt whose answer was lost (the
       // connection broke after the insert). The bytes tell: ours has our commit id.
       std::map<uint64_t, std::string> rows;
-      RETURN_IF_ERROR(WithRetry(options_.retry, [&]() -> Status {
+      RETURN_IF_ERROR(RetryCoordinatorCall(options_.retry, *options_.clock, [&]() -> Status {
         ASSIGN_OR_RETURN(rows, coordinator_->Read(ns, sequence, sequence));
         return Status::OK();
       }));
@@ -968,13 +955,10 @@ Status Ledger::WriteMirrors(const std::vector<std::pair<uint64_t, std::string>>&
   std::vector<Status> done(records.size());
   ParallelFor(records.size(), options_.read_parallelism, [&](size_t i) {
     const std::string key = keys_.Record(records[i].first);
-    done[i] = WithRetry(options_.retry, [&]() -> Status {
-      auto info = store_->Stat(key);
-      if (info.ok()) return Status::OK();
-      if (!info.status().IsNotFound()) return info.status();
-      // Every writer of this key writes the coordinator's bytes: a plain PUT is safe.
-      return store_->Put(key, records[i].second);
-    });
+    Result<ObjectInfo> info = store_->Stat(key);
+    if (info.ok()) return;
+    // Every writer of this key writes the coordinator's bytes: a plain PUT is safe.
+    done[i] = info.status().IsNotFound() ? store_->Put(key, records[i].second) : info.status();
   });
   for (size_t i = 0; i < records.size(); ++i) {
     if (records[i].first != mirrored_through_ + 1) {
@@ -992,7 +976,7 @@ void Ledger::MirrorRecord(uint64_t sequence, const std::string& bytes) {
   Status st = Status::OK();
   if (mirrored_through_ + 1 < sequence) st = EnsureMirrors(sequence - 1);
   if (st.ok()) {
-    st = WithRetry(options_.retry, [&] { return store_->Put(keys_.Record(sequence), bytes); });
+    st = store_->Put(keys_.Record(sequence), bytes);
   }
   if (st.ok()) {
     mirrored_through_ = sequence;
@@ -1037,7 +1021,7 @@ Status Ledger::WriteSnapshot() {
   ASSIGN_OR_RETURN(std::string bytes, EncodeSnapshot(snap));
   std::string key = keys_.Snapshot(snap.sequence);
   CrashPoint<"ledger:before-snapshot">();
-  RETURN_IF_ERROR(WithRetry(options_.retry, [&] { return store_->Put(key, bytes); }));
+  RETURN_IF_ERROR(store_->Put(key, bytes));
   CrashPoint<"ledger:after-snapshot">();
   std::lock_guard<std::mutex> g(mu_);
   snapshot_sequence_ = std::max(snapshot_sequence_, snap.sequence);
@@ -1053,10 +1037,10 @@ Status Ledger::WriteHead() {
     head.epoch = state_.max_epoch;
   }
   head.writer = writer_id_;
-  head.written_at_ms = WallClockMs();
+  head.written_at_ms = options_.clock->WallNowMs();
   ASSIGN_OR_RETURN(std::string bytes, EncodeHead(head));
   CrashPoint<"ledger:before-head">();
-  RETURN_IF_ERROR(WithRetry(options_.retry, [&] { return store_->Put(keys_.Head(), bytes); }));
+  RETURN_IF_ERROR(store_->Put(keys_.Head(), bytes));
   CrashPoint<"ledger:after-head">();
   return Status::OK();
 }
@@ -1175,23 +1159,23 @@ Result<std::string> Ledger::DataKey(std::string_view stage, std::string_view fin
 }
 
 Result<DataObject> Ledger::PutData(std::string_view key, std::string_view data) {
-  return ledger::PutData(*store_, key, data, options_.retry);
+  return ledger::PutData(*store_, key, data);
 }
 
 Result<DataObject> Ledger::PutDataFile(std::string_view key, const std::string& path) {
-  return ledger::PutDataFile(*store_, key, path, options_.retry);
+  return ledger::PutDataFile(*store_, key, path);
 }
 
 Result<std::string> Ledger::GetData(const DataObject& object) {
-  return ledger::GetData(*store_, object, options_.retry);
+  return ledger::GetData(*store_, object);
 }
 
 Status Ledger::GetDataToFile(const DataObject& object, const std::string& path) {
-  return ledger::GetDataToFile(*store_, object, path, options_.retry);
+  return ledger::GetDataToFile(*store_, object, path);
 }
 
 Status Ledger::VerifyData(const Entry& entry, bool checksum) {
-  return ledger::VerifyData(*store_, entry, checksum, options_.retry);
+  return ledger::VerifyData(*store_, entry, checksum);
 }
 
 Result<std::vector<std::string>> Ledger::ReferencedKeys(bool include_history) {
@@ -1273,10 +1257,10 @@ Result<LedgerGarbage> Ledger::CollectObsolete(size_t keep_snapshots) {
   if (new_floor > garbage.floor) {
     Floor f;
     f.snapshot_sequence = new_floor;
-    f.written_at_ms = WallClockMs();
+    f.written_at_ms = options_.clock->WallNowMs();
     ASSIGN_OR_RETURN(std::string bytes, EncodeFloor(f));
     CrashPoint<"ledger:before-floor">();
-    RETURN_IF_ERROR(WithRetry(options_.retry, [&] { return store_->Put(keys_.Floor(), bytes); }));
+    RETURN_IF_ERROR(store_->Put(keys_.Floor(), bytes));
     CrashPoint<"ledger:after-floor">();
     garbage.floor = new_floor;
   }
@@ -1285,7 +1269,7 @@ Result<LedgerGarbage> Ledger::CollectObsolete(size_t keep_snapshots) {
   if (mode_ == CommitMode::kCoordinator) {
     // The floor's own row stays: the coordinator's end is never below the floor.
     uint64_t deleted = 0;
-    Status st = WithRetry(options_.retry, [&]() -> Status {
+    Status st = RetryCoordinatorCall(options_.retry, *options_.clock, [&]() -> Status {
       ASSIGN_OR_RETURN(deleted, coordinator_->DeleteBelow(Where(), garbage.floor));
       return Status::OK();
     });

@@ -140,13 +140,14 @@
 //               PUT ours, wait `settle`, GET it back and hold it only if it still has our nonce;
 //      commit:  before each publish GET the lease (still ours? else fenced), renew it when less
 //               than half its time is left; HEAD record N+1 (exists => someone committed: read
-//               forward); PUT it with a retry deadline of the lease's time left (less the skew
-//               margin); GET the lease again (still ours and not run out? else stop); GET the
-//               record back and compare bytes;
+//               forward); PUT it with a time limit of the lease's time left (less the skew
+//               margin: PutOptions::timeout, so the store's retry layer stops there); GET the
+//               lease again (still ours and not run out? else stop); GET the record back and
+//               compare bytes;
 //      release: Close() deletes the lease if it is still ours and live.
 //    It is NOT safe against a zombie, and says so (README, "Commit modes"): a writer paused
 //    (GC, swap, VM freeze) between its lease check and the moment its PUT lands (a PUT in
-//    flight cannot be recalled; the store's own retries are not bounded by the lease) can
+//    flight cannot be recalled: the time limit stops retries, not an attempt on the wire) can
 //    overwrite the record of a writer that took over meanwhile. It also assumes the store's GET
 //    after a PUT returns the new bytes. When that goes wrong, the "prev" chain checksum turns
 //    the damage into DataLoss at the next recovery rather than wrong data.
@@ -185,6 +186,7 @@
 #include "ledger/lease.h"
 #include "ledger/record.h"
 #include "storage/store.h"
+#include "util/clock.h"
 #include "util/retry.h"
 
 namespace respawn::ledger {
@@ -205,9 +207,11 @@ struct LedgerOptions {
   std::string run_id;                 // "" = a random id (kJoin: must match the claimer's if set)
   uint64_t compaction_interval = 64;  // write a snapshot once this many records follow the last
   int max_commit_attempts = 64;       // publish races lost before Commit gives up (Aborted)
-  RetryPolicy retry;                  // transient store errors, per store call
-  bool list_hints = true;             // may LIST (as a hint only) when head.json is missing
-  size_t read_parallelism = 16;       // records fetched at once during recovery
+  /// Transient errors of the commit coordinator's calls. Store calls are made once: the store
+  /// retries its own (storage/store.h; OpenStore wraps a RetryStore where needed).
+  RetryPolicy retry;
+  bool list_hints = true;        // may LIST (as a hint only) when head.json is missing
+  size_t read_parallelism = 16;  // records fetched at once during recovery
   /// The commit coordinator for stores without put-if-absent (protocol 8); null: none. A
   /// read-only ledger given one reads the records from it (else from the store's mirror).
   std::shared_ptr<CommitCoordinator> coordinator;
@@ -218,6 +222,9 @@ struct LedgerOptions {
   /// lease with `single_writer` (tests: a POSIX or radosgw store standing in for Swift).
   bool force_lease = false;
   LeaseOptions lease;  // single-writer mode
+  /// Times the lease, coordinator retries and the timestamps in records (tests pass a
+  /// ManualClock). Null: the system clock.
+  std::shared_ptr<Clock> clock = Clock::System();
 };
 
 /// The commit mode a writer with `options` uses on a store with `caps` (protocol 7): put-if-
@@ -319,7 +326,7 @@ class Ledger {
   Result<std::string> DataKey(std::string_view stage, std::string_view fingerprint,
                               std::string_view file = "data") const;
 
-  // Data objects in this ledger's store (data.h), with this ledger's retry policy.
+  // Data objects in this ledger's store (data.h).
   Result<DataObject> PutData(std::string_view key, std::string_view data);
   Result<DataObject> PutDataFile(std::string_view key, const std::string& path);
   Result<std::string> GetData(const DataObject& object);

@@ -90,6 +90,9 @@ LedgerOptions CrashOptions(uint64_t compaction, Mode mode = Mode::kPutIfAbsent,
   o.lease.settle = std::chrono::milliseconds(10);
   o.lease.max_clock_skew = std::chrono::milliseconds(50);
   o.lease.wait = std::chrono::seconds(10);  // a dead child's lease must expire first
+  // Lease waits (a dead child's lease expiring, renewals) run on manual time: no test sleeps.
+  // Each process has its own clock, as each has its own steady clock.
+  o.clock = std::make_shared<ManualClock>();
   return o;
 }
 
@@ -171,7 +174,9 @@ TEST_P(CrashTest, StateIsBeforeOrAfterNeverBetween) {
   int code = RunChild([&]() -> int {
     // Compaction 1: every commit writes a snapshot, so the snapshot points are reached.
     if (c.op == Op::kOpen) ArmCrashPoint(c.point);
-    auto w = Ledger::Open(store, kNs, Opts(1));
+    LedgerOptions options = Opts(1);
+    auto* clock = static_cast<ManualClock*>(options.clock.get());
+    auto w = Ledger::Open(store, kNs, options);
     if (!w.ok()) return ChildFail("open", w.status());
     if (c.op == Op::kCollect) {
       for (int i = 0; i < 4; ++i) {
@@ -185,7 +190,7 @@ TEST_P(CrashTest, StateIsBeforeOrAfterNeverBetween) {
     }
     if (c.op == Op::kCommit) {
       if (c.point.find("lease-renew") != std::string::npos) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(350));  // past half the TTL
+        clock->Advance(std::chrono::milliseconds(350));  // past half the TTL
       }
       ArmCrashPoint(c.point);
       auto o = (*w)->PutData(new_key, new_bytes);
@@ -248,13 +253,14 @@ TEST(CrashPointCoverage, EveryReachedPointIsTested) {
                                                   : "cov";
     LedgerOptions o = CrashOptions(1, mode, coordinator_dir.path());
     o.lease.ttl = std::chrono::milliseconds(400);
+    auto* clock = static_cast<ManualClock*>(o.clock.get());
     auto w = Ledger::Open(store, ns, o);
     ASSERT_TRUE(w.ok()) << w.status().ToString();
     auto key = (*w)->DataKey("s", "f");
     ASSERT_TRUE(key.ok());
     auto obj = (*w)->PutData(*key, "x");
     ASSERT_TRUE(obj.ok());
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));  // force a lease renewal
+    clock->Advance(std::chrono::milliseconds(250));  // force a lease renewal
     ASSERT_TRUE((*w)->Commit(Upsert("s", MakeEntry("f", {*obj}))).ok());
     ASSERT_TRUE((*w)->Commit(Changes()).ok());
     ASSERT_TRUE((*w)->CollectObsolete(1).ok());

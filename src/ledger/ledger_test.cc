@@ -804,7 +804,8 @@ TEST_P(LedgerTest, RepairOfACollectedFloorSnapshot) {
 }
 
 TEST_P(LedgerTest, LostPutAnswerCommitsExactlyOnce) {
-  auto lossy = std::make_shared<LostAnswerStore>(store_, "/ledger/rec/", 3);
+  // The lost answers reach the ledger through the store's retry layer, as in production.
+  auto lossy = Retrying(std::make_shared<LostAnswerStore>(store_, "/ledger/rec/", 3));
   LedgerOptions options = Opts();
   std::shared_ptr<LostAnswerCoordinator> lossy_coordinator;
   if (coordinated()) {
@@ -941,8 +942,10 @@ TEST_P(LedgerTest, SurvivesTransientStoreErrors) {
   spec.seed = 7;
   auto chaos = std::make_shared<ChaosStore>(store_, spec);
   LedgerOptions o = Opts(LedgerMode::kWrite, 5);
-  o.retry.max_attempts = 20;
-  auto w = Ledger::Open(chaos, kNs, o);
+  RetryPolicy retry = o.retry;
+  retry.max_attempts = 20;
+  // The store's retry layer above the faults, as OpenStore puts it under chaos.
+  auto w = Ledger::Open(Retrying(chaos, retry), kNs, o);
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   std::set<std::string> committed;
   for (int i = 0; i < 60; ++i) {
@@ -963,8 +966,9 @@ TEST_P(LedgerTest, SurvivesTransientStoreErrors) {
 
 class SlowRecordPuts : public StoreWrapper {
  public:
+  using StoreWrapper::Put;
   using StoreWrapper::StoreWrapper;
-  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override {
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o) override {
     if (key.find("/ledger/rec/") != std::string_view::npos) {
       int n = ++record_puts;
       if (fail_record_puts) {
@@ -973,18 +977,21 @@ class SlowRecordPuts : public StoreWrapper {
         if (n >= kGiveUp) return InvalidArgument("test: too many record PUT attempts");
         return Unavailable("test: record PUT failed");
       }
-      std::this_thread::sleep_for(record_put_delay);
+      clock->SleepFor(record_put_delay);
     }
     return target_->Put(key, data, o);
   }
   static constexpr int kGiveUp = 1000;
+  std::shared_ptr<Clock> clock = Clock::System();  // what the delay sleeps on
   std::chrono::milliseconds record_put_delay{0};
   bool fail_record_puts = false;
   std::atomic<int> record_puts{0};
 };
 
-LedgerOptions LeaseOptionsForTest() {
+// The lease's times on `clock`: tests pass a ManualClock, so no test waits for a lease.
+LedgerOptions LeaseOptionsForTest(std::shared_ptr<ManualClock> clock) {
   LedgerOptions o = Options();
+  o.clock = std::move(clock);
   o.single_writer = true;
   o.lease.ttl = std::chrono::milliseconds(400);
   o.lease.settle = std::chrono::milliseconds(10);
@@ -997,18 +1004,19 @@ LedgerOptions LeaseOptionsForTest() {
 TEST(LeaseTest, AnotherHoldersExpiryIsTimedOnTheAcquirersOwnClock) {
   for (int64_t offset_ms : {-3'600'000, 3'600'000}) {
     SCOPED_TRACE(offset_ms < 0 ? "holder's clock an hour behind" : "an hour ahead");
+    auto clock = std::make_shared<ManualClock>();
     auto store = std::make_shared<NoConditionalPutStore>(std::make_shared<MemoryStore>());
     Lease other;
     other.holder = "other-host/1/abc";
     other.nonce = "n1";
     other.run_id = "other-run";
     other.epoch = 1;
-    other.acquired_at_ms = WallClockMs() + offset_ms;
+    other.acquired_at_ms = clock->WallNowMs() + offset_ms;
     other.expires_at_ms = other.acquired_at_ms + 400;
     other.ttl_ms = 400;
     ASSERT_TRUE(store->Put(Keys(kNs).Lease(), *EncodeLease(other)).ok());
     // Not waiting: the version was only just seen here, so it is live whatever it says.
-    LedgerOptions o = LeaseOptionsForTest();
+    LedgerOptions o = LeaseOptionsForTest(clock);
     o.lease.wait = std::chrono::milliseconds(0);
     auto refused = Ledger::Open(store, kNs, o);
     ASSERT_EQ(refused.status().code(), StatusCode::kFailedPrecondition)
@@ -1017,8 +1025,11 @@ TEST(LeaseTest, AnotherHoldersExpiryIsTimedOnTheAcquirersOwnClock) {
     // Waiting: once unchanged for its TTL (+ skew) as seen here, it is taken over -- also when
     // its wall-clock expiry is an hour in the future.
     o.lease.wait = std::chrono::seconds(30);
+    const auto before = clock->SteadyNow();
     auto w = Ledger::Open(store, kNs, o);
     ASSERT_TRUE(w.ok()) << w.status().ToString();
+    // ... and not before: taken over after TTL + skew of this process's (manual) time.
+    EXPECT_GE(clock->SteadyNow() - before, o.lease.ttl + o.lease.max_clock_skew);
     auto lease = DecodeLease("lease", store->Get(Keys(kNs).Lease()).ValueOr(""));
     ASSERT_TRUE(lease.ok());
     EXPECT_EQ(lease->holder, (*w)->writer_id());
@@ -1028,24 +1039,29 @@ TEST(LeaseTest, AnotherHoldersExpiryIsTimedOnTheAcquirersOwnClock) {
 // A renewal rewrites the lease object, which starts the observation over: a live holder that
 // keeps renewing is never taken over.
 TEST(LeaseTest, ARenewingHolderIsNotTakenOver) {
+  auto clock = std::make_shared<ManualClock>();
   auto store = std::make_shared<NoConditionalPutStore>(std::make_shared<MemoryStore>());
-  LedgerOptions o = LeaseOptionsForTest();
+  LedgerOptions o = LeaseOptionsForTest(clock);
   auto holder = Ledger::Open(store, kNs, o);
   ASSERT_TRUE(holder.ok()) << holder.status().ToString();
-  std::atomic<bool> stop{false};
-  std::thread renewer([&] {
-    for (int i = 0; !stop.load(); ++i) {
+  // While the second writer waits, the holder commits every 50 ms of (manual) time.
+  int commits = 0;
+  clock->SetSleepHook([&](std::chrono::nanoseconds d) {
+    for (auto left = d; left.count() > 0; left -= std::chrono::milliseconds(50)) {
+      clock->Advance(std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(50)));
       // Each commit renews the lease once less than half of it is left.
-      Status st = (*holder)->Commit(Upsert("k" + std::to_string(i), MakeEntry("f"))).status();
+      Status st =
+          (*holder)->Commit(Upsert("k" + std::to_string(commits++), MakeEntry("f"))).status();
       if (!st.ok()) ADD_FAILURE() << st.ToString();
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
   LedgerOptions other = o;
   other.lease.wait = std::chrono::milliseconds(1500);  // several TTLs
+  const auto before = clock->SteadyNow();
   auto second = Ledger::Open(store, kNs, other);
-  stop = true;
-  renewer.join();
+  clock->SetSleepHook(nullptr);
+  EXPECT_GE(clock->SteadyNow() - before, other.lease.wait);  // it did wait that long
+  EXPECT_GE(commits, 1500 / 50);
   ASSERT_EQ(second.status().code(), StatusCode::kFailedPrecondition) << second.status().ToString();
   EXPECT_NE(second.status().message().find((*holder)->writer_id()), std::string::npos);
 }
@@ -1053,9 +1069,11 @@ TEST(LeaseTest, ARenewingHolderIsNotTakenOver) {
 // A record PUT that outlasts the time left on the lease does not count: the writer stops
 // (its lease may have passed to another writer meanwhile).
 TEST(LeaseTest, ARecordPutThatOutlastsTheLeaseStopsTheWriter) {
+  auto clock = std::make_shared<ManualClock>();
   auto slow = std::make_shared<SlowRecordPuts>(
       std::make_shared<NoConditionalPutStore>(std::make_shared<MemoryStore>()));
-  auto w = Ledger::Open(slow, kNs, LeaseOptionsForTest());
+  slow->clock = clock;
+  auto w = Ledger::Open(slow, kNs, LeaseOptionsForTest(clock));
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   ASSERT_TRUE((*w)->Commit(Upsert("fast", MakeEntry("f"))).ok());
   slow->record_put_delay = std::chrono::milliseconds(500);  // longer than the whole TTL
@@ -1067,24 +1085,26 @@ TEST(LeaseTest, ARecordPutThatOutlastsTheLeaseStopsTheWriter) {
             StatusCode::kFailedPrecondition);  // sticky
 }
 
-// Retries of a failing record PUT stop when the lease's time is up, not at the retry policy's
-// deadline (5 minutes here): with at least 5 ms between attempts, a 400 ms lease leaves room
-// for fewer than 80 of them.
+// Retries of a failing record PUT (by the store's retry layer, store.h) stop when the lease's
+// time is up, not at the retry policy's deadline (5 minutes here): with at least 5 ms between
+// attempts, a 400 ms lease leaves room for fewer than 80 of them.
 TEST(LeaseTest, RecordPutRetriesStopAtTheLeasesTimeLeft) {
+  auto clock = std::make_shared<ManualClock>();
   auto slow = std::make_shared<SlowRecordPuts>(
       std::make_shared<NoConditionalPutStore>(std::make_shared<MemoryStore>()));
-  LedgerOptions o = LeaseOptionsForTest();
-  o.retry.max_attempts = 100000;
-  o.retry.base_delay = std::chrono::milliseconds(20);
-  o.retry.max_delay = std::chrono::milliseconds(20);  // full jitter: 5..20 ms
-  o.retry.deadline = std::chrono::minutes(5);
-  auto w = Ledger::Open(slow, kNs, o);
+  LedgerOptions o = LeaseOptionsForTest(clock);
+  RetryPolicy retry;
+  retry.max_attempts = 100000;
+  retry.base_delay = std::chrono::milliseconds(20);
+  retry.max_delay = std::chrono::milliseconds(20);  // full jitter: 5..20 ms
+  retry.deadline = std::chrono::minutes(5);
+  auto w = Ledger::Open(std::make_shared<RetryStore>(slow, retry, clock), kNs, o);
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   slow->fail_record_puts = true;
   auto st = (*w)->Commit(Upsert("x", MakeEntry("f")));
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.status().code(), StatusCode::kInvalidArgument) << st.status().ToString();
-  EXPECT_GT(slow->record_puts.load(), 1);
+  EXPECT_GT(slow->record_puts.load(), 2);  // the claim's, then more than one attempt
   EXPECT_LT(slow->record_puts.load(), SlowRecordPuts::kGiveUp)
       << "retries were not bounded by the lease";
 }

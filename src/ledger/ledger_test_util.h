@@ -17,6 +17,8 @@
 #include "ledger/ledger.h"
 #include "storage/memory_store.h"
 #include "storage/posix_store.h"
+#include "storage/retry_store.h"
+#include "util/clock.h"
 #include "util/hash.h"
 
 namespace respawn::ledger::testing {
@@ -53,12 +55,14 @@ inline std::shared_ptr<Store> OpenPosix(const std::string& root) {
 /// Counts requests per operation.
 class CountingStore : public StoreWrapper {
  public:
+  using StoreWrapper::Get;
+  using StoreWrapper::Put;
   using StoreWrapper::StoreWrapper;
-  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override {
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o) override {
     ++puts;
     return target_->Put(key, data, o);
   }
-  Result<std::string> Get(std::string_view key, const GetOptions& o = {}) override {
+  Result<std::string> Get(std::string_view key, const GetOptions& o) override {
     ++gets;
     return target_->Get(key, o);
   }
@@ -101,13 +105,14 @@ class NoListStore : public StoreWrapper {
 /// A store without put-if-absent (like Swift). A conditional Put is a test failure.
 class NoConditionalPutStore : public StoreWrapper {
  public:
+  using StoreWrapper::Put;
   using StoreWrapper::StoreWrapper;
   Capabilities capabilities() const override {
     Capabilities c = target_->capabilities();
     c.put_if_absent = false;
     return c;
   }
-  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override {
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o) override {
     if (o.if_absent) {
       ADD_FAILURE() << "conditional put of " << key << " on a store without put-if-absent";
       return Unimplemented("no put-if-absent");
@@ -119,9 +124,10 @@ class NoConditionalPutStore : public StoreWrapper {
 /// The first `n` puts of keys containing `needle` land but report Unavailable (a lost answer).
 class LostAnswerStore : public StoreWrapper {
  public:
+  using StoreWrapper::Put;
   LostAnswerStore(std::shared_ptr<Store> target, std::string needle, int n)
       : StoreWrapper(std::move(target)), needle_(std::move(needle)), left_(n) {}
-  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override {
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o) override {
     Status st = target_->Put(key, data, o);
     if (st.ok() && key.find(needle_) != std::string_view::npos && left_-- > 0) {
       return Unavailable("test: the answer to the put of " + std::string(key) + " was lost");
@@ -225,6 +231,13 @@ inline RetryPolicy FastRetry() {
   r.base_delay = std::chrono::milliseconds(1);
   r.max_delay = std::chrono::milliseconds(5);
   return r;
+}
+
+/// `store` behind its retry layer, as OpenStore puts it (storage/store.h: the ledger makes each
+/// store call once). Backoff sleeps on a ManualClock, so the test does not wait.
+inline std::shared_ptr<Store> Retrying(std::shared_ptr<Store> store,
+                                       RetryPolicy policy = FastRetry()) {
+  return std::make_shared<RetryStore>(std::move(store), policy, std::make_shared<ManualClock>());
 }
 
 inline LedgerOptions Options(LedgerMode mode = LedgerMode::kWrite, uint64_t compaction = 64) {

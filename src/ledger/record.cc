@@ -6,6 +6,7 @@
 
 #include "util/hash.h"
 #include "util/strings.h"
+#include "util/json.h"
 
 namespace respawn::ledger {
 namespace {
@@ -38,9 +39,9 @@ Result<std::string> Dump(const json& j, std::string_view what) {
   try {
     return j.dump();
   } catch (const std::exception& e) {
-    return InvalidArgument("cannot encode " + std::string(what) +
-                           " as JSON (names, keys, fingerprints and metadata must be UTF-8): " +
-                           e.what());
+    return InvalidArgument(
+        "cannot encode " + std::string(what) +
+        " as JSON (names, keys, fingerprints and metadata must be UTF-8): " + e.what());
   }
 }
 
@@ -64,7 +65,7 @@ Result<json> ParseBody(std::string_view key, std::string_view bytes, std::string
   if (!j.is_object()) {
     return DataLoss("ledger object " + Quoted(key) + " body is not a JSON object");
   }
-  int format = j.value("format", 0);
+  const int format = JsonValueOr(j, "format", 0);
   if (format > kFormatVersion) {
     return FailedPrecondition("ledger object " + Quoted(key) + " has format version " +
                               std::to_string(format) + " but this respawn reads up to " +
@@ -437,7 +438,7 @@ bool ApplyRecord(const Record& r, LedgerState& state) {
     if (state.commit_mode.empty()) state.commit_mode = r.commit_mode;
     return true;
   }
-  if (r.epoch > state.max_epoch) return false;  // nobody claimed this epoch
+  if (r.epoch > state.max_epoch) return false;            // nobody claimed this epoch
   if (r.epoch_owner != state.epoch_writer) return false;  // acts under a claim that lost
   for (const auto& name : r.changes.removals) state.entries.erase(name);
   for (const auto& [name, value] : r.changes.upserts) {

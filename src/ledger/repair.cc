@@ -8,6 +8,7 @@
 
 #include "ledger/data.h"
 #include "ledger/lease.h"
+#include "util/json.h"
 
 namespace respawn::ledger {
 namespace {
@@ -33,14 +34,14 @@ std::vector<std::string> ReadableContents(const std::string& bytes) {
     return {"contents unreadable (" + std::to_string(bytes.size()) + " bytes)"};
   }
   std::vector<std::string> out;
-  const std::string kind = body.value("kind", std::string());
+  const std::string kind = JsonValueOr(body, "kind", std::string());
   if (kind == "claim") {
-    out.push_back("claim of epoch " + std::to_string(body.value("epoch", uint64_t{0})) +
-                  " by run " + body.value("run_id", std::string()));
+    out.push_back("claim of epoch " + std::to_string(JsonValueOr(body, "epoch", uint64_t{0})) +
+                  " by run " + JsonValueOr(body, "run_id", std::string()));
   }
   if (const auto it = body.find("upserts"); it != body.end() && it->is_object()) {
     for (const auto& [name, value] : it->items()) {
-      std::string fp = value.is_object() ? value.value("fingerprint", std::string()) : "";
+      std::string fp = JsonValueOr(value, "fingerprint", std::string());
       out.push_back(name + (fp.empty() ? "" : " (fingerprint " + fp + ")"));
     }
   }

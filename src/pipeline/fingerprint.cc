@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -276,10 +277,11 @@ Result<FingerprintComponents> FingerprintComponents::Parse(std::string_view text
       return Status::OK();
     };
     auto number = [&](uint64_t* out) -> Status {
-      if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) {
-        return bad("\"" + std::string(line) + "\"");
+      const char* end = value.data() + value.size();
+      auto [ptr, ec] = std::from_chars(value.data(), end, *out);
+      if (value.empty() || ec != std::errc() || ptr != end) {
+        return bad("\"" + std::string(line) + "\"");  // not digits, or out of range
       }
-      *out = std::stoull(std::string(value));
       return Status::OK();
     };
     auto named = [&](std::vector<NamedFingerprint>* out) -> Status {
@@ -372,7 +374,8 @@ std::vector<std::string> ExplainChange(const FingerprintComponents& before,
   // The SQL hashed is the one with params substituted: when only params changed, the text as
   // written did not, and the params explain the change.
   const bool only_params = before.sql_template.value != 0 &&
-                           before.sql_template == now.sql_template && !(before.params == now.params);
+                           before.sql_template == now.sql_template &&
+                           !(before.params == now.params);
   if (!(before.sql == now.sql) && !only_params) reasons.push_back("changed SQL");
   CompareNamed(before.params, now.params, "param", "removed", &reasons);
   CompareNamed(before.inputs, now.inputs, "input", "dropped", &reasons);
@@ -653,8 +656,8 @@ Result<std::vector<FingerprintComponents>> FingerprintPipeline(
     for (const DagEdge& e : node.inputs) {
       inputs.push_back({dag.node(e.from).name, out[e.from].total});
     }
-    out[v] = StageFingerprint(stage.sql, stage.params, std::move(inputs), engine_version,
-                              stage.raw_sql);
+    out[v] =
+        StageFingerprint(stage.sql, stage.params, std::move(inputs), engine_version, stage.raw_sql);
     RETURN_IF_ERROR(AddFilesRead(spec, node, file_read, &out[v]));
   }
   return out;

@@ -193,6 +193,13 @@ TEST(FingerprintTest, SerializeRoundTripsAndVerifies) {
       FingerprintComponents::Parse("respawn-fingerprint " + now + "\nbogus 1\n").status().code(),
       StatusCode::kDataLoss);
 
+  // A number too large for 64 bits is a malformed record, not an exception (std::stoull threw).
+  EXPECT_EQ(
+      FingerprintComponents::Parse("respawn-fingerprint 99999999999999999999999\n").status().code(),
+      StatusCode::kDataLoss);
+  EXPECT_EQ(FingerprintComponents::Parse("respawn-fingerprint -1\n").status().code(),
+            StatusCode::kDataLoss);
+
   // A record from a future format parses (without verification) and explains itself.
   Result<FingerprintComponents> future = FingerprintComponents::Parse(
       "respawn-fingerprint " + next + "\nkind stage\nnew_thing x\ntotal 00000000000000aa\n");

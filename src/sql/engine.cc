@@ -115,8 +115,9 @@ Status SqlErrorToStatus(duckdb_error_type type, std::string_view message) {
       return FailedPrecondition(std::move(msg));
     case DUCKDB_ERROR_OUT_OF_MEMORY:
       return FailedPrecondition(
-          msg + " (raise DatabaseOptions::memory_limit_bytes, lower threads, or make "
-                "temp_directory larger so DuckDB can spill)");
+          msg +
+          " (raise DatabaseOptions::memory_limit_bytes, lower threads, or make "
+          "temp_directory larger so DuckDB can spill)");
     case DUCKDB_ERROR_PERMISSION:
       return PermissionDenied(std::move(msg));
     case DUCKDB_ERROR_NOT_IMPLEMENTED:
@@ -209,14 +210,14 @@ Status BindParam(duckdb_prepared_statement stmt, idx_t index, const Value& v) {
       st = duckdb_bind_double(stmt, index, *v.AsDouble());
       break;
     case Value::Kind::kString:
-      st = duckdb_bind_varchar_length(stmt, index, v.string_value().data(),
-                                      v.string_value().size());
+      st =
+          duckdb_bind_varchar_length(stmt, index, v.string_value().data(), v.string_value().size());
       break;
   }
   if (st != DuckDBSuccess) {
-    return InvalidArgument("cannot bind parameter " + std::to_string(index) + " (" +
-                           v.ToString() + "): the statement has " +
-                           std::to_string(duckdb_nparams(stmt)) + " parameter(s)");
+    return InvalidArgument("cannot bind parameter " + std::to_string(index) + " (" + v.ToString() +
+                           "): the statement has " + std::to_string(duckdb_nparams(stmt)) +
+                           " parameter(s)");
   }
   return Status::OK();
 }
@@ -252,7 +253,9 @@ constexpr const char* kOwnerLock = "/.owner-lock";
 // any pid namespace sharing the filesystem. Directories without the lock file are left alone.
 void SweepAbandonedTempDirectories(const std::string& dir) {
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+  // Incremented with an error_code: the range-for's operator++ throws.
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::filesystem::directory_entry& entry = *it;
     const std::string name = entry.path().filename().string();
     if (name.rfind("respawn-duckdb-", 0) != 0) continue;
     const std::string lock = entry.path().string() + kOwnerLock;
@@ -342,8 +345,8 @@ Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options)
     std::error_code ec;
     std::filesystem::create_directories(options.temp_directory, ec);
     if (ec) {
-      return FailedPrecondition("cannot create DuckDB temp_directory " +
-                                options.temp_directory + ": " + ec.message());
+      return FailedPrecondition("cannot create DuckDB temp_directory " + options.temp_directory +
+                                ": " + ec.message());
     }
     db->temp_directory_ = options.temp_directory;
     while (db->temp_directory_.size() > 1 && db->temp_directory_.back() == '/') {
@@ -371,8 +374,8 @@ Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options)
       {"autoinstall_known_extensions", "false"},
       {"autoload_known_extensions", "false"},
       {"temp_directory", db->temp_directory_},
-      {"memory_limit", std::to_string(std::max<uint64_t>(1, db->memory_limit_bytes_ / kMiB)) +
-                           "MiB"},
+      {"memory_limit",
+       std::to_string(std::max<uint64_t>(1, db->memory_limit_bytes_ / kMiB)) + "MiB"},
   };
   if (options.threads > 0) settings.emplace_back("threads", std::to_string(options.threads));
   settings.insert(settings.end(), options.settings.begin(), options.settings.end());
@@ -385,8 +388,8 @@ Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options)
 
   std::string path = options.path;
   char* error = nullptr;
-  duckdb_state st = duckdb_open_ext(path.empty() ? nullptr : path.c_str(), &db->db_,
-                                    config.get(), &error);
+  duckdb_state st =
+      duckdb_open_ext(path.empty() ? nullptr : path.c_str(), &db->db_, config.get(), &error);
   if (st != DuckDBSuccess) {
     Status status = MessageError(error);
     if (error != nullptr) duckdb_free(error);
@@ -400,8 +403,8 @@ Result<std::unique_ptr<Database>> Database::Open(const DatabaseOptions& options)
 Database::~Database() {
   int open = open_connections_.load();
   if (open != 0) {
-    RESPAWN_LOG(kError, "Database destroyed with " << open
-                                                   << " open Connection(s): a bug in the caller");
+    RESPAWN_LOG(kError,
+                "Database destroyed with " << open << " open Connection(s): a bug in the caller");
   }
   if (db_ != nullptr) duckdb_close(&db_);
   if (owns_temp_directory_) {
@@ -409,8 +412,8 @@ Database::~Database() {
     std::filesystem::remove_all(temp_directory_, ec);
     if (lock_fd_ >= 0) ::close(lock_fd_);
     if (ec) {
-      RESPAWN_LOG(kWarn, "cannot remove DuckDB temp directory " << temp_directory_ << ": "
-                                                                << ec.message());
+      RESPAWN_LOG(
+          kWarn, "cannot remove DuckDB temp directory " << temp_directory_ << ": " << ec.message());
     }
   }
 }
@@ -424,8 +427,8 @@ Result<std::unique_ptr<Connection>> Database::Connect() {
   open_connections_.fetch_add(1);
   // Progress settings are per connection: DuckDB ignores them in the database config. The order
   // matters: enabling the progress bar turns printing on, which the second SET turns off.
-  Status st = conn->Execute(
-      "SET enable_progress_bar = true; SET enable_progress_bar_print = false;");
+  Status st =
+      conn->Execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false;");
   if (!st.ok()) return st.WithContext("cannot configure a new DuckDB connection");
   return conn;
 }
@@ -474,9 +477,8 @@ Status RunStatement(duckdb_connection conn, std::string_view sql, const std::vec
   }
   idx_t expected = duckdb_nparams(stmt.get());
   if (expected != params.size()) {
-    return InvalidArgument("the statement has " + std::to_string(expected) +
-                           " parameter(s) but " + std::to_string(params.size()) +
-                           " value(s) were given");
+    return InvalidArgument("the statement has " + std::to_string(expected) + " parameter(s) but " +
+                           std::to_string(params.size()) + " value(s) were given");
   }
   for (size_t i = 0; i < params.size(); ++i) {
     RETURN_IF_ERROR(BindParam(stmt.get(), i + 1, params[i]));
@@ -501,10 +503,9 @@ Status Connection::Execute(std::string_view sql, const std::vector<Value>& param
 Result<Value> Connection::QueryScalar(std::string_view sql, const std::vector<Value>& params) {
   ASSIGN_OR_RETURN(QueryResult r, Query(sql, params));
   if (r.num_columns() != 1 || r.num_rows() != 1) {
-    return InvalidArgument("expected one row of one column, got " +
-                           std::to_string(r.num_rows()) + " row(s) of " +
-                           std::to_string(r.num_columns()) + " column(s) from: " +
-                           std::string(sql.substr(0, 200)));
+    return InvalidArgument("expected one row of one column, got " + std::to_string(r.num_rows()) +
+                           " row(s) of " + std::to_string(r.num_columns()) +
+                           " column(s) from: " + std::string(sql.substr(0, 200)));
   }
   return r.at(0, 0);
 }

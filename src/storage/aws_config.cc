@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -23,7 +24,8 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
   size_t digits = 0;
   while (digits < t.size() && std::isdigit(static_cast<unsigned char>(t[digits]))) ++digits;
   if (digits == 0 || digits > 15) return std::nullopt;
-  uint64_t n = std::stoull(t.substr(0, digits));
+  uint64_t n = 0;
+  std::from_chars(t.data(), t.data() + digits, n);  // at most 15 digits: always in range
   std::string unit(Trim(std::string_view(t).substr(digits)));
   if (unit.empty() || unit == "b") return n;
   if (unit == "kb" || unit == "kib") return n << 10;
@@ -122,8 +124,7 @@ AwsIni ParseAwsIni(std::string_view text) {
     }
     const bool indented = std::isspace(static_cast<unsigned char>(line[0]));
     if (trimmed.front() == '[' && trimmed.back() == ']' && !indented) {
-      section = &ini[NormalizeSectionName(
-          std::string_view(trimmed).substr(1, trimmed.size() - 2))];
+      section = &ini[NormalizeSectionName(std::string_view(trimmed).substr(1, trimmed.size() - 2))];
       nested_key.clear();
     } else if (section != nullptr) {
       size_t eq = trimmed.find('=');
@@ -199,7 +200,8 @@ Result<S3Config> S3ConfigFromEnvironmentWith(const std::string& bucket, const st
     return FailedPrecondition(
         std::string(env_key.empty() ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID") +
         " is set but " + (env_key.empty() ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY") +
-        " is not (s3://" + bucket + "): set both, or unset it to use AWS_PROFILE with "
+        " is not (s3://" + bucket +
+        "): set both, or unset it to use AWS_PROFILE with "
         "~/.aws/credentials");
   } else {
     for (const auto& [section, path] :
@@ -223,14 +225,13 @@ Result<S3Config> S3ConfigFromEnvironmentWith(const std::string& bucket, const st
   }
   if (creds.access_key_id.empty()) {
     if (explicit_profile && cred_section == nullptr && conf_section == nullptr) {
-      return FailedPrecondition("AWS_PROFILE names profile '" + profile +
-                                "', which is in neither " + credentials_path + " nor " +
-                                config_path + " (s3://" + bucket +
-                                "): add it (aws configure --profile " + profile +
-                                ") or fix AWS_PROFILE");
+      return FailedPrecondition(
+          "AWS_PROFILE names profile '" + profile + "', which is in neither " + credentials_path +
+          " nor " + config_path + " (s3://" + bucket + "): add it (aws configure --profile " +
+          profile + ") or fix AWS_PROFILE");
     }
-    for (const char* unsupported :
-         {"role_arn", "credential_process", "sso_start_url", "sso_session", "web_identity_token_file"}) {
+    for (const char* unsupported : {"role_arn", "credential_process", "sso_start_url",
+                                    "sso_session", "web_identity_token_file"}) {
       if (!ValueOf(conf_section, unsupported).empty() ||
           !ValueOf(cred_section, unsupported).empty()) {
         return FailedPrecondition(
@@ -261,8 +262,8 @@ Result<S3Config> S3ConfigFromEnvironmentWith(const std::string& bucket, const st
     if (endpoint.empty()) {
       std::string services = ValueOf(conf_section, "services");
       if (!services.empty()) {
-        endpoint = NestedValueOf(FindSection(config_file, "services " + services), "s3",
-                                 "endpoint_url");
+        endpoint =
+            NestedValueOf(FindSection(config_file, "services " + services), "s3", "endpoint_url");
       }
     }
     if (endpoint.empty()) endpoint = ValueOf(conf_section, "endpoint_url");

@@ -71,12 +71,6 @@ Result<std::set<std::string>> ParseWords(std::string_view key, std::string_view 
   return words;
 }
 
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string CrashName(std::string_view op, std::string_view when) {
   std::string name = "store:";
   name += op;
@@ -190,11 +184,18 @@ Result<ChaosSpec> ParseChaosSpec(std::string_view spec) {
   return out;
 }
 
-ChaosStore::ChaosStore(std::shared_ptr<Store> target, ChaosSpec spec)
+ChaosStore::ChaosStore(std::shared_ptr<Store> target, ChaosSpec spec, std::shared_ptr<Clock> clock)
     : StoreWrapper(std::move(target)),
       spec_(std::move(spec)),
+      clock_(clock != nullptr ? std::move(clock) : Clock::System()),
       rng_(spec_.seed != 0 ? spec_.seed : std::random_device{}()) {
   if (spec_.errors.empty()) spec_.errors.insert("unavailable");
+}
+
+int64_t ChaosStore::SteadyMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             clock_->SteadyNow().time_since_epoch())
+      .count();
 }
 
 Capabilities ChaosStore::capabilities() const {
@@ -237,7 +238,7 @@ Status ChaosStore::Before(std::string_view op, std::string_view what) {
   CrashPoint(CrashName(op, "before"));
   if (!Selected(op)) return Status::OK();
   if (spec_.latency_ms > 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(spec_.latency_ms));
+    clock_->SleepFor(std::chrono::milliseconds(spec_.latency_ms));
   }
   std::lock_guard<std::mutex> lock(mu_);
   return MaybeInjectLocked(what);
@@ -450,7 +451,7 @@ Result<DeleteResult> ChaosStore::DeleteMany(const std::vector<std::string>& keys
   std::vector<std::string> forward;
   if (Selected("delete")) {
     if (spec_.latency_ms > 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(spec_.latency_ms));
+      clock_->SleepFor(std::chrono::milliseconds(spec_.latency_ms));
     }
     std::lock_guard<std::mutex> lock(mu_);
     for (const std::string& key : keys) {

@@ -33,6 +33,7 @@
 #include <utility>
 
 #include "storage/store.h"
+#include "util/clock.h"
 
 namespace respawn {
 
@@ -56,17 +57,30 @@ Result<ChaosSpec> ParseChaosSpec(std::string_view spec);
 
 class ChaosStore : public StoreWrapper {
  public:
-  ChaosStore(std::shared_ptr<Store> target, ChaosSpec spec);
+  using StoreWrapper::Get;
+  using StoreWrapper::GetToFile;
+  using StoreWrapper::Put;
+  using StoreWrapper::PutFile;
+
+  /// Latency sleeps and listing lag are timed on `clock` (tests pass a ManualClock).
+  ChaosStore(std::shared_ptr<Store> target, ChaosSpec spec,
+             std::shared_ptr<Clock> clock = Clock::System());
 
   /// Listing lag makes listing inconsistent, whatever the target says; put_if_absent=off takes
   /// put-if-absent away.
   Capabilities capabilities() const override;
 
-  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override;
-  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o = {}) override;
-  Result<std::string> Get(std::string_view key, const GetOptions& o = {}) override;
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o) override;
+  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o) override;
+  Result<std::string> Get(std::string_view key, const GetOptions& o) override;
   Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t length) override;
-  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o = {}) override;
+  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o) override;
+  /// Always "": reading or writing the file behind an object directly would bypass the faults,
+  /// latency and crash points this store injects.
+  std::string LocalPath(std::string_view key) const override {
+    (void)key;
+    return "";
+  }
   Result<ObjectInfo> Stat(std::string_view key) override;
   Result<ListPage> List(const ListOptions& o) override;
   Status Delete(std::string_view key) override;
@@ -111,7 +125,10 @@ class ChaosStore : public StoreWrapper {
   /// Drops bookkeeping older than the lag. REQUIRES: mu_ held.
   void PruneLocked(int64_t now_ms);
 
+  int64_t SteadyMs() const;
+
   ChaosSpec spec_;
+  std::shared_ptr<Clock> clock_;
   mutable std::mutex mu_;
   std::mt19937_64 rng_;                                  // GUARDED_BY(mu_)
   uint64_t injected_ = 0;                                // GUARDED_BY(mu_)

@@ -73,6 +73,7 @@ class ChaosStoreTest : public ::testing::Test {
   }
 
   std::shared_ptr<MemoryStore> memory_ = std::make_shared<MemoryStore>();
+  std::shared_ptr<ManualClock> clock_ = std::make_shared<ManualClock>();  // listing lag's time
 };
 
 TEST_F(ChaosStoreTest, ErrorRateIsRoughlyHonoured) {
@@ -182,10 +183,9 @@ TEST_F(ChaosStoreTest, DeleteManyFailsSomeKeys) {
 }
 
 TEST_F(ChaosStoreTest, AddsLatency) {
-  ChaosStore store(memory_, Spec("latency_ms=30"));
-  auto start = std::chrono::steady_clock::now();
+  ChaosStore store(memory_, Spec("latency_ms=30"), clock_);
   EXPECT_TRUE(store.Stat("none").status().IsNotFound());
-  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(30));
+  EXPECT_EQ(clock_->slept(), std::chrono::milliseconds(30));
 }
 
 TEST_F(ChaosStoreTest, CapabilitiesReportLaggingListings) {
@@ -222,13 +222,13 @@ constexpr int kLagMs = 800;
 
 TEST_F(ChaosStoreTest, ListLagHidesFreshWrites) {
   ASSERT_TRUE(memory_->Put("old", "o").ok());
-  ChaosStore store(memory_, Spec("list_lag_ms=" + std::to_string(kLagMs)));
+  ChaosStore store(memory_, Spec("list_lag_ms=" + std::to_string(kLagMs)), clock_);
   ASSERT_TRUE(store.Put("new1", "a").ok());
   ASSERT_TRUE(store.Put("new2", "b").ok());
   EXPECT_EQ(ListKeys(store), std::vector<std::string>{"old"});
   // Reads of a hidden key work: only listings lag.
   EXPECT_EQ(*store.Get("new1"), "a");
-  std::this_thread::sleep_for(std::chrono::milliseconds(kLagMs + 100));
+  clock_->Advance(std::chrono::milliseconds(kLagMs + 1));
   EXPECT_EQ(ListKeys(store), (std::vector<std::string>{"new1", "new2", "old"}));
   EXPECT_EQ(ChaosStorePeer::Bookkeeping(store), 0u);  // expired entries are dropped
 }
@@ -237,7 +237,7 @@ TEST_F(ChaosStoreTest, ListLagKeepsShowingFreshDeletes) {
   ASSERT_TRUE(memory_->Put("a", "aaa").ok());
   ASSERT_TRUE(memory_->Put("b", "bb").ok());
   ASSERT_TRUE(memory_->Put("c", "c").ok());
-  ChaosStore store(memory_, Spec("list_lag_ms=" + std::to_string(kLagMs)));
+  ChaosStore store(memory_, Spec("list_lag_ms=" + std::to_string(kLagMs)), clock_);
   ASSERT_TRUE(store.Delete("a").ok());
   ASSERT_TRUE(store.DeleteMany({"c"}).ok());
   EXPECT_TRUE(store.Stat("a").status().IsNotFound());
@@ -247,13 +247,13 @@ TEST_F(ChaosStoreTest, ListLagKeepsShowingFreshDeletes) {
   EXPECT_EQ((*listed)[0].size, 3u);  // the deleted object's last known info
   EXPECT_EQ(ListKeys(store, "a"), std::vector<std::string>{"a"});
   EXPECT_TRUE(ListKeys(store, "x").empty());
-  std::this_thread::sleep_for(std::chrono::milliseconds(kLagMs + 100));
+  clock_->Advance(std::chrono::milliseconds(kLagMs + 1));
   EXPECT_EQ(ListKeys(store), std::vector<std::string>{"b"});
 }
 
 TEST_F(ChaosStoreTest, ListLagKeepsPagesOrderedAndComplete) {
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(memory_->Put("k" + std::to_string(i), "x").ok());
-  ChaosStore store(memory_, Spec("list_lag_ms=" + std::to_string(kLagMs)));
+  ChaosStore store(memory_, Spec("list_lag_ms=" + std::to_string(kLagMs)), clock_);
   ASSERT_TRUE(store.Delete("k3").ok());
   ASSERT_TRUE(store.Delete("k7").ok());
   ASSERT_TRUE(store.Delete("k9").ok());
@@ -279,7 +279,7 @@ TEST_F(ChaosStoreTest, ListLagWithDelimiterKeepsDeletedGroups) {
   ASSERT_TRUE(memory_->Put("a/1", "x").ok());
   ASSERT_TRUE(memory_->Put("b/1", "x").ok());
   ASSERT_TRUE(memory_->Put("c", "x").ok());
-  ChaosStore store(memory_, Spec("list_lag_ms=" + std::to_string(kLagMs)));
+  ChaosStore store(memory_, Spec("list_lag_ms=" + std::to_string(kLagMs)), clock_);
   ASSERT_TRUE(store.Delete("b/1").ok());
   ListOptions options;
   options.delimiter = "/";

@@ -12,10 +12,8 @@
 #include <filesystem>
 #include <mutex>
 
-#include "storage/posix_store.h"
 #include "util/hash.h"
 #include "util/log.h"
-#include "util/retry.h"
 #include "util/thread_pool.h"
 
 namespace respawn {
@@ -32,43 +30,6 @@ std::string Where(const Store& store, std::string_view key) {
   if (!url.empty() && url.back() != '/') url += '/';
   url += key;
   return url;
-}
-
-// The PosixStore behind `store`, looking through StoreWrapper layers; null if there is none.
-PosixStore* FindPosixStore(Store& store) {
-  Store* current = &store;
-  for (int depth = 0; current != nullptr && depth < 32; ++depth) {
-    if (auto* posix = dynamic_cast<PosixStore*>(current)) return posix;
-    auto* wrapper = dynamic_cast<StoreWrapper*>(current);
-    if (wrapper == nullptr) return nullptr;
-    current = wrapper->target().get();
-  }
-  return nullptr;
-}
-
-// True when `key` is a relative path that cannot leave the directory it is joined to: no
-// leading '/', no empty, "." or ".." segments, no NUL.
-bool IsPlainRelativeKey(std::string_view key) {
-  if (key.empty() || key.size() > 1024 || key.find('\0') != std::string_view::npos) return false;
-  size_t start = 0;
-  for (;;) {
-    size_t end = key.find('/', start);
-    std::string_view seg =
-        key.substr(start, end == std::string_view::npos ? key.size() - start : end - start);
-    if (seg.empty() || seg == "." || seg == "..") return false;
-    if (end == std::string_view::npos) return true;
-    start = end + 1;
-  }
-}
-
-// The local file that holds `key` when `store` is (a wrapper of) a PosixStore; "" otherwise.
-std::string LocalPathOf(Store& store, std::string_view key) {
-  PosixStore* posix = FindPosixStore(store);
-  if (posix == nullptr || !IsPlainRelativeKey(key)) return "";
-  std::string path = posix->root();
-  if (path.empty() || path.back() != '/') path += '/';
-  path += key;
-  return path;
 }
 
 Status LocalError(std::string_view what, const std::string& path, int err) {
@@ -294,8 +255,8 @@ Result<uint64_t> CopyInMemory(CopyJob& job, const CopyItem& item) {
 
 Result<uint64_t> CopyStreamed(CopyJob& job, const CopyItem& item, ObjectMeter& meter) {
   const std::string temp_dir = TempDir(job.options());
-  const std::string src_path = LocalPathOf(job.src(), item.src_key);
-  const std::string dst_path = LocalPathOf(job.dst(), item.dst_key);
+  const std::string src_path = job.src().LocalPath(item.src_key);
+  const std::string dst_path = job.dst().LocalPath(item.dst_key);
   TempFile temp;
   std::string written;  // the local file whose bytes are now the destination object's
   if (!src_path.empty()) {
@@ -342,7 +303,7 @@ Result<uint64_t> CopyStreamed(CopyJob& job, const CopyItem& item, ObjectMeter& m
 
 bool IsSameObject(Store& src, Store& dst, const CopyItem& item) {
   if (item.src_key != item.dst_key) {
-    std::string a = LocalPathOf(src, item.src_key), b = LocalPathOf(dst, item.dst_key);
+    std::string a = src.LocalPath(item.src_key), b = dst.LocalPath(item.dst_key);
     if (a.empty() || b.empty()) return false;
     return std::filesystem::path(a).lexically_normal() ==
            std::filesystem::path(b).lexically_normal();
@@ -350,9 +311,9 @@ bool IsSameObject(Store& src, Store& dst, const CopyItem& item) {
   return &src == &dst || src.Url() == dst.Url();
 }
 
-bool WorthAnotherAttempt(const Status& s) {
-  return RetryPolicy::IsRetryable(s) || s.code() == StatusCode::kDataLoss;
-}
+// A copy whose bytes did not verify is made again; a store call that failed is not: the store's
+// own retry layer (store.h) has retried it already.
+bool WorthAnotherAttempt(const Status& s) { return s.code() == StatusCode::kDataLoss; }
 
 }  // namespace
 

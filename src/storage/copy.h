@@ -4,15 +4,16 @@
 // How an object moves:
 // - below `stream_threshold` bytes: Get into memory, then Put;
 // - at or above it, streamed through a file so it never sits in memory whole: when either side
-//   is a PosixStore (found through any StoreWrapper layers) its file is used directly
-//   (dst.PutFile(src file) or src.GetToFile(dst file)); otherwise src.GetToFile into a temporary
-//   file under `temp_dir`, then dst.PutFile from it (S3 uses multipart on both legs).
-//   The direct-file shortcut bypasses the wrappers of the PosixStore side only.
+//   has a local file for the object (Store::LocalPath: POSIX, through wrappers that forward
+//   it; the chaos store does not) that file is used directly (dst.PutFile(src file) or
+//   src.GetToFile(dst file)); otherwise src.GetToFile into a temporary file under `temp_dir`,
+//   then dst.PutFile from it (S3 uses multipart on both legs).
 //
 // Failures are per object: a failed object never stops the others, and is reported in
-// CopyResult::failures with its Status. Objects that fail with a retryable Status (or DataLoss
-// from verification) are copied again, up to `object_attempts` times in all; the stores' own
-// retry wrappers retry single calls below that.
+// CopyResult::failures with its Status. An object whose copy failed verification (DataLoss: the
+// bytes that arrived differ) is copied again, up to `object_attempts` times in all. A failed
+// store call is not: the stores retry their own calls (store.h), and calling again here would
+// multiply their attempts.
 //
 // Thread-safety: the stores must be safe for concurrent use (every Store is). The progress
 // callback is never called concurrently with itself.
@@ -49,7 +50,7 @@ struct CopyOptions {
   int parallelism = 8;                     // objects in flight
   uint64_t stream_threshold = 8ull << 20;  // objects at least this large go through a file
   CopyVerify verify = CopyVerify::kNone;
-  int object_attempts = 3;  // whole-object attempts for retryable failures (>= 1)
+  int object_attempts = 3;  // whole-object attempts when a copy does not verify (>= 1)
   std::string temp_dir;     // for streamed copies; "" = $TMPDIR, else /tmp
   /// Called after each object and, throttled (~20 times a second), while bytes move.
   std::function<void(const CopyProgress&)> progress;

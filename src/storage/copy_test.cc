@@ -12,8 +12,12 @@
 #include <set>
 #include <sstream>
 
+#include "storage/chaos_store.h"
 #include "storage/memory_store.h"
+#include "storage/metrics_store.h"
 #include "storage/posix_store.h"
+#include "storage/retry_store.h"
+#include "util/clock.h"
 
 namespace respawn {
 namespace {
@@ -61,21 +65,23 @@ std::unique_ptr<PosixStore> OpenPosix(const std::string& root) {
 // Fails Put/PutFile of chosen keys, either always or for the first `transient` calls.
 class FlakyStore : public StoreWrapper {
  public:
+  using StoreWrapper::Put;
+  using StoreWrapper::PutFile;
   explicit FlakyStore(std::shared_ptr<Store> target) : StoreWrapper(std::move(target)) {}
 
-  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override {
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o) override {
     RETURN_IF_ERROR(Check(key));
     if (truncate_) data = data.substr(0, data.size() / 2);
-    if (flip_ && !data.empty()) {
+    if (Flip() && !data.empty()) {
       std::string copy(data);
       copy[0] = static_cast<char>(copy[0] ^ 1);
       return target_->Put(key, copy, o);
     }
     return target_->Put(key, data, o);
   }
-  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o = {}) override {
+  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o) override {
     RETURN_IF_ERROR(Check(key));
-    if (flip_) {
+    if (Flip()) {
       std::string data = ReadFile(path);
       if (!data.empty()) data[0] = static_cast<char>(data[0] ^ 1);
       return target_->Put(key, data, o);
@@ -86,10 +92,17 @@ class FlakyStore : public StoreWrapper {
   void FailAlways(std::string key) { always_.insert(std::move(key)); }
   void FailFirst(int n) { transient_ = n; }
   void Truncate() { truncate_ = true; }
-  void FlipFirstByte() { flip_ = true; }
+  /// Flips the first byte of what the next `times` puts write (default: all of them).
+  void FlipFirstByte(int times = -1) { flip_ = times; }
   int calls() const { return calls_; }
 
  private:
+  bool Flip() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (flip_ == 0) return false;
+    if (flip_ > 0) --flip_;
+    return true;
+  }
   Status Check(std::string_view key) {
     std::lock_guard<std::mutex> lock(mu_);
     ++calls_;
@@ -108,7 +121,7 @@ class FlakyStore : public StoreWrapper {
   int transient_ = 0;
   int calls_ = 0;
   bool truncate_ = false;
-  bool flip_ = false;
+  int flip_ = 0;  // puts left to corrupt; negative: all
 };
 
 TEST(JoinKeyTest, OneSlash) {
@@ -244,6 +257,37 @@ TEST(CopyTest, PosixFilesAreUsedDirectlyBothWays) {
   EXPECT_EQ(down->bytes_copied, big.size());
 }
 
+// Store::LocalPath: POSIX has a file per valid key, the retry and metrics wrappers forward it,
+// the chaos store hides it (its faults must apply to every access), memory has none.
+TEST(CopyTest, LocalFilesAreFoundThroughWrappersButNotThroughChaos) {
+  TempDir dir;
+  const std::string root = dir.path() + "/local";
+  std::shared_ptr<Store> local = OpenPosix(root);
+  EXPECT_EQ(local->LocalPath("a/b.bin"), root + "/a/b.bin");
+  EXPECT_EQ(local->LocalPath("../escape"), "");
+  auto metered = std::make_shared<MetricsStore>(std::make_shared<RetryStore>(local, RetryPolicy()));
+  EXPECT_EQ(metered->LocalPath("a/b.bin"), root + "/a/b.bin");
+  auto chaos = std::make_shared<ChaosStore>(metered, ChaosSpec());
+  EXPECT_EQ(chaos->LocalPath("a/b.bin"), "");
+  EXPECT_EQ(MemoryStore("local-path").LocalPath("a/b.bin"), "");
+
+  // A streamed copy out of the wrapped POSIX store reads its file: no GET reaches the store.
+  const std::string big = RandomBytes(300'000, 7);
+  ASSERT_TRUE(local->Put("in/big.bin", big).ok());
+  MemoryStore remote("local-path-remote");
+  CopyOptions options;
+  options.stream_threshold = 1000;
+  auto direct = CopyObject(*metered, "in/big.bin", remote, "x/direct.bin", options);
+  ASSERT_TRUE(direct.ok() && direct->ok());
+  EXPECT_EQ(*remote.Get("x/direct.bin"), big);
+  EXPECT_EQ(metered->Snapshot().of(StoreOp::kGet).calls, 0u);
+  // Through the chaos store the copy reads the object through the stack.
+  auto through = CopyObject(*chaos, "in/big.bin", remote, "x/through.bin", options);
+  ASSERT_TRUE(through.ok() && through->ok());
+  EXPECT_EQ(*remote.Get("x/through.bin"), big);
+  EXPECT_EQ(metered->Snapshot().of(StoreOp::kGet).calls, 1u);
+}
+
 TEST(CopyTest, OddNamesBetweenDirectories) {
   TempDir dir;
   auto a = OpenPosix(dir.path() + "/a");
@@ -285,7 +329,9 @@ TEST(CopyTest, FailuresArePerKeyAndDoNotStopOthers) {
   EXPECT_EQ(r->FirstError().code(), StatusCode::kPermissionDenied);
 }
 
-TEST(CopyTest, RetryableFailuresAreCopiedAgain) {
+// A failed store call is the store's retry layer's business (store.h): the copy does not call
+// again, so attempts do not multiply.
+TEST(CopyTest, FailedStoreCallsAreRetriedOnlyByTheStore) {
   MemoryStore src("src");
   auto flaky = std::make_shared<FlakyStore>(std::make_shared<MemoryStore>("dst"));
   ASSERT_TRUE(src.Put("k", "value").ok());
@@ -294,15 +340,36 @@ TEST(CopyTest, RetryableFailuresAreCopiedAgain) {
   options.object_attempts = 3;
   auto r = CopyObject(src, "k", *flaky, "k", options);
   ASSERT_TRUE(r.ok());
-  EXPECT_TRUE(r->ok()) << r->FirstError().ToString();
-  EXPECT_EQ(flaky->calls(), 3);
+  ASSERT_EQ(r->failures.size(), 1u);
+  EXPECT_EQ(r->failures[0].second.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(flaky->calls(), 1);
 
-  flaky->FailFirst(5);
-  options.object_attempts = 2;
-  auto r2 = CopyObject(src, "k", *flaky, "k2", options);
+  // Through the store's retry layer: each failure retried once there, nowhere else.
+  RetryPolicy policy;
+  policy.max_attempts = 3;
+  auto retrying = std::make_shared<RetryStore>(flaky, policy, std::make_shared<ManualClock>());
+  flaky->FailFirst(2);
+  auto r2 = CopyObject(src, "k", *retrying, "k2", options);
   ASSERT_TRUE(r2.ok());
-  ASSERT_EQ(r2->failures.size(), 1u);
-  EXPECT_EQ(r2->failures[0].second.code(), StatusCode::kUnavailable);
+  EXPECT_TRUE(r2->ok()) << r2->FirstError().ToString();
+  EXPECT_EQ(flaky->calls(), 1 + 3);
+  EXPECT_EQ(*retrying->Get("k2"), "value");
+}
+
+// A copy that arrived with other bytes than were sent is made again.
+TEST(CopyTest, CopiesThatDoNotVerifyAreMadeAgain) {
+  MemoryStore src("src");
+  ASSERT_TRUE(src.Put("k", "value").ok());
+  auto flipping = std::make_shared<FlakyStore>(std::make_shared<MemoryStore>("dst"));
+  flipping->FlipFirstByte(1);
+  CopyOptions options;
+  options.verify = CopyVerify::kReadBack;
+  options.object_attempts = 2;
+  auto r = CopyObject(src, "k", *flipping, "k", options);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->ok()) << r->FirstError().ToString();
+  EXPECT_EQ(flipping->calls(), 2);
+  EXPECT_EQ(*flipping->Get("k"), "value");
 }
 
 TEST(CopyTest, VerificationCatchesCorruption) {

@@ -13,6 +13,11 @@ namespace respawn {
 
 class MemoryStore : public Store {
  public:
+  using Store::Get;
+  using Store::GetToFile;
+  using Store::Put;
+  using Store::PutFile;
+
   explicit MemoryStore(std::string name = "");
 
   /// The process-wide store behind "memory://name" (created on first use).
@@ -20,11 +25,11 @@ class MemoryStore : public Store {
 
   std::string Url() const override;
   Capabilities capabilities() const override;
-  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override;
-  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o = {}) override;
-  Result<std::string> Get(std::string_view key, const GetOptions& o = {}) override;
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o) override;
+  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o) override;
+  Result<std::string> Get(std::string_view key, const GetOptions& o) override;
   Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t length) override;
-  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o = {}) override;
+  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   Result<ListPage> List(const ListOptions& o) override;
   Status Delete(std::string_view key) override;

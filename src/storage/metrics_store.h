@@ -16,9 +16,9 @@ std::string_view StoreOpName(StoreOp op);
 struct OpMetrics {
   uint64_t calls = 0;
   uint64_t errors = 0;
-  uint64_t bytes = 0;        // payload bytes moved (put: written, get: read)
-  uint64_t keys = 0;         // keys touched (DeleteMany counts each key)
-  uint64_t total_us = 0;     // summed latency
+  uint64_t bytes = 0;     // payload bytes moved (put: written, get: read)
+  uint64_t keys = 0;      // keys touched (DeleteMany counts each key)
+  uint64_t total_us = 0;  // summed latency
   uint64_t max_us = 0;
 };
 
@@ -32,16 +32,21 @@ struct StoreMetrics {
 
 class MetricsStore : public StoreWrapper {
  public:
+  using StoreWrapper::Get;
+  using StoreWrapper::GetToFile;
+  using StoreWrapper::Put;
+  using StoreWrapper::PutFile;
+
   explicit MetricsStore(std::shared_ptr<Store> target);
 
   StoreMetrics Snapshot() const;
   void Reset();
 
-  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override;
-  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o = {}) override;
-  Result<std::string> Get(std::string_view key, const GetOptions& o = {}) override;
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o) override;
+  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o) override;
+  Result<std::string> Get(std::string_view key, const GetOptions& o) override;
   Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t length) override;
-  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o = {}) override;
+  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   Result<ListPage> List(const ListOptions& o) override;
   Status Delete(std::string_view key) override;

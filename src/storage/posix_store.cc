@@ -764,11 +764,14 @@ Result<std::string> PosixStore::Get(std::string_view key, const GetOptions& o) {
   return data;
 }
 
-Result<uint64_t> PosixStore::ReadTo(std::string_view key, int out_fd) {
-  RETURN_IF_ERROR(ValidatePosixKey(key));
-  const std::string path = PathOf(key);
+std::string PosixStore::LocalPath(std::string_view key) const {
+  if (!ValidatePosixKey(key).ok()) return "";
+  return PathOf(key);
+}
+
+Result<uint64_t> SendLocalFile(const std::string& path, int out_fd) {
   struct stat st;
-  ASSIGN_OR_RETURN(int fd, OpenObject(key, path, Url(), &st, &PosixStore::ErrnoStatus));
+  ASSIGN_OR_RETURN(int fd, OpenObject(path, path, "local file", &st, &PosixStore::ErrnoStatus));
   FdCloser closer(fd);
   const auto size = static_cast<uint64_t>(st.st_size);
   auto write_failed = [](int err) {
@@ -796,7 +799,7 @@ Result<uint64_t> PosixStore::ReadTo(std::string_view key, int out_fd) {
       ssize_t n = ::pread(fd, buffer.get(), kChunkBytes, static_cast<off_t>(done));
       if (n < 0) {
         if (errno == EINTR) continue;
-        return ErrnoStatus(errno, "read", path);
+        return PosixStore::ErrnoStatus(errno, "read", path);
       }
       if (n == 0) break;
       for (ssize_t off = 0; off < n;) {

@@ -25,6 +25,11 @@ struct PosixStoreOptions {
 
 class PosixStore : public Store {
  public:
+  using Store::Get;
+  using Store::GetToFile;
+  using Store::Put;
+  using Store::PutFile;
+
   /// `root` must be an absolute path (store_url.cc resolves relative ones).
   static Result<std::unique_ptr<PosixStore>> Open(const std::string& root,
                                                   const PosixStoreOptions& options = {});
@@ -33,12 +38,11 @@ class PosixStore : public Store {
 
   std::string Url() const override;
   Capabilities capabilities() const override;
-  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override;
-  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o = {}) override;
-  Result<std::string> Get(std::string_view key, const GetOptions& o = {}) override;
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o) override;
+  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o) override;
+  Result<std::string> Get(std::string_view key, const GetOptions& o) override;
   Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t length) override;
-  Status GetToFile(std::string_view key, const std::string& path,
-                   const GetOptions& o = {}) override;
+  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   Result<ListPage> List(const ListOptions& o) override;
   Status Delete(std::string_view key) override;
@@ -48,13 +52,13 @@ class PosixStore : public Store {
                                                        int64_t older_than_ms,
                                                        bool dry_run) override;
 
-  /// Writes the whole object to `out_fd` (a file, pipe or socket) in the kernel where it can
-  /// (sendfile), else through one reused buffer: `store cat` without a buffer per chunk.
-  /// Returns the bytes written; Unavailable when `out_fd` fails (EPIPE: the reader went away).
-  Result<uint64_t> ReadTo(std::string_view key, int out_fd);
+  /// root + "/" + key for a valid key (the file may not exist yet); "" for a key this store
+  /// rejects.
+  std::string LocalPath(std::string_view key) const override;
 
  private:
   friend class PosixStorePeer;  // unit tests
+  friend Result<uint64_t> SendLocalFile(const std::string& path, int out_fd);
 
   PosixStore(std::string root, PosixStoreOptions options);
 
@@ -86,5 +90,11 @@ class PosixStore : public Store {
   mutable std::mutex durable_mu_;
   mutable std::unordered_set<std::string> durable_dirs_;  // GUARDED_BY(durable_mu_)
 };
+
+/// Writes the whole local file at `path` (an object's, from Store::LocalPath) to `out_fd` (a
+/// file, pipe or socket) in the kernel where it can (sendfile), else through one reused buffer:
+/// `store cat` without a buffer per chunk. Returns the bytes written; NotFound when the file is
+/// missing, Unavailable when `out_fd` fails (EPIPE: the reader went away).
+Result<uint64_t> SendLocalFile(const std::string& path, int out_fd);
 
 }  // namespace respawn

@@ -35,8 +35,8 @@ Status GaveUp(const Status& last, int attempts) {
 // Runs `call` until it succeeds, fails with a status that is not retryable, or the policy's
 // attempts or deadline run out.
 template <typename Call>
-auto RetryCall(const RetryPolicy& policy, Call&& call) -> decltype(call()) {
-  Backoff backoff(policy);
+auto RetryCall(const RetryPolicy& policy, Clock& clock, Call&& call) -> decltype(call()) {
+  Backoff backoff(policy, clock);
   for (;;) {
     auto result = call();
     if (result.ok() || !RetryPolicy::IsRetryable(StatusOf(result))) return result;
@@ -44,10 +44,17 @@ auto RetryCall(const RetryPolicy& policy, Call&& call) -> decltype(call()) {
   }
 }
 
+// The policy for one put: its deadline capped by the call's own time limit.
+RetryPolicy ForCall(RetryPolicy policy, const PutOptions& o) {
+  if (o.timeout.count() > 0) policy.deadline = std::min(policy.deadline, o.timeout);
+  return policy;
+}
+
 }  // namespace
 
-RetryStore::RetryStore(std::shared_ptr<Store> target, RetryPolicy policy)
-    : StoreWrapper(std::move(target)), policy_(policy) {}
+RetryStore::RetryStore(std::shared_ptr<Store> target, RetryPolicy policy,
+                       std::shared_ptr<Clock> clock)
+    : StoreWrapper(std::move(target)), policy_(policy), clock_(std::move(clock)) {}
 
 Result<bool> RetryStore::StoredObjectMatches(std::string_view key, uint64_t size,
                                              const std::function<bool(std::string_view)>& chunk,
@@ -81,7 +88,7 @@ Status RetryStore::ResolveAmbiguousPut(std::string_view key, const Status& alrea
 }
 
 Status RetryStore::Put(std::string_view key, std::string_view data, const PutOptions& o) {
-  Backoff backoff(policy_);
+  Backoff backoff(ForCall(policy_, o), *clock_);
   bool ambiguous = false;  // an earlier attempt failed in a way that may have written the object
   for (;;) {
     Status s = target_->Put(key, data, o);
@@ -105,7 +112,7 @@ Status RetryStore::Put(std::string_view key, std::string_view data, const PutOpt
 }
 
 Status RetryStore::PutFile(std::string_view key, const std::string& path, const PutOptions& o) {
-  Backoff backoff(policy_);
+  Backoff backoff(ForCall(policy_, o), *clock_);
   bool ambiguous = false;  // an earlier attempt failed in a way that may have written the object
   for (;;) {
     Status s = target_->PutFile(key, path, o);
@@ -134,31 +141,31 @@ Status RetryStore::PutFile(std::string_view key, const std::string& path, const 
 }
 
 Result<std::string> RetryStore::Get(std::string_view key, const GetOptions& o) {
-  return RetryCall(policy_, [&] { return target_->Get(key, o); });
+  return RetryCall(policy_, *clock_, [&] { return target_->Get(key, o); });
 }
 
 Result<std::string> RetryStore::GetRange(std::string_view key, uint64_t offset, uint64_t length) {
-  return RetryCall(policy_, [&] { return target_->GetRange(key, offset, length); });
+  return RetryCall(policy_, *clock_, [&] { return target_->GetRange(key, offset, length); });
 }
 
 Status RetryStore::GetToFile(std::string_view key, const std::string& path, const GetOptions& o) {
-  return RetryCall(policy_, [&] { return target_->GetToFile(key, path, o); });
+  return RetryCall(policy_, *clock_, [&] { return target_->GetToFile(key, path, o); });
 }
 
 Result<ObjectInfo> RetryStore::Stat(std::string_view key) {
-  return RetryCall(policy_, [&] { return target_->Stat(key); });
+  return RetryCall(policy_, *clock_, [&] { return target_->Stat(key); });
 }
 
 Result<ListPage> RetryStore::List(const ListOptions& o) {
-  return RetryCall(policy_, [&] { return target_->List(o); });
+  return RetryCall(policy_, *clock_, [&] { return target_->List(o); });
 }
 
 Status RetryStore::Delete(std::string_view key) {
-  return RetryCall(policy_, [&] { return target_->Delete(key); });
+  return RetryCall(policy_, *clock_, [&] { return target_->Delete(key); });
 }
 
 Result<DeleteResult> RetryStore::DeleteMany(const std::vector<std::string>& keys) {
-  Backoff backoff(policy_);
+  Backoff backoff(policy_, *clock_);
   DeleteResult total;
   std::vector<std::string> pending = keys;
   bool first_round = true;

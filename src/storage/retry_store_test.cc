@@ -64,6 +64,9 @@ class TempDir {
 // Forwards to a target, counting calls; hooks let a test script failures.
 class ScriptedStore : public StoreWrapper {
  public:
+  using StoreWrapper::Get;
+  using StoreWrapper::Put;
+  using StoreWrapper::PutFile;
   using StoreWrapper::StoreWrapper;
 
   // Called before each Put/PutFile with the 1-based put number; a status short-circuits it.
@@ -73,21 +76,21 @@ class ScriptedStore : public StoreWrapper {
 
   std::atomic<int> puts{0}, gets{0}, ranges{0}, stats{0}, delete_many_calls{0};
 
-  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override {
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o) override {
     int n = ++puts;
     if (on_put) {
       if (auto s = on_put(n, key)) return *s;
     }
     return target_->Put(key, data, o);
   }
-  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o = {}) override {
+  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o) override {
     int n = ++puts;
     if (on_put) {
       if (auto s = on_put(n, key)) return *s;
     }
     return target_->PutFile(key, path, o);
   }
-  Result<std::string> Get(std::string_view key, const GetOptions& o = {}) override {
+  Result<std::string> Get(std::string_view key, const GetOptions& o) override {
     ++gets;
     return target_->Get(key, o);
   }

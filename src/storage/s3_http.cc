@@ -42,8 +42,7 @@ std::string Seconds(int64_t ms) {
 bool RetryableCode(const std::string& code) {
   return code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" ||
          code == "ServiceUnavailable" || code == "ConditionalRequestConflict" ||
-         code == "OperationAborted" || code == "BadDigest" ||
-         code == "XAmzContentSHA256Mismatch";
+         code == "OperationAborted" || code == "BadDigest" || code == "XAmzContentSHA256Mismatch";
 }
 
 bool RetryableHttp(long status, const std::string& code) {
@@ -110,7 +109,8 @@ int64_t FileRangeBody::Read(char* buf, size_t n) {
     }
     if (r == 0) {
       error_ = DataLoss(path_ + " shrank while it was being uploaded (expected " +
-                        std::to_string(offset_ + length_) + " bytes): do not change files that "
+                        std::to_string(offset_ + length_) +
+                        " bytes): do not change files that "
                         "are being written to the store");
       return -1;
     }
@@ -132,8 +132,8 @@ bool FileSink::Write(const char* data, size_t n) {
       if (errno == EINTR) continue;
       int e = errno;
       std::string msg = "writing " + path_ + ": " + std::strerror(e);
-      error_ = (e == ENOSPC || e == EDQUOT) ? Unavailable(msg + " (free some space)")
-                                            : Internal(msg);
+      error_ =
+          (e == ENOSPC || e == EDQUOT) ? Unavailable(msg + " (free some space)") : Internal(msg);
       return false;
     }
     done += static_cast<size_t>(w);
@@ -169,16 +169,26 @@ std::string S3Response::Header(std::string_view name) const {
 std::string S3Response::Code(bool bucket_request) const {
   if (!error.code.empty()) return error.code;
   switch (status) {
-    case 301: return "PermanentRedirect";
-    case 400: return "BadRequest";
-    case 403: return "AccessDenied";
-    case 404: return bucket_request ? "NoSuchBucket" : "NoSuchKey";
-    case 405: return "MethodNotAllowed";
-    case 409: return "Conflict";
-    case 412: return "PreconditionFailed";
-    case 416: return "InvalidRange";
-    case 501: return "NotImplemented";
-    default: return "HTTP " + std::to_string(status);
+    case 301:
+      return "PermanentRedirect";
+    case 400:
+      return "BadRequest";
+    case 403:
+      return "AccessDenied";
+    case 404:
+      return bucket_request ? "NoSuchBucket" : "NoSuchKey";
+    case 405:
+      return "MethodNotAllowed";
+    case 409:
+      return "Conflict";
+    case 412:
+      return "PreconditionFailed";
+    case 416:
+      return "InvalidRange";
+    case 501:
+      return "NotImplemented";
+    default:
+      return "HTTP " + std::to_string(status);
   }
 }
 
@@ -212,7 +222,25 @@ struct Transfer {
   // first send may have reached the server (it may have stored the object and lost only the
   // answer), so more than one send makes the attempt ambiguous.
   int sends = 0;
+  // What a callback caught. libcurl is C: an exception (from a sink, a body or the caller's
+  // progress function) must not unwind through it, so the callback stops the transfer instead
+  // and the attempt fails with this.
+  std::string callback_error;
 };
+
+// Runs a callback's body; an exception becomes `t->callback_error` and the value that makes
+// libcurl stop the transfer.
+template <typename R, typename Fn>
+R Guarded(Transfer* t, R stop, Fn&& fn) noexcept {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    t->callback_error = e.what();
+  } catch (...) {
+    t->callback_error = "an exception that is not a std::exception";
+  }
+  return stop;
+}
 
 void AddProgress(Transfer* t, size_t n) {
   S3Progress* p = t->request->progress;
@@ -222,74 +250,83 @@ void AddProgress(Transfer* t, size_t n) {
   if (p->fn != nullptr && *p->fn) (*p->fn)(done, p->total);
 }
 
-size_t OnWrite(char* data, size_t size, size_t nmemb, void* user) {
+size_t OnWrite(char* data, size_t size, size_t nmemb, void* user) noexcept {
   auto* t = static_cast<Transfer*>(user);
-  size_t n = size * nmemb;
-  if (!t->status_known) {
-    long status = 0;
-    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
-    t->status_known = true;
-    t->success = status >= 200 && status < 300;
-    if (t->success && t->request->sink != nullptr) {
-      std::string length = t->response->Header("content-length");
-      if (!length.empty()) t->request->sink->SizeHint(std::strtoull(length.c_str(), nullptr, 10));
+  return Guarded(t, size_t{0}, [&]() -> size_t {
+    size_t n = size * nmemb;
+    if (!t->status_known) {
+      long status = 0;
+      curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+      t->status_known = true;
+      t->success = status >= 200 && status < 300;
+      if (t->success && t->request->sink != nullptr) {
+        std::string length = t->response->Header("content-length");
+        if (!length.empty()) t->request->sink->SizeHint(std::strtoull(length.c_str(), nullptr, 10));
+      }
     }
-  }
-  if (!t->success) {
-    if (t->response->body.size() < kMaxErrorBody) t->response->body.append(data, n);
+    if (!t->success) {
+      if (t->response->body.size() < kMaxErrorBody) t->response->body.append(data, n);
+      return n;
+    }
+    if (t->request->sink != nullptr) {
+      if (!t->request->sink->Write(data, n)) return 0;  // CURLE_WRITE_ERROR
+    } else {
+      t->response->body.append(data, n);
+    }
+    AddProgress(t, n);
     return n;
-  }
-  if (t->request->sink != nullptr) {
-    if (!t->request->sink->Write(data, n)) return 0;  // CURLE_WRITE_ERROR
-  } else {
-    t->response->body.append(data, n);
-  }
-  AddProgress(t, n);
-  return n;
+  });
 }
 
-size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
+size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) noexcept {
   auto* t = static_cast<Transfer*>(user);
-  size_t n = size * nmemb;
-  std::string_view line(data, n);
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
-  if (line.rfind("HTTP/", 0) == 0) {
-    t->response->headers.clear();  // a new response (after 100 Continue)
+  return Guarded(t, size_t{0}, [&]() -> size_t {
+    size_t n = size * nmemb;
+    std::string_view line(data, n);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+    if (line.rfind("HTTP/", 0) == 0) {
+      t->response->headers.clear();  // a new response (after 100 Continue)
+      return n;
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return n;
+    std::string name(line.substr(0, colon));
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    t->response->headers.emplace_back(std::move(name), std::string(value));
     return n;
-  }
-  size_t colon = line.find(':');
-  if (colon == std::string_view::npos) return n;
-  std::string name(line.substr(0, colon));
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  std::string_view value = line.substr(colon + 1);
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-  t->response->headers.emplace_back(std::move(name), std::string(value));
-  return n;
+  });
 }
 
-size_t OnRead(char* buf, size_t size, size_t nitems, void* user) {
+size_t OnRead(char* buf, size_t size, size_t nitems, void* user) noexcept {
   auto* t = static_cast<Transfer*>(user);
-  int64_t got = t->request->body->Read(buf, size * nitems);
-  if (got < 0) return CURL_READFUNC_ABORT;
-  AddProgress(t, static_cast<size_t>(got));
-  return static_cast<size_t>(got);
+  return Guarded(t, static_cast<size_t>(CURL_READFUNC_ABORT), [&]() -> size_t {
+    int64_t got = t->request->body->Read(buf, size * nitems);
+    if (got < 0) return CURL_READFUNC_ABORT;
+    AddProgress(t, static_cast<size_t>(got));
+    return static_cast<size_t>(got);
+  });
 }
 
-int OnSeek(void* user, curl_off_t offset, int origin) {
+int OnSeek(void* user, curl_off_t offset, int origin) noexcept {
   auto* t = static_cast<Transfer*>(user);
-  if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
-  if (offset == 0 && t->request->progress != nullptr) {
-    // libcurl rewinds to send the body again: what it sent so far does not count.
-    t->request->progress->done.fetch_sub(t->progress_bytes);
-    t->progress_bytes = 0;
-  }
-  return t->request->body->Seek(static_cast<uint64_t>(offset)) ? CURL_SEEKFUNC_OK
-                                                               : CURL_SEEKFUNC_FAIL;
+  return Guarded(t, static_cast<int>(CURL_SEEKFUNC_FAIL), [&]() -> int {
+    if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
+    if (offset == 0 && t->request->progress != nullptr) {
+      // libcurl rewinds to send the body again: what it sent so far does not count.
+      t->request->progress->done.fetch_sub(t->progress_bytes);
+      t->progress_bytes = 0;
+    }
+    return t->request->body->Seek(static_cast<uint64_t>(offset)) ? CURL_SEEKFUNC_OK
+                                                                 : CURL_SEEKFUNC_FAIL;
+  });
 }
 
 int OnPrereq(void* user, char* /*primary_ip*/, char* /*local_ip*/, int /*primary_port*/,
-             int /*local_port*/) {
+             int /*local_port*/) noexcept {
   ++static_cast<Transfer*>(user)->sends;
   return CURL_PREREQFUNC_OK;
 }
@@ -300,8 +337,8 @@ int OnPrereq(void* user, char* /*primary_ip*/, char* /*local_ip*/, int /*primary
 
 S3Http::S3Http(const S3Config& config)
     : config_(config),
-      signer_(config.credentials.access_key_id, config.credentials.secret_access_key,
-              config.region, "s3") {}
+      signer_(config.credentials.access_key_id, config.credentials.secret_access_key, config.region,
+              "s3") {}
 
 S3Http::~S3Http() {
   for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
@@ -325,10 +362,11 @@ Result<std::unique_ptr<S3Http>> S3Http::Create(const S3Config& config) {
                              "(AWS_ENDPOINT_URL)");
     }
     http->scheme_ = std::string(url.substr(0, sep));
-    for (char& c : http->scheme_) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : http->scheme_)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (http->scheme_ != "http" && http->scheme_ != "https") {
-      return InvalidArgument("S3 endpoint '" + config.endpoint + "' uses scheme '" +
-                             http->scheme_ + "': only http and https work (AWS_ENDPOINT_URL)");
+      return InvalidArgument("S3 endpoint '" + config.endpoint + "' uses scheme '" + http->scheme_ +
+                             "': only http and https work (AWS_ENDPOINT_URL)");
     }
     std::string_view rest = url.substr(sep + 3);
     size_t slash = rest.find('/');
@@ -381,7 +419,7 @@ std::string S3Http::ObjectUrl(std::string_view key) const {
   return url;
 }
 
-S3Http::Attempt S3Http::Perform(S3Request& request, int64_t budget_ms) {
+S3Http::Attempt S3Http::Perform(S3Request& request, int64_t budget_ms, bool hard_budget) {
   Attempt a;
   CURL* curl = static_cast<CURL*>(AcquireHandle());
   if (curl == nullptr) {
@@ -407,8 +445,8 @@ S3Http::Attempt S3Http::Perform(S3Request& request, int64_t budget_ms) {
   // Signed headers.
   std::string payload_hash = request.payload_hash;
   if (payload_hash.empty()) {
-    payload_hash = request.body == nullptr ? std::string(kEmptyPayloadSha256)
-                                           : std::string(kUnsignedPayload);
+    payload_hash =
+        request.body == nullptr ? std::string(kEmptyPayloadSha256) : std::string(kUnsignedPayload);
   }
   const std::string amz_date = AmzDate(std::chrono::system_clock::now());
   SigV4Request to_sign;
@@ -452,7 +490,8 @@ S3Http::Attempt S3Http::Perform(S3Request& request, int64_t budget_ms) {
   curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, OnPrereq);
   curl_easy_setopt(curl, CURLOPT_PREREQDATA, &t);
 
-  a.connect_timeout_ms = std::max<int64_t>(1, std::min<int64_t>(config_.connect_timeout.count(), budget_ms));
+  a.connect_timeout_ms =
+      std::max<int64_t>(1, std::min<int64_t>(config_.connect_timeout.count(), budget_ms));
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(a.connect_timeout_ms));
   if (request.large) {
     // Large transfers may take long; a stall of request_timeout (< 1 KiB/s) fails them.
@@ -460,8 +499,13 @@ S3Http::Attempt S3Http::Perform(S3Request& request, int64_t budget_ms) {
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, stall_s);
     a.timeout_ms = stall_s * 1000;
+    if (hard_budget) {
+      a.timeout_ms = std::min<int64_t>(a.timeout_ms, budget_ms);
+      curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(budget_ms));
+    }
   } else {
-    a.timeout_ms = std::max<int64_t>(1, std::min<int64_t>(config_.request_timeout.count(), budget_ms));
+    a.timeout_ms =
+        std::max<int64_t>(1, std::min<int64_t>(config_.request_timeout.count(), budget_ms));
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(a.timeout_ms));
   }
 
@@ -492,10 +536,18 @@ S3Http::Attempt S3Http::Perform(S3Request& request, int64_t budget_ms) {
   curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &a.request_size);
   curl_slist_free_all(header_list);
   a.sends = t.sends;
+  if (!t.callback_error.empty()) {
+    a.local = Internal("S3 " + request.method + " " + ObjectUrl(request.key) +
+                       ": stopped because a callback threw: " + t.callback_error);
+  }
 
-  if (a.curl == CURLE_ABORTED_BY_CALLBACK && request.body != nullptr && !request.body->error().ok()) {
+  if (!a.local.ok()) {
+    // set above
+  } else if (a.curl == CURLE_ABORTED_BY_CALLBACK && request.body != nullptr &&
+             !request.body->error().ok()) {
     a.local = request.body->error();
-  } else if (a.curl == CURLE_WRITE_ERROR && request.sink != nullptr && !request.sink->error().ok()) {
+  } else if (a.curl == CURLE_WRITE_ERROR && request.sink != nullptr &&
+             !request.sink->error().ok()) {
     a.local = request.sink->error();
   }
   if (a.curl == CURLE_OK) {
@@ -517,7 +569,14 @@ S3Http::Attempt S3Http::Perform(S3Request& request, int64_t budget_ms) {
 
 Result<S3Response> S3Http::Send(S3Request& request) {
   const auto start = std::chrono::steady_clock::now();
-  Backoff backoff(config_.retry);
+  RetryPolicy policy = config_.retry;
+  const bool call_limit = request.deadline != std::chrono::steady_clock::time_point::max();
+  if (call_limit) {
+    policy.deadline =
+        std::min(policy.deadline,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(request.deadline - start));
+  }
+  Backoff backoff(policy);
   bool ambiguous = false;
   for (int attempt = 1;; ++attempt) {
     if (request.body != nullptr && !request.body->Seek(0)) {
@@ -527,9 +586,11 @@ Result<S3Response> S3Http::Send(S3Request& request) {
     const int64_t elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::steady_clock::now() - start)
                                    .count();
-    const int64_t budget_ms = std::max<int64_t>(1000, config_.retry.deadline.count() - elapsed_ms);
+    // Without a call limit the last attempt still gets a second; with one, it ends in time.
+    const int64_t budget_ms =
+        std::max<int64_t>(call_limit ? 1 : 1000, policy.deadline.count() - elapsed_ms);
     RESPAWN_LOG(kDebug, "s3 request: " << request.method << " " << ObjectUrl(request.key));
-    Attempt a = Perform(request, budget_ms);
+    Attempt a = Perform(request, budget_ms, call_limit);
     if (!a.local.ok()) return a.local;
     if (a.sends > 1) {
       // libcurl resent the request after the connection died: the first may have landed.
@@ -556,13 +617,13 @@ Result<S3Response> S3Http::Send(S3Request& request) {
                             a.curl == CURLE_COULDNT_RESOLVE_HOST || a.request_size == 0 ||
                             a.response.error.code == "SlowDown";
     if (!never_sent) ambiguous = true;
-    RESPAWN_LOG(kDebug, request.method << " " << ObjectUrl(request.key) << " attempt " << attempt
-                                       << " failed ("
-                                       << (a.curl != CURLE_OK
-                                               ? std::string(curl_easy_strerror(a.curl))
-                                               : "HTTP " + std::to_string(a.response.status) +
-                                                     " " + a.response.error.code)
-                                       << "); retrying");
+    RESPAWN_LOG(kDebug, request.method
+                            << " " << ObjectUrl(request.key) << " attempt " << attempt
+                            << " failed ("
+                            << (a.curl != CURLE_OK ? std::string(curl_easy_strerror(a.curl))
+                                                   : "HTTP " + std::to_string(a.response.status) +
+                                                         " " + a.response.error.code)
+                            << "); retrying");
     if (!backoff.Next()) {
       if (a.curl != CURLE_OK) return TransportStatus(request, a, attempt);
       a.response.attempts = attempt;
@@ -584,7 +645,8 @@ Status S3Http::TransportStatus(const S3Request& request, const Attempt& a, int a
                            : a.os_errno != 0          ? std::string(std::strerror(a.os_errno))
                                                       : detail;
       return Unavailable("cannot reach " + endpoint_display_ + " (" + reason + ") for " + what +
-                         " after " + tries + ": check AWS_ENDPOINT_URL and that the server is "
+                         " after " + tries +
+                         ": check AWS_ENDPOINT_URL and that the server is "
                          "running");
     }
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -625,8 +687,8 @@ Status S3Http::TransportStatus(const S3Request& request, const Attempt& a, int a
       return InvalidArgument("S3 endpoint " + endpoint_display_ + " is unusable for " + what +
                              " (" + detail + "): fix AWS_ENDPOINT_URL");
     default:
-      return Unavailable(what + ": " + request.method + " to " + endpoint_display_ +
-                         " failed (" + detail + ") after " + tries);
+      return Unavailable(what + ": " + request.method + " to " + endpoint_display_ + " failed (" +
+                         detail + ") after " + tries);
   }
 }
 
@@ -647,9 +709,8 @@ Status S3Http::ErrorStatus(const S3Request& request, const S3Response& response)
   const std::string& source = config_.credentials.source;
   const std::string from = source.empty() ? "" : " (from " + source + ")";
   const std::string server_says = message.empty() ? "" : " (server: " + message + ")";
-  const std::string tries = response.attempts > 1
-                                ? " after " + std::to_string(response.attempts) + " attempts"
-                                : "";
+  const std::string tries =
+      response.attempts > 1 ? " after " + std::to_string(response.attempts) + " attempts" : "";
 
   if (code == "SignatureDoesNotMatch") {
     return Misconfigured(
@@ -687,8 +748,9 @@ Status S3Http::ErrorStatus(const S3Request& request, const S3Response& response)
   }
   if (code == "NoSuchKey") return NotFound(what + ": no such object");
   if (code == "NoSuchUpload") {
-    return NotFound(what + ": NoSuchUpload: the multipart upload is gone (aborted or completed "
-                           "by someone else)");
+    return NotFound(what +
+                    ": NoSuchUpload: the multipart upload is gone (aborted or completed "
+                    "by someone else)");
   }
   if (code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" ||
       code == "IllegalLocationConstraintException" || code == "TemporaryRedirect") {
@@ -701,16 +763,21 @@ Status S3Http::ErrorStatus(const S3Request& request, const S3Response& response)
   if (code == "InvalidRange") return InvalidArgument(what + ": InvalidRange" + server_says);
   if (code == "PreconditionFailed") return AlreadyExists(what + ": the object already exists");
   if (code == "ConditionalRequestConflict" || code == "OperationAborted") {
-    return Aborted(what + ": " + code + ": a concurrent conditional write to the same key won or "
-                   "is in flight" + tries + "; re-read and retry the operation");
+    return Aborted(what + ": " + code +
+                   ": a concurrent conditional write to the same key won or "
+                   "is in flight" +
+                   tries + "; re-read and retry the operation");
   }
   if (code == "NotImplemented") {
     return Unimplemented(what + ": the server at " + endpoint_display_ +
                          " does not implement this " + request.method + " request" + server_says);
   }
   if (code == "BadDigest" || code == "XAmzContentSHA256Mismatch") {
-    return DataLoss(what + ": " + code + ": the bytes the server received differ from the bytes "
-                    "sent" + tries + "; check for a corrupting proxy or a file changed while "
+    return DataLoss(what + ": " + code +
+                    ": the bytes the server received differ from the bytes "
+                    "sent" +
+                    tries +
+                    "; check for a corrupting proxy or a file changed while "
                     "uploading");
   }
   if (code == "EntityTooLarge" || code == "EntityTooSmall" || code == "InvalidArgument" ||

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -159,6 +160,9 @@ struct S3Request {
   /// A 200 may carry an <Error> document (CompleteMultipartUpload).
   bool error_in_ok = false;
   S3Progress* progress = nullptr;
+  /// The store call's time limit (PutOptions::timeout): no attempt starts after it, and each
+  /// attempt's timeouts (also a large transfer's) end by it. max(): only config.retry decides.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 struct S3Response {
@@ -209,8 +213,9 @@ class S3Http {
 
   void* AcquireHandle();  // CURL*
   void ReleaseHandle(void* handle);
-  /// One try; `budget_ms` caps its timeouts (what is left of the retry deadline).
-  Attempt Perform(S3Request& request, int64_t budget_ms);
+  /// One try; `budget_ms` caps its timeouts (what is left of the retry deadline), also a large
+  /// transfer's when `hard_budget` (the call has a time limit of its own).
+  Attempt Perform(S3Request& request, int64_t budget_ms, bool hard_budget);
   Status TransportStatus(const S3Request& request, const Attempt& attempt, int attempts) const;
 
   S3Config config_;

@@ -43,6 +43,12 @@
 namespace respawn {
 namespace {
 
+// The end of a put's time limit (PutOptions::timeout), for every request of the call.
+std::chrono::steady_clock::time_point CallDeadline(const PutOptions& o) {
+  if (o.timeout.count() <= 0) return std::chrono::steady_clock::time_point::max();
+  return std::chrono::steady_clock::now() + o.timeout;
+}
+
 constexpr uint64_t kMiB = 1ull << 20;
 constexpr uint64_t kMaxSinglePut = 5ull << 30;  // S3's limit for one PUT
 constexpr uint64_t kMinPartSize = 5 * kMiB;     // S3's minimum for all parts but the last
@@ -221,9 +227,11 @@ class S3Store::Impl {
 
   // One PUT of `data`; the raw response (the caller maps it).
   Result<S3Response> PutBytes(S3Request& req, const std::string& full, std::string_view data,
-                              bool if_absent, const std::string& content_type,
-                              S3Progress* progress) {
+                              const PutOptions& o, S3Progress* progress) {
+    const bool if_absent = o.if_absent;
+    const std::string& content_type = o.content_type;
     StringBody body(data);
+    req.deadline = CallDeadline(o);
     req.method = "PUT";
     req.key = full;
     req.body = &body;
@@ -273,8 +281,7 @@ class S3Store::Impl {
     progress.fn = &o.progress;
     progress.total = data.size();
     S3Request req;
-    ASSIGN_OR_RETURN(S3Response resp,
-                     PutBytes(req, full, data, o.if_absent, o.content_type, &progress));
+    ASSIGN_OR_RETURN(S3Response resp, PutBytes(req, full, data, o, &progress));
     return FinishPut(req, resp, o.if_absent, [&]() -> Result<bool> {
       ASSIGN_OR_RETURN(std::string stored, GetFull(full, nullptr));
       return stored == data;
@@ -303,15 +310,15 @@ class S3Store::Impl {
                                " bytes; put-if-absent on S3 is one PUT, limited to 5 GiB");
       }
     } else if (size >= config_.multipart_threshold && size > kMinPartSize) {
-      return PutFileMultipart(full, fd.get(), path, size, o.content_type, &progress);
+      return PutFileMultipart(full, fd.get(), path, size, o.content_type, CallDeadline(o),
+                              &progress);
     }
 
     if (size <= kInMemoryFileBytes) {
       std::string data;
       RETURN_IF_ERROR(ReadRange(fd.get(), path, 0, size, &data));
       S3Request req;
-      ASSIGN_OR_RETURN(S3Response resp,
-                       PutBytes(req, full, data, o.if_absent, o.content_type, &progress));
+      ASSIGN_OR_RETURN(S3Response resp, PutBytes(req, full, data, o, &progress));
       return FinishPut(req, resp, o.if_absent, [&]() -> Result<bool> {
         ASSIGN_OR_RETURN(std::string stored, GetFull(full, nullptr));
         return stored == data;
@@ -331,6 +338,7 @@ class S3Store::Impl {
     req.payload_hash = std::string(kUnsignedPayload);
     req.large = true;
     req.progress = &progress;
+    req.deadline = CallDeadline(o);
     if (!o.content_type.empty()) req.headers.emplace_back("content-type", o.content_type);
     if (o.if_absent) req.headers.emplace_back("if-none-match", "*");
     ASSIGN_OR_RETURN(S3Response resp, http_->Send(req));
@@ -354,7 +362,7 @@ class S3Store::Impl {
     req.key = full;
     req.query = {{"uploadId", upload_id}};
     Result<S3Response> resp = http_->Send(req);
-    Status s = !resp.ok()    ? resp.status()
+    Status s = !resp.ok()                          ? resp.status()
                : resp->ok() || resp->status == 404 ? Status::OK()
                                                    : http_->ErrorStatus(req, *resp);
     if (!s.ok()) {
@@ -366,8 +374,9 @@ class S3Store::Impl {
     }
   }
 
-  Status PutFileMultipart(const std::string& full, int fd, const std::string& path,
-                          uint64_t size, const std::string& content_type, S3Progress* progress) {
+  Status PutFileMultipart(const std::string& full, int fd, const std::string& path, uint64_t size,
+                          const std::string& content_type,
+                          std::chrono::steady_clock::time_point deadline, S3Progress* progress) {
     uint64_t part_size = std::max(config_.part_size, kMinPartSize);
     if ((size + part_size - 1) / part_size > kMaxParts) {
       part_size = (size + kMaxParts - 1) / kMaxParts;
@@ -379,6 +388,7 @@ class S3Store::Impl {
     create.method = "POST";
     create.key = full;
     create.query = {{"uploads", ""}};
+    create.deadline = deadline;
     if (!content_type.empty()) create.headers.emplace_back("content-type", content_type);
     ASSIGN_OR_RETURN(S3Response created, http_->Send(create));
     if (!created.ok()) return http_->ErrorStatus(create, created);
@@ -393,7 +403,7 @@ class S3Store::Impl {
       if (failed.load()) return;
       const uint64_t offset = i * part_size;
       const uint64_t length = std::min(part_size, size - offset);
-      Status s = UploadPart(full, upload_id, i + 1, fd, path, offset, length, progress,
+      Status s = UploadPart(full, upload_id, i + 1, fd, path, offset, length, deadline, progress,
                             &etags[i]);
       if (s.ok()) CrashPoint<"s3:multipart-after-part">();  // other parts still in flight
       if (!s.ok()) {
@@ -418,6 +428,7 @@ class S3Store::Impl {
     complete.payload_hash = Sha256Hex(xml);
     complete.headers.emplace_back("content-type", "application/xml");
     complete.error_in_ok = true;
+    complete.deadline = deadline;
     Result<S3Response> done = http_->Send(complete);
     if (!done.ok()) {
       AbortUpload(full, upload_id);
@@ -437,7 +448,8 @@ class S3Store::Impl {
 
   Status UploadPart(const std::string& full, const std::string& upload_id, size_t number, int fd,
                     const std::string& path, uint64_t offset, uint64_t length,
-                    S3Progress* progress, std::string* etag) {
+                    std::chrono::steady_clock::time_point deadline, S3Progress* progress,
+                    std::string* etag) {
     std::string buffer;
     std::unique_ptr<S3Body> body;
     S3Request req;
@@ -452,6 +464,7 @@ class S3Store::Impl {
     req.method = "PUT";
     req.key = full;
     req.query = {{"partNumber", std::to_string(number)}, {"uploadId", upload_id}};
+    req.deadline = deadline;
     req.body = body.get();
     req.large = true;
     req.progress = progress;
@@ -525,8 +538,7 @@ class S3Store::Impl {
     const std::string full = FullKey(key);
     auto past_end = [&](uint64_t size) {
       return InvalidArgument(http_->ObjectUrl(full) + ": offset " + std::to_string(offset) +
-                             " is past the end of the object (" + std::to_string(size) +
-                             " bytes)");
+                             " is past the end of the object (" + std::to_string(size) + " bytes)");
     };
     if (length == 0) {
       ASSIGN_OR_RETURN(ObjectInfo info, StatFull(full));
@@ -734,9 +746,8 @@ class S3Store::Impl {
     req.key = "";
     std::string prefix = config_.prefix.empty() ? o.prefix : config_.prefix + "/" + o.prefix;
     size_t max_keys = o.max_keys == 0 ? 1000 : std::min<size_t>(o.max_keys, 1000);
-    req.query = {{"list-type", "2"},
-                 {"encoding-type", "url"},
-                 {"max-keys", std::to_string(max_keys)}};
+    req.query = {
+        {"list-type", "2"}, {"encoding-type", "url"}, {"max-keys", std::to_string(max_keys)}};
     if (!prefix.empty()) req.query.emplace_back("prefix", prefix);
     if (!o.delimiter.empty()) req.query.emplace_back("delimiter", o.delimiter);
     if (!o.continuation_token.empty()) {
@@ -760,7 +771,8 @@ class S3Store::Impl {
     }
     if (listed.truncated) {
       if (listed.next_token.empty()) {
-        return Internal(Url() + ": the server said the listing is truncated but gave no "
+        return Internal(Url() +
+                        ": the server said the listing is truncated but gave no "
                         "NextContinuationToken (does it support ListObjectsV2?)");
       }
       page.next_token = std::move(listed.next_token);
@@ -1062,8 +1074,10 @@ class S3Store::Impl {
     const std::string full = FullKey(".respawn-probe-put-if-absent-" + RandomHex());
     const std::string data = "respawn put-if-absent probe";
 
+    PutOptions if_absent;
+    if_absent.if_absent = true;
     S3Request first;
-    ASSIGN_OR_RETURN(S3Response r1, PutBytes(first, full, data, true, "", nullptr));
+    ASSIGN_OR_RETURN(S3Response r1, PutBytes(first, full, data, if_absent, nullptr));
     if (r1.status == 501 || r1.error.code == "NotImplemented") {
       put_if_absent_ = kAbsent;
       return false;
@@ -1075,12 +1089,11 @@ class S3Store::Impl {
     bucket_exists_ = true;
 
     S3Request second;
-    Result<S3Response> r2 = PutBytes(second, full, data, true, "", nullptr);
+    Result<S3Response> r2 = PutBytes(second, full, data, if_absent, nullptr);
     Status cleanup = DeleteFull(full);
     if (!cleanup.ok()) {
       RESPAWN_LOG(kWarn, "could not delete the put-if-absent probe " << http_->ObjectUrl(full)
-                                                                     << ": "
-                                                                     << cleanup.ToString());
+                                                                     << ": " << cleanup.ToString());
     }
     if (!r2.ok()) return r2.status();
     bool supported;

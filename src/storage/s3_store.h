@@ -20,8 +20,9 @@ struct S3Credentials {
 
 struct S3Config {
   std::string bucket;
-  std::string prefix;    // key prefix inside the bucket ("" or ends without '/'; joined with '/')
-  std::string endpoint;  // "" = AWS (https://s3.REGION.amazonaws.com); else e.g. http://127.0.0.1:7480
+  std::string prefix;  // key prefix inside the bucket ("" or ends without '/'; joined with '/')
+  std::string
+      endpoint;  // "" = AWS (https://s3.REGION.amazonaws.com); else e.g. http://127.0.0.1:7480
   std::string region = "us-east-1";
   bool path_style = true;  // path-style for custom endpoints; virtual-hosted for AWS
   S3Credentials credentials;
@@ -49,6 +50,11 @@ Result<S3Config> S3ConfigFromEnvironment(const std::string& bucket, const std::s
 
 class S3Store : public Store {
  public:
+  using Store::Get;
+  using Store::GetToFile;
+  using Store::Put;
+  using Store::PutFile;
+
   static Result<std::unique_ptr<S3Store>> Open(S3Config config);
   ~S3Store() override;
 
@@ -58,11 +64,11 @@ class S3Store : public Store {
   /// put_if_absent is probed once (lazily, on first use or by ProbePutIfAbsent): servers that
   /// answer 501 to If-None-Match (Swift) report it as absent.
   Capabilities capabilities() const override;
-  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override;
-  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o = {}) override;
-  Result<std::string> Get(std::string_view key, const GetOptions& o = {}) override;
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o) override;
+  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o) override;
+  Result<std::string> Get(std::string_view key, const GetOptions& o) override;
   Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t length) override;
-  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o = {}) override;
+  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   Result<ListPage> List(const ListOptions& o) override;
   Status Delete(std::string_view key) override;

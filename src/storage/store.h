@@ -14,9 +14,24 @@
 //   token. A listing may lag behind writes (capabilities().consistent_listing == false):
 //   correctness must never depend on it.
 //
+// Retries live in exactly one layer per store, the one that knows the store:
+//   S3        S3Http, per HTTP request (it alone knows whether a request reached the server, and
+//             resolves an ambiguous put-if-absent by reading the object back);
+//   POSIX, memory and every other backend: RetryStore, which OpenStore puts around it.
+// Everything above the store (ledger, copy, sql, pipeline) takes a store call's answer as
+// final and never calls again with the same arguments because the call failed: retrying a
+// failed call there would multiply the attempts (6 x 6 under two deadlines). What the layers
+// above do retry is an operation of their own after a meaningful outcome: a commit that lost
+// its race (Aborted), a publish whose outcome is ambiguous re-read to learn whether it landed,
+// an object copy whose read-back did not verify. A call's time limit (PutOptions::timeout)
+// travels down to the retrying layer. Under chaos (tests), the faults are injected above the
+// backend, so OpenStore adds a RetryStore above the chaos layer for S3 too; the S3 client
+// below it keeps retrying what the network does.
+//
 // Thread-safety: every Store is safe for concurrent use by many threads.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -50,12 +65,20 @@ struct ObjectInfo {
 };
 
 /// Reports bytes moved so far out of the total (total 0 when unknown).
+/// Must not throw. If it does on S3 (called from libcurl, a C library an exception must not
+/// unwind through), the transfer stops and the call fails with Internal naming the exception.
 using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 
 struct PutOptions {
   bool if_absent = false;    // create only; AlreadyExists if the key exists
   std::string content_type;  // optional
   ProgressFn progress;       // optional, may be called from worker threads
+  /// If positive: the call gives up (with its last retryable error, or DeadlineExceeded) once
+  /// this long has passed since it started, even if the retry policy would allow more. The
+  /// retrying layer (RetryStore, the S3 client) stops retrying then and caps each attempt's own
+  /// timeouts by what is left; an attempt already in flight on POSIX or memory finishes.
+  /// Zero: the store's retry policy alone decides. Wrappers pass it through unchanged.
+  std::chrono::milliseconds timeout{0};
 };
 
 struct GetOptions {
@@ -90,6 +113,10 @@ struct DeleteResult {
   Status FirstError() const { return failed.empty() ? Status::OK() : failed.front().second; }
 };
 
+/// Backends implement the virtual functions; callers may use the convenience overloads without
+/// options. A class that overrides one of an overloaded name's virtual functions brings the
+/// others back with `using Store::Put;` (etc.), as every backend and wrapper here does. Virtual
+/// functions never take default arguments (a default would depend on the static type).
 class Store {
  public:
   virtual ~Store() = default;
@@ -99,20 +126,28 @@ class Store {
   virtual Capabilities capabilities() const = 0;
 
   /// Writes `data` as the whole object `key`.
-  virtual Status Put(std::string_view key, std::string_view data, const PutOptions& options = {}) = 0;
+  virtual Status Put(std::string_view key, std::string_view data, const PutOptions& options) = 0;
+  Status Put(std::string_view key, std::string_view data) { return Put(key, data, PutOptions()); }
   /// Writes the local file at `path` as the object `key`, streaming (large objects never sit in
   /// memory whole; S3 uses parallel multipart upload).
   virtual Status PutFile(std::string_view key, const std::string& path,
-                         const PutOptions& options = {}) = 0;
+                         const PutOptions& options) = 0;
+  Status PutFile(std::string_view key, const std::string& path) {
+    return PutFile(key, path, PutOptions());
+  }
 
-  virtual Result<std::string> Get(std::string_view key, const GetOptions& options = {}) = 0;
+  virtual Result<std::string> Get(std::string_view key, const GetOptions& options) = 0;
+  Result<std::string> Get(std::string_view key) { return Get(key, GetOptions()); }
   /// Reads `length` bytes starting at `offset` (fewer at the end of the object; an offset past
   /// the end is InvalidArgument).
   virtual Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t length) = 0;
   /// Streams the object into the local file at `path` (written under a temporary name, then
   /// renamed, so `path` never holds a partial object).
   virtual Status GetToFile(std::string_view key, const std::string& path,
-                           const GetOptions& options = {}) = 0;
+                           const GetOptions& options) = 0;
+  Status GetToFile(std::string_view key, const std::string& path) {
+    return GetToFile(key, path, GetOptions());
+  }
 
   virtual Result<ObjectInfo> Stat(std::string_view key) = 0;
   virtual Result<ListPage> List(const ListOptions& options) = 0;
@@ -133,6 +168,17 @@ class Store {
     (void)prefix, (void)older_than_ms, (void)dry_run;
     return std::vector<ObjectInfo>();
   }
+
+  /// The local file that holds (or, once written, would hold) object `key`, for stores that
+  /// keep objects as local files (POSIX): callers may read it directly (sendfile, a streamed
+  /// copy) or make it the object by writing it as GetToFile does (temporary file, rename).
+  /// "" when there is none (S3, memory), when `key` is not a valid key, or when a wrapper must
+  /// see every access (the chaos store: its faults apply to every read and write). Wrappers
+  /// forward it by default. Never does I/O.
+  virtual std::string LocalPath(std::string_view key) const {
+    (void)key;
+    return "";
+  }
 };
 
 /// Forwards every call to a wrapped store; wrappers (retry, metrics, chaos) derive from it.
@@ -140,21 +186,26 @@ class StoreWrapper : public Store {
  public:
   explicit StoreWrapper(std::shared_ptr<Store> target) : target_(std::move(target)) {}
 
+  using Store::Get;
+  using Store::GetToFile;
+  using Store::Put;
+  using Store::PutFile;
+
   std::string Url() const override { return target_->Url(); }
   Capabilities capabilities() const override { return target_->capabilities(); }
-  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override {
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o) override {
     return target_->Put(key, data, o);
   }
-  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o = {}) override {
+  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o) override {
     return target_->PutFile(key, path, o);
   }
-  Result<std::string> Get(std::string_view key, const GetOptions& o = {}) override {
+  Result<std::string> Get(std::string_view key, const GetOptions& o) override {
     return target_->Get(key, o);
   }
   Result<std::string> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
     return target_->GetRange(key, offset, length);
   }
-  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o = {}) override {
+  Status GetToFile(std::string_view key, const std::string& path, const GetOptions& o) override {
     return target_->GetToFile(key, path, o);
   }
   Result<ObjectInfo> Stat(std::string_view key) override { return target_->Stat(key); }
@@ -168,6 +219,7 @@ class StoreWrapper : public Store {
                                                        bool dry_run) override {
     return target_->SweepAbandonedWrites(prefix, older_than_ms, dry_run);
   }
+  std::string LocalPath(std::string_view key) const override { return target_->LocalPath(key); }
 
   const std::shared_ptr<Store>& target() const { return target_; }
 

@@ -1,12 +1,11 @@
 #include "util/retry.h"
 
 #include <algorithm>
-#include <thread>
 
 namespace respawn {
 
-Backoff::Backoff(const RetryPolicy& policy)
-    : policy_(policy), start_(std::chrono::steady_clock::now()), rng_(std::random_device{}()) {}
+Backoff::Backoff(const RetryPolicy& policy, Clock& clock)
+    : policy_(policy), clock_(clock), start_(clock.SteadyNow()), rng_(std::random_device{}()) {}
 
 std::chrono::milliseconds Backoff::DelayFor(int attempt) {
   // Full jitter (AWS architecture blog's recommendation): uniform in [0, min(cap, base*2^n)].
@@ -22,9 +21,9 @@ std::chrono::milliseconds Backoff::DelayFor(int attempt) {
 bool Backoff::Next() {
   if (attempts_ >= policy_.max_attempts) return false;
   auto delay = DelayFor(attempts_);
-  auto elapsed = std::chrono::steady_clock::now() - start_;
+  auto elapsed = clock_.SteadyNow() - start_;
   if (elapsed + delay > policy_.deadline) return false;
-  std::this_thread::sleep_for(delay);
+  clock_.SleepFor(delay);
   ++attempts_;
   return true;
 }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "util/clock.h"
+
 namespace respawn {
 namespace {
 
@@ -70,15 +72,17 @@ TEST(BackoffTest, RespectsDeadline) {
   policy.base_delay = milliseconds(20);
   policy.max_delay = milliseconds(20);
   policy.deadline = milliseconds(200);
-  Backoff backoff(policy);
-  auto start = std::chrono::steady_clock::now();
+  ManualClock clock;
+  Backoff backoff(policy, clock);
+  const auto start = clock.SteadyNow();
   while (backoff.Next()) {
   }
-  auto elapsed = std::chrono::steady_clock::now() - start;
-  // Next() never sleeps past the deadline.
-  EXPECT_LE(elapsed, milliseconds(200) + milliseconds(100));
-  EXPECT_GT(backoff.attempts(), 5);  // delays are 5..20 ms
-  EXPECT_LT(backoff.attempts(), 1000);
+  // Next() never sleeps past the deadline, and it sleeps on the clock it was given.
+  EXPECT_LE(clock.SteadyNow() - start, milliseconds(200));
+  EXPECT_EQ(clock.slept(), clock.SteadyNow() - start);
+  EXPECT_GT(clock.SteadyNow() - start, milliseconds(180));  // the last delay is at most 20 ms
+  EXPECT_GE(backoff.attempts(), 200 / 20);                  // delays are 5..20 ms
+  EXPECT_LE(backoff.attempts(), 200 / 5 + 1);
 }
 
 TEST(BackoffTest, DeadlineShorterThanFirstDelayMeansNoRetry) {
@@ -86,10 +90,22 @@ TEST(BackoffTest, DeadlineShorterThanFirstDelayMeansNoRetry) {
   policy.base_delay = milliseconds(400);
   policy.max_delay = milliseconds(400);
   policy.deadline = milliseconds(50);
-  Backoff backoff(policy);
-  auto start = std::chrono::steady_clock::now();
+  ManualClock clock;
+  Backoff backoff(policy, clock);
   EXPECT_FALSE(backoff.Next());
-  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(50));
+  EXPECT_EQ(clock.slept().count(), 0);
+}
+
+TEST(BackoffTest, TimeSpentInAttemptsCountsAgainstTheDeadline) {
+  RetryPolicy policy;
+  policy.max_attempts = 100;
+  policy.base_delay = milliseconds(10);
+  policy.max_delay = milliseconds(10);
+  policy.deadline = milliseconds(1000);
+  ManualClock clock;
+  Backoff backoff(policy, clock);
+  clock.Advance(milliseconds(999));  // the first attempt took this long (delays: 2..10 ms)
+  EXPECT_FALSE(backoff.Next());      // a retry could only start after the deadline
 }
 
 }  // namespace
