@@ -13,9 +13,13 @@
 #include "cli/common.h"
 #include "ledger/coordinator.h"
 #include "ledger/ledger.h"
+#include "pipeline/check.h"
 #include "pipeline/owner.h"
+#include "pipeline/pipeline_gc.h"
 #include "pipeline/runner.h"
+#include "pipeline/schema.h"
 #include "pipeline/spec.h"
+#include "pipeline/status.h"
 #include "pipeline/verify.h"
 #include "storage/memory_store.h"
 #include "storage/s3_store.h"
@@ -298,9 +302,11 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   Result<Loaded> loaded = Load(o, globals, /*open_store=*/false);
   if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
   // A mistake in the pipeline is reported before the store is opened (a local one is created).
-  if (Status checked = CheckPipeline(loaded->spec); !checked.ok()) {
-    return Fail(checked, checked.code() == StatusCode::kInvalidArgument ? Phase::kConfig
-                                                                        : Phase::kOperation);
+  Result<Dag> checked = CheckPipeline(loaded->spec);
+  if (!checked.ok()) {
+    return Fail(checked.status(), checked.status().code() == StatusCode::kInvalidArgument
+                                      ? Phase::kConfig
+                                      : Phase::kOperation);
   }
   if (InterruptScope::interrupted()) {
     PrintError("interrupted before the run started; nothing was changed");
@@ -320,6 +326,7 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   options.fresh = o.fresh;
   options.adopt = o.adopt;
   options.threads = o.threads;
+  options.checked_dag = &*checked;
   options.gc = !o.no_gc;
   options.metrics = loaded->store.metrics;
   options.interrupted = InterruptScope::flag();

@@ -133,6 +133,16 @@ Result<DataObject> PutDataFile(Store& store, std::string_view key, const std::st
   return o;
 }
 
+Result<DataObject> PutDataFile(Store& store, const DataObject& object, const std::string& path,
+                               const RetryPolicy& retry) {
+  CrashPoint<"ledger:before-data">();
+  // A plain put: the key is fresh, and on S3 only a plain put of a big file goes up multipart
+  // (put-if-absent there is one PUT).
+  RETURN_IF_ERROR(WithRetry(retry, [&] { return store.PutFile(object.key, path, {}); }));
+  CrashPoint<"ledger:after-data">();
+  return object;
+}
+
 Result<std::string> GetData(Store& store, const DataObject& object, const RetryPolicy& retry) {
   std::string data;
   RETURN_IF_ERROR(WithRetry(retry, [&]() -> Status {

@@ -39,9 +39,9 @@ Result<std::string> Dump(const json& j, std::string_view what) {
   try {
     return j.dump();
   } catch (const std::exception& e) {
-    return InvalidArgument("cannot encode " + std::string(what) +
-                           " as JSON (names, keys, fingerprints and metadata must be UTF-8): " +
-                           e.what());
+    return InvalidArgument(
+        "cannot encode " + std::string(what) +
+        " as JSON (names, keys, fingerprints and metadata must be UTF-8): " + e.what());
   }
 }
 
@@ -189,6 +189,29 @@ uint64_t Keys::SequenceOfSnapshot(std::string_view key) const {
   std::string prefix = SnapshotPrefix();
   if (key.substr(0, prefix.size()) != prefix) return 0;
   return ParseSequenceName(key.substr(prefix.size()));
+}
+
+std::optional<DataKeyParts> Keys::ParseDataKey(std::string_view key) const {
+  std::string prefix = DataPrefix();
+  if (key.substr(0, prefix.size()) != prefix) return std::nullopt;
+  std::string_view rest = key.substr(prefix.size());
+  // From the right: file, attempt, fingerprint; the stage is everything before them.
+  std::string_view segments[3];
+  for (std::string_view& segment : segments) {
+    size_t slash = rest.rfind('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size()) {
+      return std::nullopt;
+    }
+    segment = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+  }
+  DataKeyParts parts;
+  parts.file = std::string(segments[0]);
+  parts.attempt = std::string(segments[1]);
+  parts.fingerprint = std::string(segments[2]);
+  parts.stage = std::string(rest);
+  parts.run_id = parts.file.substr(0, parts.file.find('.'));
+  return parts;
 }
 
 std::string SequenceName(uint64_t sequence) {
@@ -438,7 +461,7 @@ bool ApplyRecord(const Record& r, LedgerState& state) {
     if (state.commit_mode.empty()) state.commit_mode = r.commit_mode;
     return true;
   }
-  if (r.epoch > state.max_epoch) return false;  // nobody claimed this epoch
+  if (r.epoch > state.max_epoch) return false;            // nobody claimed this epoch
   if (r.epoch_owner != state.epoch_writer) return false;  // acts under a claim that lost
   for (const auto& name : r.changes.removals) state.entries.erase(name);
   for (const auto& [name, value] : r.changes.upserts) {

@@ -463,7 +463,8 @@ std::vector<std::string> ExplainChange(const FingerprintComponents& before,
   // The SQL hashed is the one with params substituted: when only params changed, the text as
   // written did not, and the params explain the change.
   const bool only_params = before.sql_template.value != 0 &&
-                           before.sql_template == now.sql_template && !(before.params == now.params);
+                           before.sql_template == now.sql_template &&
+                           !(before.params == now.params);
   if (!(before.sql == now.sql) && !only_params) reasons.push_back("changed SQL");
   CompareNamed(before.params, now.params, "param", "removed", &reasons);
   CompareNamed(before.inputs, now.inputs, "input", "dropped", &reasons);
@@ -575,21 +576,28 @@ Result<std::vector<SourceFile>> ListLocalSourceFiles(const std::string& pattern,
   return std::move(listing.files);
 }
 
+namespace {
+
+// Size, times and identity of the local file `full` into `f`.
+Status StatSourceFile(const std::string& full, SourceFile* f) {
+  struct stat st;
+  if (::stat(full.c_str(), &st) != 0) {
+    return NotFound("cannot stat " + full + ": " + std::strerror(errno));
+  }
+  f->size = static_cast<uint64_t>(st.st_size);
+  f->mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+  f->device = static_cast<uint64_t>(st.st_dev);
+  f->inode = static_cast<uint64_t>(st.st_ino);
+  f->mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  f->ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<SourceListing> ListLocalSource(const std::string& pattern, uint64_t content_hash_limit) {
   std::vector<SourceFile> files;
-  auto stat_file = [](const std::string& full, SourceFile* f) -> Status {
-    struct stat st;
-    if (::stat(full.c_str(), &st) != 0) {
-      return NotFound("cannot stat " + full + ": " + std::strerror(errno));
-    }
-    f->size = static_cast<uint64_t>(st.st_size);
-    f->mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
-    f->device = static_cast<uint64_t>(st.st_dev);
-    f->inode = static_cast<uint64_t>(st.st_ino);
-    f->mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-    f->ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
-    return Status::OK();
-  };
+  auto stat_file = StatSourceFile;
   std::string base;
   if (!HasGlob(pattern)) {
     std::error_code ec;
@@ -746,133 +754,144 @@ Result<std::vector<FingerprintComponents>> FingerprintPipeline(
     for (const DagEdge& e : node.inputs) {
       inputs.push_back({dag.node(e.from).name, out[e.from].total});
     }
-    out[v] = StageFingerprint(stage.sql, stage.params, std::move(inputs), engine_version,
-                              stage.raw_sql);
+    out[v] =
+        StageFingerprint(stage.sql, stage.params, std::move(inputs), engine_version, stage.raw_sql);
     RETURN_IF_ERROR(AddFilesRead(spec, node, file_read, &out[v]));
   }
   return out;
 }
 
+namespace {
+
+// Past blanks and comments starting at `i` (`i` itself when there are none there).
+size_t SkipBlankOrComment(std::string_view s, size_t i) {
+  const size_t n = s.size();
+  const char c = s[i];
+  const char next = i + 1 < n ? s[i + 1] : '\0';
+  if (std::isspace(static_cast<unsigned char>(c))) return i + 1;
+  if (c == '-' && next == '-') {
+    size_t nl = s.find('\n', i);
+    return nl == std::string_view::npos ? n : nl + 1;
+  }
+  if (c != '/' || next != '*') return i;
+  int depth = 0;  // nested /* */
+  while (i < n) {
+    if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') {
+      ++depth;
+      i += 2;
+    } else if (s[i] == '*' && i + 1 < n && s[i + 1] == '/') {
+      i += 2;
+      if (--depth == 0) break;
+    } else {
+      ++i;
+    }
+  }
+  return i;
+}
+
+// A token starting with '$': $$...$$ or $tag$...$tag$ (tag: an identifier without '$'), a
+// parameter ($1, $name), or a lone '$'.
+size_t ScanDollar(std::string_view s, size_t i, SqlTokenKind* kind) {
+  const size_t n = s.size();
+  size_t j = i + 1;
+  if (j < n && !std::isdigit(static_cast<unsigned char>(s[j]))) {
+    while (j < n && IsIdentChar(s[j]) && s[j] != '$') ++j;
+  }
+  if (j < n && s[j] == '$') {
+    std::string_view tag = s.substr(i, j - i + 1);
+    size_t close = s.find(tag, j + 1);
+    *kind = SqlTokenKind::kString;
+    return close == std::string_view::npos ? n : close + tag.size();
+  }
+  j = i + 1;
+  while (j < n && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
+  *kind = j > i + 1 ? SqlTokenKind::kParameter : SqlTokenKind::kOperator;
+  return j > i + 1 ? j : i + 1;
+}
+
+size_t ScanNumber(std::string_view s, size_t i) {
+  const size_t n = s.size();
+  const bool hex = s[i] == '0' && i + 1 < n && (s[i + 1] == 'x' || s[i + 1] == 'X');
+  size_t j = i;
+  while (j < n) {
+    const char d = s[j];
+    if (std::isalnum(static_cast<unsigned char>(d)) || d == '_' || d == '.') {
+      ++j;
+    } else if ((d == '+' || d == '-') && !hex && (s[j - 1] == 'e' || s[j - 1] == 'E')) {
+      ++j;
+    } else {
+      break;
+    }
+  }
+  return j;
+}
+
+// A word, or a string with a prefix glued to its quote: E'..' (backslash escapes), X'..',
+// B'..', N'..', U&'..'.
+size_t ScanWord(std::string_view s, size_t i, SqlTokenKind* kind) {
+  const size_t n = s.size();
+  size_t j = i;
+  while (j < n && IsIdentChar(s[j])) ++j;
+  std::string_view word = s.substr(i, j - i);
+  *kind = SqlTokenKind::kString;
+  if (j < n && s[j] == '\'' && word.size() == 1 && std::strchr("eExXbBnN", word[0])) {
+    return ScanQuoted(s, j, word[0] == 'e' || word[0] == 'E');
+  }
+  if (j + 1 < n && s[j] == '&' && s[j + 1] == '\'' && (word == "U" || word == "u")) {
+    return ScanQuoted(s, j + 1, false);
+  }
+  *kind = SqlTokenKind::kWord;
+  return j;
+}
+
+size_t ScanOperator(std::string_view s, size_t i) {
+  const size_t n = s.size();
+  size_t j = i;
+  while (j < n && IsOperatorChar(s[j])) {
+    const char after = j + 1 < n ? s[j + 1] : '\0';
+    if (j > i && ((s[j] == '-' && after == '-') || (s[j] == '/' && after == '*'))) break;
+    ++j;
+  }
+  return j;
+}
+
+// The end of the token starting at `i` (not a blank or comment), and its kind.
+size_t ScanToken(std::string_view s, size_t i, SqlTokenKind* kind) {
+  const char c = s[i];
+  const char next = i + 1 < s.size() ? s[i + 1] : '\0';
+  if (c == '\'' || c == '"') {
+    *kind = c == '\'' ? SqlTokenKind::kString : SqlTokenKind::kQuotedIdentifier;
+    return ScanQuoted(s, i, false);
+  }
+  if (c == '$') return ScanDollar(s, i, kind);
+  if (std::isdigit(static_cast<unsigned char>(c)) ||
+      (c == '.' && std::isdigit(static_cast<unsigned char>(next)))) {
+    *kind = SqlTokenKind::kNumber;
+    return ScanNumber(s, i);
+  }
+  if (IsIdentStart(c)) return ScanWord(s, i, kind);
+  if (IsOperatorChar(c)) {
+    *kind = SqlTokenKind::kOperator;
+    return ScanOperator(s, i);
+  }
+  *kind = SqlTokenKind::kPunctuation;
+  return i + 1;
+}
+
+}  // namespace
+
 std::vector<SqlToken> TokenizeSql(std::string_view s) {
   std::vector<SqlToken> out;
-  const size_t n = s.size();
   size_t i = 0;
-  auto push = [&](SqlTokenKind kind, size_t start, size_t end) {
-    out.push_back({kind, s.substr(start, end - start), start});
-  };
-  while (i < n) {
-    const char c = s[i];
-    const char next = i + 1 < n ? s[i + 1] : '\0';
-    if (std::isspace(static_cast<unsigned char>(c))) {
-      ++i;
+  while (i < s.size()) {
+    if (size_t skipped = SkipBlankOrComment(s, i); skipped != i) {
+      i = skipped;
       continue;
     }
-    if (c == '-' && next == '-') {
-      size_t nl = s.find('\n', i);
-      i = nl == std::string_view::npos ? n : nl + 1;
-      continue;
-    }
-    if (c == '/' && next == '*') {
-      int depth = 0;
-      while (i < n) {
-        if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') {
-          ++depth;
-          i += 2;
-        } else if (s[i] == '*' && i + 1 < n && s[i + 1] == '/') {
-          i += 2;
-          if (--depth == 0) break;
-        } else {
-          ++i;
-        }
-      }
-      continue;
-    }
-    const size_t start = i;
-    if (c == '\'') {
-      i = ScanQuoted(s, i, false);
-      push(SqlTokenKind::kString, start, i);
-      continue;
-    }
-    if (c == '"') {
-      i = ScanQuoted(s, i, false);
-      push(SqlTokenKind::kQuotedIdentifier, start, i);
-      continue;
-    }
-    if (c == '$') {
-      // $$...$$ or $tag$...$tag$ (tag: an identifier without '$').
-      size_t j = i + 1;
-      if (j < n && !std::isdigit(static_cast<unsigned char>(s[j]))) {
-        while (j < n && IsIdentChar(s[j]) && s[j] != '$') ++j;
-      }
-      if (j < n && s[j] == '$') {
-        std::string_view tag = s.substr(i, j - i + 1);
-        size_t close = s.find(tag, j + 1);
-        i = close == std::string_view::npos ? n : close + tag.size();
-        push(SqlTokenKind::kString, start, i);
-        continue;
-      }
-      j = i + 1;
-      while (j < n && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
-      if (j > i + 1) {
-        i = j;
-        push(SqlTokenKind::kParameter, start, i);
-      } else {
-        ++i;
-        push(SqlTokenKind::kOperator, start, i);
-      }
-      continue;
-    }
-    if (std::isdigit(static_cast<unsigned char>(c)) ||
-        (c == '.' && std::isdigit(static_cast<unsigned char>(next)))) {
-      const bool hex = c == '0' && (next == 'x' || next == 'X');
-      size_t j = i;
-      while (j < n) {
-        const char d = s[j];
-        if (std::isalnum(static_cast<unsigned char>(d)) || d == '_' || d == '.') {
-          ++j;
-        } else if ((d == '+' || d == '-') && !hex && (s[j - 1] == 'e' || s[j - 1] == 'E')) {
-          ++j;
-        } else {
-          break;
-        }
-      }
-      i = j;
-      push(SqlTokenKind::kNumber, start, i);
-      continue;
-    }
-    if (IsIdentStart(c)) {
-      size_t j = i;
-      while (j < n && IsIdentChar(s[j])) ++j;
-      std::string_view word = s.substr(i, j - i);
-      // String prefixes glued to their quote: E'..' (backslash escapes), X'..', B'..', N'..',
-      // U&'..'.
-      if (j < n && s[j] == '\'' && word.size() == 1 && std::strchr("eExXbBnN", word[0])) {
-        i = ScanQuoted(s, j, word[0] == 'e' || word[0] == 'E');
-        push(SqlTokenKind::kString, start, i);
-        continue;
-      }
-      if (j + 1 < n && s[j] == '&' && s[j + 1] == '\'' && (word == "U" || word == "u")) {
-        i = ScanQuoted(s, j + 1, false);
-        push(SqlTokenKind::kString, start, i);
-        continue;
-      }
-      i = j;
-      push(SqlTokenKind::kWord, start, i);
-      continue;
-    }
-    if (IsOperatorChar(c)) {
-      size_t j = i;
-      while (j < n && IsOperatorChar(s[j])) {
-        const char after = j + 1 < n ? s[j + 1] : '\0';
-        if (j > i && ((s[j] == '-' && after == '-') || (s[j] == '/' && after == '*'))) break;
-        ++j;
-      }
-      i = j;
-      push(SqlTokenKind::kOperator, start, i);
-      continue;
-    }
-    ++i;
-    push(SqlTokenKind::kPunctuation, start, i);
+    SqlTokenKind kind = SqlTokenKind::kPunctuation;
+    const size_t end = ScanToken(s, i, &kind);
+    out.push_back({kind, s.substr(i, end - i), i});
+    i = end;
   }
   return out;
 }

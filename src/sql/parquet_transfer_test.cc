@@ -1,5 +1,7 @@
 #include "sql/parquet_transfer.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -11,9 +13,6 @@
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "storage/memory_store.h"
 #include "storage/posix_store.h"
@@ -89,9 +88,9 @@ class ParquetTransferTest : public ::testing::TestWithParam<std::string> {
 
   // Rows of `a` missing from `b` plus rows of `b` missing from `a`, with duplicates.
   int64_t Difference(const std::string& a, const std::string& b) {
-    Result<Value> v = conn_->QueryScalar("SELECT (SELECT count(*) FROM (FROM " + a +
-                                         " EXCEPT ALL FROM " + b + ")) + (SELECT count(*) FROM (FROM " +
-                                         b + " EXCEPT ALL FROM " + a + "))");
+    Result<Value> v = conn_->QueryScalar(
+        "SELECT (SELECT count(*) FROM (FROM " + a + " EXCEPT ALL FROM " + b +
+        ")) + (SELECT count(*) FROM (FROM " + b + " EXCEPT ALL FROM " + a + "))");
     EXPECT_TRUE(v.ok()) << v.status().ToString();
     return v.ok() ? *v->AsInt64() : -1;
   }
@@ -136,21 +135,21 @@ TEST_P(ParquetTransferTest, ExportOfAQueryWithOptions) {
   ExportOptions options;
   options.compression = "snappy";
   options.row_group_size = 10000;
-  Result<ExportedObject> exported = ExportQueryToStore(
-      *conn_, "SELECT id, name FROM sample WHERE even -- only even ids\n ; ", *store_, "q.parquet",
-      options);
+  Result<ExportedObject> exported =
+      ExportQueryToStore(*conn_, "SELECT id, name FROM sample WHERE even -- only even ids\n ; ",
+                         *store_, "q.parquet", options);
   ASSERT_TRUE(exported.ok()) << exported.status().ToString();
   EXPECT_EQ(exported->rows, 25000u);
   Result<ImportedObject> imported = ImportFromStore(*conn_, *store_, *exported, "evens");
   ASSERT_TRUE(imported.ok()) << imported.status().ToString();
   EXPECT_EQ(Difference("(SELECT id, name FROM sample WHERE even)", "evens"), 0);
-  Result<Value> groups = conn_->QueryScalar(
-      "SELECT count(DISTINCT row_group_id) FROM parquet_metadata(" + QuoteLiteral(imported->path) +
-      ")");
+  Result<Value> groups =
+      conn_->QueryScalar("SELECT count(DISTINCT row_group_id) FROM parquet_metadata(" +
+                         QuoteLiteral(imported->path) + ")");
   ASSERT_TRUE(groups.ok()) << groups.status().ToString();
   EXPECT_GE(*groups->AsInt64(), 3);
-  Result<Value> codec = conn_->QueryScalar(
-      "SELECT DISTINCT compression FROM parquet_metadata(" + QuoteLiteral(imported->path) + ")");
+  Result<Value> codec = conn_->QueryScalar("SELECT DISTINCT compression FROM parquet_metadata(" +
+                                           QuoteLiteral(imported->path) + ")");
   ASSERT_TRUE(codec.ok()) << codec.status().ToString();
   EXPECT_EQ(codec->ToString(), "SNAPPY");
 }
@@ -164,8 +163,39 @@ TEST_P(ParquetTransferTest, EmptyResultExportsAndImports) {
   EXPECT_EQ(Difference("(SELECT * FROM sample WHERE false)", "nothing"), 0);
 }
 
+TEST_P(ParquetTransferTest, ExportToAFileNamesItAsTheImportCacheWould) {
+  const std::string cache = dir_.path() + "/cache";
+  Result<ExportedFile> file = ExportQueryToFile(*conn_, "SELECT * FROM sample", cache);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ(file->rows, 50000u);
+  EXPECT_EQ(file->path,
+            cache + "/" + HexU64(file->xxh3) + "-" + std::to_string(file->size) + ".parquet");
+  Result<FileDigest> digest = DigestFile(file->path);
+  ASSERT_TRUE(digest.ok());
+  EXPECT_EQ(digest->size, file->size);
+  EXPECT_EQ(digest->xxh3, file->xxh3);
+  // Type-exact, like a checkpoint: a view over it has the names, types and values.
+  ASSERT_TRUE(CreateCheckpointView(*conn_, "from_file", file->path).ok());
+  EXPECT_EQ(Difference("sample", "from_file"), 0);
+  // Uploaded elsewhere, an import with the same cache is a hit: nothing is downloaded.
+  ASSERT_TRUE(store_->PutFile("k.parquet", file->path).ok());
+  ExportedObject object{"k.parquet", file->size, file->xxh3, file->rows, ""};
+  ImportOptions import;
+  import.cache_dir = cache;
+  Result<ImportedObject> imported = ImportFromStore(*conn_, *store_, object, "again", import);
+  ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+  EXPECT_TRUE(imported->cache_hit);
+  // A failed query leaves nothing in the directory.
+  Result<ExportedFile> bad = ExportQueryToFile(*conn_, "SELECT nope FROM sample", cache);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(CountFiles(cache, "respawn-export"), 0);
+  EXPECT_EQ(ExportQueryToFile(*conn_, "SELECT 1", "relative/dir").status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_P(ParquetTransferTest, FailedExportPublishesNothing) {
-  Result<ExportedObject> bad = ExportQueryToStore(*conn_, "SELECT nope FROM sample", *store_, "bad");
+  Result<ExportedObject> bad =
+      ExportQueryToStore(*conn_, "SELECT nope FROM sample", *store_, "bad");
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(bad.status().message(), HasSubstr("export to bad"));
   EXPECT_THAT(bad.status().message(), HasSubstr("nope"));
@@ -184,7 +214,9 @@ TEST_P(ParquetTransferTest, FailedExportPublishesNothing) {
 
 TEST_P(ParquetTransferTest, InterruptedExportPublishesNothing) {
   ASSERT_TRUE(
-      conn_->Execute("CREATE TABLE big AS SELECT range AS a, range::VARCHAR AS s FROM range(10000000)")
+      conn_
+          ->Execute(
+              "CREATE TABLE big AS SELECT range AS a, range::VARCHAR AS s FROM range(10000000)")
           .ok());
   std::atomic<bool> done{false};
   std::thread interrupter([&] {
@@ -221,7 +253,7 @@ TEST_P(ParquetTransferTest, CorruptObjectIsDataLossAndNotCached) {
   EXPECT_THAT(r.status().message(), HasSubstr("expected size " + std::to_string(exported->size) +
                                               " xxh3 " + HexU64(exported->xxh3)));
   EXPECT_EQ(CountFiles(options.cache_dir, ".parquet"), 0);  // the bad download is gone
-  EXPECT_FALSE(conn_->Execute("SELECT * FROM t").ok());      // no view was made
+  EXPECT_FALSE(conn_->Execute("SELECT * FROM t").ok());     // no view was made
 
   // Truncated: the size differs.
   ASSERT_TRUE(store_->Put("obj.parquet", bytes.substr(0, bytes.size() - 100)).ok());
@@ -357,11 +389,9 @@ TEST(ParquetTransferScaleTest, TenMillionRows) {
     auto t3 = Clock::now();
     ASSERT_TRUE(sum.ok());
     EXPECT_EQ(sum->ToString(), "49999995000000");
-    std::printf("10M rows %s: export %.2f s (%.1f MiB), import+verify %.2f s, scan %.2f s\n",
-                codec, seconds(t1 - t0), exported->size / 1048576.0, seconds(t2 - t1),
-                seconds(t3 - t2));
-    RecordProperty(std::string("export_ms_") + codec,
-                   static_cast<int>(seconds(t1 - t0) * 1000));
+    std::printf("10M rows %s: export %.2f s (%.1f MiB), import+verify %.2f s, scan %.2f s\n", codec,
+                seconds(t1 - t0), exported->size / 1048576.0, seconds(t2 - t1), seconds(t3 - t2));
+    RecordProperty(std::string("export_ms_") + codec, static_cast<int>(seconds(t1 - t0) * 1000));
   }
 }
 
