@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -344,96 +345,121 @@ std::string FingerprintComponents::Serialize() const {
   return out;
 }
 
+namespace {
+
+Status MalformedFingerprint(std::string_view why) {
+  return DataLoss("malformed fingerprint record: " + std::string(why));
+}
+
+// One "key value" line of a serialized fingerprint record.
+struct FingerprintLine {
+  std::string_view line;
+  std::string_view key;
+  std::string_view value;
+
+  Status Bad() const { return MalformedFingerprint("\"" + std::string(line) + "\""); }
+  Status Hex(Fingerprint* out) const {
+    Result<Fingerprint> f = Fingerprint::FromHex(value);
+    if (!f.ok()) return Bad();
+    *out = *f;
+    return Status::OK();
+  }
+  Status Number(uint64_t* out) const {
+    const char* end = value.data() + value.size();
+    auto [ptr, ec] = std::from_chars(value.data(), end, *out);
+    if (value.empty() || ec != std::errc() || ptr != end) return Bad();
+    return Status::OK();
+  }
+  // "<name> <hex>" (params, inputs) or, with `hex_first`, "<hex> <name>" (a path may hold
+  // spaces).
+  Status Named(std::vector<NamedFingerprint>* out, bool hex_first = false) const {
+    const size_t sp = value.find(' ');
+    if (sp == std::string_view::npos) return Bad();
+    std::string_view name = hex_first ? value.substr(sp + 1) : value.substr(0, sp);
+    Result<Fingerprint> f =
+        Fingerprint::FromHex(hex_first ? value.substr(0, sp) : value.substr(sp + 1));
+    if (!f.ok()) return Bad();
+    out->push_back({std::string(name), *f});
+    return Status::OK();
+  }
+};
+
+Status ParseFingerprintKind(const FingerprintLine& l, FingerprintKind* kind) {
+  if (l.value == "stage") {
+    *kind = FingerprintKind::kStage;
+  } else if (l.value == "sql-source") {
+    *kind = FingerprintKind::kSqlSource;
+  } else if (l.value == "file-source") {
+    *kind = FingerprintKind::kFileSource;
+  } else {
+    return MalformedFingerprint("unknown kind \"" + std::string(l.value) + "\"");
+  }
+  return Status::OK();
+}
+
+// Applies one line after the header to `c`; `*known` is false for a key this version does not
+// write.
+Status ApplyFingerprintLine(const FingerprintLine& l, FingerprintComponents* c, bool* known) {
+  *known = true;
+  if (l.key == "kind") return ParseFingerprintKind(l, &c->kind);
+  if (l.key == "engine") {
+    c->engine_version = std::string(l.value);
+    return Status::OK();
+  }
+  if (l.key == "content_hashed") {
+    c->content_hashed = l.value == "1";
+    return Status::OK();
+  }
+  if (l.key == "param") return l.Named(&c->params);
+  if (l.key == "input") return l.Named(&c->inputs);
+  if (l.key == "file_read") return l.Named(&c->files_read, /*hex_first=*/true);
+  if (l.key == "file_count") return l.Number(&c->file_count);
+  if (l.key == "total_bytes") return l.Number(&c->total_bytes);
+  const std::pair<std::string_view, Fingerprint*> hashes[] = {{"sql", &c->sql},
+                                                              {"sql_template", &c->sql_template},
+                                                              {"files", &c->files},
+                                                              {"reader", &c->reader},
+                                                              {"total", &c->total}};
+  for (const auto& [key, out] : hashes) {
+    if (l.key == key) return l.Hex(out);
+  }
+  *known = false;
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<FingerprintComponents> FingerprintComponents::Parse(std::string_view text) {
   FingerprintComponents c;
-  auto bad = [](std::string_view why) {
-    return DataLoss("malformed fingerprint record: " + std::string(why));
-  };
   bool have_header = false, have_total = false;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    std::string_view line =
-        text.substr(pos, nl == std::string_view::npos ? text.size() - pos : nl - pos);
-    pos = nl == std::string_view::npos ? text.size() : nl + 1;
-    if (line.empty()) continue;
-    size_t sp = line.find(' ');
-    std::string_view key = line.substr(0, sp);
-    std::string_view value = sp == std::string_view::npos ? "" : line.substr(sp + 1);
-    auto hex = [&](Fingerprint* out) -> Status {
-      Result<Fingerprint> f = Fingerprint::FromHex(value);
-      if (!f.ok()) return bad("\"" + std::string(line) + "\"");
-      *out = *f;
-      return Status::OK();
-    };
-    auto number = [&](uint64_t* out) -> Status {
-      if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) {
-        return bad("\"" + std::string(line) + "\"");
-      }
-      *out = std::stoull(std::string(value));
-      return Status::OK();
-    };
-    auto named = [&](std::vector<NamedFingerprint>* out) -> Status {
-      size_t s2 = value.find(' ');
-      if (s2 == std::string_view::npos) return bad("\"" + std::string(line) + "\"");
-      NamedFingerprint n;
-      n.name = std::string(value.substr(0, s2));
-      Result<Fingerprint> f = Fingerprint::FromHex(value.substr(s2 + 1));
-      if (!f.ok()) return bad("\"" + std::string(line) + "\"");
-      n.fingerprint = *f;
-      out->push_back(std::move(n));
-      return Status::OK();
-    };
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t nl = std::min(text.find('\n', pos), text.size());
+    FingerprintLine l;
+    l.line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (l.line.empty()) continue;
+    const size_t sp = l.line.find(' ');
+    l.key = l.line.substr(0, sp);
+    l.value = sp == std::string_view::npos ? "" : l.line.substr(sp + 1);
     if (!have_header) {
       uint64_t version = 0;
-      if (key != "respawn-fingerprint") return bad("missing the respawn-fingerprint header");
-      RETURN_IF_ERROR(number(&version));
+      if (l.key != "respawn-fingerprint") {
+        return MalformedFingerprint("missing the respawn-fingerprint header");
+      }
+      RETURN_IF_ERROR(l.Number(&version));
       c.format_version = static_cast<uint32_t>(version);
       have_header = true;
-    } else if (key == "kind") {
-      if (value == "stage") {
-        c.kind = FingerprintKind::kStage;
-      } else if (value == "sql-source") {
-        c.kind = FingerprintKind::kSqlSource;
-      } else if (value == "file-source") {
-        c.kind = FingerprintKind::kFileSource;
-      } else {
-        return bad("unknown kind \"" + std::string(value) + "\"");
-      }
-    } else if (key == "engine") {
-      c.engine_version = std::string(value);
-    } else if (key == "sql") {
-      RETURN_IF_ERROR(hex(&c.sql));
-    } else if (key == "sql_template") {
-      RETURN_IF_ERROR(hex(&c.sql_template));
-    } else if (key == "param") {
-      RETURN_IF_ERROR(named(&c.params));
-    } else if (key == "input") {
-      RETURN_IF_ERROR(named(&c.inputs));
-    } else if (key == "file_read") {
-      size_t s2 = value.find(' ');
-      Result<Fingerprint> f = Fingerprint::FromHex(value.substr(0, s2));
-      if (s2 == std::string_view::npos || !f.ok()) return bad("\"" + std::string(line) + "\"");
-      c.files_read.push_back({std::string(value.substr(s2 + 1)), *f});
-    } else if (key == "files") {
-      RETURN_IF_ERROR(hex(&c.files));
-    } else if (key == "file_count") {
-      RETURN_IF_ERROR(number(&c.file_count));
-    } else if (key == "total_bytes") {
-      RETURN_IF_ERROR(number(&c.total_bytes));
-    } else if (key == "content_hashed") {
-      c.content_hashed = value == "1";
-    } else if (key == "reader") {
-      RETURN_IF_ERROR(hex(&c.reader));
-    } else if (key == "total") {
-      RETURN_IF_ERROR(hex(&c.total));
-      have_total = true;
-    } else if (c.format_version == kFingerprintFormatVersion) {
-      return bad("unknown line \"" + std::string(line) + "\"");
+      continue;
+    }
+    bool known = false;
+    RETURN_IF_ERROR(ApplyFingerprintLine(l, &c, &known));
+    have_total = have_total || l.key == "total";
+    if (!known && c.format_version == kFingerprintFormatVersion) {
+      return MalformedFingerprint("unknown line \"" + std::string(l.line) + "\"");
     }
   }
-  if (!have_header) return bad("empty");
-  if (!have_total) return bad("missing the total");
+  if (!have_header) return MalformedFingerprint("empty");
+  if (!have_total) return MalformedFingerprint("missing the total");
   // A record from another format version cannot be recomputed here; its total stands.
   if (c.format_version == kFingerprintFormatVersion && !(Total(c) == c.total)) {
     return DataLoss("fingerprint record does not verify: its parts hash to " + Total(c).Hex() +
