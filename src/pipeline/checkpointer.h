@@ -1,5 +1,5 @@
 // The checkpointer: takes a checkpoint a task exported to a local file, uploads it as a data
-// object through the ledger's data API (put-if-absent under a fresh attempt key; crash points
+// object through the ledger's data API (a plain put of a fresh attempt key; crash points
 // ledger:before-data / ledger:after-data), then commits the entry that names it, as separate
 // steps on one long-lived pool of threads. The computing side never waits for either: the next
 // tasks run while checkpoints upload (asynchronous checkpoints), and commits that arrive
