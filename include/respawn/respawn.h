@@ -15,8 +15,11 @@
 // Every call returns Status or Result<T> (util/status.h): no exceptions cross this API.
 #pragma once
 
-#include "pipeline/runner.h"     // RunPipeline, RunOptions, RunReport, GetPipelineStatus
-#include "pipeline/spec.h"       // PipelineSpec, ParsePipelineFile, EffectiveStoreUrl
-#include "storage/store.h"       // Store: put/get/list/delete, put-if-absent, Capabilities
-#include "storage/store_url.h"   // OpenStore("s3://bucket/prefix" | "file:///path" | "memory://x")
-#include "util/status.h"         // Status, Result<T>
+#include "pipeline/check.h"        // CheckPipeline
+#include "pipeline/pipeline_gc.h"  // CollectPipelineGarbage
+#include "pipeline/runner.h"       // RunPipeline, RunOptions, RunReport
+#include "pipeline/spec.h"         // PipelineSpec, ParsePipelineFile, EffectiveStoreUrl
+#include "pipeline/status.h"       // GetPipelineStatus
+#include "storage/store.h"         // Store: put/get/list/delete, put-if-absent, Capabilities
+#include "storage/store_url.h"     // OpenStore("s3://bucket/prefix" | "file:///x" | "memory://x")
+#include "util/status.h"           // Status, Result<T>

@@ -13,11 +13,15 @@
 #include "cli/common.h"
 #include "ledger/coordinator.h"
 #include "ledger/ledger.h"
+#include "pipeline/check.h"
 #include "pipeline/fingerprint.h"
 #include "pipeline/owner.h"
+#include "pipeline/pipeline_gc.h"
 #include "pipeline/preflight.h"
 #include "pipeline/runner.h"
+#include "pipeline/schema.h"
 #include "pipeline/spec.h"
+#include "pipeline/status.h"
 #include "pipeline/verify.h"
 #include "storage/memory_store.h"
 #include "storage/s3_store.h"
@@ -330,9 +334,11 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   Result<Loaded> loaded = Load(o, globals, /*open_store=*/false);
   if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
   // A mistake in the pipeline is reported before the store is opened (a local one is created).
-  if (Status checked = CheckPipeline(loaded->spec); !checked.ok()) {
-    return Fail(checked, checked.code() == StatusCode::kInvalidArgument ? Phase::kConfig
-                                                                        : Phase::kOperation);
+  Result<Dag> checked = CheckPipeline(loaded->spec);
+  if (!checked.ok()) {
+    return Fail(checked.status(), checked.status().code() == StatusCode::kInvalidArgument
+                                      ? Phase::kConfig
+                                      : Phase::kOperation);
   }
   if (Status sources = CheckLocalSourcesExist(loaded->spec); !sources.ok()) {
     return Fail(sources, Phase::kConfig);
@@ -358,6 +364,7 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   options.fresh = o.fresh;
   options.adopt = o.adopt;
   options.threads = o.threads;
+  options.checked_dag = &*checked;
   options.gc = !o.no_gc;
   options.metrics = loaded->store.metrics;
   options.interrupted = InterruptScope::flag();

@@ -111,6 +111,15 @@ Result<DataObject> PutDataFile(Store& store, std::string_view key, const std::st
   return o;
 }
 
+Result<DataObject> PutDataFile(Store& store, const DataObject& object, const std::string& path) {
+  CrashPoint<"ledger:before-data">();
+  // A plain put: the key is fresh, and on S3 only a plain put of a big file goes up multipart
+  // (put-if-absent there is one PUT). Retries are the store's (store.h).
+  RETURN_IF_ERROR(store.PutFile(object.key, path, PutOptions{}));
+  CrashPoint<"ledger:after-data">();
+  return object;
+}
+
 Result<std::string> GetData(Store& store, const DataObject& object) {
   ASSIGN_OR_RETURN(std::string data, store.Get(object.key));
   RETURN_IF_ERROR(CheckBytes(object, data));

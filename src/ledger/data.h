@@ -27,6 +27,12 @@ Result<DataObject> PutData(Store& store, std::string_view key, std::string_view 
 /// Same for the local file at `path` (hashed first, then streamed). REQUIRES: the file does not
 /// change until this returns.
 Result<DataObject> PutDataFile(Store& store, std::string_view key, const std::string& path);
+/// Same for a local file whose size and XXH3 the caller computed as it wrote it (`object.key` is
+/// the key): the file is read once, by the upload. The key must be fresh (Ledger::RunDataKey,
+/// NewAttemptPrefix): this is a plain put, not put-if-absent, so that a big file can go up as
+/// an S3 multipart upload (put-if-absent on S3 is a single PUT). REQUIRES: `object` describes
+/// the file, which does not change until this returns.
+Result<DataObject> PutDataFile(Store& store, const DataObject& object, const std::string& path);
 
 /// Reads the whole object and verifies size and checksum: DataLoss naming the key, with the
 /// expected and actual values, on mismatch (and NotFound if it is gone).

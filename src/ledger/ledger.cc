@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <functional>
 #include <random>
 #include <set>
@@ -97,6 +98,14 @@ Ledger::Ledger(std::shared_ptr<Store> store, std::string ns, LedgerOptions optio
 }
 
 Ledger::~Ledger() {
+  bool head_behind;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    head_behind = !closed_ && options_.mode != LedgerMode::kReadOnly && fenced_.ok() &&
+                  head_sequence_ < sequence_;
+  }
+  // As Close(): point the hint at the end (best effort), while the lease is still ours.
+  if (head_behind) WriteHead().IgnoreError();
   if (lease_ != nullptr && lease_->held()) lease_->Release().IgnoreError();
 }
 
@@ -485,6 +494,10 @@ Status Ledger::Recover() {
   RecoveryStats stats;
   ASSIGN_OR_RETURN(std::optional<HeadHint> head, ReadHead());
   ASSIGN_OR_RETURN(std::optional<Floor> floor, ReadFloor());
+  if (head) {
+    std::lock_guard<std::mutex> g(mu_);
+    head_sequence_ = head->sequence;
+  }
   std::set<uint64_t, std::greater<>> candidates;
   if (head) {
     stats.head_hint_used = true;
@@ -765,7 +778,7 @@ Status Ledger::ClaimEpoch() {
       CrashPoint<"ledger:after-claim">();
       RESPAWN_LOG(kInfo, "ledger " << Where() << ": writer " << writer_id_ << " claimed epoch "
                                    << record.epoch << " at record " << record.sequence);
-      AfterPublish();
+      AfterPublish(/*claim=*/true);
       return Status::OK();
     }
     if (!st.IsAlreadyExists()) return st;
@@ -1042,14 +1055,18 @@ Status Ledger::WriteHead() {
   CrashPoint<"ledger:before-head">();
   RETURN_IF_ERROR(store_->Put(keys_.Head(), bytes));
   CrashPoint<"ledger:after-head">();
+  std::lock_guard<std::mutex> g(mu_);
+  head_sequence_ = std::max(head_sequence_, head.sequence);
   return Status::OK();
 }
 
-void Ledger::AfterPublish() {
+void Ledger::AfterPublish(bool claim) {
   bool compact;
+  bool head_due;
   {
     std::lock_guard<std::mutex> g(mu_);
     compact = sequence_ - snapshot_sequence_ >= options_.compaction_interval;
+    head_due = claim || sequence_ - head_sequence_ >= options_.head_interval;
   }
   // Coordinator mode: a snapshot is a recovery's starting point in the store, so the store
   // must hold the copies of the records up to it first.
@@ -1060,46 +1077,128 @@ void Ledger::AfterPublish() {
     if (!st.ok()) {
       RESPAWN_LOG(kWarn, "ledger " << Where() << ": snapshot not written: " << st.ToString());
     }
+    head_due = true;  // the hint names the newest snapshot: recovery starts there
   }
+  if (!head_due) return;
   Status st = WriteHead();
   if (!st.ok()) {
     RESPAWN_LOG(kWarn, "ledger " << Where() << ": head hint not written: " << st.ToString());
   }
 }
 
+// One Commit call, queued in writers_ until it is done (by itself or by the leader of its group).
+struct Ledger::Writer {
+  const Changes* changes = nullptr;
+  uint64_t base = 0;
+  bool done = false;  // GUARDED_BY(writers_mu_)
+  Status status;      // the outcome: OK with `sequence`, or why this commit failed
+  uint64_t sequence = 0;
+  std::condition_variable cv;
+  Result<uint64_t> result() const { return status.ok() ? Result<uint64_t>(sequence) : status; }
+};
+
 Result<uint64_t> Ledger::Commit(const Changes& changes, const CommitOptions& options) {
   RETURN_IF_ERROR(ValidateChanges(changes));
-  uint64_t base;
+  Writer w;
+  w.changes = &changes;
   {
     std::lock_guard<std::mutex> g(mu_);
-    base = options.base_sequence.value_or(sequence_);
+    w.base = options.base_sequence.value_or(sequence_);
   }
+  std::unique_lock<std::mutex> lock(writers_mu_);
+  writers_.push_back(&w);
+  w.cv.wait(lock, [&] { return w.done || writers_.front() == &w; });
+  if (w.done) return w.result();
+  // The leader: publish the group at the front of the queue.
+  std::vector<Writer*> group = BuildGroup();
+  lock.unlock();
+  PublishGroup(group);
+  lock.lock();
+  writers_.pop_front();
+  if (!writers_.empty()) writers_.front()->cv.notify_one();  // the next leader
+  return w.result();
+}
+
+void Ledger::ReleaseFollowers(const std::vector<Writer*>& group) {
+  std::lock_guard<std::mutex> lock(writers_mu_);
+  // The followers sit right behind the leader, in order.
+  writers_.erase(writers_.begin() + 1, writers_.begin() + group.size());
+  for (size_t i = 1; i < group.size(); ++i) {
+    group[i]->done = true;
+    group[i]->cv.notify_one();
+  }
+}
+
+std::vector<Ledger::Writer*> Ledger::BuildGroup() {
+  std::vector<Writer*> group;
+  std::set<std::string_view> names;
+  for (Writer* w : writers_) {
+    if (group.size() >= std::max<size_t>(1, options_.max_commit_group)) break;
+    const Changes& c = *w->changes;
+    bool disjoint = true;
+    for (const auto& [name, entry] : c.upserts) disjoint = disjoint && !names.count(name);
+    for (const std::string& name : c.removals) disjoint = disjoint && !names.count(name);
+    if (!disjoint && !group.empty()) break;  // keeps the order of commits to one name
+    for (const auto& [name, entry] : c.upserts) names.insert(name);
+    for (const std::string& name : c.removals) names.insert(name);
+    group.push_back(w);
+  }
+  return group;
+}
+
+Status Ledger::CheckCanCommit(uint64_t base) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (closed_) return FailedPrecondition("ledger " + Where() + " is closed");
+  if (options_.mode == LedgerMode::kReadOnly) {
+    return FailedPrecondition("ledger " + Where() + " was opened read-only; cannot commit");
+  }
+  if (base > sequence_) {
+    return InvalidArgument("commit base sequence " + std::to_string(base) + " is ahead of ledger " +
+                           Where() + " (at " + std::to_string(sequence_) + ")");
+  }
+  return Status::OK();
+}
+
+void Ledger::PublishGroup(const std::vector<Writer*>& group) {
   std::lock_guard<std::mutex> lock(commit_mu_);
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    if (closed_) return FailedPrecondition("ledger " + Where() + " is closed");
-    if (options_.mode == LedgerMode::kReadOnly) {
-      return FailedPrecondition("ledger " + Where() + " was opened read-only; cannot commit");
-    }
-    if (base > sequence_) {
-      return InvalidArgument("commit base sequence " + std::to_string(base) +
-                             " is ahead of ledger " + Where() + " (at " +
-                             std::to_string(sequence_) + ")");
-    }
+  std::vector<Writer*> live;  // members still to publish
+  for (Writer* w : group) {
+    w->status = CheckCanCommit(w->base);
+    if (w->status.ok()) live.push_back(w);
   }
+  Result<uint64_t> published = PublishMerged(live);
+  for (Writer* w : live) {
+    w->status = published.status();
+    w->sequence = published.ok() ? *published : 0;
+  }
+  // The followers' commits are done: the hints below are off their path.
+  ReleaseFollowers(group);
+  if (published.ok()) AfterPublish(/*claim=*/false);
+}
+
+Result<uint64_t> Ledger::PublishMerged(std::vector<Writer*>& live) {
   for (int attempt = 1; attempt <= options_.max_commit_attempts; ++attempt) {
     RETURN_IF_ERROR(CheckFenced());
-    RETURN_IF_ERROR(CheckConflicts(changes, base));
+    Changes merged;
+    std::vector<Writer*> next;
+    for (Writer* w : live) {
+      if (Status conflict = CheckConflicts(*w->changes, w->base); !conflict.ok()) {
+        w->status = conflict;
+        continue;
+      }
+      merged.upserts.insert(w->changes->upserts.begin(), w->changes->upserts.end());
+      merged.removals.insert(w->changes->removals.begin(), w->changes->removals.end());
+      next.push_back(w);
+    }
+    live.swap(next);
+    if (live.empty()) return Aborted("every commit of the group conflicted");
     Record record;
     {
       std::lock_guard<std::mutex> g(mu_);
-      record = NewRecord(RecordKind::kCommit, changes);
+      record = NewRecord(RecordKind::kCommit, merged);
     }
     Status st = Publish(record);
-    if (st.ok()) {
-      AfterPublish();
-      return record.sequence;
-    }
+    if (st.ok()) return record.sequence;
     if (!st.IsAlreadyExists()) return st;
     RETURN_IF_ERROR(ReadForward());
     if (attempt > 2) Jitter(attempt);
@@ -1134,6 +1233,11 @@ uint64_t Ledger::epoch() const {
   return epoch_;
 }
 
+size_t Ledger::queued_commits() const {
+  std::lock_guard<std::mutex> lock(writers_mu_);
+  return writers_.empty() ? 0 : writers_.size() - 1;
+}
+
 RecoveryStats Ledger::last_recovery() const {
   std::lock_guard<std::mutex> g(mu_);
   return recovery_;
@@ -1158,12 +1262,24 @@ Result<std::string> Ledger::DataKey(std::string_view stage, std::string_view fin
   return key;
 }
 
+Result<std::string> Ledger::RunDataKey(std::string_view stage, std::string_view fingerprint,
+                                       std::string_view extension) const {
+  if (!extension.empty() && extension.front() != '.') {
+    return InvalidArgument("data file extension " + Quoted(extension) + " must start with '.'");
+  }
+  return DataKey(stage, fingerprint, run_id_ + std::string(extension));
+}
+
 Result<DataObject> Ledger::PutData(std::string_view key, std::string_view data) {
   return ledger::PutData(*store_, key, data);
 }
 
 Result<DataObject> Ledger::PutDataFile(std::string_view key, const std::string& path) {
   return ledger::PutDataFile(*store_, key, path);
+}
+
+Result<DataObject> Ledger::PutDataFile(const DataObject& object, const std::string& path) {
+  return ledger::PutDataFile(*store_, object, path);
 }
 
 Result<std::string> Ledger::GetData(const DataObject& object) {
@@ -1294,9 +1410,19 @@ Result<LedgerGarbage> Ledger::CollectObsolete(size_t keep_snapshots) {
 
 Status Ledger::Close() {
   std::lock_guard<std::mutex> lock(commit_mu_);
+  bool head_behind;
   {
     std::lock_guard<std::mutex> g(mu_);
+    head_behind = !closed_ && options_.mode != LedgerMode::kReadOnly && fenced_.ok() &&
+                  head_sequence_ < sequence_;
     closed_ = true;
+  }
+  // Records published since the hint was last written: point it at the end.
+  if (head_behind) {
+    Status st = WriteHead();
+    if (!st.ok()) {
+      RESPAWN_LOG(kWarn, "ledger " << Where() << ": head hint not written: " << st.ToString());
+    }
   }
   if (lease_ != nullptr) return lease_->Release();
   return Status::OK();

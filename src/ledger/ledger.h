@@ -34,8 +34,12 @@
 //    An ambiguous put (timeout: did it land?) is retried with the same bytes; AlreadyExists is
 //    then resolved by reading the record back and comparing bytes.
 //    After publishing, the committer may write a snapshot (every `compaction_interval` records)
-//    and then overwrites head.json. Neither is needed for correctness: a crash between them
-//    only makes the next recovery read a few more records.
+//    and then overwrites head.json (every `head_interval` records, after a snapshot or a claim,
+//    and at Close). Neither is needed for correctness: a crash between them, or a hint a few
+//    records behind, only makes the next recovery read or probe a few more records.
+//    Group commit: concurrent Commit calls queue; the first publishes the changes of those
+//    queued behind it (names disjoint, each checked for conflicts on its own) in one record,
+//    and every caller gets that record's sequence, or its own error (LevelDB's writer queue).
 //
 // 3. Recovery never depends on LIST. Recover: (a) read head.json (a lower bound, maybe stale or
 //    missing) and floor.json; (b) load the newest snapshot among those they name, verifying its
@@ -167,11 +171,13 @@
 // A crash at any of them leaves the ledger at the state before or after the commit.
 //
 // Thread-safety: a Ledger is safe for concurrent use. Commits of one Ledger are serialized
-// (one publish in flight); readers (state(), Find()) never wait for store I/O.
+// (one publish in flight; commits waiting behind it are grouped); readers (state(), Find())
+// never wait for store I/O.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -225,6 +231,14 @@ struct LedgerOptions {
   /// Times the lease, coordinator retries and the timestamps in records (tests pass a
   /// ManualClock). Null: the system clock.
   std::shared_ptr<Clock> clock = Clock::System();
+  /// head.json is rewritten after a publish only once this many records followed the one it
+  /// names (and always after a claim, a snapshot, CollectObsolete and at Close): the hint stays
+  /// off most commits' path, and a crash costs recovery a few more probes. 1: every record.
+  uint64_t head_interval = 4;
+  /// Commits that arrive while another is publishing are published together, in one record,
+  /// up to this many (group commit); each caller still gets its own result. 1: no grouping,
+  /// one record per Commit (what callers that count records expect).
+  size_t max_commit_group = 1;
 };
 
 /// The commit mode a writer with `options` uses on a store with `caps` (protocol 7): put-if-
@@ -279,7 +293,8 @@ class Ledger {
   static Result<std::unique_ptr<Ledger>> Open(std::shared_ptr<Store> store, std::string ns,
                                               LedgerOptions options = {});
 
-  /// Releases the lease (best effort) if Close() was not called.
+  /// If Close() was not called: points head.json at the end and releases the lease (both best
+  /// effort).
   ~Ledger();
   Ledger(const Ledger&) = delete;
   Ledger& operator=(const Ledger&) = delete;
@@ -315,6 +330,8 @@ class Ledger {
   bool lease_mode() const { return mode_ == CommitMode::kSingleWriter; }
   Store& store() const { return *store_; }
   RecoveryStats last_recovery() const;
+  /// Commit calls waiting behind the one publishing (to be grouped into its next record).
+  size_t queued_commits() const;
   /// "<store url>/<ns>": names the ledger in messages, and is its coordinator namespace.
   std::string Where() const;
 
@@ -325,10 +342,16 @@ class Ledger {
   /// NewAttemptPrefix(stage, fingerprint) + file: the key of a single-object attempt.
   Result<std::string> DataKey(std::string_view stage, std::string_view fingerprint,
                               std::string_view file = "data") const;
+  /// DataKey(stage, fingerprint, run_id() + extension): an object named after the run that
+  /// wrote it, which Keys::ParseDataKey reads back (GC spares a run's objects while it may
+  /// still commit them). `extension` is "" or starts with '.'.
+  Result<std::string> RunDataKey(std::string_view stage, std::string_view fingerprint,
+                                 std::string_view extension) const;
 
   // Data objects in this ledger's store (data.h).
   Result<DataObject> PutData(std::string_view key, std::string_view data);
   Result<DataObject> PutDataFile(std::string_view key, const std::string& path);
+  Result<DataObject> PutDataFile(const DataObject& object, const std::string& path);
   Result<std::string> GetData(const DataObject& object);
   Status GetDataToFile(const DataObject& object, const std::string& path);
   Status VerifyData(const Entry& entry, bool checksum = true);
@@ -362,6 +385,20 @@ class Ledger {
   Status JoinEpoch();
   Status CheckFenced();
   Status CheckConflicts(const Changes& changes, uint64_t base) const;
+  struct Writer;  // a Commit call waiting in writers_
+  /// The writers at the front of writers_ to publish together: the leader, then those behind it
+  /// while their names are disjoint from the group's. REQUIRES: writers_mu_ held.
+  std::vector<Writer*> BuildGroup();
+  /// Publishes the group's changes as one record, sets each writer's result and releases the
+  /// followers (ReleaseFollowers) before the snapshot and head hint are written.
+  void PublishGroup(const std::vector<Writer*>& group);
+  /// Publishes the changes of `live` (REQUIRES: commit_mu_); members that conflict get their
+  /// own Aborted and leave `live`.
+  Result<uint64_t> PublishMerged(std::vector<Writer*>& live);
+  /// Marks the group's followers (all but the leader, at the front) done and takes them out of
+  /// writers_.
+  void ReleaseFollowers(const std::vector<Writer*>& group);
+  Status CheckCanCommit(uint64_t base);
   /// Creates record r.sequence; OK if ours landed, AlreadyExists if another writer's did.
   Status Publish(const Record& record);
   Status PublishIfAbsent(const std::string& key, const std::string& bytes);
@@ -380,7 +417,8 @@ class Ledger {
   /// Coordinator mode: the store holds records up to `last` that the coordinator has none of.
   Status AdoptIntoCoordinator(uint64_t last);
   Result<uint64_t> CoordinatorLatest();
-  void AfterPublish();
+  /// Snapshot and head hint after a publish; `claim`: the record was an epoch claim.
+  void AfterPublish(bool claim);
   Status WriteSnapshot();
   Status WriteHead();
   Record NewRecord(RecordKind kind, const Changes& changes) const;
@@ -416,6 +454,9 @@ class Ledger {
   // Coordinator mode: the store holds copies of every record up to here (from the floor).
   uint64_t mirrored_through_ = 0;  // REQUIRES commit_mu_
 
+  // Commit calls in arrival order, the one publishing first.
+  std::deque<Writer*> writers_;  // GUARDED_BY(writers_mu_)
+  mutable std::mutex writers_mu_;
   std::mutex commit_mu_;  // serializes store-mutating operations and replay
   mutable std::mutex mu_;
   // Invariant: state_ is the replay of records 1..sequence_; last_checksum_ is the body checksum
@@ -424,6 +465,7 @@ class Ledger {
   uint64_t sequence_ = 0;                       // GUARDED_BY(mu_)
   std::string last_checksum_;                   // GUARDED_BY(mu_)
   uint64_t snapshot_sequence_ = 0;              // newest snapshot known; GUARDED_BY(mu_)
+  uint64_t head_sequence_ = 0;                  // head.json's, as far as known; GUARDED_BY(mu_)
   uint64_t start_sequence_ = 0;                 // sequence recovery started from; GUARDED_BY(mu_)
   std::map<std::string, uint64_t> removed_at_;  // name -> sequence of its removal; GUARDED_BY(mu_)
   uint64_t epoch_ = 0;                          // GUARDED_BY(mu_)

@@ -174,6 +174,15 @@ TEST_P(LedgerTest, DataKeysAreUniqueAndValidated) {
   auto p = w->NewAttemptPrefix("s", "f");
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->back(), '/');
+  // A key named after the run parses back to it.
+  auto run_key = w->RunDataKey("orders/p0001", "abc", ".parquet");
+  ASSERT_TRUE(run_key.ok()) << run_key.status().ToString();
+  std::optional<DataKeyParts> parts = w->keys().ParseDataKey(*run_key);
+  ASSERT_TRUE(parts.has_value()) << *run_key;
+  EXPECT_EQ(parts->run_id, w->run_id());
+  EXPECT_EQ(parts->stage, "orders/p0001");
+  EXPECT_EQ(parts->fingerprint, "abc");
+  EXPECT_EQ(w->RunDataKey("s", "f", "parquet").status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_P(LedgerTest, PutDataFileAndGetDataToFileVerify) {
@@ -1107,6 +1116,123 @@ TEST(LeaseTest, RecordPutRetriesStopAtTheLeasesTimeLeft) {
   EXPECT_GT(slow->record_puts.load(), 2);  // the claim's, then more than one attempt
   EXPECT_LT(slow->record_puts.load(), SlowRecordPuts::kGiveUp)
       << "retries were not bounded by the lease";
+}
+
+// Commits that queue while one publishes go out together in one record; each caller gets that
+// record's sequence, and the state holds every change. (Grouping is opt-in: max_commit_group.)
+TEST(GroupCommitTest, CommitsQueuedBehindAPublishShareOneRecord) {
+  auto gate = std::make_shared<GatedStore>(std::make_shared<MemoryStore>("group"), "/ledger/rec/");
+  LedgerOptions options = Options();
+  options.max_commit_group = 64;
+  auto ledger = Ledger::Open(gate, "pipe/main", options);
+  ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
+  Ledger& l = **ledger;
+  const uint64_t start = l.sequence();
+  constexpr int kWaiting = 6;
+  gate->Close();
+  std::vector<std::thread> threads;
+  std::vector<Result<uint64_t>> results(kWaiting + 1, Status(Internal("not run")));
+  threads.emplace_back([&] { results[0] = l.Commit(Upsert("first", MakeEntry("f"))); });
+  gate->AwaitEntered(1);  // the first commit is publishing and held at the gate
+  for (int i = 1; i <= kWaiting; ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = l.Commit(Upsert("n" + std::to_string(i), MakeEntry("f" + std::to_string(i))));
+    });
+  }
+  while (l.queued_commits() < kWaiting) std::this_thread::yield();
+  gate->Open();
+  for (std::thread& t : threads) t.join();
+  ASSERT_TRUE(results[0].ok()) << results[0].status().ToString();
+  EXPECT_EQ(*results[0], start + 1);
+  for (int i = 1; i <= kWaiting; ++i) {
+    ASSERT_TRUE(results[i].ok()) << results[i].status().ToString();
+    EXPECT_EQ(*results[i], start + 2) << i;  // one record for all of them
+  }
+  EXPECT_EQ(l.sequence(), start + 2);
+  for (int i = 1; i <= kWaiting; ++i) {
+    std::optional<Entry> e = l.Find("n" + std::to_string(i));
+    ASSERT_TRUE(e.has_value()) << i;
+    EXPECT_EQ(e->fingerprint, "f" + std::to_string(i));
+    EXPECT_EQ(e->sequence, start + 2);
+  }
+  // A reader replays the same state from the records.
+  auto reader = Ledger::Open(gate, "pipe/main", Options(LedgerMode::kReadOnly));
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ((*reader)->state().entries, l.state().entries);
+}
+
+// A queued commit that conflicts with what was committed after its base fails on its own, and
+// a queued commit to a name another queued one changes goes into a later record (the order of
+// commits to one name is kept): it then conflicts like any commit decided before the other
+// landed. The rest of the group is published.
+TEST(GroupCommitTest, EachQueuedCommitGetsItsOwnResult) {
+  auto gate = std::make_shared<GatedStore>(std::make_shared<MemoryStore>("group"), "/ledger/rec/");
+  LedgerOptions options = Options();
+  options.max_commit_group = 64;
+  auto ledger = Ledger::Open(gate, "pipe/main", options);
+  ASSERT_TRUE(ledger.ok());
+  Ledger& l = **ledger;
+  const uint64_t base = l.sequence();
+  gate->Close();
+  Result<uint64_t> first = Status(Internal("not run"));
+  Result<uint64_t> stale = Status(Internal("not run"));
+  Result<uint64_t> b = Status(Internal("not run"));
+  Result<uint64_t> a1 = Status(Internal("not run"));
+  Result<uint64_t> a2 = Status(Internal("not run"));
+  std::thread t0([&] { first = l.Commit(Upsert("x", MakeEntry("x1"))); });
+  gate->AwaitEntered(1);
+  // Decided before "x" changed: conflicts.
+  CommitOptions old_base;
+  old_base.base_sequence = base;
+  std::thread t1([&] { stale = l.Commit(Upsert("x", MakeEntry("x2")), old_base); });
+  while (l.queued_commits() < 1) std::this_thread::yield();
+  std::thread t2([&] { a1 = l.Commit(Upsert("a", MakeEntry("a1"))); });
+  while (l.queued_commits() < 2) std::this_thread::yield();
+  std::thread t3([&] { b = l.Commit(Upsert("b", MakeEntry("b1"))); });
+  while (l.queued_commits() < 3) std::this_thread::yield();
+  std::thread t4([&] { a2 = l.Commit(Upsert("a", MakeEntry("a2"))); });
+  while (l.queued_commits() < 4) std::this_thread::yield();
+  gate->Open();
+  for (std::thread* t : {&t0, &t1, &t2, &t3, &t4}) t->join();
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(stale.status().code(), StatusCode::kAborted) << stale.status().ToString();
+  ASSERT_TRUE(a1.ok()) << a1.status().ToString();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(*a1, *first + 1);
+  EXPECT_EQ(*b, *a1);  // grouped with a1 (t1's conflict left the group)
+  EXPECT_EQ(a2.status().code(), StatusCode::kAborted) << a2.status().ToString();
+  EXPECT_EQ(l.sequence(), *a1);
+  EXPECT_EQ(l.Find("x")->fingerprint, "x1");
+  EXPECT_EQ(l.Find("a")->fingerprint, "a1");
+  EXPECT_EQ(l.Find("b")->fingerprint, "b1");
+}
+
+// head.json is written after a claim, every head_interval records and at Close.
+TEST(HeadHintTest, WrittenEveryIntervalAndAtClose) {
+  auto store = std::make_shared<MemoryStore>("head");
+  LedgerOptions options = Options();
+  options.head_interval = 3;
+  auto ledger = Ledger::Open(store, "pipe/main", options);
+  ASSERT_TRUE(ledger.ok());
+  Keys keys("pipe/main");
+  auto head = [&]() -> uint64_t {
+    Result<std::string> bytes = store->Get(keys.Head());
+    if (!bytes.ok()) return 0;
+    Result<HeadHint> h = DecodeHead(keys.Head(), *bytes);
+    return h.ok() ? h->sequence : 0;
+  };
+  const uint64_t claimed = (*ledger)->sequence();
+  EXPECT_EQ(head(), claimed);
+  for (int i = 1; i <= 4; ++i) {
+    ASSERT_TRUE((*ledger)->Commit(Upsert("k" + std::to_string(i), MakeEntry("f"))).ok());
+    EXPECT_EQ(head(), i < 3 ? claimed : claimed + 3) << i;
+  }
+  ASSERT_TRUE((*ledger)->Close().ok());
+  EXPECT_EQ(head(), claimed + 4);
+  // A hint behind the end costs only probes: recovery still finds it.
+  auto reader = Ledger::Open(store, "pipe/main", Options(LedgerMode::kReadOnly));
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ((*reader)->sequence(), claimed + 4);
 }
 
 }  // namespace

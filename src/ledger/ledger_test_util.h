@@ -6,9 +6,11 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -119,6 +121,52 @@ class NoConditionalPutStore : public StoreWrapper {
     }
     return target_->Put(key, data, o);
   }
+};
+
+/// Puts of keys containing `needle` wait while the gate is closed (Close/Open); AwaitEntered
+/// waits for puts held there.
+class GatedStore : public StoreWrapper {
+ public:
+  GatedStore(std::shared_ptr<Store> target, std::string needle)
+      : StoreWrapper(std::move(target)), needle_(std::move(needle)) {}
+  Status Put(std::string_view key, std::string_view data, const PutOptions& o = {}) override {
+    Wait(key);
+    return target_->Put(key, data, o);
+  }
+  Status PutFile(std::string_view key, const std::string& path, const PutOptions& o = {}) override {
+    Wait(key);
+    return target_->PutFile(key, path, o);
+  }
+  void Close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = false;
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  /// Blocks until `n` puts were held at the closed gate (since it was created).
+  void AwaitEntered(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return entered_ >= n; });
+  }
+
+ private:
+  void Wait(std::string_view key) {
+    if (key.find(needle_) == std::string_view::npos) return;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (open_) return;
+    ++entered_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+  }
+
+  std::string needle_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = true;  // GUARDED_BY(mu_)
+  int entered_ = 0;   // GUARDED_BY(mu_)
 };
 
 /// The first `n` puts of keys containing `needle` land but report Unavailable (a lost answer).

@@ -191,6 +191,29 @@ uint64_t Keys::SequenceOfSnapshot(std::string_view key) const {
   return ParseSequenceName(key.substr(prefix.size()));
 }
 
+std::optional<DataKeyParts> Keys::ParseDataKey(std::string_view key) const {
+  std::string prefix = DataPrefix();
+  if (key.substr(0, prefix.size()) != prefix) return std::nullopt;
+  std::string_view rest = key.substr(prefix.size());
+  // From the right: file, attempt, fingerprint; the stage is everything before them.
+  std::string_view segments[3];
+  for (std::string_view& segment : segments) {
+    size_t slash = rest.rfind('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size()) {
+      return std::nullopt;
+    }
+    segment = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+  }
+  DataKeyParts parts;
+  parts.file = std::string(segments[0]);
+  parts.attempt = std::string(segments[1]);
+  parts.fingerprint = std::string(segments[2]);
+  parts.stage = std::string(rest);
+  parts.run_id = parts.file.substr(0, parts.file.find('.'));
+  return parts;
+}
+
 std::string SequenceName(uint64_t sequence) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%020llu", static_cast<unsigned long long>(sequence));

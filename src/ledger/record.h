@@ -13,12 +13,12 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "util/status.h"
 
@@ -71,15 +71,15 @@ enum class RecordKind { kClaim, kCommit, kVoid };
 struct Record {
   uint64_t sequence = 0;
   RecordKind kind = RecordKind::kCommit;
-  uint64_t epoch = 0;          // the writer's epoch; a claim raises the ledger's epoch to this
-  std::string writer;          // "<host>/<pid>/<random>", unique per Ledger::Open
-  std::string epoch_owner;     // writer whose claim of `epoch` this writer acts under (itself,
-                               // or the claimer it joined)
-  std::string run_id;          // the run (job) the writer belongs to
-  std::string commit_id;       // random, unique per publish attempt (ours vs. theirs)
+  uint64_t epoch = 0;       // the writer's epoch; a claim raises the ledger's epoch to this
+  std::string writer;       // "<host>/<pid>/<random>", unique per Ledger::Open
+  std::string epoch_owner;  // writer whose claim of `epoch` this writer acts under (itself,
+                            // or the claimer it joined)
+  std::string run_id;       // the run (job) the writer belongs to
+  std::string commit_id;    // random, unique per publish attempt (ours vs. theirs)
   int64_t committed_at_ms = 0;
-  std::string prev;            // body checksum of record sequence-1; "" for sequence 1
-  Changes changes;             // empty for claims and voids
+  std::string prev;  // body checksum of record sequence-1; "" for sequence 1
+  Changes changes;   // empty for claims and voids
   /// Claims: how the claimer publishes records ("put-if-absent", "coordinator",
   /// "single-writer"; ledger.h, "Commit modes"). "" in claims written before modes were
   /// recorded, and in commits.
@@ -93,10 +93,10 @@ struct Record {
 /// What replaying the chain computes.
 struct LedgerState {
   std::map<std::string, Entry> entries;
-  uint64_t max_epoch = 0;           // highest epoch claimed so far
-  std::string epoch_writer;         // writer that claimed max_epoch
-  std::string epoch_run_id;         // its run id
-  uint64_t epoch_sequence = 0;      // sequence of that claim
+  uint64_t max_epoch = 0;       // highest epoch claimed so far
+  std::string epoch_writer;     // writer that claimed max_epoch
+  std::string epoch_run_id;     // its run id
+  uint64_t epoch_sequence = 0;  // sequence of that claim
   /// The ledger's commit mode: the one named by the first applied claim that names one ("" for
   /// a ledger whose claims predate recorded modes). Writers in another mode refuse to open it.
   std::string commit_mode;
@@ -138,6 +138,17 @@ struct Lease {
   int64_t ttl_ms = 0;
 };
 
+/// What a data key "<ns>/data/<stage>/<fingerprint>/<attempt>/<file>" says (Keys::ParseDataKey).
+struct DataKeyParts {
+  std::string stage;  // may contain '/' (partitions: "x/p0007")
+  std::string fingerprint;
+  std::string attempt;
+  std::string file;
+  /// The run that wrote the object: `file` up to its first '.' (Ledger::RunDataKey names the
+  /// file "<run id><extension>").
+  std::string run_id;
+};
+
 /// Key layout under a namespace ("" or "a/b", no leading/trailing '/').
 class Keys {
  public:
@@ -155,6 +166,9 @@ class Keys {
   /// The sequence in a record or snapshot key under this namespace, or 0 if `key` is not one.
   uint64_t SequenceOfRecord(std::string_view key) const;
   uint64_t SequenceOfSnapshot(std::string_view key) const;
+  /// The parts of a data key under this namespace whose file name is one segment (as
+  /// Ledger::DataKey and RunDataKey write them); nullopt when `key` is not one.
+  std::optional<DataKeyParts> ParseDataKey(std::string_view key) const;
 
  private:
   std::string base_;  // ns + "/" or ""

@@ -161,6 +161,25 @@ TEST(RecordTest, KeysSortBySequenceAndParseBack) {
   EXPECT_EQ(root.Record(1), "ledger/rec/00000000000000000001.json");
 }
 
+TEST(RecordTest, DataKeysParseIntoStageFingerprintAttemptAndRun) {
+  Keys keys("pipe/x");
+  std::optional<DataKeyParts> p =
+      keys.ParseDataKey("pipe/x/data/orders/p0007/fp1/att2/run3.parquet");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->stage, "orders/p0007");
+  EXPECT_EQ(p->fingerprint, "fp1");
+  EXPECT_EQ(p->attempt, "att2");
+  EXPECT_EQ(p->file, "run3.parquet");
+  EXPECT_EQ(p->run_id, "run3");
+  EXPECT_EQ(keys.ParseDataKey("pipe/x/data/s/fp/att/run")->run_id, "run");
+  // Not data keys of this namespace, or too few segments.
+  EXPECT_FALSE(keys.ParseDataKey("pipe/y/data/s/fp/att/run.parquet").has_value());
+  EXPECT_FALSE(keys.ParseDataKey("pipe/x/ledger/rec/1.json").has_value());
+  EXPECT_FALSE(keys.ParseDataKey("pipe/x/data/fp/att/run.parquet").has_value());
+  EXPECT_FALSE(keys.ParseDataKey("pipe/x/data/s/fp//run.parquet").has_value());
+  EXPECT_FALSE(keys.ParseDataKey("pipe/x/data/s/fp/att/").has_value());
+}
+
 Record Claim(uint64_t seq, uint64_t epoch, const std::string& writer) {
   Record r;
   r.sequence = seq;

@@ -244,16 +244,18 @@ std::vector<int> Dag::CriticalPath(const std::function<double(int)>& cost) const
   return path;
 }
 
-Result<Dag> BuildDag(const PipelineSpec& spec, const TableResolver& resolve,
-                     const FileResolver& resolve_files) {
-  Dag dag;
+namespace {
+
+// Sources and stages as nodes, in declaration order.
+std::vector<DagNode> MakeNodes(const PipelineSpec& spec) {
+  std::vector<DagNode> nodes;
   for (size_t i = 0; i < spec.sources.size(); ++i) {
     DagNode n;
     n.kind = NodeKind::kSource;
     n.name = spec.sources[i].name;
     n.line = spec.sources[i].line;
     n.spec_index = static_cast<int>(i);
-    dag.nodes_.push_back(std::move(n));
+    nodes.push_back(std::move(n));
   }
   for (size_t i = 0; i < spec.stages.size(); ++i) {
     DagNode n;
@@ -261,191 +263,243 @@ Result<Dag> BuildDag(const PipelineSpec& spec, const TableResolver& resolve,
     n.name = spec.stages[i].name;
     n.line = spec.stages[i].line;
     n.spec_index = static_cast<int>(i);
-    dag.nodes_.push_back(std::move(n));
+    nodes.push_back(std::move(n));
   }
-  std::stable_sort(dag.nodes_.begin(), dag.nodes_.end(),
+  std::stable_sort(nodes.begin(), nodes.end(),
                    [](const DagNode& a, const DagNode& b) { return a.line < b.line; });
+  return nodes;
+}
 
-  std::map<std::string, int> by_name;
+// Node names, for lookups (case-insensitive) and suggestions.
+struct NodeNames {
+  std::map<std::string, int> by_name;  // lowercase -> node
   std::vector<std::string> names;
-  for (int i = 0; i < dag.size(); ++i) {
-    by_name.emplace(Lower(dag.nodes_[i].name), i);
-    names.push_back(dag.nodes_[i].name);
-  }
-
-  std::vector<Problem> problems;
-  for (int i = 0; i < dag.size(); ++i) {
-    DagNode& node = dag.nodes_[i];
-    const std::string* sql = nullptr;
-    int sql_line = 0;
-    int sql_column = 1;
-    std::string owner;
-    if (node.kind == NodeKind::kSource) {
-      const SourceSpec& s = spec.sources[node.spec_index];
-      if (s.kind != SourceKind::kSql) continue;
-      sql = &s.sql;
-      sql_line = s.sql_line;
-      sql_column = s.sql_column;
-      owner = "source " + Quoted(s.name);
-    } else {
-      const StageSpec& s = spec.stages[node.spec_index];
-      sql = &s.sql;
-      sql_line = s.sql_line;
-      sql_column = s.sql_column;
-      owner = "stage " + Quoted(s.name);
+  explicit NodeNames(const std::vector<DagNode>& nodes) {
+    for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
+      by_name.emplace(Lower(nodes[i].name), i);
+      names.push_back(nodes[i].name);
     }
-    Result<std::vector<std::string>> tables = resolve(*sql);
-    if (!tables.ok() && !StatementKindIfNotAQuery(*sql).empty()) {
-      problems.push_back({sql_line, owner + ": this SQL is " + StatementKindIfNotAQuery(*sql) +
-                                        ", not a query; a " +
-                                        (node.kind == NodeKind::kStage ? "stage" : "source") +
-                                        " is one SELECT (or WITH ... SELECT), and respawn makes "
-                                        "its result the table " +
-                                        Quoted(node.name)});
+  }
+  int Find(const std::string& name) const {
+    auto it = by_name.find(Lower(name));
+    return it == by_name.end() ? -1 : it->second;
+  }
+};
+
+// The SQL a node runs, what names it in messages and where it starts.
+struct NodeSql {
+  const std::string* sql = nullptr;  // null: a file source
+  int line = 0;
+  int column = 1;
+  std::string owner;
+};
+
+NodeSql SqlOf(const PipelineSpec& spec, const DagNode& node) {
+  if (node.kind == NodeKind::kSource) {
+    const SourceSpec& s = spec.sources[node.spec_index];
+    if (s.kind != SourceKind::kSql) return {};
+    return {&s.sql, s.sql_line, s.sql_column, "source " + Quoted(s.name)};
+  }
+  const StageSpec& s = spec.stages[node.spec_index];
+  return {&s.sql, s.sql_line, s.sql_column, "stage " + Quoted(s.name)};
+}
+
+// The files `node`'s SQL reads by name, found by `resolve_files`.
+void AddFileReads(const PipelineSpec& spec, const FileResolver& resolve_files, const NodeSql& at,
+                  DagNode& node, std::vector<Problem>* problems) {
+  Result<std::vector<SqlFileRef>> files = resolve_files(*at.sql);
+  if (!files.ok()) {
+    problems->push_back({at.line, at.owner + ": " + files.status().message()});
+    return;
+  }
+  const std::vector<SqlToken> tokens = TokenizeSql(*at.sql);
+  for (const SqlFileRef& ref : *files) {
+    std::string problem;
+    AddFileRead(spec, *at.sql, at.line, tokens, ref, &node.files, &problem);
+    if (!problem.empty()) {
+      int line = ref.offset == SIZE_MAX ? at.line : LineInSql(*at.sql, at.line, ref.offset);
+      problems->push_back({line, at.owner + " " + problem});
+    }
+  }
+}
+
+// The inputs `node`'s SQL reads (`tables`, as the resolver found them).
+void AddTableInputs(const std::vector<std::string>& tables, const NodeSql& at,
+                    const NodeNames& names, const std::vector<DagNode>& nodes, DagNode& node,
+                    std::vector<Problem>* problems) {
+  std::set<std::string> seen;
+  for (const std::string& table : tables) {
+    if (!seen.insert(Lower(table)).second) continue;
+    size_t offset = FindTableReference(*at.sql, table);
+    int line = offset == std::string_view::npos ? at.line : LineInSql(*at.sql, at.line, offset);
+    const int from = names.Find(table);
+    if (from < 0) {
+      problems->push_back({line, at.owner + " reads table " + Quoted(table) +
+                                     ", which no source or stage defines" +
+                                     DidYouMeanSuffix(table, names.names)});
+    } else if (node.kind == NodeKind::kSource) {
+      problems->push_back({line, at.owner + " is generated by sql and cannot read table " +
+                                     Quoted(nodes[from].name) + "; declare it as a stage ([stages." +
+                                     node.name + "]) instead"});
+    } else {
+      node.inputs.push_back({from, line, false});
+    }
+  }
+}
+
+// The inputs a stage declares with depends_on (those its SQL does not read already).
+void AddDeclaredInputs(const PipelineSpec& spec, const NodeSql& at, const NodeNames& names,
+                       DagNode& node, std::vector<Problem>* problems) {
+  if (node.kind != NodeKind::kStage) return;
+  for (const NameRef& dep : spec.stages[node.spec_index].depends_on) {
+    const int from = names.Find(dep.name);
+    if (from < 0) {
+      // ParsePipeline* rejects these; a hand-built spec may still have one.
+      problems->push_back({dep.line, at.owner + " depends_on " + Quoted(dep.name) +
+                                         ", which no source or stage defines" +
+                                         DidYouMeanSuffix(dep.name, names.names)});
       continue;
     }
-    if (!tables.ok()) {
-      // A parser error's "(line l, column c)" is the SQL's: say the file's (sql_error.h).
-      PlacedSqlError placed =
-          PlaceSqlError(tables.status().message(), {.line = sql_line, .column = sql_column});
-      problems.push_back({placed.line, owner + ": " + placed.message});
-      continue;
-    }
-    if (resolve_files) {
-      Result<std::vector<SqlFileRef>> files = resolve_files(*sql);
-      if (!files.ok()) {
-        problems.push_back({sql_line, owner + ": " + files.status().message()});
-      } else {
-        const std::vector<SqlToken> tokens = TokenizeSql(*sql);
-        for (const SqlFileRef& ref : *files) {
-          std::string problem;
-          AddFileRead(spec, *sql, sql_line, tokens, ref, &node.files, &problem);
-          if (!problem.empty()) {
-            int line = ref.offset == SIZE_MAX ? sql_line : LineInSql(*sql, sql_line, ref.offset);
-            problems.push_back({line, owner + " " + problem});
-          }
-        }
-      }
-    }
-    std::set<std::string> seen;
-    for (const std::string& table : *tables) {
-      if (!seen.insert(Lower(table)).second) continue;
-      size_t offset = FindTableReference(*sql, table);
-      int line = offset == std::string_view::npos ? sql_line : LineInSql(*sql, sql_line, offset);
-      auto it = by_name.find(Lower(table));
-      if (it == by_name.end()) {
-        problems.push_back({line, owner + " reads table " + Quoted(table) +
-                                      ", which no source or stage defines" +
-                                      DidYouMeanSuffix(table, names)});
-        continue;
-      }
-      if (node.kind == NodeKind::kSource) {
-        problems.push_back({line, owner + " is generated by sql and cannot read table " +
-                                      Quoted(dag.nodes_[it->second].name) +
-                                      "; declare it as a stage ([stages." + node.name +
-                                      "]) instead"});
-        continue;
-      }
-      node.inputs.push_back({it->second, line, false});
-    }
-    if (node.kind == NodeKind::kStage) {
-      for (const NameRef& dep : spec.stages[node.spec_index].depends_on) {
-        auto it = by_name.find(Lower(dep.name));
-        if (it == by_name.end()) {
-          // ParsePipeline* rejects these; a hand-built spec may still have one.
-          problems.push_back({dep.line, owner + " depends_on " + Quoted(dep.name) +
-                                            ", which no source or stage defines" +
-                                            DidYouMeanSuffix(dep.name, names)});
-          continue;
-        }
-        bool present = std::any_of(node.inputs.begin(), node.inputs.end(),
-                                   [&](const DagEdge& e) { return e.from == it->second; });
-        if (!present) node.inputs.push_back({it->second, dep.line, true});
-      }
-    }
-    std::stable_sort(node.inputs.begin(), node.inputs.end(),
-                     [](const DagEdge& a, const DagEdge& b) { return a.from < b.from; });
+    bool present = std::any_of(node.inputs.begin(), node.inputs.end(),
+                               [&](const DagEdge& e) { return e.from == from; });
+    if (!present) node.inputs.push_back({from, dep.line, true});
   }
+}
 
-  for (size_t o = 0; o < spec.outputs.size(); ++o) {
-    const OutputSpec& output = spec.outputs[o];
-    auto it = by_name.find(Lower(output.from.name));
-    if (it == by_name.end()) {
-      problems.push_back({output.from.line, "output " + Quoted(output.name) + " reads from " +
-                                                Quoted(output.from.name) +
-                                                ", which no stage or source defines" +
-                                                DidYouMeanSuffix(output.from.name, names)});
-      dag.output_nodes_.push_back(-1);
-    } else {
-      dag.output_nodes_.push_back(it->second);
+// The node each output reads (-1 for an unknown one, with a problem).
+std::vector<int> ResolveOutputs(const PipelineSpec& spec, const NodeNames& names,
+                                std::vector<Problem>* problems) {
+  std::vector<int> out;
+  for (const OutputSpec& output : spec.outputs) {
+    const int from = names.Find(output.from.name);
+    if (from < 0) {
+      problems->push_back({output.from.line, "output " + Quoted(output.name) + " reads from " +
+                                                 Quoted(output.from.name) +
+                                                 ", which no stage or source defines" +
+                                                 DidYouMeanSuffix(output.from.name, names.names)});
     }
+    out.push_back(from);
   }
+  return out;
+}
 
-  if (!problems.empty()) {
-    std::stable_sort(problems.begin(), problems.end(),
-                     [](const Problem& a, const Problem& b) { return a.line < b.line; });
-    std::string message;
-    for (const Problem& p : problems) {
-      if (!message.empty()) message += "\n";
-      message += spec.Where(p.line) + ": " + p.message;
-    }
-    return InvalidArgument(std::move(message));
+Status ProblemsError(const PipelineSpec& spec, std::vector<Problem> problems) {
+  std::stable_sort(problems.begin(), problems.end(),
+                   [](const Problem& a, const Problem& b) { return a.line < b.line; });
+  std::string message;
+  for (const Problem& p : problems) {
+    if (!message.empty()) message += "\n";
+    message += spec.Where(p.line) + ": " + p.message;
   }
+  return InvalidArgument(std::move(message));
+}
 
-  // Kahn's algorithm; the ready node declared first goes first.
-  std::vector<int> pending(dag.nodes_.size(), 0);
-  for (int i = 0; i < dag.size(); ++i) {
-    pending[i] = static_cast<int>(dag.nodes_[i].inputs.size());
-    for (const DagEdge& e : dag.nodes_[i].inputs) dag.nodes_[e.from].consumers.push_back(i);
+// Kahn's algorithm; the ready node declared first goes first. Fills consumers; `pending` keeps
+// the inputs not ordered (non-zero only for nodes on or behind a cycle).
+std::vector<int> SortTopologically(std::vector<DagNode>& nodes, std::vector<int>* pending) {
+  const int n = static_cast<int>(nodes.size());
+  pending->assign(n, 0);
+  for (int i = 0; i < n; ++i) {
+    (*pending)[i] = static_cast<int>(nodes[i].inputs.size());
+    for (const DagEdge& e : nodes[i].inputs) nodes[e.from].consumers.push_back(i);
   }
   std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
-  for (int i = 0; i < dag.size(); ++i) {
-    if (pending[i] == 0) ready.push(i);
+  for (int i = 0; i < n; ++i) {
+    if ((*pending)[i] == 0) ready.push(i);
   }
+  std::vector<int> order;
   while (!ready.empty()) {
     int v = ready.top();
     ready.pop();
-    dag.topological_order_.push_back(v);
-    for (int c : dag.nodes_[v].consumers) {
-      if (--pending[c] == 0) ready.push(c);
+    order.push_back(v);
+    for (int c : nodes[v].consumers) {
+      if (--(*pending)[c] == 0) ready.push(c);
     }
   }
+  return order;
+}
 
-  if (dag.topological_order_.size() < dag.nodes_.size()) {
-    // Every node left has an input that is also left: walk inputs until one repeats.
-    int start = 0;
-    while (pending[start] == 0) ++start;
-    std::vector<int> path;
-    std::map<int, size_t> position;
-    int v = start;
-    while (!position.count(v)) {
-      position[v] = path.size();
-      path.push_back(v);
-      for (const DagEdge& e : dag.nodes_[v].inputs) {
-        if (pending[e.from] > 0) {
-          v = e.from;
-          break;
-        }
+// InvalidArgument naming a cycle among the nodes `pending` left unordered.
+Status CycleError(const PipelineSpec& spec, const std::vector<DagNode>& nodes,
+                  const std::vector<int>& pending) {
+  // Every node left has an input that is also left: walk inputs until one repeats.
+  int start = 0;
+  while (pending[start] == 0) ++start;
+  std::vector<int> path;
+  std::map<int, size_t> position;
+  int v = start;
+  while (!position.count(v)) {
+    position[v] = path.size();
+    path.push_back(v);
+    for (const DagEdge& e : nodes[v].inputs) {
+      if (pending[e.from] > 0) {
+        v = e.from;
+        break;
       }
     }
-    // path[position[v]..] walks against the data flow; reverse it and start at the node
-    // declared first.
-    std::vector<int> cycle(path.begin() + static_cast<std::ptrdiff_t>(position[v]), path.end());
-    std::reverse(cycle.begin(), cycle.end());
-    std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()), cycle.end());
-    const DagNode& head = dag.nodes_[cycle.front()];
-    int line = head.line;
-    for (const DagEdge& e : head.inputs) {
-      if (e.from == cycle.back()) line = e.line;
-    }
-    std::string text;
-    for (int n : cycle) text += dag.nodes_[n].name + " -> ";
-    text += head.name;
-    return InvalidArgument(spec.Where(line) + ": stages form a cycle: " + text +
-                           " (each reads the one before it); remove one of these reads or "
-                           "depends_on entries");
   }
+  // path[position[v]..] walks against the data flow; reverse it and start at the node
+  // declared first.
+  std::vector<int> cycle(path.begin() + static_cast<std::ptrdiff_t>(position[v]), path.end());
+  std::reverse(cycle.begin(), cycle.end());
+  std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()), cycle.end());
+  const DagNode& head = nodes[cycle.front()];
+  int line = head.line;
+  for (const DagEdge& e : head.inputs) {
+    if (e.from == cycle.back()) line = e.line;
+  }
+  std::string text;
+  for (int n : cycle) text += nodes[n].name + " -> ";
+  text += head.name;
+  return InvalidArgument(spec.Where(line) + ": stages form a cycle: " + text +
+                         " (each reads the one before it); remove one of these reads or "
+                         "depends_on entries");
+}
 
+// The problem a resolver's error is: a statement that is not a query says so; a parser
+// error's "(line l, column c)", which is the SQL's, becomes the file's (sql_error.h).
+Problem ResolveProblem(const Status& error, const NodeSql& at, const DagNode& node) {
+  if (std::string kind = StatementKindIfNotAQuery(*at.sql); !kind.empty()) {
+    return {at.line, at.owner + ": this SQL is " + kind + ", not a query; a " +
+                         (node.kind == NodeKind::kStage ? "stage" : "source") +
+                         " is one SELECT (or WITH ... SELECT), and respawn makes its result the "
+                         "table " +
+                         Quoted(node.name)};
+  }
+  PlacedSqlError placed = PlaceSqlError(error.message(), {.line = at.line, .column = at.column});
+  return {placed.line, at.owner + ": " + placed.message};
+}
+
+}  // namespace
+
+Result<Dag> BuildDag(const PipelineSpec& spec, const TableResolver& resolve,
+                     const FileResolver& resolve_files) {
+  Dag dag;
+  dag.nodes_ = MakeNodes(spec);
+  const NodeNames names(dag.nodes_);
+  std::vector<Problem> problems;
+  for (DagNode& node : dag.nodes_) {
+    const NodeSql at = SqlOf(spec, node);
+    if (at.sql == nullptr) continue;
+    Result<std::vector<std::string>> tables = resolve(*at.sql);
+    if (!tables.ok()) {
+      problems.push_back(ResolveProblem(tables.status(), at, node));
+      continue;
+    }
+    if (resolve_files) AddFileReads(spec, resolve_files, at, node, &problems);
+    AddTableInputs(*tables, at, names, dag.nodes_, node, &problems);
+    AddDeclaredInputs(spec, at, names, node, &problems);
+    std::stable_sort(node.inputs.begin(), node.inputs.end(),
+                     [](const DagEdge& a, const DagEdge& b) { return a.from < b.from; });
+  }
+  dag.output_nodes_ = ResolveOutputs(spec, names, &problems);
+  if (!problems.empty()) return ProblemsError(spec, std::move(problems));
+
+  std::vector<int> pending;
+  dag.topological_order_ = SortTopologically(dag.nodes_, &pending);
+  if (dag.topological_order_.size() < dag.nodes_.size()) {
+    return CycleError(spec, dag.nodes_, pending);
+  }
   for (int v : dag.topological_order_) {
     DagNode& n = dag.nodes_[v];
     for (const DagEdge& e : n.inputs) n.level = std::max(n.level, dag.nodes_[e.from].level + 1);

@@ -254,97 +254,121 @@ std::string FingerprintComponents::Serialize() const {
   return out;
 }
 
+namespace {
+
+Status MalformedFingerprint(std::string_view why) {
+  return DataLoss("malformed fingerprint record: " + std::string(why));
+}
+
+// One "key value" line of a serialized fingerprint record.
+struct FingerprintLine {
+  std::string_view line;
+  std::string_view key;
+  std::string_view value;
+
+  Status Bad() const { return MalformedFingerprint("\"" + std::string(line) + "\""); }
+  Status Hex(Fingerprint* out) const {
+    Result<Fingerprint> f = Fingerprint::FromHex(value);
+    if (!f.ok()) return Bad();
+    *out = *f;
+    return Status::OK();
+  }
+  Status Number(uint64_t* out) const {
+    const char* end = value.data() + value.size();
+    auto [ptr, ec] = std::from_chars(value.data(), end, *out);
+    if (value.empty() || ec != std::errc() || ptr != end) return Bad();
+    return Status::OK();
+  }
+  // "<name> <hex>" (params, inputs) or, with `hex_first`, "<hex> <name>" (a path may hold
+  // spaces).
+  Status Named(std::vector<NamedFingerprint>* out, bool hex_first = false) const {
+    const size_t sp = value.find(' ');
+    if (sp == std::string_view::npos) return Bad();
+    std::string_view name = hex_first ? value.substr(sp + 1) : value.substr(0, sp);
+    Result<Fingerprint> f =
+        Fingerprint::FromHex(hex_first ? value.substr(0, sp) : value.substr(sp + 1));
+    if (!f.ok()) return Bad();
+    out->push_back({std::string(name), *f});
+    return Status::OK();
+  }
+};
+
+Status ParseFingerprintKind(const FingerprintLine& l, FingerprintKind* kind) {
+  if (l.value == "stage") {
+    *kind = FingerprintKind::kStage;
+  } else if (l.value == "sql-source") {
+    *kind = FingerprintKind::kSqlSource;
+  } else if (l.value == "file-source") {
+    *kind = FingerprintKind::kFileSource;
+  } else {
+    return MalformedFingerprint("unknown kind \"" + std::string(l.value) + "\"");
+  }
+  return Status::OK();
+}
+
+// Applies one line after the header to `c`; `*known` is false for a key this version does not
+// write.
+Status ApplyFingerprintLine(const FingerprintLine& l, FingerprintComponents* c, bool* known) {
+  *known = true;
+  if (l.key == "kind") return ParseFingerprintKind(l, &c->kind);
+  if (l.key == "engine") {
+    c->engine_version = std::string(l.value);
+    return Status::OK();
+  }
+  if (l.key == "content_hashed") {
+    c->content_hashed = l.value == "1";
+    return Status::OK();
+  }
+  if (l.key == "param") return l.Named(&c->params);
+  if (l.key == "input") return l.Named(&c->inputs);
+  if (l.key == "file_read") return l.Named(&c->files_read, /*hex_first=*/true);
+  if (l.key == "file_count") return l.Number(&c->file_count);
+  if (l.key == "total_bytes") return l.Number(&c->total_bytes);
+  const std::pair<std::string_view, Fingerprint*> hashes[] = {{"sql", &c->sql},
+                                                              {"sql_template", &c->sql_template},
+                                                              {"files", &c->files},
+                                                              {"reader", &c->reader},
+                                                              {"total", &c->total}};
+  for (const auto& [key, out] : hashes) {
+    if (l.key == key) return l.Hex(out);
+  }
+  *known = false;
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<FingerprintComponents> FingerprintComponents::Parse(std::string_view text) {
   FingerprintComponents c;
-  auto bad = [](std::string_view why) {
-    return DataLoss("malformed fingerprint record: " + std::string(why));
-  };
   bool have_header = false, have_total = false;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    std::string_view line =
-        text.substr(pos, nl == std::string_view::npos ? text.size() - pos : nl - pos);
-    pos = nl == std::string_view::npos ? text.size() : nl + 1;
-    if (line.empty()) continue;
-    size_t sp = line.find(' ');
-    std::string_view key = line.substr(0, sp);
-    std::string_view value = sp == std::string_view::npos ? "" : line.substr(sp + 1);
-    auto hex = [&](Fingerprint* out) -> Status {
-      Result<Fingerprint> f = Fingerprint::FromHex(value);
-      if (!f.ok()) return bad("\"" + std::string(line) + "\"");
-      *out = *f;
-      return Status::OK();
-    };
-    auto number = [&](uint64_t* out) -> Status {
-      const char* end = value.data() + value.size();
-      auto [ptr, ec] = std::from_chars(value.data(), end, *out);
-      if (value.empty() || ec != std::errc() || ptr != end) {
-        return bad("\"" + std::string(line) + "\"");  // not digits, or out of range
-      }
-      return Status::OK();
-    };
-    auto named = [&](std::vector<NamedFingerprint>* out) -> Status {
-      size_t s2 = value.find(' ');
-      if (s2 == std::string_view::npos) return bad("\"" + std::string(line) + "\"");
-      NamedFingerprint n;
-      n.name = std::string(value.substr(0, s2));
-      Result<Fingerprint> f = Fingerprint::FromHex(value.substr(s2 + 1));
-      if (!f.ok()) return bad("\"" + std::string(line) + "\"");
-      n.fingerprint = *f;
-      out->push_back(std::move(n));
-      return Status::OK();
-    };
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t nl = std::min(text.find('\n', pos), text.size());
+    FingerprintLine l;
+    l.line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (l.line.empty()) continue;
+    const size_t sp = l.line.find(' ');
+    l.key = l.line.substr(0, sp);
+    l.value = sp == std::string_view::npos ? "" : l.line.substr(sp + 1);
     if (!have_header) {
       uint64_t version = 0;
-      if (key != "respawn-fingerprint") return bad("missing the respawn-fingerprint header");
-      RETURN_IF_ERROR(number(&version));
+      if (l.key != "respawn-fingerprint") {
+        return MalformedFingerprint("missing the respawn-fingerprint header");
+      }
+      RETURN_IF_ERROR(l.Number(&version));
       c.format_version = static_cast<uint32_t>(version);
       have_header = true;
-    } else if (key == "kind") {
-      if (value == "stage") {
-        c.kind = FingerprintKind::kStage;
-      } else if (value == "sql-source") {
-        c.kind = FingerprintKind::kSqlSource;
-      } else if (value == "file-source") {
-        c.kind = FingerprintKind::kFileSource;
-      } else {
-        return bad("unknown kind \"" + std::string(value) + "\"");
-      }
-    } else if (key == "engine") {
-      c.engine_version = std::string(value);
-    } else if (key == "sql") {
-      RETURN_IF_ERROR(hex(&c.sql));
-    } else if (key == "sql_template") {
-      RETURN_IF_ERROR(hex(&c.sql_template));
-    } else if (key == "param") {
-      RETURN_IF_ERROR(named(&c.params));
-    } else if (key == "input") {
-      RETURN_IF_ERROR(named(&c.inputs));
-    } else if (key == "file_read") {
-      size_t s2 = value.find(' ');
-      Result<Fingerprint> f = Fingerprint::FromHex(value.substr(0, s2));
-      if (s2 == std::string_view::npos || !f.ok()) return bad("\"" + std::string(line) + "\"");
-      c.files_read.push_back({std::string(value.substr(s2 + 1)), *f});
-    } else if (key == "files") {
-      RETURN_IF_ERROR(hex(&c.files));
-    } else if (key == "file_count") {
-      RETURN_IF_ERROR(number(&c.file_count));
-    } else if (key == "total_bytes") {
-      RETURN_IF_ERROR(number(&c.total_bytes));
-    } else if (key == "content_hashed") {
-      c.content_hashed = value == "1";
-    } else if (key == "reader") {
-      RETURN_IF_ERROR(hex(&c.reader));
-    } else if (key == "total") {
-      RETURN_IF_ERROR(hex(&c.total));
-      have_total = true;
-    } else if (c.format_version == kFingerprintFormatVersion) {
-      return bad("unknown line \"" + std::string(line) + "\"");
+      continue;
+    }
+    bool known = false;
+    RETURN_IF_ERROR(ApplyFingerprintLine(l, &c, &known));
+    have_total = have_total || l.key == "total";
+    if (!known && c.format_version == kFingerprintFormatVersion) {
+      return MalformedFingerprint("unknown line \"" + std::string(l.line) + "\"");
     }
   }
-  if (!have_header) return bad("empty");
-  if (!have_total) return bad("missing the total");
+  if (!have_header) return MalformedFingerprint("empty");
+  if (!have_total) return MalformedFingerprint("missing the total");
   // A record from another format version cannot be recomputed here; its total stands.
   if (c.format_version == kFingerprintFormatVersion && !(Total(c) == c.total)) {
     return DataLoss("fingerprint record does not verify: its parts hash to " + Total(c).Hex() +
@@ -485,21 +509,28 @@ Result<std::vector<SourceFile>> ListLocalSourceFiles(const std::string& pattern,
   return std::move(listing.files);
 }
 
+namespace {
+
+// Size, times and identity of the local file `full` into `f`.
+Status StatSourceFile(const std::string& full, SourceFile* f) {
+  struct stat st;
+  if (::stat(full.c_str(), &st) != 0) {
+    return NotFound("cannot stat " + full + ": " + std::strerror(errno));
+  }
+  f->size = static_cast<uint64_t>(st.st_size);
+  f->mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+  f->device = static_cast<uint64_t>(st.st_dev);
+  f->inode = static_cast<uint64_t>(st.st_ino);
+  f->mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  f->ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<SourceListing> ListLocalSource(const std::string& pattern, uint64_t content_hash_limit) {
   std::vector<SourceFile> files;
-  auto stat_file = [](const std::string& full, SourceFile* f) -> Status {
-    struct stat st;
-    if (::stat(full.c_str(), &st) != 0) {
-      return NotFound("cannot stat " + full + ": " + std::strerror(errno));
-    }
-    f->size = static_cast<uint64_t>(st.st_size);
-    f->mtime_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
-    f->device = static_cast<uint64_t>(st.st_dev);
-    f->inode = static_cast<uint64_t>(st.st_ino);
-    f->mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-    f->ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
-    return Status::OK();
-  };
+  auto stat_file = StatSourceFile;
   std::string base;
   if (!HasGlob(pattern)) {
     std::error_code ec;
@@ -663,126 +694,137 @@ Result<std::vector<FingerprintComponents>> FingerprintPipeline(
   return out;
 }
 
+namespace {
+
+// Past blanks and comments starting at `i` (`i` itself when there are none there).
+size_t SkipBlankOrComment(std::string_view s, size_t i) {
+  const size_t n = s.size();
+  const char c = s[i];
+  const char next = i + 1 < n ? s[i + 1] : '\0';
+  if (std::isspace(static_cast<unsigned char>(c))) return i + 1;
+  if (c == '-' && next == '-') {
+    size_t nl = s.find('\n', i);
+    return nl == std::string_view::npos ? n : nl + 1;
+  }
+  if (c != '/' || next != '*') return i;
+  int depth = 0;  // nested /* */
+  while (i < n) {
+    if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') {
+      ++depth;
+      i += 2;
+    } else if (s[i] == '*' && i + 1 < n && s[i + 1] == '/') {
+      i += 2;
+      if (--depth == 0) break;
+    } else {
+      ++i;
+    }
+  }
+  return i;
+}
+
+// A token starting with '$': $$...$$ or $tag$...$tag$ (tag: an identifier without '$'), a
+// parameter ($1, $name), or a lone '$'.
+size_t ScanDollar(std::string_view s, size_t i, SqlTokenKind* kind) {
+  const size_t n = s.size();
+  size_t j = i + 1;
+  if (j < n && !std::isdigit(static_cast<unsigned char>(s[j]))) {
+    while (j < n && IsIdentChar(s[j]) && s[j] != '$') ++j;
+  }
+  if (j < n && s[j] == '$') {
+    std::string_view tag = s.substr(i, j - i + 1);
+    size_t close = s.find(tag, j + 1);
+    *kind = SqlTokenKind::kString;
+    return close == std::string_view::npos ? n : close + tag.size();
+  }
+  j = i + 1;
+  while (j < n && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
+  *kind = j > i + 1 ? SqlTokenKind::kParameter : SqlTokenKind::kOperator;
+  return j > i + 1 ? j : i + 1;
+}
+
+size_t ScanNumber(std::string_view s, size_t i) {
+  const size_t n = s.size();
+  const bool hex = s[i] == '0' && i + 1 < n && (s[i + 1] == 'x' || s[i + 1] == 'X');
+  size_t j = i;
+  while (j < n) {
+    const char d = s[j];
+    if (std::isalnum(static_cast<unsigned char>(d)) || d == '_' || d == '.') {
+      ++j;
+    } else if ((d == '+' || d == '-') && !hex && (s[j - 1] == 'e' || s[j - 1] == 'E')) {
+      ++j;
+    } else {
+      break;
+    }
+  }
+  return j;
+}
+
+// A word, or a string with a prefix glued to its quote: E'..' (backslash escapes), X'..',
+// B'..', N'..', U&'..'.
+size_t ScanWord(std::string_view s, size_t i, SqlTokenKind* kind) {
+  const size_t n = s.size();
+  size_t j = i;
+  while (j < n && IsIdentChar(s[j])) ++j;
+  std::string_view word = s.substr(i, j - i);
+  *kind = SqlTokenKind::kString;
+  if (j < n && s[j] == '\'' && word.size() == 1 && std::strchr("eExXbBnN", word[0])) {
+    return ScanQuoted(s, j, word[0] == 'e' || word[0] == 'E');
+  }
+  if (j + 1 < n && s[j] == '&' && s[j + 1] == '\'' && (word == "U" || word == "u")) {
+    return ScanQuoted(s, j + 1, false);
+  }
+  *kind = SqlTokenKind::kWord;
+  return j;
+}
+
+size_t ScanOperator(std::string_view s, size_t i) {
+  const size_t n = s.size();
+  size_t j = i;
+  while (j < n && IsOperatorChar(s[j])) {
+    const char after = j + 1 < n ? s[j + 1] : '\0';
+    if (j > i && ((s[j] == '-' && after == '-') || (s[j] == '/' && after == '*'))) break;
+    ++j;
+  }
+  return j;
+}
+
+// The end of the token starting at `i` (not a blank or comment), and its kind.
+size_t ScanToken(std::string_view s, size_t i, SqlTokenKind* kind) {
+  const char c = s[i];
+  const char next = i + 1 < s.size() ? s[i + 1] : '\0';
+  if (c == '\'' || c == '"') {
+    *kind = c == '\'' ? SqlTokenKind::kString : SqlTokenKind::kQuotedIdentifier;
+    return ScanQuoted(s, i, false);
+  }
+  if (c == '$') return ScanDollar(s, i, kind);
+  if (std::isdigit(static_cast<unsigned char>(c)) ||
+      (c == '.' && std::isdigit(static_cast<unsigned char>(next)))) {
+    *kind = SqlTokenKind::kNumber;
+    return ScanNumber(s, i);
+  }
+  if (IsIdentStart(c)) return ScanWord(s, i, kind);
+  if (IsOperatorChar(c)) {
+    *kind = SqlTokenKind::kOperator;
+    return ScanOperator(s, i);
+  }
+  *kind = SqlTokenKind::kPunctuation;
+  return i + 1;
+}
+
+}  // namespace
+
 std::vector<SqlToken> TokenizeSql(std::string_view s) {
   std::vector<SqlToken> out;
-  const size_t n = s.size();
   size_t i = 0;
-  auto push = [&](SqlTokenKind kind, size_t start, size_t end) {
-    out.push_back({kind, s.substr(start, end - start), start});
-  };
-  while (i < n) {
-    const char c = s[i];
-    const char next = i + 1 < n ? s[i + 1] : '\0';
-    if (std::isspace(static_cast<unsigned char>(c))) {
-      ++i;
+  while (i < s.size()) {
+    if (size_t skipped = SkipBlankOrComment(s, i); skipped != i) {
+      i = skipped;
       continue;
     }
-    if (c == '-' && next == '-') {
-      size_t nl = s.find('\n', i);
-      i = nl == std::string_view::npos ? n : nl + 1;
-      continue;
-    }
-    if (c == '/' && next == '*') {
-      int depth = 0;
-      while (i < n) {
-        if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') {
-          ++depth;
-          i += 2;
-        } else if (s[i] == '*' && i + 1 < n && s[i + 1] == '/') {
-          i += 2;
-          if (--depth == 0) break;
-        } else {
-          ++i;
-        }
-      }
-      continue;
-    }
-    const size_t start = i;
-    if (c == '\'') {
-      i = ScanQuoted(s, i, false);
-      push(SqlTokenKind::kString, start, i);
-      continue;
-    }
-    if (c == '"') {
-      i = ScanQuoted(s, i, false);
-      push(SqlTokenKind::kQuotedIdentifier, start, i);
-      continue;
-    }
-    if (c == '$') {
-      // $$...$$ or $tag$...$tag$ (tag: an identifier without '$').
-      size_t j = i + 1;
-      if (j < n && !std::isdigit(static_cast<unsigned char>(s[j]))) {
-        while (j < n && IsIdentChar(s[j]) && s[j] != '$') ++j;
-      }
-      if (j < n && s[j] == '$') {
-        std::string_view tag = s.substr(i, j - i + 1);
-        size_t close = s.find(tag, j + 1);
-        i = close == std::string_view::npos ? n : close + tag.size();
-        push(SqlTokenKind::kString, start, i);
-        continue;
-      }
-      j = i + 1;
-      while (j < n && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
-      if (j > i + 1) {
-        i = j;
-        push(SqlTokenKind::kParameter, start, i);
-      } else {
-        ++i;
-        push(SqlTokenKind::kOperator, start, i);
-      }
-      continue;
-    }
-    if (std::isdigit(static_cast<unsigned char>(c)) ||
-        (c == '.' && std::isdigit(static_cast<unsigned char>(next)))) {
-      const bool hex = c == '0' && (next == 'x' || next == 'X');
-      size_t j = i;
-      while (j < n) {
-        const char d = s[j];
-        if (std::isalnum(static_cast<unsigned char>(d)) || d == '_' || d == '.') {
-          ++j;
-        } else if ((d == '+' || d == '-') && !hex && (s[j - 1] == 'e' || s[j - 1] == 'E')) {
-          ++j;
-        } else {
-          break;
-        }
-      }
-      i = j;
-      push(SqlTokenKind::kNumber, start, i);
-      continue;
-    }
-    if (IsIdentStart(c)) {
-      size_t j = i;
-      while (j < n && IsIdentChar(s[j])) ++j;
-      std::string_view word = s.substr(i, j - i);
-      // String prefixes glued to their quote: E'..' (backslash escapes), X'..', B'..', N'..',
-      // U&'..'.
-      if (j < n && s[j] == '\'' && word.size() == 1 && std::strchr("eExXbBnN", word[0])) {
-        i = ScanQuoted(s, j, word[0] == 'e' || word[0] == 'E');
-        push(SqlTokenKind::kString, start, i);
-        continue;
-      }
-      if (j + 1 < n && s[j] == '&' && s[j + 1] == '\'' && (word == "U" || word == "u")) {
-        i = ScanQuoted(s, j + 1, false);
-        push(SqlTokenKind::kString, start, i);
-        continue;
-      }
-      i = j;
-      push(SqlTokenKind::kWord, start, i);
-      continue;
-    }
-    if (IsOperatorChar(c)) {
-      size_t j = i;
-      while (j < n && IsOperatorChar(s[j])) {
-        const char after = j + 1 < n ? s[j + 1] : '\0';
-        if (j > i && ((s[j] == '-' && after == '-') || (s[j] == '/' && after == '*'))) break;
-        ++j;
-      }
-      i = j;
-      push(SqlTokenKind::kOperator, start, i);
-      continue;
-    }
-    ++i;
-    push(SqlTokenKind::kPunctuation, start, i);
+    SqlTokenKind kind = SqlTokenKind::kPunctuation;
+    const size_t end = ScanToken(s, i, &kind);
+    out.push_back({kind, s.substr(i, end - i), i});
+    i = end;
   }
   return out;
 }

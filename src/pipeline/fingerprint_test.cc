@@ -192,6 +192,11 @@ TEST(FingerprintTest, SerializeRoundTripsAndVerifies) {
   EXPECT_EQ(
       FingerprintComponents::Parse("respawn-fingerprint " + now + "\nbogus 1\n").status().code(),
       StatusCode::kDataLoss);
+  // A number that does not fit is malformed, not an exception.
+  std::string huge = files.Serialize();
+  const size_t count = huge.find("file_count ") + 11;
+  huge.replace(count, huge.find('\n', count) - count, "99999999999999999999999");
+  EXPECT_EQ(FingerprintComponents::Parse(huge).status().code(), StatusCode::kDataLoss);
 
   // A number too large for 64 bits is a malformed record, not an exception (std::stoull threw).
   EXPECT_EQ(

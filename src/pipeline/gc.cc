@@ -3,31 +3,40 @@
 #include <algorithm>
 #include <chrono>
 #include <set>
+#include <tuple>
 
+#include "pipeline/schema.h"
 #include "util/crash_point.h"
 
 namespace respawn {
 namespace {
 
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
 // Entry names of what a finished run keeps: outputs, the stages they read, `keep` stages and
-// stages nothing reads.
+// stages nothing reads (unpartitioned names: a partition is a result with its stage).
 std::set<std::string> ResultEntries(const PipelineSpec& spec, const Dag& dag) {
   std::set<std::string> results;
   for (size_t i = 0; i < spec.outputs.size(); ++i) {
-    results.insert("output/" + spec.outputs[i].name);
-    results.insert("stage/" + dag.node(dag.output_nodes()[i]).name);
+    results.insert(OutputEntryName(spec.outputs[i].name));
+    results.insert(StageEntryName(dag.node(dag.output_nodes()[i]).name));
   }
   for (const StageSpec& stage : spec.stages) {
-    if (stage.keep) results.insert("stage/" + stage.name);
+    if (stage.keep) results.insert(StageEntryName(stage.name));
   }
   for (const DagNode& node : dag.nodes()) {
-    if (node.consumers.empty()) results.insert("stage/" + node.name);
+    if (node.consumers.empty()) results.insert(StageEntryName(node.name));
   }
   return results;
+}
+
+// Whether `name` is a checkpoint or output entry, and if so whether it is among `results`.
+enum class EntryRole { kOther, kResult, kWorkTable };
+EntryRole RoleOf(const std::string& name, const std::set<std::string>& results) {
+  std::optional<EntryName> parsed = EntryName::Parse(name);
+  if (!parsed || (parsed->kind != EntryKind::kStage && parsed->kind != EntryKind::kOutput)) {
+    return EntryRole::kOther;
+  }
+  parsed->partition.reset();
+  return results.count(parsed->Format()) ? EntryRole::kResult : EntryRole::kWorkTable;
 }
 
 int64_t NowMs() {
@@ -79,6 +88,87 @@ Status SweepAbandonedWrites(ledger::Ledger& ledger, const GcOptions& options, in
   return Status::OK();
 }
 
+Result<std::vector<ObjectInfo>> ListDataObjects(ledger::Ledger& ledger, GcReport* report) {
+  std::vector<ObjectInfo> candidates;
+  ListOptions list;
+  list.prefix = ledger.keys().DataPrefix();
+  std::string token;
+  do {
+    list.continuation_token = token;
+    ASSIGN_OR_RETURN(ListPage page, ledger.store().List(list));
+    ++report->list_requests;
+    for (ObjectInfo& o : page.objects) candidates.push_back(std::move(o));
+    token = page.next_token;
+  } while (!token.empty());
+  return candidates;
+}
+
+// Data objects to delete, with their sizes.
+struct Doomed {
+  std::vector<std::string> keys;
+  std::vector<uint64_t> sizes;
+};
+
+// Sorts the listed `candidates` into live, kept (young or in-flight orphans) and doomed ones,
+// counting each in `report`.
+Result<Doomed> FindDoomed(ledger::Ledger& ledger, const GcOptions& options, int64_t now,
+                          const std::vector<ObjectInfo>& candidates, GcReport* report) {
+  const ledger::LedgerState state = ledger.state();
+  ASSIGN_OR_RETURN(const std::set<std::string> live, RetainedKeys(state, options.keep_runs));
+  ASSIGN_OR_RETURN(std::vector<std::string> history, ledger.ReferencedKeys(true));
+  std::set<std::string> named_before(history.begin(), history.end());
+
+  // The run holding the epoch may still commit what it wrote, unless it reported its end.
+  std::string in_flight = state.epoch_run_id;
+  if (!in_flight.empty() && state.entries.count(RunEntryName(in_flight))) in_flight.clear();
+
+  Doomed doomed;
+  for (const ObjectInfo& o : candidates) {
+    if (live.count(o.key)) {
+      ++report->live_objects;
+      report->live_bytes += o.size;
+      continue;
+    }
+    std::optional<ledger::DataKeyParts> parts = ledger.keys().ParseDataKey(o.key);
+    if (named_before.count(o.key)) {
+      ++report->replaced;
+    } else if (!in_flight.empty() && parts && parts->run_id == in_flight) {
+      ++report->in_flight_kept;
+      continue;
+    } else if (o.mtime_ms != 0 && now - o.mtime_ms < options.orphan_grace_ms) {
+      ++report->young_orphans_kept;
+      continue;
+    } else {
+      ++report->orphans;
+    }
+    doomed.keys.push_back(o.key);
+    doomed.sizes.push_back(o.size);
+  }
+  return doomed;
+}
+
+// Takes what `deleted` failed to delete back out of `report`'s counts.
+void CountFailures(const DeleteResult& deleted, const Doomed& doomed,
+                   const std::vector<std::string>& ledger_doomed, GcReport* report) {
+  for (const auto& [key, status] : deleted.failed) {
+    report->failed.push_back(key + ": " + status.message());
+  }
+  if (deleted.failed.empty()) return;
+  report->deleted_objects -= deleted.failed.size();
+  std::set<std::string> failed_keys;
+  for (const auto& [key, status] : deleted.failed) failed_keys.insert(key);
+  for (size_t i = 0; i < doomed.keys.size(); ++i) {
+    if (failed_keys.count(doomed.keys[i])) report->deleted_bytes -= doomed.sizes[i];
+  }
+  // Ledger objects after a failed one were not attempted.
+  for (size_t i = 0; i < ledger_doomed.size(); ++i) {
+    if (failed_keys.count(ledger_doomed[i])) {
+      report->deleted_objects -= ledger_doomed.size() - i - 1;
+      break;
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> WorkTableEntries(const PipelineSpec& spec, const Dag& dag,
@@ -86,8 +176,7 @@ std::vector<std::string> WorkTableEntries(const PipelineSpec& spec, const Dag& d
   std::set<std::string> results = ResultEntries(spec, dag);
   std::vector<std::string> out;
   for (const auto& [name, entry] : state.entries) {
-    if (!StartsWith(name, "stage/") && !StartsWith(name, "output/")) continue;
-    if (!results.count(name)) out.push_back(name);
+    if (RoleOf(name, results) == EntryRole::kWorkTable) out.push_back(name);
   }
   return out;
 }
@@ -97,48 +186,43 @@ std::vector<std::string> ResultKeys(const PipelineSpec& spec, const Dag& dag,
   std::set<std::string> results = ResultEntries(spec, dag);
   std::set<std::string> keys;
   for (const auto& [name, entry] : state.entries) {
-    if (!results.count(name)) continue;
+    if (RoleOf(name, results) != EntryRole::kResult) continue;
     for (const ledger::DataObject& o : entry.objects) keys.insert(o.key);
   }
   return {keys.begin(), keys.end()};
 }
 
-std::set<std::string> RetainedKeys(const ledger::LedgerState& state, int keep_runs) {
+Result<std::set<std::string>> RetainedKeys(const ledger::LedgerState& state, int keep_runs) {
   std::set<std::string> live;
   for (const auto& [name, entry] : state.entries) {
     for (const ledger::DataObject& o : entry.objects) live.insert(o.key);
   }
-  std::vector<const ledger::Entry*> finished;
-  for (const auto& [name, entry] : state.entries) {
-    if (StartsWith(name, "run/") && entry.meta.value("result", std::string()) == "done") {
-      finished.push_back(&entry);
-    }
-  }
-  std::sort(finished.begin(), finished.end(), [](const ledger::Entry* a, const ledger::Entry* b) {
-    return a->sequence > b->sequence;
-  });
-  for (size_t i = 0; i < finished.size() && i < static_cast<size_t>(keep_runs); ++i) {
-    if (!finished[i]->meta.contains("results")) continue;
-    for (const auto& key : finished[i]->meta["results"]) {
-      if (key.is_string()) live.insert(key.get<std::string>());
-    }
+  ASSIGN_OR_RETURN(std::vector<RunReportEntry> runs, ReadRunReports(state));
+  int kept = 0;
+  for (auto it = runs.rbegin(); it != runs.rend() && kept < keep_runs; ++it) {
+    if (!it->meta.finished()) continue;
+    ++kept;
+    if (it->meta.results) live.insert(it->meta.results->begin(), it->meta.results->end());
   }
   return live;
 }
 
 std::vector<std::string> ExpiredRunReports(const ledger::LedgerState& state, int keep_reports,
                                            int keep_runs) {
-  std::vector<std::pair<uint64_t, const std::string*>> reports;  // newest first
+  // Newest first; a report that does not decode counts as a finished run's (it stays).
+  std::vector<std::tuple<uint64_t, const std::string*, bool>> reports;
   for (const auto& [name, entry] : state.entries) {
-    if (StartsWith(name, "run/")) reports.emplace_back(entry.sequence, &name);
+    std::optional<EntryName> parsed = EntryName::Parse(name);
+    if (!parsed || parsed->kind != EntryKind::kRun) continue;
+    Result<RunReportMeta> meta = DecodeRunReportMeta(entry.meta, name);
+    reports.emplace_back(entry.sequence, &name, !meta.ok() || meta->finished());
   }
   std::sort(reports.begin(), reports.end(), std::greater<>());
   std::vector<std::string> out;
   int kept = 1;  // the report about to be committed
   int done = 0;
-  for (const auto& [sequence, name] : reports) {
-    const bool finished =
-        state.entries.at(*name).meta.value("result", std::string()) == "done" && done < keep_runs;
+  for (const auto& [sequence, name, was_done] : reports) {
+    const bool finished = was_done && done < keep_runs;
     done += finished ? 1 : 0;
     if (kept < keep_reports || finished) {
       ++kept;
@@ -152,63 +236,19 @@ std::vector<std::string> ExpiredRunReports(const ledger::LedgerState& state, int
 
 Result<GcReport> CollectGarbage(ledger::Ledger& ledger, const GcOptions& options) {
   GcReport report;
-  Store& store = ledger.store();
   const int64_t now = options.now_ms != 0 ? options.now_ms : NowMs();
   // List first, then read the ledger: every object in the listing was written before the
   // refresh, so a run that wrote it had claimed its epoch (or committed it) by then.
-  std::vector<ObjectInfo> candidates;
-  ListOptions list;
-  list.prefix = ledger.keys().DataPrefix();
-  std::string token;
-  do {
-    list.continuation_token = token;
-    ASSIGN_OR_RETURN(ListPage page, store.List(list));
-    ++report.list_requests;
-    for (ObjectInfo& o : page.objects) candidates.push_back(std::move(o));
-    token = page.next_token;
-  } while (!token.empty());
+  ASSIGN_OR_RETURN(std::vector<ObjectInfo> candidates, ListDataObjects(ledger, &report));
   CrashPoint<"gc:after-list">();
   RETURN_IF_ERROR(ledger.Refresh());
-
-  const ledger::LedgerState state = ledger.state();
-
-  const std::set<std::string> live = RetainedKeys(state, options.keep_runs);
-  ASSIGN_OR_RETURN(std::vector<std::string> history, ledger.ReferencedKeys(true));
-  std::set<std::string> named_before(history.begin(), history.end());
-
-  // The run holding the epoch may still commit what it wrote, unless it reported its end.
-  std::string in_flight = state.epoch_run_id;
-  if (!in_flight.empty() && state.entries.count("run/" + in_flight)) in_flight.clear();
-
-  std::vector<std::string> doomed;
-  std::vector<uint64_t> doomed_sizes;
-  for (const ObjectInfo& o : candidates) {
-    if (live.count(o.key)) {
-      ++report.live_objects;
-      report.live_bytes += o.size;
-      continue;
-    }
-    std::string file = o.key.substr(o.key.rfind('/') + 1);
-    if (named_before.count(o.key)) {
-      ++report.replaced;
-    } else if (!in_flight.empty() && StartsWith(file, in_flight)) {
-      ++report.in_flight_kept;
-      continue;
-    } else if (o.mtime_ms != 0 && now - o.mtime_ms < options.orphan_grace_ms) {
-      ++report.young_orphans_kept;
-      continue;
-    } else {
-      ++report.orphans;
-    }
-    doomed.push_back(o.key);
-    doomed_sizes.push_back(o.size);
-  }
+  ASSIGN_OR_RETURN(Doomed doomed, FindDoomed(ledger, options, now, candidates, &report));
 
   const std::vector<std::string> ledger_doomed = LedgerDeletionOrder(ledger, options);
   report.ledger_objects = ledger_doomed.size();
-  for (uint64_t size : doomed_sizes) report.deleted_bytes += size;
-  report.deleted_objects = doomed.size() + ledger_doomed.size();
-  report.deleted_keys = doomed;
+  for (uint64_t size : doomed.sizes) report.deleted_bytes += size;
+  report.deleted_objects = doomed.keys.size() + ledger_doomed.size();
+  report.deleted_keys = doomed.keys;
   report.deleted_keys.insert(report.deleted_keys.end(), ledger_doomed.begin(), ledger_doomed.end());
   std::sort(report.deleted_keys.begin(), report.deleted_keys.end());
   if (options.dry_run || report.deleted_objects == 0) {
@@ -218,13 +258,13 @@ Result<GcReport> CollectGarbage(ledger::Ledger& ledger, const GcOptions& options
 
   CrashPoint<"gc:before-delete">();
   DeleteResult deleted;
-  if (!doomed.empty()) {
-    ASSIGN_OR_RETURN(deleted, store.DeleteMany(doomed));
+  if (!doomed.keys.empty()) {
+    ASSIGN_OR_RETURN(deleted, ledger.store().DeleteMany(doomed.keys));
   }
   // Ledger objects go one at a time, in order (see LedgerDeletionOrder), after the data.
   for (const std::string& key : ledger_doomed) {
     ++deleted.requests;
-    if (Status st = store.Delete(key); !st.ok()) {
+    if (Status st = ledger.store().Delete(key); !st.ok()) {
       deleted.failed.emplace_back(key, st);
       break;  // keep the order: the rest waits for the next GC
     }
@@ -232,24 +272,7 @@ Result<GcReport> CollectGarbage(ledger::Ledger& ledger, const GcOptions& options
   CrashPoint<"gc:after-delete">();
   report.delete_requests = deleted.requests;
   RETURN_IF_ERROR(SweepAbandonedWrites(ledger, options, now, &report));
-  for (const auto& [key, status] : deleted.failed) {
-    report.failed.push_back(key + ": " + status.message());
-  }
-  if (!deleted.failed.empty()) {
-    report.deleted_objects -= deleted.failed.size();
-    std::set<std::string> failed_keys;
-    for (const auto& [key, status] : deleted.failed) failed_keys.insert(key);
-    for (size_t i = 0; i < doomed.size(); ++i) {
-      if (failed_keys.count(doomed[i])) report.deleted_bytes -= doomed_sizes[i];
-    }
-    // Ledger objects after a failed one were not attempted.
-    for (size_t i = 0; i < ledger_doomed.size(); ++i) {
-      if (failed_keys.count(ledger_doomed[i])) {
-        report.deleted_objects -= ledger_doomed.size() - i - 1;
-        break;
-      }
-    }
-  }
+  CountFailures(deleted, doomed, ledger_doomed, &report);
   return report;
 }
 

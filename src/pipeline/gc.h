@@ -19,9 +19,9 @@
 // Leftovers of writes a killed process never finished (POSIX temporary files, which listings
 // never show) are swept by Store::SweepAbandonedWrites once older than `orphan_grace`.
 //
-// Crash points: gc:after-list, gc:before-delete, gc:after-delete (here), runner:before-gc and
-// gc:after-trim (runner.cc). A crash at any of them leaves garbage for the next GC, never a
-// live object missing.
+// Crash points: gc:after-list, gc:before-delete, gc:after-delete (here), runner:before-gc
+// (orchestrator.cc) and gc:after-trim (pipeline_gc.cc). A crash at any of them leaves garbage for
+// the next GC, never a live object missing.
 #pragma once
 
 #include <cstdint>
@@ -48,12 +48,14 @@ std::vector<std::string> ResultKeys(const PipelineSpec& spec, const Dag& dag,
                                     const ledger::LedgerState& state);
 
 /// The data keys GC keeps: those named by the current state, and the results of the last
-/// `keep_runs` finished runs (their run reports).
-std::set<std::string> RetainedKeys(const ledger::LedgerState& state, int keep_runs);
+/// `keep_runs` finished runs (their run reports). Errors: a run report that does not decode
+/// (schema.h): nothing may be deleted on a guess.
+Result<std::set<std::string>> RetainedKeys(const ledger::LedgerState& state, int keep_runs);
 
 /// The run reports ("run/<id>") to drop in the commit that adds a new one, so that the ledger
 /// keeps at most `keep_reports` of them (its state, and each snapshot, stop growing with
-/// history). The newest `keep_runs` finished runs' reports always stay: they retain results.
+/// history). The newest `keep_runs` finished runs' reports always stay: they retain results, and
+/// so does a report that does not decode.
 std::vector<std::string> ExpiredRunReports(const ledger::LedgerState& state, int keep_reports,
                                            int keep_runs);
 
@@ -71,14 +73,14 @@ struct GcReport {
   uint64_t live_bytes = 0;
   uint64_t deleted_objects = 0;  // with dry_run: would delete
   uint64_t deleted_bytes = 0;
-  uint64_t replaced = 0;         // of which: committed once, no longer named
-  uint64_t orphans = 0;          // of which: never committed, older than the grace period
+  uint64_t replaced = 0;  // of which: committed once, no longer named
+  uint64_t orphans = 0;   // of which: never committed, older than the grace period
   uint64_t young_orphans_kept = 0;
-  uint64_t in_flight_kept = 0;   // objects of a run that may still commit them
-  uint64_t ledger_objects = 0;   // ledger records and snapshots below the floor
+  uint64_t in_flight_kept = 0;    // objects of a run that may still commit them
+  uint64_t ledger_objects = 0;    // ledger records and snapshots below the floor
   uint64_t abandoned_writes = 0;  // temporary files of killed writers, older than the grace
   uint64_t list_requests = 0;
-  uint64_t delete_requests = 0;  // DeleteObjects requests (S3) or unlinks (POSIX)
+  uint64_t delete_requests = 0;           // DeleteObjects requests (S3) or unlinks (POSIX)
   std::vector<std::string> deleted_keys;  // sorted
   std::vector<std::string> failed;        // "key: error"
 };

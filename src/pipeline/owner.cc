@@ -13,14 +13,12 @@ std::string PipelineFileIdentity(const PipelineSpec& spec) {
 
 std::optional<PipelineOwner> FindPipelineOwner(const ledger::LedgerState& state) {
   auto it = state.entries.find(std::string(kOwnerEntry));
-  if (it == state.entries.end() || !it->second.meta.is_object()) return std::nullopt;
-  const nlohmann::json& meta = it->second.meta;
-  auto path = meta.find("path");
-  if (path == meta.end() || !path->is_string()) return std::nullopt;
+  if (it == state.entries.end()) return std::nullopt;
+  Result<OwnerMeta> meta = DecodeOwnerMeta(it->second.meta, kOwnerEntry);
+  if (!meta.ok() || meta->path.empty()) return std::nullopt;
   PipelineOwner owner;
-  owner.path = path->get<std::string>();
-  auto id = meta.find("id");
-  if (id != meta.end() && id->is_string()) owner.id = id->get<std::string>();
+  owner.path = meta->path;
+  owner.id = meta->id;
   owner.since_ms = it->second.committed_at_ms;
   owner.run_id = it->second.run_id;
   return owner;
@@ -48,7 +46,7 @@ Status CheckPipelineOwner(const PipelineSpec& spec, const ledger::LedgerState& s
 ledger::Entry NewOwnerEntry(const PipelineSpec& spec) {
   ledger::Entry entry;
   entry.fingerprint = "owner";
-  entry.meta = {{"path", PipelineFileIdentity(spec)}, {"id", ledger::NewRandomId()}};
+  entry.meta = EncodeOwnerMeta({PipelineFileIdentity(spec), ledger::NewRandomId()});
   return entry;
 }
 

@@ -19,13 +19,11 @@
 #include <string_view>
 
 #include "ledger/record.h"
+#include "pipeline/schema.h"  // kOwnerEntry, OwnerMeta
 #include "pipeline/spec.h"
 #include "util/status.h"
 
 namespace respawn {
-
-/// The ledger entry that records the owner.
-inline constexpr std::string_view kOwnerEntry = "owner";
 
 struct PipelineOwner {
   std::string path;      // canonical path of the owning pipeline file

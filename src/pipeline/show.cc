@@ -1,7 +1,8 @@
 #include "pipeline/show.h"
 
 #include "ledger/ledger.h"
-#include "pipeline/runner.h"
+#include "pipeline/schema.h"
+#include "pipeline/status.h"
 #include "sql/engine.h"
 #include "sql/parquet_transfer.h"
 

@@ -7,6 +7,7 @@
 #include "ledger/data.h"
 #include "ledger/ledger.h"
 #include "pipeline/gc.h"
+#include "pipeline/schema.h"
 #include "util/thread_pool.h"
 
 namespace respawn {
@@ -32,7 +33,9 @@ Result<PipelineVerifyReport> VerifyPipeline(const PipelineSpec& spec, std::share
   // Results the last keep_runs finished runs retain but the state no longer names (GC keeps
   // them; older reports' results are gone by design): by key only, so checked for existence.
   std::vector<std::pair<std::string, std::string>> retained;
-  for (const std::string& key : RetainedKeys(report.ledger.state, spec.gc.keep_runs)) {
+  ASSIGN_OR_RETURN(const std::set<std::string> retained_keys,
+                   RetainedKeys(report.ledger.state, spec.gc.keep_runs));
+  for (const std::string& key : retained_keys) {
     if (seen.insert(key).second) retained.emplace_back("a retained run's results", key);
   }
   for (const auto& [entry, key] : retained) {
@@ -63,9 +66,10 @@ Result<PipelineRepair> RepairPipeline(const PipelineSpec& spec, std::shared_ptr<
   PipelineRepair out;
   const std::string ns = PipelineNamespace(spec);
   if (apply && commit.coordinator != nullptr) {
-    return Unimplemented("repairing a ledger committed through a commit coordinator is not "
-                         "supported yet (its records live in the coordinator's database); "
-                         "`respawn verify` shows what is damaged");
+    return Unimplemented(
+        "repairing a ledger committed through a commit coordinator is not "
+        "supported yet (its records live in the coordinator's database); "
+        "`respawn verify` shows what is damaged");
   }
   if (apply) {
     ASSIGN_OR_RETURN(out.ledger,

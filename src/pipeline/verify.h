@@ -7,8 +7,9 @@
 #include <vector>
 
 #include "ledger/repair.h"
-#include "pipeline/runner.h"
+#include "pipeline/commit_setup.h"
 #include "pipeline/spec.h"
+#include "pipeline/status.h"
 #include "storage/store.h"
 
 namespace respawn {

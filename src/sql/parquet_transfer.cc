@@ -1,8 +1,10 @@
 #include "sql/parquet_transfer.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -18,7 +20,7 @@
 namespace respawn {
 namespace {
 
-constexpr std::string_view kCompressions[] = {"zstd", "snappy",  "gzip",        "lz4",
+constexpr std::string_view kCompressions[] = {"zstd",    "snappy", "gzip",        "lz4",
                                               "lz4_raw", "brotli", "uncompressed"};
 
 Status ValidateCompression(const std::string& compression) {
@@ -27,8 +29,8 @@ Status ValidateCompression(const std::string& compression) {
   }
   std::string known;
   for (std::string_view c : kCompressions) known += (known.empty() ? "" : ", ") + std::string(c);
-  return InvalidArgument("unknown Parquet compression \"" + compression + "\" (use one of: " +
-                         known + ")");
+  return InvalidArgument("unknown Parquet compression \"" + compression +
+                         "\" (use one of: " + known + ")");
 }
 
 // A unique file name in `dir`, e.g. "<dir>/.respawn-export-<pid>-<n>-<random>.parquet".
@@ -52,6 +54,7 @@ class FileRemover {
   }
   FileRemover(const FileRemover&) = delete;
   FileRemover& operator=(const FileRemover&) = delete;
+  void Release() { path_.clear(); }
 
  private:
   std::string path_;
@@ -143,74 +146,127 @@ std::string ColumnRef(size_t i) { return "t." + QuoteIdentifier("c" + std::to_st
 
 }  // namespace
 
-Result<ExportedObject> ExportQueryToStore(Connection& conn, std::string_view query, Store& store,
-                                          std::string_view key, const ExportOptions& options) {
-  RETURN_IF_ERROR(ValidateKey(key));
-  RETURN_IF_ERROR(ValidateCompression(options.compression));
-  std::string_view select = TrimQuery(query);
-  if (select.empty()) return InvalidArgument("export to " + std::string(key) + ": empty query");
+namespace {
 
+// The COPY that writes `select` type-exact to `path`. `what` names the export in messages.
+Result<std::string> TypeExactCopy(Connection& conn, std::string_view select,
+                                  const std::string& path, const ExportOptions& options,
+                                  const std::string& what) {
   // The exact column types, recorded in the file, and the columns Parquet cannot hold as they
   // are rewritten in a lossless form (sql/parquet_types.h).
   Result<std::vector<TypedColumn>> columns = DescribeSelect(conn, select);
-  if (!columns.ok()) return columns.status().WithContext("export to " + std::string(key));
+  if (!columns.ok()) return columns.status().WithContext(what);
   std::vector<std::optional<std::string>> store_exprs;
   for (size_t i = 0; i < columns->size(); ++i) {
     const TypedColumn& c = (*columns)[i];
     // Fails here, before anything is written, when an import could not restore the type.
     Result<std::optional<std::string>> restorable = CheckpointRestoreExpr(c.type, "x");
     if (!restorable.ok()) {
-      return restorable.status().WithContext("export to " + std::string(key) + ": column \"" +
-                                             c.name + "\"");
+      return restorable.status().WithContext(what + ": column \"" + c.name + "\"");
     }
     store_exprs.push_back(CheckpointStoreExpr(c.type, ColumnRef(i)));
   }
   std::optional<std::string> rewritten = RewriteColumns(select, *columns, store_exprs);
-
-  std::string tmp = StagingPath(conn.database().temp_directory(), "export");
-  FileRemover remove_tmp(tmp);  // on success too: the store has its own copy
-
   // The newline before ')' keeps a trailing "-- comment" in `query` from swallowing it.
   std::string copy = "COPY (" + rewritten.value_or("\n" + std::string(select) + "\n") + ") TO " +
-                     QuoteLiteral(tmp) + " (FORMAT parquet, COMPRESSION " + options.compression;
+                     QuoteLiteral(path) + " (FORMAT parquet, COMPRESSION " + options.compression;
   if (options.row_group_size != 0) {
     copy += ", ROW_GROUP_SIZE " + std::to_string(options.row_group_size);
   }
   copy += ", KV_METADATA {" + QuoteLiteral(kTypeRecordKey) + ": " +
           QuoteLiteral(EncodeColumns(*columns)) + "})";
+  return copy;
+}
+
+// Runs `copy` and returns the rows it wrote.
+Result<uint64_t> RunCopy(Connection& conn, const std::string& copy, const std::string& what) {
   Result<QueryResult> copied = conn.Query(copy);
-  if (!copied.ok()) {
-    return copied.status().WithContext("export to " + std::string(key));
-  }
+  if (!copied.ok()) return copied.status().WithContext(what);
   uint64_t rows = copied->rows_changed();
   if (copied->num_rows() == 1 && copied->num_columns() >= 1) {
     Result<uint64_t> count = copied->at(0, 0).AsUInt64();
     if (count.ok()) rows = *count;
   }
+  return rows;
+}
 
-  Result<FileDigest> digest = DigestFile(tmp);
+// Writes `select` to a staging file in `dir` (removed on failure) and returns it described.
+Result<ExportedFile> ExportToStaging(Connection& conn, std::string_view select,
+                                     const std::string& dir, const ExportOptions& options,
+                                     const std::string& what) {
+  ExportedFile out;
+  out.path = StagingPath(dir, "export");
+  FileRemover remove_tmp(out.path);
+  ASSIGN_OR_RETURN(std::string copy, TypeExactCopy(conn, select, out.path, options, what));
+  ASSIGN_OR_RETURN(out.rows, RunCopy(conn, copy, what));
+  Result<FileDigest> digest = DigestFile(out.path);
   if (!digest.ok()) {
-    return digest.status().WithContext("export to " + std::string(key) +
-                                       ": reading DuckDB's Parquet output");
+    return digest.status().WithContext(what + ": reading DuckDB's Parquet output");
   }
-  Status put = store.PutFile(key, tmp, options.put);
-  if (!put.ok()) {
-    return put.WithContext("export to " + std::string(key) + " in " + store.Url());
-  }
-  ExportedObject out;
-  out.key = std::string(key);
   out.size = digest->size;
   out.xxh3 = digest->xxh3;
-  out.rows = rows;
-  if (!options.keep_in_cache_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(options.keep_in_cache_dir, ec);
-    std::string cached = options.keep_in_cache_dir + "/" + HexU64(out.xxh3) + "-" +
-                         std::to_string(out.size) + ".parquet";
-    // Same filesystem in the usual case (the cache lives in the temp directory); a failed
-    // rename only costs a download later.
-    std::filesystem::rename(tmp, cached, ec);
-    if (!ec) out.local_path = cached;
+  remove_tmp.Release();
+  return out;
+}
+
+// Moves the exported file into `cache_dir` under the name ImportFromStore's cache gives it;
+// false (the file stays where it is) when that fails.
+bool MoveIntoCache(ExportedFile& file, const std::string& cache_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(cache_dir, ec);
+  std::string cached =
+      cache_dir + "/" + HexU64(file.xxh3) + "-" + std::to_string(file.size) + ".parquet";
+  // Same filesystem in the usual case (the cache lives in the temp directory).
+  std::filesystem::rename(file.path, cached, ec);
+  if (ec) return false;
+  file.path = cached;
+  return true;
+}
+
+}  // namespace
+
+Result<ExportedFile> ExportQueryToFile(Connection& conn, std::string_view query,
+                                       const std::string& dir, const ExportOptions& options) {
+  RETURN_IF_ERROR(ValidateCompression(options.compression));
+  const std::string what = "export to " + dir;
+  std::string_view select = TrimQuery(query);
+  if (select.empty()) return InvalidArgument(what + ": empty query");
+  if (dir.empty() || dir[0] != '/') {
+    return InvalidArgument(what + ": the directory must be an absolute path");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return FailedPrecondition("cannot create the export directory " + dir + ": " + ec.message());
+  ASSIGN_OR_RETURN(ExportedFile out, ExportToStaging(conn, select, dir, options, what));
+  if (!MoveIntoCache(out, dir)) {
+    RemoveQuietly(out.path);
+    return FailedPrecondition(what + ": cannot name the exported file by its checksum in " + dir);
+  }
+  return out;
+}
+
+Result<ExportedObject> ExportQueryToStore(Connection& conn, std::string_view query, Store& store,
+                                          std::string_view key, const ExportOptions& options) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  RETURN_IF_ERROR(ValidateCompression(options.compression));
+  const std::string what = "export to " + std::string(key);
+  std::string_view select = TrimQuery(query);
+  if (select.empty()) return InvalidArgument(what + ": empty query");
+  ASSIGN_OR_RETURN(ExportedFile file,
+                   ExportToStaging(conn, select, conn.database().temp_directory(), options, what));
+  FileRemover remove_tmp(file.path);  // on success too: the store has its own copy
+  Status put = store.PutFile(key, file.path, options.put);
+  if (!put.ok()) return put.WithContext(what + " in " + store.Url());
+  ExportedObject out;
+  out.key = std::string(key);
+  out.size = file.size;
+  out.xxh3 = file.xxh3;
+  out.rows = file.rows;
+  // A failed move only costs a download later.
+  if (!options.keep_in_cache_dir.empty() && MoveIntoCache(file, options.keep_in_cache_dir)) {
+    remove_tmp.Release();
+    out.local_path = file.path;
   }
   return out;
 }
@@ -229,9 +285,8 @@ Result<ParquetFileInfo> CheckParquetFile(Connection& conn, const std::string& pa
   }
   auto as_data_loss = [&path](const Status& st) -> Status {
     // Interruptions and resource limits are not about the file.
-    if (st.code() == StatusCode::kAborted ||
-        (st.code() == StatusCode::kFailedPrecondition &&
-         st.message().starts_with("Out of Memory"))) {
+    if (st.code() == StatusCode::kAborted || (st.code() == StatusCode::kFailedPrecondition &&
+                                              st.message().starts_with("Out of Memory"))) {
       return st;
     }
     return DataLoss("Parquet file " + path + " is unreadable: " + st.message());
@@ -266,7 +321,8 @@ Result<ImportedObject> ImportFromStore(Connection& conn, Store& store,
                               ? conn.database().temp_directory() + "/import-cache"
                               : options.cache_dir;
   if (cache_dir[0] != '/') {
-    return InvalidArgument("import cache_dir \"" + cache_dir + "\" is relative: give an absolute path");
+    return InvalidArgument("import cache_dir \"" + cache_dir +
+                           "\" is relative: give an absolute path");
   }
   std::error_code ec;
   std::filesystem::create_directories(cache_dir, ec);
@@ -274,8 +330,8 @@ Result<ImportedObject> ImportFromStore(Connection& conn, Store& store,
     return FailedPrecondition("cannot create the import cache directory " + cache_dir + ": " +
                               ec.message());
   }
-  std::string path = cache_dir + "/" + HexU64(expected.xxh3) + "-" +
-                     std::to_string(expected.size) + ".parquet";
+  std::string path =
+      cache_dir + "/" + HexU64(expected.xxh3) + "-" + std::to_string(expected.size) + ".parquet";
 
   ImportedObject out;
   out.path = path;

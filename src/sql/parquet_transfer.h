@@ -52,6 +52,25 @@ struct ExportedObject {
   friend bool operator==(const ExportedObject&, const ExportedObject&) = default;
 };
 
+/// A Parquet file written by ExportQueryToFile.
+struct ExportedFile {
+  std::string path;   // absolute: "<dir>/<xxh3>-<size>.parquet"
+  uint64_t size = 0;  // bytes
+  uint64_t xxh3 = 0;  // XXH3-64 of those bytes
+  uint64_t rows = 0;
+  friend bool operator==(const ExportedFile&, const ExportedFile&) = default;
+};
+
+/// Writes the result of the SELECT `query` type-exact (as ExportQueryToStore) to a local
+/// Parquet file in the absolute directory `dir` (created), named as ImportFromStore's cache
+/// names objects ("<xxh3>-<size>.parquet"), so `dir` may be the import cache: a later import of
+/// the same bytes is a cache hit. The file appears under that name only complete. Errors: the
+/// query's (engine.h), InvalidArgument for bad options, FailedPrecondition when `dir` is not
+/// writable, Unimplemented as ExportQueryToStore. `options.put` and `keep_in_cache_dir` are
+/// not used.
+Result<ExportedFile> ExportQueryToFile(Connection& conn, std::string_view query,
+                                       const std::string& dir, const ExportOptions& options = {});
+
 /// Writes the result of the SELECT `query` to `store` as the Parquet object `key`, type-exact:
 /// the file records the exact DuckDB type of every column (Parquet key-value metadata
 /// "respawn.columns"), and columns of types Parquet cannot hold are written in a lossless form

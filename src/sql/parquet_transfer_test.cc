@@ -160,6 +160,36 @@ TEST_P(ParquetTransferTest, EmptyResultExportsAndImports) {
   EXPECT_EQ(Difference("(SELECT * FROM sample WHERE false)", "nothing"), 0);
 }
 
+TEST_P(ParquetTransferTest, ExportToAFileNamesItAsTheImportCacheWould) {
+  const std::string cache = dir_.path() + "/cache";
+  Result<ExportedFile> file = ExportQueryToFile(*conn_, "SELECT * FROM sample", cache);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ(file->rows, 50000u);
+  EXPECT_EQ(file->path,
+            cache + "/" + HexU64(file->xxh3) + "-" + std::to_string(file->size) + ".parquet");
+  Result<FileDigest> digest = DigestFile(file->path);
+  ASSERT_TRUE(digest.ok());
+  EXPECT_EQ(digest->size, file->size);
+  EXPECT_EQ(digest->xxh3, file->xxh3);
+  // Type-exact, like a checkpoint: a view over it has the names, types and values.
+  ASSERT_TRUE(CreateCheckpointView(*conn_, "from_file", file->path).ok());
+  EXPECT_EQ(Difference("sample", "from_file"), 0);
+  // Uploaded elsewhere, an import with the same cache is a hit: nothing is downloaded.
+  ASSERT_TRUE(store_->PutFile("k.parquet", file->path).ok());
+  ExportedObject object{"k.parquet", file->size, file->xxh3, file->rows, ""};
+  ImportOptions import;
+  import.cache_dir = cache;
+  Result<ImportedObject> imported = ImportFromStore(*conn_, *store_, object, "again", import);
+  ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+  EXPECT_TRUE(imported->cache_hit);
+  // A failed query leaves nothing in the directory.
+  Result<ExportedFile> bad = ExportQueryToFile(*conn_, "SELECT nope FROM sample", cache);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(CountFiles(cache, "respawn-export"), 0);
+  EXPECT_EQ(ExportQueryToFile(*conn_, "SELECT 1", "relative/dir").status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_P(ParquetTransferTest, FailedExportPublishesNothing) {
   Result<ExportedObject> bad =
       ExportQueryToStore(*conn_, "SELECT nope FROM sample", *store_, "bad");

@@ -1,0 +1,190 @@
+#include "pipeline/outputs.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <filesystem>
+
+#include "ledger/data.h"
+#include "pipeline/schema.h"
+#include "storage/store_url.h"
+#include "util/crash_point.h"
+#include "util/hash.h"
+
+namespace respawn {
+namespace {
+
+Status FsyncPath(const std::string& path, bool directory) {
+  int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  if (fd < 0) return FailedPrecondition("cannot open " + path + " to sync it");
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return FailedPrecondition("fsync of " + path + " failed");
+  return Status::OK();
+}
+
+void RemoveQuietly(const std::string& path) {
+  std::error_code ignored;
+  std::filesystem::remove(path, ignored);
+}
+
+// What the output entry's fingerprint records (OutputSpec::ContentId).
+std::string ContentId(const OutputSpec& out, const NodeReport& node) {
+  return out.ContentId(node.fingerprint);
+}
+
+// Whether the object at the URL `path` is the one `meta` records.
+bool UrlOutputIsCurrent(const std::string& path, const OutputMeta& meta, OutputReport* r) {
+  auto [url, key] = SplitUrlPattern(path);
+  Result<OpenedStore> opened = OpenStore(url);
+  if (!opened.ok()) return false;
+  Result<ObjectInfo> info = opened->store->Stat(key);
+  if (!info.ok() || info->size != meta.size) return false;
+  // The same version as written (S3 gives every overwrite a new ETag unless the bytes are the
+  // same), else the content itself must match: a rewrite of equal size is not current.
+  if (meta.etag.empty() || info->etag != meta.etag) {
+    ledger::DataObject object{key, meta.size, meta.xxh3};
+    if (!ledger::VerifyData(*opened->store, object, /*checksum=*/true).ok()) return false;
+  }
+  r->bytes = info->size;
+  return true;
+}
+
+// The temporary file a local output is written to, beside `path` (its directory created), after
+// removing the leftovers of killed runs whose pid is gone.
+Result<std::string> LocalTempPath(const PipelineSpec& spec, const OutputSpec& out,
+                                  const std::string& path) {
+  std::filesystem::path p(path);
+  std::error_code ec;
+  std::filesystem::create_directories(p.parent_path(), ec);
+  if (ec) {
+    return FailedPrecondition(spec.Where(out.location.line) + ": output \"" + out.name +
+                              "\": cannot create directory " + p.parent_path().string() + ": " +
+                              ec.message());
+  }
+  // ".<name>.respawn-tmp-<pid>-<random>": a killed run's leftover is removed by the next
+  // run that writes this output, once its pid is gone.
+  std::string tmp_prefix = "." + p.filename().string() + ".respawn-tmp-";
+  for (const auto& entry : std::filesystem::directory_iterator(p.parent_path(), ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind(tmp_prefix, 0) != 0) continue;
+    pid_t owner = static_cast<pid_t>(std::atol(name.c_str() + tmp_prefix.size()));
+    if (owner > 0 && owner != ::getpid() && ::kill(owner, 0) != 0 && errno == ESRCH) {
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
+  return p.parent_path().string() + "/" + tmp_prefix + std::to_string(::getpid()) + "-" +
+         ledger::NewRandomId().substr(0, 8);
+}
+
+// COPYs `node`'s table to `tmp` in the output's format; removes `tmp` on failure.
+Status CopyToFile(const OutputEnv& env, size_t index, const NodeReport& node, Connection& conn,
+                  const std::string& tmp) {
+  const OutputSpec& out = env.spec->outputs[index];
+  const std::string& options = out.copy_options;  // from the pipeline file (spec.h)
+  // A Parquet output keeps the stage's types where Parquet has them (sql/parquet_types.h).
+  Result<std::string> select = "SELECT * FROM " + QuoteIdentifier(node.name);
+  if (out.format == DataFormat::kParquet) select = ParquetOutputQuery(conn, *select);
+  Status copied =
+      select.ok()
+          ? conn.Execute("COPY (" + *select + ") TO " + QuoteLiteral(tmp) + " (" + options + ")")
+          : select.status();
+  if (copied.ok() && node.action == NodeAction::kSource) {
+    const int v = env.dag->output_nodes()[index];
+    copied = env.reads->VerifySource(env.spec->sources[env.dag->node(v).spec_index],
+                                     env.spec->Where(out.line) + ": output \"" + out.name + "\"");
+  }
+  if (!copied.ok()) {
+    RemoveQuietly(tmp);
+    return copied.WithContext(env.spec->Where(out.line) + ": output \"" + out.name + "\"");
+  }
+  return Status::OK();
+}
+
+// Puts or renames `tmp` into place; `*etag` gets the version a URL output was written as.
+Status Publish(const OutputSpec& out, const std::string& tmp, const std::string& path,
+               const FileDigest& digest, std::string* etag) {
+  if (out.location.is_url) {
+    auto [url, key] = SplitUrlPattern(path);
+    Result<OpenedStore> opened = OpenStore(url);
+    Status put = opened.ok() ? opened->store->PutFile(key, tmp) : opened.status();
+    RemoveQuietly(tmp);
+    if (!put.ok()) return put.WithContext("output \"" + out.name + "\" to " + path);
+    // The version written: while the object keeps it, its content is ours (IsOutputCurrent).
+    Result<ObjectInfo> info = opened->store->Stat(key);
+    if (info.ok() && info->size == digest.size) *etag = info->etag;
+    return Status::OK();
+  }
+  RETURN_IF_ERROR(FsyncPath(tmp, false));
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    RemoveQuietly(tmp);
+    return FailedPrecondition("output \"" + out.name + "\": cannot move the new file to " + path +
+                              ": " + ec.message());
+  }
+  FsyncPath(std::filesystem::path(path).parent_path().string(), true).IgnoreError();
+  return Status::OK();
+}
+
+}  // namespace
+
+bool IsOutputCurrent(const OutputEnv& env, size_t index, const NodeReport& node, OutputReport* r) {
+  const OutputSpec& out = env.spec->outputs[index];
+  r->name = out.name;
+  r->path = out.location.resolved;
+  const std::string entry = OutputEntryName(out.name);
+  std::optional<ledger::Entry> previous = env.ledger->Find(entry);
+  if (env.fresh || !previous || previous->fingerprint != ContentId(out, node)) return false;
+  Result<OutputMeta> meta = DecodeOutputMeta(previous->meta, entry);
+  if (!meta.ok() || meta->path != r->path) return false;
+  if (out.location.is_url) return UrlOutputIsCurrent(r->path, *meta, r);
+  Result<FileDigest> digest = DigestFile(r->path);
+  if (!digest.ok() || digest->size != meta->size || digest->xxh3 != meta->xxh3) return false;
+  r->bytes = digest->size;
+  return true;
+}
+
+Status WriteOutput(const OutputEnv& env, size_t index, const NodeReport& node, Connection& conn,
+                   OutputReport* r) {
+  const OutputSpec& out = env.spec->outputs[index];
+  if (IsOutputCurrent(env, index, node, r) && node.action != NodeAction::kComputed) {
+    return Status::OK();
+  }
+  RETURN_IF_ERROR(env.tables->Ensure(conn, env.dag->output_nodes()[index]));
+  CrashPoint<"runner:before-output">();
+  const auto start = std::chrono::steady_clock::now();
+  std::string tmp =
+      env.temp_dir + "/output-" + out.name + "." + std::string(DataFormatName(out.format));
+  if (!out.location.is_url) {
+    ASSIGN_OR_RETURN(tmp, LocalTempPath(*env.spec, out, r->path));
+  }
+  RETURN_IF_ERROR(CopyToFile(env, index, node, conn, tmp));
+  Result<FileDigest> digest = DigestFile(tmp);
+  if (!digest.ok()) RemoveQuietly(tmp);
+  RETURN_IF_ERROR(digest.status());
+  // Outputs are outside the ledger: check this run still holds its epoch right before one is
+  // published, so a zombie does not overwrite the output of the run that took over.
+  if (Status owner = env.ledger->CheckNotFenced(); !owner.ok()) {
+    RemoveQuietly(tmp);
+    return owner.WithContext("output \"" + out.name + "\" not written");
+  }
+  std::string etag;
+  RETURN_IF_ERROR(Publish(out, tmp, r->path, *digest, &etag));
+  r->written = true;
+  r->bytes = digest->size;
+  r->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CrashPoint<"runner:after-output">();
+
+  ledger::Changes changes;
+  ledger::Entry entry;
+  entry.fingerprint = ContentId(out, node);
+  entry.meta = EncodeOutputMeta({r->path, digest->size, digest->xxh3, etag});
+  changes.upserts[OutputEntryName(out.name)] = entry;
+  return env.ledger->Commit(changes).status().WithContext("committing output " + out.name);
+}
+
+}  // namespace respawn

@@ -1,0 +1,107 @@
+#include "pipeline/plan.h"
+
+#include "pipeline/schema.h"
+
+namespace respawn {
+namespace {
+
+bool IsFileSource(const PipelineSpec& spec, const DagNode& node) {
+  return node.kind == NodeKind::kSource && spec.sources[node.spec_index].kind == SourceKind::kFiles;
+}
+
+bool IsCheckpointed(const PipelineSpec& spec, const DagNode& node) {
+  if (IsFileSource(spec, node)) return false;
+  return node.kind != NodeKind::kStage || spec.stages[node.spec_index].checkpoint;
+}
+
+// Whether node `v`'s committed checkpoint can be reused; if not, `*reason` says why it must be
+// computed when something needs it.
+bool Reusable(const PlanInput& in, int v, std::string* reason) {
+  const DagNode& node = in.dag->node(v);
+  if (!IsCheckpointed(*in.spec, node)) {
+    *reason = "not checkpointed";
+    return false;
+  }
+  const std::string name = StageEntryName(node.name);
+  auto it = in.state->entries.find(name);
+  const FingerprintComponents& now = (*in.fingerprints)[v];
+  if (in.fresh) {
+    *reason = "--fresh";
+  } else if (it == in.state->entries.end()) {
+    *reason = "no checkpoint";
+  } else if (Result<CheckpointMeta> meta = DecodeCheckpointMeta(it->second.meta, name);
+             it->second.fingerprint != now.total.Hex()) {
+    Result<FingerprintComponents> before =
+        meta.ok() ? FingerprintComponents::Parse(meta->components) : meta.status();
+    *reason = before.ok() ? ExplainChangeText(*before, now) : "changed fingerprint";
+  } else if (!meta.ok()) {
+    *reason = "checkpoint unreadable: " + meta.status().message();
+  } else if (auto bad = in.unusable.find(v); bad != in.unusable.end()) {
+    *reason = bad->second;
+  } else {
+    return true;
+  }
+  return false;
+}
+
+// Marks what must be computed (`compute`) and what must be readable in the database (`needed`),
+// from the targets backwards.
+void Demand(const PlanInput& in, const std::vector<bool>& reusable, std::vector<bool>* compute,
+            std::vector<bool>* needed) {
+  const Dag& dag = *in.dag;
+  std::vector<bool> demanded(dag.size(), false);
+  for (size_t i = 0; i < in.spec->outputs.size(); ++i) {
+    if (i < in.output_current.size() && in.output_current[i]) continue;
+    int o = dag.output_nodes()[i];
+    demanded[o] = (*needed)[o] = true;
+  }
+  for (int v = 0; v < dag.size(); ++v) {
+    if (dag.node(v).consumers.empty()) demanded[v] = true;
+  }
+  const std::vector<int>& topo = dag.TopologicalOrder();
+  for (auto it = topo.rbegin(); it != topo.rend(); ++it) {
+    int v = *it;
+    if (!demanded[v] || IsFileSource(*in.spec, dag.node(v)) || reusable[v]) continue;
+    (*compute)[v] = true;
+    for (const DagEdge& e : dag.node(v).inputs) demanded[e.from] = (*needed)[e.from] = true;
+  }
+}
+
+}  // namespace
+
+std::vector<Task> PlanRun(const PlanInput& in) {
+  const Dag& dag = *in.dag;
+  std::vector<std::string> reasons(dag.size());
+  std::vector<bool> reusable(dag.size(), false);
+  for (int v = 0; v < dag.size(); ++v) {
+    if (!IsFileSource(*in.spec, dag.node(v))) reusable[v] = Reusable(in, v, &reasons[v]);
+  }
+  std::vector<bool> compute(dag.size(), false), needed(dag.size(), false);
+  Demand(in, reusable, &compute, &needed);
+
+  std::vector<Task> tasks(dag.size());
+  for (int v = 0; v < dag.size(); ++v) {
+    Task& t = tasks[v];
+    t.node = v;
+    if (IsFileSource(*in.spec, dag.node(v))) {
+      t.action = TaskAction::kSource;
+    } else if (compute[v]) {
+      t.action = TaskAction::kCompute;
+      t.reason = reasons[v];
+    } else if (reusable[v]) {
+      t.action = TaskAction::kReuse;
+      t.load = needed[v];
+    } else {
+      t.action = TaskAction::kSkip;
+      t.reason = std::string(kNotNeededReason);
+    }
+  }
+  return tasks;
+}
+
+std::string UnusableCheckpointReason(const Status& error) {
+  return std::string(error.IsNotFound() ? "checkpoint missing: " : "checkpoint corrupt: ") +
+         error.message();
+}
+
+}  // namespace respawn

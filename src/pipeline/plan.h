@@ -1,0 +1,72 @@
+// Planning a run: which nodes to reuse, compute or skip, and why. A pure function of the
+// pipeline, its DAG and fingerprints, the ledger state and what the caller found out by I/O
+// (outputs still current, checkpoints that failed verification); it reads and writes nothing.
+//
+// Demand-driven, like make: the targets are the outputs not already current and the nodes
+// nothing else reads. A target with a usable checkpoint (committed with the current
+// fingerprint, not refused by verification, not --fresh) is reused; any other is computed and
+// demands its inputs in turn. A reused checkpoint that a computed node or an output must read is
+// marked `load`: the caller downloads and verifies it before running anything, and when that
+// fails records the node in PlanInput::unusable and plans again (the node is then computed).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ledger/record.h"
+#include "pipeline/dag.h"
+#include "pipeline/fingerprint.h"
+#include "pipeline/spec.h"
+#include "util/status.h"
+
+namespace respawn {
+
+enum class TaskAction {
+  kCompute,  // run its SQL (and checkpoint it, if checkpointed)
+  kReuse,    // its committed checkpoint stands
+  kSkip,     // nothing in this run needs it
+  kSource,   // a file source: read in place by the tasks that read it
+};
+
+/// One unit of work of a run: a node (later: one partition of it) and what to do with it.
+struct Task {
+  int node = 0;
+  std::optional<uint32_t> partition;  // always empty until stages are partitioned
+  TaskAction action = TaskAction::kCompute;
+  /// kCompute: why ("no checkpoint", "changed SQL", "--fresh", "checkpoint corrupt: ...");
+  /// kSkip: why nothing needs it. Empty otherwise.
+  std::string reason;
+  /// kReuse: a computed node or an output reads it, so it must be downloaded and verified.
+  bool load = false;
+  friend bool operator==(const Task&, const Task&) = default;
+};
+
+struct PlanInput {
+  const PipelineSpec* spec = nullptr;
+  const Dag* dag = nullptr;
+  const std::vector<FingerprintComponents>* fingerprints = nullptr;  // by node
+  const ledger::LedgerState* state = nullptr;
+  bool fresh = false;  // reuse nothing
+  /// By spec.outputs index: the file there is the one a run wrote for the current fingerprint.
+  /// Missing entries count as not current.
+  std::vector<bool> output_current;
+  /// Checkpoints that verification refused, by node, with the reason to give
+  /// (UnusableCheckpointReason).
+  std::map<int, std::string> unusable;
+};
+
+/// One task per node, in node order. REQUIRES: spec, dag, fingerprints and state set.
+std::vector<Task> PlanRun(const PlanInput& input);
+
+/// "checkpoint missing: ..." (NotFound) or "checkpoint corrupt: ..." (anything else): the reason
+/// a node whose checkpoint failed verification with `error` is computed.
+std::string UnusableCheckpointReason(const Status& error);
+
+/// The reason given when a checkpoint that nothing reads is skipped.
+inline constexpr std::string_view kNotNeededReason =
+    "not needed: everything downstream is reused or current";
+
+}  // namespace respawn
