@@ -6,6 +6,8 @@
 #   (c) respawn run --fresh, checkpoints on S3 (a throwaway Ceph radosgw on 127.0.0.1)
 #   (d) respawn run --fresh killed with SIGKILL at KILL_AT of (b)'s median time, then
 #       `respawn run` resumes; paired with a clean local run taken right before it
+#   (e) with BASELINE=path/to/an/older/respawn: that binary's run --fresh on a local store, in
+#       the same pair as (b) (A B E A B E ...): a refactor's "no slowdown" is (b) / (e)
 # Pair i runs a_i b_i c_i one after the other (A B C A B C ...), so slow drifts of the machine
 # hit every tool alike; each ratio is taken within its pair (b_i / a_i, c_i / a_i, resume_i /
 # clean_i) and reported as median [min-max] over the pairs, like each tool's wall and CPU time.
@@ -15,7 +17,7 @@
 # Usage: bench/pipeline_bench.sh [PAIRS=3]
 # Env: THREADS (DuckDB threads, default nproc), KILL_AT (fraction of the clean time, 0.9),
 #      ROWS (orders generated, default 20000000 as in the demo; smaller for a quick check),
-#      SKIP_S3=1 (skip (c)), SKIP_RESUME=1 (skip (d)),
+#      SKIP_S3=1 (skip (c)), SKIP_RESUME=1 (skip (d)), BASELINE (see (e)),
 #      DROP_CACHES (1, the default: drop the page cache before every timed run and fail if that
 #      is impossible; 0: do not), RESPAWN_BUILD_DIR (default build/), KEEP_WORK=1 (keep the
 #      work dir).
@@ -36,6 +38,11 @@ respawn="$build/respawn"
 [ -x "$respawn" ] || { echo "pipeline_bench: no $respawn: build first (scripts/build.sh)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "pipeline_bench: /usr/bin/time is missing (apt-get install time)" >&2; exit 2; }
 drop_caches  # fails now, not after the first pair, when the page cache cannot be dropped
+baseline="${BASELINE:-}"
+if [ -n "$baseline" ] && [ ! -x "$baseline" ]; then
+  echo "pipeline_bench: BASELINE=$baseline is not an executable respawn" >&2
+  exit 2
+fi
 
 # plain_duckdb comes with the build (bench/CMakeLists.txt); build it alone if this build lacks it.
 plain="$build/bench/plain_duckdb"
@@ -156,6 +163,13 @@ for r in $(seq 1 "$pairs"); do
     check_outputs "$work/plain-$r/out" "$ref" "plain DuckDB $r"
   fi
   rm -rf "$d/store"  # keep the disk use of the bench small
+  # (e) the baseline respawn, local store
+  if [ -n "$baseline" ]; then
+    d="$work/baseline-$r"; pipeline_copy "$d"
+    timed baseline "$d/run.log" "$baseline" run --threads "$threads" --fresh --store "$d/store" "$d/pipeline.toml"
+    check_outputs "$d/out" "$ref" "baseline run $r"
+    rm -rf "$d/store"
+  fi
   # (c) respawn, radosgw store
   if [ "$s3_started" = 1 ]; then
     d="$work/s3-$r"; pipeline_copy "$d"
@@ -208,6 +222,7 @@ row() {  # LABEL NAME
 row "plain DuckDB" plain
 row "respawn, local store" local
 row "respawn, radosgw store" radosgw
+row "baseline respawn, local" baseline
 row "clean local (pairs of d)" clean
 row "resume after kill at $kill_at" resume
 echo "ratios, one per pair, then median [min-max]:"
@@ -223,6 +238,7 @@ ratio_row() {  # LABEL A B
 }
 ratio_row "respawn local / plain" plain local
 ratio_row "respawn radosgw / plain" plain radosgw
+ratio_row "respawn local / baseline" baseline local
 ratio_row "resume / clean" clean resume
 echo "(radosgw: cpu counts the respawn process only, not the server's)"
 echo "all outputs matched the clean run's row for row"
