@@ -613,6 +613,24 @@ class SpecParser {
     CheckKeys(root, "pipeline",
               {"name", "store", "coordinator", "sources", "stages", "outputs", "gc", "profiles"});
     ParseGc(root);
+    ParseName(root);
+    ParseStoreAndCoordinator(root);
+    ForEachEntry(root, "sources", "source", [&](std::string name, int line, const toml::table& t) {
+      ParseSource(std::move(name), line, t);
+    });
+    ForEachEntry(root, "stages", "stage", [&](std::string name, int line, const toml::table& t) {
+      ParseStage(std::move(name), line, t);
+    });
+    ForEachEntry(root, "outputs", "output", [&](std::string name, int line, const toml::table& t) {
+      ParseOutput(std::move(name), line, t);
+    });
+    auto by_line = [](const auto& a, const auto& b) { return a.line < b.line; };
+    std::stable_sort(spec_.sources.begin(), spec_.sources.end(), by_line);
+    std::stable_sort(spec_.stages.begin(), spec_.stages.end(), by_line);
+    std::stable_sort(spec_.outputs.begin(), spec_.outputs.end(), by_line);
+  }
+
+  void ParseName(const toml::table& root) {
     if (const toml::node* name = root.get("name")) {
       if (auto s = ExpectString(*name, "pipeline", "name", "\"sales\"")) {
         bool valid = !s->empty();
@@ -633,6 +651,10 @@ class SpecParser {
             "missing name = \"...\" at the top of the file (it names the pipeline's "
             "checkpoints in the store)");
     }
+  }
+
+  // The store (the file's, then the profile's) and the coordinator.
+  void ParseStoreAndCoordinator(const toml::table& root) {
     if (const toml::node* store = root.get("store")) {
       if (auto s = ExpectString(*store, "pipeline", "store", "\"s3://bucket/prefix\"")) {
         if (s->empty()) {
@@ -664,19 +686,6 @@ class SpecParser {
         }
       }
     }
-    ForEachEntry(root, "sources", "source", [&](std::string name, int line, const toml::table& t) {
-      ParseSource(std::move(name), line, t);
-    });
-    ForEachEntry(root, "stages", "stage", [&](std::string name, int line, const toml::table& t) {
-      ParseStage(std::move(name), line, t);
-    });
-    ForEachEntry(root, "outputs", "output", [&](std::string name, int line, const toml::table& t) {
-      ParseOutput(std::move(name), line, t);
-    });
-    auto by_line = [](const auto& a, const auto& b) { return a.line < b.line; };
-    std::stable_sort(spec_.sources.begin(), spec_.sources.end(), by_line);
-    std::stable_sort(spec_.stages.begin(), spec_.stages.end(), by_line);
-    std::stable_sort(spec_.outputs.begin(), spec_.outputs.end(), by_line);
   }
 
   template <typename Fn>
@@ -731,63 +740,71 @@ class SpecParser {
                       "to generate)");
       return;
     }
-    if (path != nullptr) {
-      source.kind = SourceKind::kFiles;
-      if (const toml::node* params = t.get("params")) {
-        Error(LineOf(*params), owner + ": params apply only to sql sources; remove them");
+    const bool parsed = path != nullptr ? ParseFileSource(t, owner, *path, &source)
+                                        : ParseSqlSource(t, owner, *sql, &source);
+    if (parsed) spec_.sources.push_back(std::move(source));
+  }
+
+  // A source read from files: path = ..., its format (named or from the extension), options.
+  bool ParseFileSource(const toml::table& t, const std::string& owner, const toml::node& path,
+                       SourceSpec* source) {
+    source->kind = SourceKind::kFiles;
+    if (const toml::node* params = t.get("params")) {
+      Error(LineOf(*params), owner + ": params apply only to sql sources; remove them");
+    }
+    std::optional<std::string> p = ExpectString(path, owner, "path", "\"data/orders/*.csv\"");
+    if (!p) return false;
+    if (p->empty()) {
+      Error(LineOf(path), owner +
+                              ": path is empty; name the files to read (e.g. path = "
+                              "\"data/orders/*.csv\")");
+      return false;
+    }
+    source->location = ResolveLocation(*p, LineOf(path), owner, "path");
+    if (const toml::node* format = t.get("format")) {
+      std::optional<std::string> f =
+          ExpectString(*format, owner, "format", "\"csv\", \"parquet\" or \"json\"");
+      if (!f) return false;
+      std::optional<DataFormat> df = FormatFromName(*f);
+      if (!df) {
+        Error(LineOf(*format), owner + ": unknown format " + Quoted(*f) +
+                                   DidYouMeanSuffix(*f, {"csv", "parquet", "json", "jsonl"}) +
+                                   "; use \"csv\", \"parquet\" or \"json\"");
+        return false;
       }
-      std::optional<std::string> p = ExpectString(*path, owner, "path", "\"data/orders/*.csv\"");
-      if (!p) return;
-      if (p->empty()) {
-        Error(LineOf(*path), owner +
-                                 ": path is empty; name the files to read (e.g. path = "
-                                 "\"data/orders/*.csv\")");
-        return;
-      }
-      source.location = ResolveLocation(*p, LineOf(*path), owner, "path");
-      if (const toml::node* format = t.get("format")) {
-        std::optional<std::string> f =
-            ExpectString(*format, owner, "format", "\"csv\", \"parquet\" or \"json\"");
-        if (!f) return;
-        std::optional<DataFormat> df = FormatFromName(*f);
-        if (!df) {
-          Error(LineOf(*format), owner + ": unknown format " + Quoted(*f) +
-                                     DidYouMeanSuffix(*f, {"csv", "parquet", "json", "jsonl"}) +
-                                     "; use \"csv\", \"parquet\" or \"json\"");
-          return;
-        }
-        source.format = *df;
-      } else if (std::optional<DataFormat> df = FormatFromPath(*p)) {
-        source.format = *df;
-      } else {
-        Error(LineOf(*path), owner + ": cannot tell the format of " + Quoted(*p) +
-                                 " from its extension; add format = \"csv\", \"parquet\" or "
-                                 "\"json\"");
-        return;
-      }
-      if (const toml::node* options = t.get("options")) {
-        source.options = ParseValueTable(*options, owner, "options", "{ header = true }");
-      }
+      source->format = *df;
+    } else if (std::optional<DataFormat> df = FormatFromPath(*p)) {
+      source->format = *df;
     } else {
-      source.kind = SourceKind::kSql;
-      for (std::string_view k : {"format", "options"}) {
-        if (const toml::node* n = t.get(k)) {
-          Error(LineOf(*n), owner + ": " + std::string(k) +
-                                " applies only to sources read from files (path = ...); "
-                                "remove it");
-        }
-      }
-      if (const toml::node* params = t.get("params")) {
-        source.params = ParseValueTable(*params, owner, "params", "{ rows = 1000 }");
-        for (const NamedValue& p : source.params) all_param_names_.insert(p.name);
-        ApplyParamOverrides(&source.params, owner);
-      }
-      if (!ParseSql(*sql, owner, source.params, &source.raw_sql, &source.sql, &source.sql_line,
-                    &source.sql_column)) {
-        return;
+      Error(LineOf(path), owner + ": cannot tell the format of " + Quoted(*p) +
+                              " from its extension; add format = \"csv\", \"parquet\" or "
+                              "\"json\"");
+      return false;
+    }
+    if (const toml::node* options = t.get("options")) {
+      source->options = ParseValueTable(*options, owner, "options", "{ header = true }");
+    }
+    return true;
+  }
+
+  // A source generated by SQL: sql = ..., its params (with --param overrides).
+  bool ParseSqlSource(const toml::table& t, const std::string& owner, const toml::node& sql,
+                      SourceSpec* source) {
+    source->kind = SourceKind::kSql;
+    for (std::string_view k : {"format", "options"}) {
+      if (const toml::node* n = t.get(k)) {
+        Error(LineOf(*n), owner + ": " + std::string(k) +
+                              " applies only to sources read from files (path = ...); "
+                              "remove it");
       }
     }
-    spec_.sources.push_back(std::move(source));
+    if (const toml::node* params = t.get("params")) {
+      source->params = ParseValueTable(*params, owner, "params", "{ rows = 1000 }");
+      for (const NamedValue& p : source->params) all_param_names_.insert(p.name);
+      ApplyParamOverrides(&source->params, owner);
+    }
+    return ParseSql(sql, owner, source->params, &source->raw_sql, &source->sql, &source->sql_line,
+                    &source->sql_column);
   }
 
   bool ParseSql(const toml::node& node, const std::string& owner,
@@ -917,65 +934,21 @@ class SpecParser {
     spec_.outputs.push_back(std::move(output));
   }
 
+  struct AllowedOption {
+    std::string name;
+    SpecValue::Type type;
+  };
+
   // The COPY options of an output: the format's defaults, then the user's options, each checked
   // against what DuckDB's writer of that format takes.
   std::string CopyOptions(const std::string& owner, DataFormat format,
                           const std::vector<NamedValue>& options) {
-    struct Allowed {
-      std::string name;
-      SpecValue::Type type;
-    };
-    std::vector<Allowed> allowed;
     std::map<std::string, std::string> copy;  // DuckDB option -> literal
-    switch (format) {
-      case DataFormat::kCsv:
-        copy = {{"HEADER", "true"}};
-        allowed = {
-            {"delimiter", SpecValue::Type::kString}, {"header", SpecValue::Type::kBool},
-            {"quote", SpecValue::Type::kString},     {"escape", SpecValue::Type::kString},
-            {"null", SpecValue::Type::kString},      {"compression", SpecValue::Type::kString}};
-        break;
-      case DataFormat::kParquet:
-        copy = {{"COMPRESSION", "zstd"}};
-        allowed = {{"compression", SpecValue::Type::kString},
-                   {"row_group_size", SpecValue::Type::kInteger}};
-        break;
-      case DataFormat::kJson:
-        allowed = {{"array", SpecValue::Type::kBool}, {"compression", SpecValue::Type::kString}};
-        break;
-    }
+    const std::vector<AllowedOption> allowed = AllowedCopyOptions(format, &copy);
     std::vector<std::string> names;
-    for (const Allowed& a : allowed) names.push_back(a.name);
+    for (const AllowedOption& a : allowed) names.push_back(a.name);
     for (const NamedValue& v : options) {
-      auto it = std::find_if(allowed.begin(), allowed.end(),
-                             [&](const Allowed& a) { return a.name == v.name; });
-      const std::string fmt(DataFormatName(format));
-      if (it == allowed.end()) {
-        Error(v.line, owner + ": " + fmt + " outputs take no option " + Quoted(v.name) +
-                          DidYouMeanSuffix(v.name, names) + "; options are " + JoinNames(names));
-        continue;
-      }
-      if (v.value.type != it->type) {
-        Error(v.line, owner + ": options." + v.name + " must be a " +
-                          (it->type == SpecValue::Type::kBool      ? "boolean"
-                           : it->type == SpecValue::Type::kInteger ? "whole number"
-                                                                   : "string"));
-        continue;
-      }
-      if (v.name == "row_group_size" && std::strtoll(v.value.text.c_str(), nullptr, 10) < 1) {
-        Error(v.line, owner + ": options.row_group_size must be at least 1");
-        continue;
-      }
-      if (v.name == "compression" && format == DataFormat::kParquet) {
-        const std::vector<std::string> codecs = {"zstd", "snappy", "gzip",
-                                                 "lz4",  "brotli", "uncompressed"};
-        if (std::find(codecs.begin(), codecs.end(), Lower(v.value.text)) == codecs.end()) {
-          Error(v.line, owner + ": options.compression " + Quoted(v.value.text) +
-                            " is not a Parquet codec" + DidYouMeanSuffix(v.value.text, codecs) +
-                            "; use one of " + JoinNames(codecs));
-          continue;
-        }
-      }
+      if (!CheckCopyOption(owner, format, v, allowed, names)) continue;
       std::string key = v.name == "null" ? "NULLSTR" : v.name;
       for (char& c : key) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       copy[key] = v.value.SqlLiteral();
@@ -983,6 +956,68 @@ class SpecParser {
     std::string out = "FORMAT " + std::string(DataFormatName(format));
     for (const auto& [k, v] : copy) out += ", " + k + " " + v;
     return out;
+  }
+
+  // The options DuckDB's writer of `format` takes (that respawn lets through), and into `copy`
+  // the defaults respawn sets for it.
+  static std::vector<AllowedOption> AllowedCopyOptions(DataFormat format,
+                                                       std::map<std::string, std::string>* copy) {
+    std::vector<AllowedOption> allowed;
+    switch (format) {
+      case DataFormat::kCsv:
+        *copy = {{"HEADER", "true"}};
+        allowed = {
+            {"delimiter", SpecValue::Type::kString}, {"header", SpecValue::Type::kBool},
+            {"quote", SpecValue::Type::kString},     {"escape", SpecValue::Type::kString},
+            {"null", SpecValue::Type::kString},      {"compression", SpecValue::Type::kString}};
+        break;
+      case DataFormat::kParquet:
+        *copy = {{"COMPRESSION", "zstd"}};
+        allowed = {{"compression", SpecValue::Type::kString},
+                   {"row_group_size", SpecValue::Type::kInteger}};
+        break;
+      case DataFormat::kJson:
+        allowed = {{"array", SpecValue::Type::kBool}, {"compression", SpecValue::Type::kString}};
+        break;
+    }
+    return allowed;
+  }
+
+  // Whether output option `v` is one `format` takes, of the right type and value; if not, says
+  // why and returns false.
+  bool CheckCopyOption(const std::string& owner, DataFormat format, const NamedValue& v,
+                       const std::vector<AllowedOption>& allowed,
+                       const std::vector<std::string>& names) {
+    auto it = std::find_if(allowed.begin(), allowed.end(),
+                           [&](const AllowedOption& a) { return a.name == v.name; });
+    const std::string fmt(DataFormatName(format));
+    if (it == allowed.end()) {
+      Error(v.line, owner + ": " + fmt + " outputs take no option " + Quoted(v.name) +
+                        DidYouMeanSuffix(v.name, names) + "; options are " + JoinNames(names));
+      return false;
+    }
+    if (v.value.type != it->type) {
+      Error(v.line, owner + ": options." + v.name + " must be a " +
+                        (it->type == SpecValue::Type::kBool      ? "boolean"
+                         : it->type == SpecValue::Type::kInteger ? "whole number"
+                                                                 : "string"));
+      return false;
+    }
+    if (v.name == "row_group_size" && std::strtoll(v.value.text.c_str(), nullptr, 10) < 1) {
+      Error(v.line, owner + ": options.row_group_size must be at least 1");
+      return false;
+    }
+    if (v.name == "compression" && format == DataFormat::kParquet) {
+      const std::vector<std::string> codecs = {"zstd", "snappy", "gzip",
+                                               "lz4",  "brotli", "uncompressed"};
+      if (std::find(codecs.begin(), codecs.end(), Lower(v.value.text)) == codecs.end()) {
+        Error(v.line, owner + ": options.compression " + Quoted(v.value.text) +
+                          " is not a Parquet codec" + DidYouMeanSuffix(v.value.text, codecs) +
+                          "; use one of " + JoinNames(codecs));
+        return false;
+      }
+    }
+    return true;
   }
 
   // Sources, stages and outputs share one case-insensitive namespace.
