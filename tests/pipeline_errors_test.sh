@@ -210,6 +210,88 @@ assert results[-2:] == ["failed", "done"], results
 EOF
 }
 
+# two_branches DIR BAD: a pipeline with two independent branches from one CSV; with BAD=1 the
+# first branch's first stage fails at run time (a cast only execution finds).
+two_branches() {
+  mkdir -p "$1/data"
+  printf 'id,customer,amount\n1,ann,10\n2,bob,20\n3,ann,x5\n' >"$1/data/orders.csv"
+  local cast="amount"
+  if [ "$2" = 1 ]; then cast="CAST(amount AS INTEGER)"; fi
+  cat >"$1/pipeline.toml" <<EOF
+name = "branches"
+
+[sources.orders]
+path = "data/orders.csv"
+options = { all_varchar = true }
+
+[stages.amounts]
+sql = "SELECT customer, $cast AS amount FROM orders"
+
+[stages.amount_report]
+sql = "SELECT customer, count(*) AS n FROM amounts GROUP BY customer ORDER BY customer"
+
+[stages.customers]
+sql = "SELECT DISTINCT customer FROM orders"
+
+[stages.customer_report]
+sql = "SELECT customer, length(customer) AS len FROM customers ORDER BY customer"
+
+[outputs.amount_out]
+from = "amount_report"
+path = "out/amounts.csv"
+
+[outputs.customer_out]
+from = "customer_report"
+path = "out/customers.csv"
+EOF
+}
+
+# --keep-going: a failing stage does not stop the branch that does not depend on it; its
+# dependents are reported as not run, its output is not written, the run still fails (exit 1),
+# and the next run reuses what the independent branch committed.
+test_keep_going_finishes_independent_branches() {
+  two_branches ref 0
+  expect_exit 0 "$R" run --no-gc ref/pipeline.toml
+  snapshot_outputs ref/pipeline.toml ref/snap
+  two_branches p 1
+  # One worker: without --keep-going the failure (declared first) stops the run before the
+  # other branch starts.
+  expect_exit 1 "$R" run --no-gc --threads 1 p/pipeline.toml
+  grep -q '^stage customer_report: not run' out.txt ||
+    { echo "without --keep-going the other branch should not run"; cat out.txt; return 1; }
+  expect_exit 1 "$R" run --no-gc --threads 1 --keep-going p/pipeline.toml
+  cat out.txt
+  grep -q '^stage amounts: failed' out.txt
+  grep -q '^stage amount_report: not run: upstream "amounts" failed' out.txt
+  grep -q '^output amount_out: not written ("amount_report" did not run)' out.txt
+  grep -q '^stage customer_report: computed' out.txt
+  grep -q '^output customer_out: written' out.txt
+  grep -Eq '^run [0-9a-f]+ failed .*1 failed, 1 not run because of it' out.txt
+  [ ! -e p/out/amounts.csv ] || { echo "the failed branch's output was written"; return 1; }
+  diff ref/snap/customer_out.csv <(table_csv p/out/customers.csv)
+  # --json carries the same.
+  expect_exit 1 "$R" run --no-gc --threads 1 --keep-going --json p/pipeline.toml
+  "$PY" - <<'EOF'
+import json
+ev = [json.loads(l) for l in open("out.txt") if l.startswith("{")]
+st = {e["name"]: e for e in ev if e["event"] == "stage"}
+assert st["amounts"]["action"] == "failed", st
+assert st["amount_report"]["action"] == "blocked", st
+assert st["customer_report"]["action"] == "reused", st
+outs = {e["name"]: e for e in ev if e["event"] == "output"}
+assert outs["amount_out"]["not_written"], outs
+run = [e for e in ev if e["event"] == "run"][0]
+assert run["result"] == "failed" and run["failed"] == 1 and run["blocked"] == 1, run
+EOF
+  # Fixed, the next run computes only the failed branch and matches the clean run row for row.
+  two_branches p 0
+  expect_exit 0 "$R" run --no-gc p/pipeline.toml
+  grep -q '^stage customer_report: reused' out.txt
+  grep -q '^stage customers: reused' out.txt
+  grep -q '^stage amounts: computed' out.txt
+  compare_outputs p/pipeline.toml ref/snap
+}
+
 test_unknown_column_is_an_error() {
   local d="$PWD/p"
   committed_then "$d"
@@ -290,8 +372,11 @@ TOML
   "$R" run --no-gc p/pipeline.toml >out.txt 2>err.txt &
   local pid=$!
   set -e
+  # quick's checkpoint commits in the background while slow already runs: wait for both.
   for _ in $(seq 1 600); do
-    grep -q '^stage slow: started' out.txt && break
+    if grep -q '^stage slow: started' out.txt && grep -q '^stage quick: computed' out.txt; then
+      break
+    fi
     sleep 0.1
   done
   grep -q '^stage quick: computed' out.txt || { echo "quick did not commit first"; cat out.txt err.txt; kill -9 "$pid"; return 1; }
@@ -312,6 +397,7 @@ run test_unknown_table_did_you_mean_exit_2
 run test_sql_syntax_error_exit_2
 run test_runtime_sql_error_exit_1
 run test_runtime_error_downstream_keeps_upstream_commits
+run test_keep_going_finishes_independent_branches
 run test_unknown_column_is_an_error
 run test_unknown_column_exit_2_before_any_work
 run test_missing_input_file

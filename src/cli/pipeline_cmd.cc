@@ -39,6 +39,7 @@ struct PipelineOptions {
   std::vector<std::string> params;  // --param name=value
   std::string store;
   bool fresh = false;
+  bool keep_going = false;
   bool adopt = false;
   int threads = 0;
   bool no_gc = false;
@@ -250,13 +251,18 @@ class RunPrinter {
                Plural(n.rows, "row", "rows") +
                (n.checkpoint ? ", " + FormatBytes(n.bytes) + " checkpointed" : "") + " (" + why +
                ")";
+      } else if (n.action == NodeAction::kBlocked || n.action == NodeAction::kInterrupted) {
+        line = "stage " + n.name + ": " + n.reason;
+        if (n.reason.rfind("not run", 0) != 0) line = "stage " + n.name + ": not run";
       } else {
         line = "stage " + n.name + ": " + std::string(NodeActionName(n.action));
       }
     } else if (e.type == RunEvent::Type::kOutput) {
       const OutputReport& o = *e.output;
-      line = "output " + o.name + ": " + (o.written ? "written to " : "unchanged, ") + o.path +
-             " (" + FormatBytes(o.bytes) + ")";
+      line = !o.not_written.empty()
+                 ? "output " + o.name + ": not written (" + o.not_written + ")"
+                 : "output " + o.name + ": " + (o.written ? "written to " : "unchanged, ") +
+                       o.path + " (" + FormatBytes(o.bytes) + ")";
     }
     if (line.empty() || quiet_) return;
     ClearProgress();
@@ -276,6 +282,7 @@ class RunPrinter {
            {"name", e.output->name},
            {"path", e.output->path},
            {"written", e.output->written},
+           {"not_written", e.output->not_written},
            {"bytes", e.output->bytes}};
     } else {
       if (e.type == RunEvent::Type::kPlanned && e.node->action != NodeAction::kReused &&
@@ -362,6 +369,7 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   options.store = loaded->store.store;
   options.commit = *commit;
   options.fresh = o.fresh;
+  options.keep_going = o.keep_going;
   options.adopt = o.adopt;
   options.threads = o.threads;
   options.checked_dag = &*checked;
@@ -389,10 +397,12 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
         report.status().code() == StatusCode::kInvalidArgument ? Phase::kConfig : Phase::kOperation;
     return FailPipeline(report.status(), phase, o.file);
   }
-  int computed = 0, reused = 0;
+  int computed = 0, reused = 0, failed = 0, blocked = 0;
   for (const NodeReport& n : report->nodes) {
     computed += n.action == NodeAction::kComputed;
     reused += n.action == NodeAction::kReused;
+    failed += n.action == NodeAction::kFailed;
+    blocked += n.action == NodeAction::kBlocked;
   }
   std::string result = report->status.ok()   ? "done"
                        : report->interrupted ? "interrupted"
@@ -404,6 +414,8 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
                         {"seconds", report->seconds},
                         {"computed", computed},
                         {"reused", reused},
+                        {"failed", failed},
+                        {"blocked", blocked},
                         {"saved_seconds", report->saved_seconds},
                         {"error", report->status.ok() ? "" : Redact(report->status.message())}};
     if (report->gc_ran) j["gc"] = GcJson(report->gc);
@@ -412,8 +424,12 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
     // saved_seconds adds up the reused stages' compute times; stages that ran side by side
     // overlap, so it is stage work not redone, not wall time.
     std::printf(
-        "run %s %s in %s: %d computed, %d reused%s\n", report->run_id.substr(0, 8).c_str(),
+        "run %s %s in %s: %d computed, %d reused%s%s\n", report->run_id.substr(0, 8).c_str(),
         result.c_str(), Seconds(report->seconds).c_str(), computed, reused,
+        failed + blocked == 0 ? ""
+                              : (", " + std::to_string(failed) + " failed, " +
+                                 std::to_string(blocked) + " not run because of it")
+                                    .c_str(),
         reused == 0
             ? ""
             : (" (~" + Seconds(report->saved_seconds) + " of stage work not redone)").c_str());
@@ -1087,6 +1103,9 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
       "run", "Run a pipeline, reusing committed checkpoints and computing the rest");
   AddPipelineFileOptions(run_cmd, ro.get());
   run_cmd->add_flag("--fresh", ro->fresh, "Recompute every stage, ignoring checkpoints");
+  run_cmd->add_flag("-k,--keep-going", ro->keep_going,
+                    "When a stage fails, finish the stages that do not depend on it and write "
+                    "their outputs (the run still fails, exit 1)");
   run_cmd->add_flag("--adopt", ro->adopt,
                     "Make this file the owner of the pipeline's name in the store, after moving "
                     "or copying it (a run from another file under the same name is refused)");

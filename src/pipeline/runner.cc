@@ -61,13 +61,16 @@ class Orchestrator {
   void ApplyPlan();
   // Computing.
   Status ComputeNodes();
+  void MarkNotRun(const std::vector<int>& nodes);
   void Monitor(Executor& executor);
   Status RunComputeTask(int v, int worker);
   void SubmitCheckpoint(int v, const TaskResult& result, Clock::time_point start);
   std::vector<int> CommitsBefore(int v) const;
   void NodeDone(int v, const Status& status, Clock::time_point start);
+  void CheckpointFailed();
   // The end.
   Status WriteOutputs();
+  int FirstUnfinished(int v) const;
   void Finish();
   void CommitRunReport();
   void CollectGarbageAfterRun();
@@ -105,6 +108,7 @@ class Orchestrator {
   std::vector<int> running_;           // node each worker runs, -1 idle; GUARDED_BY(mu_)
   std::map<int, int> checkpoint_job_;  // node -> checkpointer job; GUARDED_BY(mu_)
   Status failure_;                     // first failure; GUARDED_BY(mu_)
+  bool checkpoint_failed_ = false;     // a checkpoint did not upload or commit; GUARDED_BY(mu_)
   std::mutex event_mu_;                // serializes on_event
 };
 
@@ -311,6 +315,7 @@ Status Orchestrator::ComputeNodes() {
   Checkpointer checkpointer(ledger_, workers);
   ExecutorOptions executor_options;
   executor_options.workers = workers;
+  executor_options.stop_on_failure = !options_.keep_going;
   executor_options.on_cancel = [this] {
     std::lock_guard<std::mutex> lock(mu_);
     for (size_t w = 0; w < running_.size(); ++w) {
@@ -332,13 +337,40 @@ Status Orchestrator::ComputeNodes() {
   checkpointer.Drain(deadline).IgnoreError();  // each job reported its own outcome
   executor_ = nullptr;
   checkpointer_ = nullptr;
+  MarkNotRun(nodes);
   std::lock_guard<std::mutex> lock(mu_);
-  for (int v : nodes) {
-    if (report_.nodes[v].action == NodeAction::kPending) {
-      report_.nodes[v].action = NodeAction::kInterrupted;
+  return failure_;
+}
+
+// After the executor: a node that never ran is blocked when a stage it reads (directly or not)
+// failed, else interrupted (a signal, or the run stopped at another stage's failure).
+void Orchestrator::MarkNotRun(const std::vector<int>& nodes) {
+  std::vector<const NodeReport*> marked;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> failed_input(dag_.size());  // by node: a failed node it reads
+    for (int v : nodes) {                                // topological
+      NodeReport& r = report_.nodes[v];
+      for (const DagEdge& e : dag_.node(v).inputs) {
+        const NodeReport& in = report_.nodes[e.from];
+        if (in.action == NodeAction::kFailed) failed_input[v] = in.name;
+        if (failed_input[v].empty()) failed_input[v] = failed_input[e.from];
+      }
+      if (r.action != NodeAction::kPending) continue;
+      if (!failed_input[v].empty() && !Interrupted()) {
+        r.action = NodeAction::kBlocked;
+        r.reason = "not run: upstream \"" + failed_input[v] + "\" failed";
+      } else {
+        r.action = NodeAction::kInterrupted;
+        if (!Interrupted())
+          r.reason =
+              "not run: the run stopped at the first failure (--keep-going runs "
+              "what does not depend on it)";
+      }
+      marked.push_back(&r);
     }
   }
-  return failure_;
+  for (const NodeReport* r : marked) Emit(RunEvent::Type::kFinished, r);
 }
 
 // Until the executor is done: passes an interrupt on to it and samples the running queries'
@@ -394,7 +426,7 @@ void Orchestrator::SubmitCheckpoint(int v, const TaskResult& result, Clock::time
   Result<std::string> key = ledger_->RunDataKey(r.name, r.fingerprint, ".parquet");
   if (!key.ok()) {
     NodeDone(v, key.status().WithContext("stage \"" + r.name + "\""), start);
-    executor_->Stop();
+    CheckpointFailed();
     return;
   }
   CheckpointJob job;
@@ -412,7 +444,7 @@ void Orchestrator::SubmitCheckpoint(int v, const TaskResult& result, Clock::time
       report_.nodes[v].bytes = bytes;
     }
     NodeDone(v, status, start);
-    if (!status.ok()) executor_->Stop();
+    if (!status.ok()) CheckpointFailed();
   };
   const int id = checkpointer_->Submit(std::move(job));
   std::lock_guard<std::mutex> lock(mu_);
@@ -444,6 +476,16 @@ std::vector<int> Orchestrator::CommitsBefore(int v) const {
   return out;
 }
 
+// A checkpoint did not upload or commit: the store or the ledger is in trouble, so nothing more
+// starts (even with --keep-going) and no output is written.
+void Orchestrator::CheckpointFailed() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    checkpoint_failed_ = true;
+  }
+  executor_->Stop();
+}
+
 // Node `v` is done (computed and, if checkpointed, committed) or failed with `status`.
 void Orchestrator::NodeDone(int v, const Status& status, Clock::time_point start) {
   NodeReport& r = report_.nodes[v];
@@ -464,10 +506,42 @@ void Orchestrator::NodeDone(int v, const Status& status, Clock::time_point start
   Emit(RunEvent::Type::kFinished, &r);
 }
 
+// The first node `v` needs (itself, or upstream of it) that did not succeed in this run; -1 if
+// none.
+int Orchestrator::FirstUnfinished(int v) const {
+  std::vector<int> stack = {v};
+  std::vector<bool> seen(dag_.size(), false);
+  while (!stack.empty()) {
+    const int u = stack.back();
+    stack.pop_back();
+    const NodeAction a = report_.nodes[u].action;
+    if (a == NodeAction::kFailed || a == NodeAction::kBlocked || a == NodeAction::kInterrupted ||
+        a == NodeAction::kPending) {
+      return u;
+    }
+    for (const DagEdge& e : dag_.node(u).inputs) {
+      if (!seen[e.from]) stack.push_back(e.from);
+      seen[e.from] = true;
+    }
+  }
+  return -1;
+}
+
+// Writes the outputs. After a failure with --keep-going, only those whose stages all succeeded.
 Status Orchestrator::WriteOutputs() {
   for (size_t i = 0; i < spec_.outputs.size(); ++i) {
     if (Interrupted()) return Status::OK();
     const NodeReport& node = report_.nodes[dag_.output_nodes()[i]];
+    if (const int missing = FirstUnfinished(dag_.output_nodes()[i]); missing >= 0) {
+      OutputReport& o = report_.outputs[i];
+      o.name = spec_.outputs[i].name;
+      o.path = spec_.outputs[i].location.resolved;
+      const bool failed = report_.nodes[missing].action == NodeAction::kFailed;
+      o.not_written =
+          "\"" + report_.nodes[missing].name + "\" " + (failed ? "failed" : "did not run");
+      Emit(RunEvent::Type::kOutput, nullptr, &o);
+      continue;
+    }
     RETURN_IF_ERROR(WriteOutput(Outputs(), i, node, *setup_, &report_.outputs[i]));
     Emit(RunEvent::Type::kOutput, nullptr, &report_.outputs[i]);
   }
@@ -568,7 +642,14 @@ Result<RunReport> Orchestrator::Run() {
   RETURN_IF_ERROR(Prepare());
   report_.status = PlanNodes();
   if (report_.status.ok() && !Interrupted()) report_.status = ComputeNodes();
-  if (report_.status.ok() && !Interrupted()) report_.status = WriteOutputs();
+  // With --keep-going the outputs of the stages that succeeded are written after a stage failed
+  // (never after a lost store or ledger: fenced, or a checkpoint that did not commit).
+  const bool write_anyway = options_.keep_going && !report_.status.IsFenced() &&
+                            !report_.status.IsCancelled() && !checkpoint_failed_;
+  if ((report_.status.ok() || write_anyway) && !Interrupted()) {
+    Status written = WriteOutputs();
+    if (report_.status.ok()) report_.status = written;
+  }
   Finish();
   return std::move(report_);
 }
@@ -591,6 +672,8 @@ std::string_view NodeActionName(NodeAction action) {
       return "failed";
     case NodeAction::kInterrupted:
       return "interrupted";
+    case NodeAction::kBlocked:
+      return "blocked";
   }
   return "pending";
 }

@@ -54,6 +54,7 @@ enum class NodeAction {
   kSkipped,      // not checkpointed, and nothing in this run reads it
   kFailed,       // its SQL failed
   kInterrupted,  // stopped by a signal or because the run stopped
+  kBlocked,      // not run: a stage it reads failed (reason names it)
 };
 std::string_view NodeActionName(NodeAction action);
 
@@ -73,7 +74,10 @@ struct NodeReport {
 struct OutputReport {
   std::string name;
   std::string path;      // as resolved (absolute path or URL)
-  bool written = false;  // false: the same content was already there
+  bool written = false;  // false: the same content was already there (or see not_written)
+  /// Non-empty when the output was left as it was because a stage it needs failed
+  /// (RunOptions::keep_going): why.
+  std::string not_written;
   uint64_t bytes = 0;
   double seconds = 0;
 };
@@ -104,6 +108,10 @@ struct RunOptions {
   /// Called from runner threads (serialized by the runner). May be empty. kProgress events are
   /// sampled from the running queries about four times a second.
   std::function<void(const RunEvent&)> on_event;
+  /// When a stage fails, keep computing the stages that do not depend on it (and write the
+  /// outputs whose stages all succeeded), like make -k; the run still fails. Without it the run
+  /// starts nothing more after the first failure.
+  bool keep_going = false;
   /// After an interrupt: how long checkpoints still uploading may take before they are
   /// abandoned (what uploaded is committed either way). 0: no limit, every upload finishes.
   std::chrono::milliseconds drain_timeout{0};
