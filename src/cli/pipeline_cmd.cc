@@ -1,7 +1,9 @@
 // `respawn run`, `respawn status` and `respawn ls`: pipelines from the command line.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <map>
 #include <memory>
@@ -69,6 +71,32 @@ std::string Seconds(double s) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), s < 10 ? "%.2f s" : "%.1f s", s);
   return buf;
+}
+
+// "42 s", "3 min 20 s", "1 h 05 min": elapsed time on a progress line.
+std::string Elapsed(double s) {
+  const auto t = static_cast<uint64_t>(s);
+  char buf[40];
+  if (t < 60) {
+    std::snprintf(buf, sizeof(buf), "%llu s", static_cast<unsigned long long>(t));
+  } else if (t < 3600) {
+    std::snprintf(buf, sizeof(buf), "%llu min %02llu s", static_cast<unsigned long long>(t / 60),
+                  static_cast<unsigned long long>(t % 60));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%llu h %02llu min", static_cast<unsigned long long>(t / 3600),
+                  static_cast<unsigned long long>(t / 60 % 60));
+  }
+  return buf;
+}
+
+// What a running stage has done: "42%" when DuckDB can tell, else the rows read so far.
+std::string ProgressNote(double percent, uint64_t rows_read) {
+  char buf[32];
+  if (percent > 0) {
+    std::snprintf(buf, sizeof(buf), "%.0f%%", percent);
+    return buf;
+  }
+  return rows_read > 0 ? Plural(rows_read, "row", "rows") + " read" : "";
 }
 
 std::string GcLine(const GcReport& gc) {
@@ -218,17 +246,25 @@ std::shared_ptr<ledger::CommitCoordinator> CoordinatorForReading(const std::stri
 class RunPrinter {
  public:
   RunPrinter(const GlobalOptions& globals)
-      : json_(globals.json), quiet_(globals.quiet), tty_(IsTerminal(2) && !globals.json) {}
+      : json_(globals.json), quiet_(globals.quiet), tty_(IsTerminal(2) && !globals.json) {
+    // Without a terminal (a log file, a batch job) a long stage prints a line this often.
+    if (const char* every = std::getenv("RESPAWN_PROGRESS_SECONDS")) {
+      char* end = nullptr;
+      const double s = std::strtod(every, &end);
+      if (end != every && *end == '\0' && s > 0) log_every_s_ = s;
+    }
+  }
 
   void OnEvent(const RunEvent& e) {
     if (json_) {
       PrintJson(e);
       return;
     }
+    if (e.type == RunEvent::Type::kStarted) {
+      progress_[e.node->name] = Running{Clock::now(), Clock::now(), -1, 0};
+    }
     if (e.type == RunEvent::Type::kProgress) {
-      if (!tty_ || quiet_) return;
-      progress_[e.node->name] = e.percent;
-      DrawProgress();
+      OnProgress(e);
       return;
     }
     std::string line;
@@ -305,19 +341,48 @@ class RunPrinter {
     std::fflush(stdout);
   }
 
+  using Clock = std::chrono::steady_clock;
+  struct Running {
+    Clock::time_point started;
+    Clock::time_point logged;  // last progress line without a terminal
+    double percent = -1;
+    uint64_t rows_read = 0;
+  };
+
+  // A sample of a running stage: redraws the live line on a terminal; elsewhere, prints a line
+  // for a stage that has run for another log_every_s_ seconds.
+  void OnProgress(const RunEvent& e) {
+    auto it = progress_.find(e.node->name);
+    if (quiet_ || it == progress_.end()) return;
+    Running& r = it->second;
+    r.percent = e.percent;
+    r.rows_read = e.rows_read;
+    if (tty_) {
+      DrawProgress();
+      return;
+    }
+    const Clock::time_point now = Clock::now();
+    if (std::chrono::duration<double>(now - r.logged).count() < log_every_s_) return;
+    r.logged = now;
+    const std::string note = ProgressNote(r.percent, r.rows_read);
+    std::printf("stage %s: running for %s%s\n", e.node->name.c_str(),
+                Elapsed(std::chrono::duration<double>(now - r.started).count()).c_str(),
+                note.empty() ? "" : (", " + note).c_str());
+    std::fflush(stdout);
+  }
+
+  // "running: daily 12 s 42%, cohorts 3 min 05 s 1,200,000 rows read".
   void DrawProgress() {
     if (!tty_ || quiet_ || progress_.empty()) return;
     std::string line = "running:";
-    for (const auto& [name, pct] : progress_) {
-      char buf[32];
-      if (pct >= 0) {
-        std::snprintf(buf, sizeof(buf), " %.0f%%", pct);
-      } else {
-        buf[0] = '\0';
-      }
-      line += " " + name + buf;
+    const Clock::time_point now = Clock::now();
+    for (const auto& [name, r] : progress_) {
+      const std::string note = ProgressNote(r.percent, r.rows_read);
+      line += (line.size() > 8 ? ", " : " ") + name + " " +
+              Elapsed(std::chrono::duration<double>(now - r.started).count()) +
+              (note.empty() ? "" : " " + note);
     }
-    if (line.size() > 100) line = line.substr(0, 97) + "...";
+    if (line.size() > 120) line = line.substr(0, 117) + "...";
     std::fprintf(stderr, "\r\033[K%s", line.c_str());
     drawn_ = true;
   }
@@ -331,7 +396,8 @@ class RunPrinter {
   bool quiet_;
   bool tty_;
   bool drawn_ = false;
-  std::map<std::string, double> progress_;
+  std::map<std::string, Running> progress_;  // running stages
+  double log_every_s_ = 60;
 };
 
 int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {

@@ -77,7 +77,7 @@ class Orchestrator {
   RunReportMeta ReportMeta() const;
 
   void Emit(RunEvent::Type type, const NodeReport* node, const OutputReport* output = nullptr,
-            double percent = -1);
+            double percent = -1, uint64_t rows_read = 0);
   bool Interrupted() const {
     return options_.interrupted != nullptr && options_.interrupted->load();
   }
@@ -113,7 +113,7 @@ class Orchestrator {
 };
 
 void Orchestrator::Emit(RunEvent::Type type, const NodeReport* node, const OutputReport* output,
-                        double percent) {
+                        double percent, uint64_t rows_read) {
   if (!options_.on_event) return;
   std::lock_guard<std::mutex> lock(event_mu_);
   RunEvent event;
@@ -121,6 +121,7 @@ void Orchestrator::Emit(RunEvent::Type type, const NodeReport* node, const Outpu
   event.node = node;
   event.output = output;
   event.percent = percent;
+  event.rows_read = rows_read;
   options_.on_event(event);
 }
 
@@ -362,10 +363,11 @@ void Orchestrator::MarkNotRun(const std::vector<int>& nodes) {
         r.reason = "not run: upstream \"" + failed_input[v] + "\" failed";
       } else {
         r.action = NodeAction::kInterrupted;
-        if (!Interrupted())
+        if (!Interrupted()) {
           r.reason =
-              "not run: the run stopped at the first failure (--keep-going runs "
-              "what does not depend on it)";
+              "not run: the run stopped at the first failure (--keep-going runs what "
+              "does not depend on it)";
+        }
       }
       marked.push_back(&r);
     }
@@ -378,17 +380,15 @@ void Orchestrator::MarkNotRun(const std::vector<int>& nodes) {
 void Orchestrator::Monitor(Executor& executor) {
   while (!executor.WaitFor(kProgressInterval)) {
     if (Interrupted()) executor.Cancel();
-    std::vector<std::pair<int, double>> progress;
+    std::vector<std::pair<int, QueryProgress>> progress;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (size_t w = 0; w < running_.size(); ++w) {
-        if (running_[w] >= 0) {
-          progress.emplace_back(running_[w], connections_[w]->Progress().percentage);
-        }
+        if (running_[w] >= 0) progress.emplace_back(running_[w], connections_[w]->Progress());
       }
     }
-    for (auto [v, pct] : progress) {
-      Emit(RunEvent::Type::kProgress, &report_.nodes[v], nullptr, pct);
+    for (const auto& [v, p] : progress) {
+      Emit(RunEvent::Type::kProgress, &report_.nodes[v], nullptr, p.percentage, p.rows_processed);
     }
   }
 }

@@ -88,7 +88,8 @@ struct RunEvent {
   Type type = Type::kPlanned;
   const NodeReport* node = nullptr;      // kPlanned, kStarted, kProgress, kFinished
   const OutputReport* output = nullptr;  // kOutput
-  double percent = -1;                   // kProgress: 0..100, -1 unknown
+  double percent = -1;                   // kProgress: 0..100, -1 unknown (DuckDB may say 0)
+  uint64_t rows_read = 0;                // kProgress: rows the query's scans have read so far
 };
 
 struct RunOptions {
