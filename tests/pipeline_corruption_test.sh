@@ -121,6 +121,17 @@ test_damaged_checkpoints_are_recomputed() {
     echo "highs (flipped byte) was not recomputed with a 'checkpoint corrupt' reason"
     bad=1
   fi
+  # The full reason (naming the object) is said once: on the "started" line, not again when the
+  # stage is computed nor as a warning on stderr.
+  local said
+  said="$(cat out.txt err.txt | grep -c 'data/highs/' || true)"
+  if [ "$said" -ne 1 ]; then
+    echo "highs' corrupt checkpoint was reported $said times, want once:"
+    cat out.txt err.txt
+    bad=1
+  fi
+  grep -q '^stage highs: started (checkpoint corrupt: object .*data/highs/' out.txt ||
+    { echo "the started line does not give the full reason"; bad=1; }
   if ! grep -Eq '^stage combined: computed.*\(.*checkpoint missing' out.txt; then
     echo "combined (deleted object) was not recomputed with a 'checkpoint missing' reason"
     bad=1

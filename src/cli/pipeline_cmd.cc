@@ -73,6 +73,15 @@ std::string Seconds(double s) {
   return buf;
 }
 
+// A recompute reason in short, for lines after the first that gave it in full: "checkpoint
+// corrupt: object ... does not verify: ..." -> "checkpoint corrupt".
+std::string ShortReason(const std::string& reason) {
+  for (std::string_view head : {"checkpoint corrupt", "checkpoint missing"}) {
+    if (reason.rfind(std::string(head) + ":", 0) == 0) return std::string(head);
+  }
+  return reason;
+}
+
 // "42 s", "3 min 20 s", "1 h 05 min": elapsed time on a progress line.
 std::string Elapsed(double s) {
   const auto t = static_cast<uint64_t>(s);
@@ -282,7 +291,7 @@ class RunPrinter {
         // (A first computation's reason, "no checkpoint", would read oddly beside
         // "checkpointed".)
         const std::string why =
-            n.reason == "no checkpoint" ? "nothing committed for it yet" : n.reason;
+            n.reason == "no checkpoint" ? "nothing committed for it yet" : ShortReason(n.reason);
         line = "stage " + n.name + ": computed in " + Seconds(n.seconds) + ", " +
                Plural(n.rows, "row", "rows") +
                (n.checkpoint ? ", " + FormatBytes(n.bytes) + " checkpointed" : "") + " (" + why +
@@ -693,7 +702,9 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   for (size_t i = 0; i < status->nodes.size(); ++i) {
     const NodeStatus& n = status->nodes[i];
     std::string last = n.last_action;
-    if (!n.last_reason.empty() && n.last_action != "reused") last += " (" + n.last_reason + ")";
+    if (!n.last_reason.empty() && n.last_action != "reused") {
+      last += " (" + ShortReason(n.last_reason) + ")";
+    }
     bool has_data = n.state == "committed" || n.state == "stale";
     std::printf("%-*s  %-*s %12s %10s  %-8s  %s\n", nw, n.name.c_str(), sw, states[i].c_str(),
                 has_data ? Thousands(n.rows).c_str() : "-",

@@ -235,7 +235,8 @@ Status Orchestrator::PlanNodes() {
       if (s.code() != StatusCode::kDataLoss && !s.IsNotFound()) {
         return s.WithContext("reading the checkpoint of " + report_.nodes[v].name);
       }
-      RESPAWN_LOG(kWarn, "checkpoint of " << report_.nodes[v].name
+      // Said once, as the node's reason (the run's "started" line), not also as a warning.
+      RESPAWN_LOG(kInfo, "checkpoint of " << report_.nodes[v].name
                                           << " is not usable, recomputing it: " << s.message());
       input.unusable[v] = UnusableCheckpointReason(s);
       changed = true;
