@@ -5,6 +5,8 @@
 # hyparquet reader and its footer for the codec and row groups). Changing an output's options rewrites that
 # output and only it, without recomputing the stage; a mistyped option is an error before any
 # work, naming the option and the ones that exist; so is an output that cannot be written.
+# Partitioned outputs (partition_by) are folders in hive layout holding exactly the stage's rows
+# (read back by Python and hyparquet), replaced as a whole when the rows change.
 #
 # Usage: tests/pipeline_outputs_test.sh path/to/respawn   (or with RESPAWN_BINARY set)
 set -euo pipefail
@@ -128,8 +130,111 @@ test_unwritable_outputs_fail_before_any_stage() {
   [ ! -e p/.respawn ] || { echo "the store was made"; return 1; }
 }
 
+# partitioned_pipeline DAYS: one stage of 40 rows over DAYS days and 2 regions, written as a
+# Parquet folder partitioned by day and region and a CSV folder partitioned by day.
+partitioned_pipeline() {
+  mkdir -p q
+  cat >q/pipeline.toml <<TOML
+name = "parts"
+
+[stages.daily]
+sql = "SELECT (DATE '2024-01-01' + INTERVAL (range % $1) DAY)::DATE AS day, range % 2 AS region, range AS v FROM range(0, 40)"
+
+[outputs.by_day]
+from = "daily"
+path = "out/by_day"
+partition_by = ["day", "region"]
+
+[outputs.by_day_csv]
+from = "daily"
+path = "out/by_day_csv/"
+format = "csv"
+partition_by = ["day"]
+TOML
+}
+
+# check_partitions DAYS: the folders hold exactly the rows the SQL makes, in hive layout, read
+# back without DuckDB (Python for the CSV, hyparquet for the Parquet files).
+check_partitions() {
+  local days="$1" f
+  : >parquet_rows.csv
+  for f in $(cd q/out/by_day && find . -name '*.parquet' | sort); do
+    # day=2024-01-02/region=1/data_0.parquet: the partition values come from the path.
+    local day region
+    day="$(sed -E 's|.*day=([^/]+)/.*|\1|' <<<"$f")"
+    region="$(sed -E 's|.*region=([^/]+)/.*|\1|' <<<"$f")"
+    table_csv "q/out/by_day/$f" | tail -n +2 | sed "s|^|$day,$region,|" >>parquet_rows.csv
+  done
+  "$PY" - "$days" <<'EOF'
+import csv, datetime, glob, os, sys
+days = int(sys.argv[1])
+want = sorted(((datetime.date(2024, 1, 1) + datetime.timedelta(days=r % days)).isoformat(),
+               str(r % 2), str(r)) for r in range(40))
+got = sorted(tuple(row) for row in csv.reader(open("parquet_rows.csv")))
+assert got == want, ("parquet folder", got[:5], want[:5])
+dirs = sorted(os.listdir("q/out/by_day"))
+assert dirs == sorted({"day=" + d for d, _, _ in want}), dirs
+rows = []
+for path in sorted(glob.glob("q/out/by_day_csv/day=*/*.csv")):
+    day = path.split("day=")[1].split("/")[0]
+    with open(path) as f:
+        r = list(csv.reader(f))
+    assert r[0] == ["region", "v"], r[0]
+    rows += [(day, a, b) for a, b in r[1:]]
+assert sorted(rows) == want, ("csv folder", sorted(rows)[:5])
+print("partitions ok:", len(dirs), "days")
+EOF
+  # Nothing temporary left beside the folders.
+  if [ -n "$(find q/out -maxdepth 1 -name '*respawn-tmp*')" ]; then
+    echo "a temporary folder was left:"
+    ls -A q/out
+    return 1
+  fi
+}
+
+test_partitioned_outputs() {
+  partitioned_pipeline 3
+  expect_exit 0 "$R" run q/pipeline.toml
+  check_partitions 3
+  expect_exit 0 "$R" run q/pipeline.toml
+  grep -q '^output by_day: unchanged' out.txt
+  # Fewer days: the folder is replaced as a whole, so the vanished day's partition goes.
+  partitioned_pipeline 2
+  expect_exit 0 "$R" run q/pipeline.toml
+  grep -q '^output by_day: written' out.txt
+  check_partitions 2
+  # A partition file changed by hand makes the folder not current: it is written again.
+  rm q/out/by_day/day=2024-01-01/region=0/data_0.parquet
+  expect_exit 0 "$R" run q/pipeline.toml
+  grep -q '^output by_day: written' out.txt
+  grep -q '^output by_day_csv: unchanged' out.txt
+  check_partitions 2
+}
+
+test_partition_errors() {
+  partitioned_pipeline 3
+  sed -i 's/partition_by = \["day"\]/partition_by = ["dya"]/' q/pipeline.toml
+  expect_exit 2 "$R" run q/pipeline.toml
+  grep -q 'pipeline.toml:15: output "by_day_csv": partition_by names "dya", which is not a column of "daily"' err.txt
+  grep -q 'Candidate bindings: "day"' err.txt
+  partitioned_pipeline 3
+  sed -i 's|path = "out/by_day"$|path = "s3://bucket/by_day"|' q/pipeline.toml
+  expect_exit 2 "$R" run q/pipeline.toml
+  grep -q 'partition_by is supported for local outputs only' err.txt
+  partitioned_pipeline 3
+  mkdir -p q/out && echo x >q/out/by_day
+  expect_exit 2 "$R" run q/pipeline.toml
+  grep -q 'by_day is a file, and a partitioned output is a folder' err.txt
+  partitioned_pipeline 3
+  sed -i 's/partition_by = \["day"\]/partition_by = []/' q/pipeline.toml
+  expect_exit 2 "$R" run q/pipeline.toml
+  grep -q 'partition_by must be a non-empty array of column names' err.txt
+}
+
 run test_options_shape_the_files
 run test_changed_options_rewrite_only_that_output
 run test_bad_options_are_errors
 run test_unwritable_outputs_fail_before_any_stage
+run test_partitioned_outputs
+run test_partition_errors
 e2e_finish

@@ -20,6 +20,33 @@ std::string CheckedSelect(const PipelineSpec& spec, const Dag& dag, int v) {
   return std::string();
 }
 
+// A partitioned output's partition_by names columns of the table it writes (when that table
+// could be bound before the run).
+Status CheckPartitionColumns(const PipelineSpec& spec, const Dag& dag, Connection& conn,
+                             const std::vector<bool>& bound) {
+  for (size_t i = 0; i < spec.outputs.size(); ++i) {
+    const OutputSpec& out = spec.outputs[i];
+    const int v = dag.output_nodes()[i];
+    if (out.partition_by.empty() || !bound[v]) continue;
+    for (const std::string& column : out.partition_by) {
+      Status s = conn.Execute("SELECT " + QuoteIdentifier(column) + " FROM " +
+                              QuoteIdentifier(dag.node(v).name) + " LIMIT 0");
+      if (s.ok() || s.code() != StatusCode::kInvalidArgument) continue;
+      // DuckDB's first line, and its suggestion if it has one (the rest quotes our probe).
+      const std::string& message = s.message();
+      std::string detail = message.substr(0, message.find('\n'));
+      if (size_t c = message.find("Candidate bindings:"); c != std::string::npos) {
+        detail += "; " + message.substr(c, message.find('\n', c) - c);
+      }
+      return InvalidArgument(spec.Where(out.partition_line) + ": output \"" + out.name +
+                             "\": partition_by names " + QuoteIdentifier(column) +
+                             ", which is not a column of \"" + dag.node(v).name + "\" (" + detail +
+                             ")");
+    }
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Result<Dag> BuildPipelineDag(const PipelineSpec& spec, Connection& conn) {
@@ -82,7 +109,7 @@ Status CheckPipelineSql(const PipelineSpec& spec, const Dag& dag, Connection& co
     }
     bound[v] = true;
   }
-  return Status::OK();
+  return CheckPartitionColumns(spec, dag, conn, bound);
 }
 
 Result<Dag> CheckPipeline(const PipelineSpec& spec) {

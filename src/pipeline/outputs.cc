@@ -2,11 +2,14 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>  // renameat2
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
+#include <vector>
 
 #include "ledger/data.h"
 #include "pipeline/schema.h"
@@ -26,9 +29,68 @@ Status FsyncPath(const std::string& path, bool directory) {
   return Status::OK();
 }
 
+// Removes a file, or a folder with what it holds (a partitioned output's).
 void RemoveQuietly(const std::string& path) {
   std::error_code ignored;
-  std::filesystem::remove(path, ignored);
+  std::filesystem::remove_all(path, ignored);
+}
+
+// A partitioned output's folder as one digest: its files' relative paths, sizes and XXH3s, in
+// path order; `size` is their total. NotFound when the folder does not exist.
+Result<FileDigest> DigestTree(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return NotFound(dir + " is not a folder");
+  std::vector<std::string> files;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file(ec)) {
+      files.push_back(std::filesystem::relative(it->path(), dir, ec).string());
+    }
+  }
+  if (ec) return FailedPrecondition("cannot list " + dir + ": " + ec.message());
+  std::sort(files.begin(), files.end());
+  FileDigest total;
+  std::string listing;
+  for (const std::string& f : files) {
+    ASSIGN_OR_RETURN(FileDigest d, DigestFile(dir + "/" + f));
+    total.size += d.size;
+    listing += f + '\0' + std::to_string(d.size) + '\0' + HexU64(d.xxh3) + '\n';
+  }
+  total.xxh3 = Xxh3(listing);
+  return total;
+}
+
+Result<FileDigest> DigestOutput(const OutputSpec& out, const std::string& path) {
+  return out.partition_by.empty() ? DigestFile(path) : DigestTree(path);
+}
+
+// Makes every file of the folder `dir` and the folders themselves durable.
+Status FsyncTree(const std::string& dir) {
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    RETURN_IF_ERROR(FsyncPath(it->path().string(), it->is_directory(ec)));
+  }
+  if (ec) return FailedPrecondition("cannot list " + dir + ": " + ec.message());
+  return FsyncPath(dir, true);
+}
+
+// Puts the folder `tmp` in place of `path` in one step: renameat2(RENAME_EXCHANGE) swaps the two
+// atomically (readers see the old folder or the new one, never a mix), then the old one, now at
+// `tmp`, is removed. A plain rename when nothing is at `path` yet.
+Status ReplaceFolder(const std::string& tmp, const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::symlink_status(path, ec))) {
+    std::filesystem::rename(tmp, path, ec);
+    return ec ? FailedPrecondition("cannot move " + tmp + " to " + path + ": " + ec.message())
+              : Status::OK();
+  }
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_EXCHANGE) != 0) {
+    return FailedPrecondition("cannot swap " + tmp + " with " + path + ": " +
+                              std::generic_category().message(errno));
+  }
+  RemoveQuietly(tmp);
+  return Status::OK();
 }
 
 // What the output entry's fingerprint records (OutputSpec::ContentId).
@@ -73,7 +135,7 @@ Result<std::string> LocalTempPath(const PipelineSpec& spec, const OutputSpec& ou
     if (name.rfind(tmp_prefix, 0) != 0) continue;
     pid_t owner = static_cast<pid_t>(std::atol(name.c_str() + tmp_prefix.size()));
     if (owner > 0 && owner != ::getpid() && ::kill(owner, 0) != 0 && errno == ESRCH) {
-      std::filesystem::remove(entry.path(), ec);
+      std::filesystem::remove_all(entry.path(), ec);  // a file, or a partitioned output's folder
     }
   }
   return p.parent_path().string() + "/" + tmp_prefix + std::to_string(::getpid()) + "-" +
@@ -118,6 +180,16 @@ Status Publish(const OutputSpec& out, const std::string& tmp, const std::string&
     if (info.ok() && info->size == digest.size) *etag = info->etag;
     return Status::OK();
   }
+  if (!out.partition_by.empty()) {
+    Status replaced = FsyncTree(tmp);
+    if (replaced.ok()) replaced = ReplaceFolder(tmp, path);
+    if (!replaced.ok()) {
+      RemoveQuietly(tmp);
+      return replaced.WithContext("output \"" + out.name + "\"");
+    }
+    FsyncPath(std::filesystem::path(path).parent_path().string(), true).IgnoreError();
+    return Status::OK();
+  }
   RETURN_IF_ERROR(FsyncPath(tmp, false));
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
@@ -142,7 +214,7 @@ bool IsOutputCurrent(const OutputEnv& env, size_t index, const NodeReport& node,
   Result<OutputMeta> meta = DecodeOutputMeta(previous->meta, entry);
   if (!meta.ok() || meta->path != r->path) return false;
   if (out.location.is_url) return UrlOutputIsCurrent(r->path, *meta, r);
-  Result<FileDigest> digest = DigestFile(r->path);
+  Result<FileDigest> digest = DigestOutput(out, r->path);
   if (!digest.ok() || digest->size != meta->size || digest->xxh3 != meta->xxh3) return false;
   r->bytes = digest->size;
   return true;
@@ -163,7 +235,7 @@ Status WriteOutput(const OutputEnv& env, size_t index, const NodeReport& node, C
     ASSIGN_OR_RETURN(tmp, LocalTempPath(*env.spec, out, r->path));
   }
   RETURN_IF_ERROR(CopyToFile(env, index, node, conn, tmp));
-  Result<FileDigest> digest = DigestFile(tmp);
+  Result<FileDigest> digest = DigestOutput(out, tmp);
   if (!digest.ok()) RemoveQuietly(tmp);
   RETURN_IF_ERROR(digest.status());
   // Outputs are outside the ledger: check this run still holds its epoch right before one is

@@ -3,9 +3,12 @@
 // knows whether the file there is still the one it wrote.
 //
 // A local output is written to a temporary file beside it (".<name>.respawn-tmp-<pid>-<rnd>",
-// removed by the next run once its pid is gone), fsynced and renamed over the old one; a URL
-// output is one put of the finished file. Right before either, the run checks that it still
-// holds the ledger's epoch, so a zombie does not overwrite what the run that replaced it wrote.
+// removed by the next run once its pid is gone), fsynced and renamed over the old one. A
+// partitioned output (a folder in hive layout) is written to a temporary folder beside it,
+// fsynced file by file and swapped with the old folder by one renameat2(RENAME_EXCHANGE); the
+// old one is then removed. A URL output is one put of the finished file. Right before either, the
+// run checks that it still holds the ledger's epoch, so a zombie does not overwrite what the run
+// that replaced it wrote.
 //
 // Crash points: runner:before-output, runner:after-output (written, not yet committed).
 #pragma once

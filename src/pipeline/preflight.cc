@@ -15,10 +15,14 @@ namespace {
 namespace fs = std::filesystem;
 
 // Why `path` cannot be written, or "" when it can (as far as can be known without writing).
-std::string WhyNotWritable(const fs::path& path) {
+// A partitioned output (`folder`) is a folder that is replaced as a whole.
+std::string WhyNotWritable(const fs::path& path, bool folder) {
   std::error_code ec;
   fs::file_status st = fs::status(path, ec);
-  if (fs::is_directory(st)) return path.string() + " is a folder; name a file inside it";
+  if (fs::is_directory(st) && !folder) return path.string() + " is a folder; name a file inside it";
+  if (fs::exists(st) && !fs::is_directory(st) && folder) {
+    return path.string() + " is a file, and a partitioned output is a folder; choose another path";
+  }
   // The nearest folder that exists: the run creates the missing ones below it.
   fs::path dir = path.parent_path();
   while (!dir.empty()) {
@@ -49,7 +53,7 @@ Status CheckLocalOutputsWritable(const PipelineSpec& spec) {
   std::string problems;
   for (const OutputSpec& out : spec.outputs) {
     if (out.location.is_url) continue;
-    std::string why = WhyNotWritable(fs::path(out.location.resolved));
+    std::string why = WhyNotWritable(fs::path(out.location.resolved), !out.partition_by.empty());
     if (why.empty()) continue;
     if (!problems.empty()) problems += "\n";
     problems += spec.Where(out.location.line ? out.location.line : out.line) + ": output \"" +

@@ -36,7 +36,8 @@ name = "t"
 sql = "SELECT i AS id, i % 5 AS cust, (i * 7) % 100 AS amount FROM range(1000) t(i)"
 [stages.clean]
 sql = "SELECT * FROM orders WHERE amount >= ${min}"
-params = { min = )toml" + min_amount + R"toml( }
+params = { min = )toml" +
+                       min_amount + R"toml( }
 [stages.per_cust]
 sql = "SELECT cust, sum(amount) AS total, count(*) AS n FROM clean GROUP BY cust ORDER BY cust"
 [stages.scratch]
@@ -187,8 +188,7 @@ sql = "SELECT no_such_column FROM orders"
   Result<RunReport> report = RunPipeline(*spec, options);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(report.status().message().find("pipeline.toml:6: stage \"broken\""),
-            std::string::npos)
+  EXPECT_NE(report.status().message().find("pipeline.toml:6: stage \"broken\""), std::string::npos)
       << report.status().message();
   EXPECT_NE(report.status().message().find("no_such_column"), std::string::npos);
   // Nothing ran, nothing was written.
@@ -291,7 +291,8 @@ TEST_F(RunnerTest, GcKeepsOrphansYoungerThanTheGracePeriodAndDeletesOlderOnes) {
   Result<PipelineGcReport> real = CollectPipelineGarbage(Spec(), store_, later);
   ASSERT_TRUE(real.ok());
   EXPECT_EQ(real->gc.deleted_objects, 1u);
-  EXPECT_TRUE(store_->Stat("pipelines/t/data/clean/0123/abcd/deadbeef.parquet").status().IsNotFound());
+  EXPECT_TRUE(
+      store_->Stat("pipelines/t/data/clean/0123/abcd/deadbeef.parquet").status().IsNotFound());
   // The results survive.
   EXPECT_EQ(Node(Run(Spec(), false, true), "per_cust").action, NodeAction::kReused);
 }

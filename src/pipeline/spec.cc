@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include "ledger/coordinator.h"
+#include "sql/engine.h"
 #include "storage/store_url.h"
 #include "util/glob.h"
 #include "util/hash.h"
@@ -882,7 +883,8 @@ class SpecParser {
     output.name = name;
     output.line = line;
     const std::string owner = "output " + Quoted(name);
-    CheckKeys(t, owner, {"from", "path", "format", "options"});
+    CheckKeys(t, owner, {"from", "path", "format", "options", "partition_by"});
+    if (const toml::node* pb = t.get("partition_by")) ParsePartitionBy(*pb, owner, &output);
     const toml::node* from = t.get("from");
     const toml::node* path = t.get("path");
     if (from == nullptr) {
@@ -897,12 +899,26 @@ class SpecParser {
         ExpectString(*path, owner, "path", "\"out/" + name + ".parquet\"");
     if (!f || !p) return;
     output.from = {*f, LineOf(*from)};
-    if (p->empty() || HasGlob(*p) || p->ends_with("/")) {
-      Error(LineOf(*path), owner + ": path " + Quoted(*p) +
-                               " must name one file (e.g. path = \"out/" + name + ".parquet\")");
+    const bool partitioned = !output.partition_by.empty();
+    if (p->empty() || HasGlob(*p) || (p->ends_with("/") && !partitioned)) {
+      Error(LineOf(*path),
+            owner + ": path " + Quoted(*p) +
+                (partitioned ? " must name one folder (e.g. path = \"out/" + name + "/\")"
+                             : " must name one file (e.g. path = \"out/" + name + ".parquet\")"));
       return;
     }
     output.location = ResolveLocation(*p, LineOf(*path), owner, "path");
+    while (partitioned && output.location.resolved.size() > 1 &&
+           output.location.resolved.ends_with("/")) {
+      output.location.resolved.pop_back();  // the folder itself: its temporary sits beside it
+    }
+    if (partitioned && output.location.is_url) {
+      Error(output.partition_line,
+            owner +
+                ": partition_by is supported for local outputs only (a folder is replaced "
+                "as a whole there); write to a local path, or drop partition_by");
+      return;
+    }
     std::optional<DataFormat> df;
     int format_line = LineOf(*path);
     if (const toml::node* format = t.get("format")) {
@@ -916,6 +932,9 @@ class SpecParser {
                                "; use \"parquet\", \"csv\" or \"json\"");
         return;
       }
+    } else if (partitioned) {
+      df = FormatFromPath(*p);
+      if (!df) df = DataFormat::kParquet;  // a folder: Parquet unless named
     } else {
       df = FormatFromPath(*p);
       if (!df) {
@@ -931,7 +950,40 @@ class SpecParser {
       options = ParseValueTable(*o, owner, "options", "{ delimiter = \";\" }");
     }
     output.copy_options = CopyOptions(owner, output.format, options);
+    if (partitioned) {
+      std::string cols;
+      for (const std::string& c : output.partition_by) {
+        cols += (cols.empty() ? "" : ", ") + QuoteIdentifier(c);
+      }
+      output.copy_options += ", PARTITION_BY (" + cols + ")";
+    }
     spec_.outputs.push_back(std::move(output));
+  }
+
+  // partition_by = ["day", "region"]: column names, at least one, each once.
+  void ParsePartitionBy(const toml::node& node, const std::string& owner, OutputSpec* output) {
+    output->partition_line = LineOf(node);
+    const toml::array* array = node.as_array();
+    if (array == nullptr || array->empty()) {
+      Error(LineOf(node), owner +
+                              ": partition_by must be a non-empty array of column names "
+                              "(e.g. partition_by = [\"day\"])");
+      return;
+    }
+    for (const toml::node& c : *array) {
+      const auto* s = c.as_string();
+      if (s == nullptr || s->get().empty()) {
+        Error(LineOf(c), owner + ": partition_by must list column names as strings, not " +
+                             std::string(TypeNameWithArticle(c.type())));
+        continue;
+      }
+      if (std::find(output->partition_by.begin(), output->partition_by.end(), s->get()) !=
+          output->partition_by.end()) {
+        Error(LineOf(c), owner + ": partition_by names " + Quoted(s->get()) + " twice");
+        continue;
+      }
+      output->partition_by.push_back(s->get());
+    }
   }
 
   struct AllowedOption {

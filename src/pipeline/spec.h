@@ -124,6 +124,11 @@ struct OutputSpec {
   /// The options of DuckDB's COPY that writes it, from the format and `options = {...}`:
   /// "FORMAT parquet, COMPRESSION zstd" (default), "FORMAT csv, HEADER true, DELIMITER ';'", ...
   std::string copy_options;
+  /// Columns of a partitioned output (`partition_by = ["day"]`): `path` is then a folder,
+  /// written in hive layout (day=2024-01-01/data_0.parquet) and replaced as a whole. Their
+  /// PARTITION_BY is part of copy_options.
+  std::vector<std::string> partition_by;
+  int partition_line = 0;
 
   /// What the written file is a function of: the node's fingerprint, the format and (when not
   /// the defaults) the COPY options; an output whose recorded id differs is written again.
