@@ -919,31 +919,8 @@ class SpecParser {
                 "as a whole there); write to a local path, or drop partition_by");
       return;
     }
-    std::optional<DataFormat> df;
-    int format_line = LineOf(*path);
-    if (const toml::node* format = t.get("format")) {
-      std::optional<std::string> fs_ = ExpectString(*format, owner, "format", "\"parquet\"");
-      if (!fs_) return;
-      df = FormatFromName(*fs_);
-      format_line = LineOf(*format);
-      if (!df) {
-        Error(format_line, owner + ": unknown output format " + Quoted(*fs_) +
-                               DidYouMeanSuffix(*fs_, {"parquet", "csv", "json"}) +
-                               "; use \"parquet\", \"csv\" or \"json\"");
-        return;
-      }
-    } else if (partitioned) {
-      df = FormatFromPath(*p);
-      if (!df) df = DataFormat::kParquet;  // a folder: Parquet unless named
-    } else {
-      df = FormatFromPath(*p);
-      if (!df) {
-        Error(format_line, owner + ": cannot tell the format of " + Quoted(*p) +
-                               " from its extension; end it in .parquet, .csv or .json, or add "
-                               "format = \"parquet\", \"csv\" or \"json\"");
-        return;
-      }
-    }
+    std::optional<DataFormat> df = OutputFormat(t, owner, *p, LineOf(*path), partitioned);
+    if (!df) return;
     output.format = *df;
     std::vector<NamedValue> options;
     if (const toml::node* o = t.get("options")) {
@@ -958,6 +935,38 @@ class SpecParser {
       output.copy_options += ", PARTITION_BY (" + cols + ")";
     }
     spec_.outputs.push_back(std::move(output));
+  }
+
+  // An output's format: `format = ...`, else the path's extension (a partitioned output's folder:
+  // Parquet when it has none). Empty after reporting the problem.
+  std::optional<DataFormat> OutputFormat(const toml::table& t, const std::string& owner,
+                                         const std::string& p, int path_line, bool partitioned) {
+    std::optional<DataFormat> df;
+    int format_line = path_line;
+    if (const toml::node* format = t.get("format")) {
+      std::optional<std::string> fs_ = ExpectString(*format, owner, "format", "\"parquet\"");
+      if (!fs_) return std::nullopt;
+      df = FormatFromName(*fs_);
+      format_line = LineOf(*format);
+      if (!df) {
+        Error(format_line, owner + ": unknown output format " + Quoted(*fs_) +
+                               DidYouMeanSuffix(*fs_, {"parquet", "csv", "json"}) +
+                               "; use \"parquet\", \"csv\" or \"json\"");
+        return std::nullopt;
+      }
+    } else if (partitioned) {
+      df = FormatFromPath(p);
+      if (!df) df = DataFormat::kParquet;  // a folder: Parquet unless named
+    } else {
+      df = FormatFromPath(p);
+      if (!df) {
+        Error(format_line, owner + ": cannot tell the format of " + Quoted(p) +
+                               " from its extension; end it in .parquet, .csv or .json, or add "
+                               "format = \"parquet\", \"csv\" or \"json\"");
+        return std::nullopt;
+      }
+    }
+    return df;
   }
 
   // partition_by = ["day", "region"]: column names, at least one, each once.
