@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "ledger/lease.h"
 #include "ledger/ledger.h"
 #include "pipeline/check.h"
 #include "pipeline/checkpointer.h"
@@ -18,6 +21,7 @@
 #include "pipeline/plan.h"
 #include "pipeline/schema.h"
 #include "pipeline/source_reads.h"
+#include "pipeline/stage_log.h"
 #include "pipeline/task.h"
 #include "sql/engine.h"
 #include "util/crash_point.h"
@@ -68,6 +72,7 @@ class Orchestrator {
   std::vector<int> CommitsBefore(int v) const;
   void NodeDone(int v, const Status& status, Clock::time_point start);
   void CheckpointFailed();
+  void WriteStageLogs();
   // The end.
   Status WriteOutputs();
   int FirstUnfinished(int v) const;
@@ -109,6 +114,7 @@ class Orchestrator {
   std::map<int, int> checkpoint_job_;  // node -> checkpointer job; GUARDED_BY(mu_)
   Status failure_;                     // first failure; GUARDED_BY(mu_)
   bool checkpoint_failed_ = false;     // a checkpoint did not upload or commit; GUARDED_BY(mu_)
+  std::map<int, std::string> errors_;  // node -> why it failed; GUARDED_BY(mu_)
   std::mutex event_mu_;                // serializes on_event
 };
 
@@ -131,6 +137,8 @@ Status Orchestrator::Prepare() {
   db_options.memory_limit_bytes = options_.memory_limit_bytes;
   ASSIGN_OR_RETURN(db_, Database::Open(db_options));
   ASSIGN_OR_RETURN(setup_, db_->Connect());
+  std::error_code ec;  // without it queries are not profiled; the run goes on
+  std::filesystem::create_directories(db_->temp_directory() + "/profiles", ec);
   if (options_.checked_dag != nullptr) {
     dag_ = *options_.checked_dag;
   } else {
@@ -401,7 +409,7 @@ Status Orchestrator::RunComputeTask(int v, int worker) {
   }
   Emit(RunEvent::Type::kStarted, &report_.nodes[v]);
   const Clock::time_point start = Clock::now();
-  TaskEnv env{&spec_, &dag_, &reads_, tables_.get()};
+  TaskEnv env{&spec_, &dag_, &reads_, tables_.get(), db_->temp_directory() + "/profiles"};
   Result<TaskResult> result = RunTask(env, v, *connections_[worker]);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -501,6 +509,7 @@ void Orchestrator::NodeDone(int v, const Status& status, Clock::time_point start
       if (!Interrupted() && failure_.ok()) failure_ = status;
     } else {
       r.action = NodeAction::kFailed;
+      errors_[v] = status.message();
       if (failure_.ok()) failure_ = status;
     }
   }
@@ -619,6 +628,35 @@ void Orchestrator::CollectGarbageAfterRun() {
   }
 }
 
+// For `respawn log`: each node computed or failed in this run, with its query profile when one
+// was taken (stage_log.h). Best effort: a log that cannot be written costs only the log.
+void Orchestrator::WriteStageLogs() {
+  TaskEnv env{&spec_, &dag_, &reads_, tables_.get(), db_->temp_directory() + "/profiles"};
+  for (int v = 0; v < dag_.size(); ++v) {
+    const NodeReport& r = report_.nodes[v];
+    if (r.action != NodeAction::kComputed && r.action != NodeAction::kFailed) continue;
+    StageLog log{.node = r.name,
+                 .run_id = report_.run_id,
+                 .result = r.action == NodeAction::kFailed ? "failed" : "computed",
+                 .reason = r.reason,
+                 .error = errors_.count(v) != 0 ? errors_.at(v) : "",
+                 .fingerprint = r.fingerprint,
+                 .sql = RunnableSql(spec_, dag_, v),
+                 .finished_at_ms = ledger::WallClockMs(),
+                 .seconds = r.seconds,
+                 .rows = r.rows,
+                 .bytes = r.bytes,
+                 .profile = nullptr};
+    if (r.action == NodeAction::kComputed) {
+      std::ifstream in(TaskProfilePath(env, v));
+      if (in) log.profile = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+      if (log.profile.is_discarded()) log.profile = nullptr;
+    }
+    Status s = WriteStageLog(ledger_->store(), PipelineNamespace(spec_), log);
+    if (!s.ok()) RESPAWN_LOG(kInfo, "no log of " << r.name << ": " << s.message());
+  }
+}
+
 // After the work: the outcome, the run report (unless fenced: the ledger is someone else's).
 void Orchestrator::Finish() {
   report_.interrupted = Interrupted();
@@ -634,6 +672,7 @@ void Orchestrator::Finish() {
                            report_.status.message() + ")");
   } else {
     CommitRunReport();
+    WriteStageLogs();
   }
   ledger_->Close().IgnoreError();
   report_.seconds = SecondsSince(start_);

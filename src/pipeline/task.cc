@@ -50,7 +50,9 @@ Result<TaskResult> ComputeTable(const TaskEnv& env, int v, Connection& conn,
 Result<TaskResult> ComputeCheckpoint(const TaskEnv& env, int v, Connection& conn,
                                      const std::string& sql) {
   const std::string name = env.dag->node(v).name;
-  Result<ExportedFile> file = ExportQueryToFile(conn, sql, env.tables->cache_dir());
+  ExportOptions export_options;
+  if (!env.profile_dir.empty()) export_options.profile_path = TaskProfilePath(env, v);
+  Result<ExportedFile> file = ExportQueryToFile(conn, sql, env.tables->cache_dir(), export_options);
   if (!file.ok()) {
     const Status& e = file.status();
     if (e.code() == StatusCode::kInvalidArgument || e.code() == StatusCode::kInternal ||
@@ -71,6 +73,10 @@ Result<TaskResult> ComputeCheckpoint(const TaskEnv& env, int v, Connection& conn
 }
 
 }  // namespace
+
+std::string TaskProfilePath(const TaskEnv& env, int node) {
+  return env.profile_dir + "/" + env.dag->node(node).name + ".json";
+}
 
 LocalTables::LocalTables(const PipelineSpec& spec, const Dag& dag, Store& store, SourceReads& reads,
                          std::string cache_dir, std::string source_dir)

@@ -71,7 +71,13 @@ struct TaskEnv {
   const Dag* dag = nullptr;
   SourceReads* reads = nullptr;  // the listings the fingerprints describe
   LocalTables* tables = nullptr;
+  /// Non-empty: a checkpointed node's query is profiled into "<profile_dir>/<node>.json"
+  /// (ExportOptions::profile_path).
+  std::string profile_dir;
 };
+
+/// Where RunTask writes node `node`'s query profile (when env.profile_dir is set).
+std::string TaskProfilePath(const TaskEnv& env, int node);
 
 struct TaskResult {
   uint64_t rows = 0;

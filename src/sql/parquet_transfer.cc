@@ -198,7 +198,14 @@ Result<ExportedFile> ExportToStaging(Connection& conn, std::string_view select,
   out.path = StagingPath(dir, "export");
   FileRemover remove_tmp(out.path);
   ASSIGN_OR_RETURN(std::string copy, TypeExactCopy(conn, select, out.path, options, what));
-  ASSIGN_OR_RETURN(out.rows, RunCopy(conn, copy, what));
+  // Profiling covers the COPY alone: the statements around it would overwrite its profile.
+  const bool profiled = !options.profile_path.empty() &&
+                        conn.Execute("SET enable_profiling = 'json'; SET profiling_output = " +
+                                     QuoteLiteral(options.profile_path))
+                            .ok();
+  Result<uint64_t> rows = RunCopy(conn, copy, what);
+  if (profiled) conn.Execute("PRAGMA disable_profiling; RESET profiling_output").IgnoreError();
+  ASSIGN_OR_RETURN(out.rows, std::move(rows));
   Result<FileDigest> digest = DigestFile(out.path);
   if (!digest.ok()) {
     return digest.status().WithContext(what + ": reading DuckDB's Parquet output");

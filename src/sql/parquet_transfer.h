@@ -38,6 +38,9 @@ struct ExportOptions {
   /// ("<xxh3>-<size>.parquet"), so a later import of the object is a cache hit with no download.
   /// Empty: the local file is removed once uploaded.
   std::string keep_in_cache_dir;
+  /// Absolute path: DuckDB's JSON profile of the export's query (its operators with their time
+  /// and rows, as EXPLAIN ANALYZE shows them) is written there. Empty: not profiled.
+  std::string profile_path;
 };
 
 /// What an export wrote: everything a commit record needs to verify the object later.
