@@ -1,5 +1,6 @@
 #include "pipeline/plan.h"
 
+#include "pipeline/expect.h"
 #include "pipeline/schema.h"
 
 namespace respawn {
@@ -36,6 +37,10 @@ bool Reusable(const PlanInput& in, int v, std::string* reason) {
     *reason = before.ok() ? ExplainChangeText(*before, now) : "changed fingerprint";
   } else if (!meta.ok()) {
     *reason = "checkpoint unreadable: " + meta.status().message();
+  } else if (node.kind == NodeKind::kStage &&
+             meta->expectations != ExpectationsId(in.spec->stages[node.spec_index])) {
+    // Checked against other expectations: computed again to be checked (expect.h).
+    *reason = "changed expectations";
   } else if (auto bad = in.unusable.find(v); bad != in.unusable.end()) {
     *reason = bad->second;
   } else {

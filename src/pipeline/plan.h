@@ -36,7 +36,8 @@ struct Task {
   int node = 0;
   std::optional<uint32_t> partition;  // always empty until stages are partitioned
   TaskAction action = TaskAction::kCompute;
-  /// kCompute: why ("no checkpoint", "changed SQL", "--fresh", "checkpoint corrupt: ...");
+  /// kCompute: why ("no checkpoint", "changed SQL", "--fresh", "checkpoint corrupt: ...",
+  /// "changed expectations");
   /// kSkip: why nothing needs it. Empty otherwise.
   std::string reason;
   /// kReuse: a computed node or an output reads it, so it must be downloaded and verified.

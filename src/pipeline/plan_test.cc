@@ -70,8 +70,8 @@ struct Fixture {
               nlohmann::json meta = nullptr) {
     ledger::Entry e;
     e.fingerprint = fingerprint.empty() ? fps[Node(name)].total.Hex() : fingerprint;
-    e.meta =
-        meta.is_null() ? EncodeCheckpointMeta({10, 100, 1.5, fps[Node(name)].Serialize()}) : meta;
+    e.meta = meta.is_null() ? EncodeCheckpointMeta({10, 100, 1.5, fps[Node(name)].Serialize(), ""})
+                            : meta;
     state.entries[StageEntryName(name)] = e;
   }
   void CommitAll() {
@@ -151,7 +151,7 @@ const std::vector<Case> kCases = {
        v2.replace(v2.find("\"q_c\""), 5, "\"q_c_v2\"");
        Fixture before(v2);
        const FingerprintComponents& c = before.fps[before.Node("c")];
-       f.Commit("c", c.total.Hex(), EncodeCheckpointMeta({1, 1, 1, c.Serialize()}));
+       f.Commit("c", c.total.Hex(), EncodeCheckpointMeta({1, 1, 1, c.Serialize(), ""}));
        in.output_current = {true};
      },
      {{"a", {TaskAction::kReuse, "", true}},
