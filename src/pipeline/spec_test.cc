@@ -188,7 +188,8 @@ sql = "SELECT 1"
 dependson = ["b"]
 )toml"),
             "pipeline.toml:4: stage \"a\": unknown key \"dependson\" (did you mean "
-            "\"depends_on\"?); valid keys are sql, depends_on, checkpoint, keep, params");
+            "\"depends_on\"?); valid keys are sql, depends_on, checkpoint, keep, params, expect, "
+            "expect_sql, severity");
   EXPECT_EQ(ParseError("name = \"p\"\n[stage.a]\nsql = \"SELECT 1\"\n"),
             "pipeline.toml:2: pipeline: unknown key \"stage\" (did you mean \"stages\"?); valid "
             "keys are name, store, coordinator, sources, stages, outputs, gc, profiles");
@@ -416,7 +417,7 @@ sqll = "x"
             "pipeline.toml:4: stage \"a\" has no sql; add sql = \"SELECT ...\" (the query that "
             "computes it)\n"
             "pipeline.toml:5: stage \"a\": unknown key \"sqll\" (did you mean \"sql\"?); valid "
-            "keys are sql, depends_on, checkpoint, keep, params");
+            "keys are sql, depends_on, checkpoint, keep, params, expect, expect_sql, severity");
 }
 
 TEST(SpecTest, SourceOnlyKeys) {
@@ -644,7 +645,7 @@ SELECT 2 WHERE false"""]
   ASSERT_EQ(plain.expectations.size(), 3u);
   EXPECT_EQ(plain.expectations[0].kind, Expectation::Kind::kRowCount);
   EXPECT_EQ(plain.expectations[2].text, "SELECT 2 WHERE false");
-  EXPECT_EQ(plain.expectations[2].line, 14);
+  EXPECT_EQ(plain.expectations[2].line, 13);
   EXPECT_EQ(plain.expectations[2].sql_column, 1);
 }
 
