@@ -8,6 +8,7 @@
 # Usage: tests/pipeline_expect_test.sh path/to/respawn   (or with RESPAWN_BINARY set)
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/tools/e2e_lib.sh"
+SRC="${RESPAWN_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 e2e_init --no-reader "${1:-}"
 
 # write_pipeline [SEVERITY]: orders (clean, checked) -> labeled (a status per order, from
@@ -191,9 +192,29 @@ test_bad_column_is_found_before_the_run() {
   [ ! -e p/.respawn ] || { echo "a rejected pipeline created a store"; return 1; }
 }
 
+# The README's example runs as the README says.
+test_readme_example() {
+  mkdir -p r
+  "$PY" - "$SRC/README.md" >r/pipeline.toml <<'EOF'
+import sys
+text = open(sys.argv[1]).read()
+section = text[text.index("### Data tests"):]
+start = section.index("```toml\n") + len("```toml\n")
+print(section[start:section.index("```", start)], end="")
+EOF
+  (cd r && expect_exit 1 "$R" run pipeline.toml)
+  grep -qF 'respawn: pipeline.toml:11: stage "clean_orders": expect "unique(order_id)" failed: 2 rows violate it:' r/err.txt
+  grep -Eq '^  2 +\| 12 +\| paid +\| 3.0$' r/err.txt
+  sed -i 's/^# severity/severity/' r/pipeline.toml
+  (cd r && expect_exit 0 "$R" run pipeline.toml)
+  grep -q '^stage orders: reused' r/out.txt
+  grep -qF 'respawn: warning: pipeline.toml:11: stage "clean_orders": expect "unique(order_id)"' r/err.txt
+}
+
 run test_passing_expectations_run
 run test_failing_expectation_commits_nothing_of_its_stage
 run test_warn_reports_and_completes
 run test_changed_expectations_recompute_their_stage_only
 run test_bad_column_is_found_before_the_run
+run test_readme_example
 e2e_finish

@@ -16,9 +16,13 @@
 // Expectations are not part of the fingerprint (they do not change the data, so downstream
 // stages never recompute for them). A checkpoint records the id of the expectations it was
 // checked against (ExpectationsId); when a stage's expectations change, its checkpoint is not
-// reused: the stage computes again (same data, same fingerprint, so what reads it is still
-// reused) and is checked on the way. A committed checkpoint has therefore always passed the
-// stage's current expectations (or broken only "warn" ones), with one code path for checking.
+// reused: the stage computes again, even when nothing reads it in this run (the plan makes it a
+// target), and is checked on the way; same data, same fingerprint, so what reads it stays
+// reused. Re-checking the reused data instead would need a checkpoint downloaded that nothing
+// else may need, and a failure there would leave a committed checkpoint that does not pass;
+// recomputing keeps one rule with one code path: a committed checkpoint has passed its stage's
+// current expectations (or broken only "warn" ones). Warnings are reported when the stage
+// computes, not again when it is reused.
 #pragma once
 
 #include <cstdint>
