@@ -168,6 +168,9 @@ test_changed_expectations_recompute_their_stage_only() {
   # A stricter test on clean: clean computes again to be checked (same data, same
   # fingerprint), what reads it is reused.
   sed -i 's/"rows > 0"\]/"rows > 0", "rows < 4"]/' p/pipeline.toml
+  # status says what the run will do.
+  "$R" --json status p/pipeline.toml >status.json
+  "$PY" -c 'import json, sys; n = {x["name"]: x for x in json.load(open(sys.argv[1]))["nodes"]}; assert (n["clean"]["state"], n["clean"]["reason"]) == ("stale", "changed expectations"), n["clean"]; assert n["labeled"]["state"] == "committed", n["labeled"]' status.json
   expect_exit 1 "$R" run p/pipeline.toml --no-gc
   grep -q 'stage clean: started (changed expectations)' out.txt
   grep -q 'stage "clean": expect "rows < 4" failed: the stage has 4 rows' err.txt
