@@ -313,6 +313,10 @@ class RunPrinter {
     ClearProgress();
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
+    if (e.type == RunEvent::Type::kFinished) {
+      // Violated expectations of severity "warn": on stderr, as warnings are.
+      for (const ExpectationViolation& w : e.node->warnings) PrintError("warning: " + w.message);
+    }
     DrawProgress();
   }
 
@@ -345,8 +349,16 @@ class RunPrinter {
            {"seconds", n.seconds},
            {"saved_seconds", n.saved_seconds},
            {"fingerprint", n.fingerprint}};
+      if (!n.warnings.empty()) {
+        nlohmann::json warnings = nlohmann::json::array();
+        for (const ExpectationViolation& w : n.warnings) {
+          warnings.push_back(
+              {{"expectation", w.expectation}, {"rows", w.rows}, {"message", w.message}});
+        }
+        j["warnings"] = std::move(warnings);
+      }
     }
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     std::fflush(stdout);
   }
 
@@ -494,7 +506,7 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
                         {"saved_seconds", report->saved_seconds},
                         {"error", report->status.ok() ? "" : Redact(report->status.message())}};
     if (report->gc_ran) j["gc"] = GcJson(report->gc);
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else if (!globals.quiet) {
     // saved_seconds adds up the reused stages' compute times; stages that ran side by side
     // overlap, so it is stage work not redone, not wall time.

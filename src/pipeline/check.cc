@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "pipeline/expect.h"
 #include "pipeline/sql_error.h"
 #include "sql/table_refs.h"
 
@@ -108,6 +109,8 @@ Status CheckPipelineSql(const PipelineSpec& spec, const Dag& dag, Connection& co
       return NodeSqlError(spec, dag, v, s, /*lines_before=*/1);
     }
     bound[v] = true;
+    // Its expectations bound against it: a misspelt column is found before anything runs.
+    RETURN_IF_ERROR(CheckExpectationSql(spec, dag, v, conn));
   }
   return CheckPartitionColumns(spec, dag, conn, bound);
 }

@@ -33,7 +33,8 @@ Status NodeSqlError(const PipelineSpec& spec, const Dag& dag, int v, const Statu
 /// Binds every node's SQL of `dag` in topological order as views in the scratch database of
 /// `conn` (one that nothing else uses): a mistake only DuckDB's binder finds is reported before
 /// anything runs. Reads no data (a local file source's reader samples its first file for the
-/// schema); stages reading sources behind a URL are checked when they run.
+/// schema); stages reading sources behind a URL are checked when they run. A stage's
+/// expectations are bound against it too (expect.h: CheckExpectationSql).
 /// InvalidArgument naming file, line and stage.
 Status CheckPipelineSql(const PipelineSpec& spec, const Dag& dag, Connection& conn);
 

@@ -1,5 +1,6 @@
 #include "pipeline/plan.h"
 
+#include "pipeline/expect.h"
 #include "pipeline/schema.h"
 
 namespace respawn {
@@ -36,6 +37,10 @@ bool Reusable(const PlanInput& in, int v, std::string* reason) {
     *reason = before.ok() ? ExplainChangeText(*before, now) : "changed fingerprint";
   } else if (!meta.ok()) {
     *reason = "checkpoint unreadable: " + meta.status().message();
+  } else if (node.kind == NodeKind::kStage &&
+             meta->expectations != ExpectationsId(in.spec->stages[node.spec_index])) {
+    // Checked against other expectations: computed again to be checked (expect.h).
+    *reason = std::string(kChangedExpectationsReason);
   } else if (auto bad = in.unusable.find(v); bad != in.unusable.end()) {
     *reason = bad->second;
   } else {
@@ -45,8 +50,9 @@ bool Reusable(const PlanInput& in, int v, std::string* reason) {
 }
 
 // Marks what must be computed (`compute`) and what must be readable in the database (`needed`),
-// from the targets backwards.
-void Demand(const PlanInput& in, const std::vector<bool>& reusable, std::vector<bool>* compute,
+// from the targets backwards. `recheck`: nodes whose expectations changed (targets too).
+void Demand(const PlanInput& in, const std::vector<bool>& reusable,
+            const std::vector<bool>* recheck, std::vector<bool>* compute,
             std::vector<bool>* needed) {
   const Dag& dag = *in.dag;
   std::vector<bool> demanded(dag.size(), false);
@@ -56,7 +62,9 @@ void Demand(const PlanInput& in, const std::vector<bool>& reusable, std::vector<
     demanded[o] = (*needed)[o] = true;
   }
   for (int v = 0; v < dag.size(); ++v) {
-    if (dag.node(v).consumers.empty()) demanded[v] = true;
+    // A stage whose expectations changed is a target too: its consumers stay reused, but the
+    // checkpoint they read must pass the new expectations (expect.h), or the run fails.
+    if (dag.node(v).consumers.empty() || (*recheck)[v]) demanded[v] = true;
   }
   const std::vector<int>& topo = dag.TopologicalOrder();
   for (auto it = topo.rbegin(); it != topo.rend(); ++it) {
@@ -76,8 +84,10 @@ std::vector<Task> PlanRun(const PlanInput& in) {
   for (int v = 0; v < dag.size(); ++v) {
     if (!IsFileSource(*in.spec, dag.node(v))) reusable[v] = Reusable(in, v, &reasons[v]);
   }
+  std::vector<bool> recheck(dag.size(), false);
+  for (int v = 0; v < dag.size(); ++v) recheck[v] = reasons[v] == kChangedExpectationsReason;
   std::vector<bool> compute(dag.size(), false), needed(dag.size(), false);
-  Demand(in, reusable, &compute, &needed);
+  Demand(in, reusable, &recheck, &compute, &needed);
 
   std::vector<Task> tasks(dag.size());
   for (int v = 0; v < dag.size(); ++v) {

@@ -2,12 +2,13 @@
 // pipeline, its DAG and fingerprints, the ledger state and what the caller found out by I/O
 // (outputs still current, checkpoints that failed verification); it reads and writes nothing.
 //
-// Demand-driven, like make: the targets are the outputs not already current and the nodes
-// nothing else reads. A target with a usable checkpoint (committed with the current
-// fingerprint, not refused by verification, not --fresh) is reused; any other is computed and
-// demands its inputs in turn. A reused checkpoint that a computed node or an output must read is
-// marked `load`: the caller downloads and verifies it before running anything, and when that
-// fails records the node in PlanInput::unusable and plans again (the node is then computed).
+// Demand-driven, like make: the targets are the outputs not already current, the nodes
+// nothing else reads and the stages whose expectations changed. A target with a usable checkpoint
+// (committed with the current fingerprint, not refused by verification, not --fresh) is reused; any
+// other is computed and demands its inputs in turn. A reused checkpoint that a computed node or an
+// output must read is marked `load`: the caller downloads and verifies it before running anything,
+// and when that fails records the node in PlanInput::unusable and plans again (the node is then
+// computed).
 #pragma once
 
 #include <cstdint>
@@ -36,7 +37,8 @@ struct Task {
   int node = 0;
   std::optional<uint32_t> partition;  // always empty until stages are partitioned
   TaskAction action = TaskAction::kCompute;
-  /// kCompute: why ("no checkpoint", "changed SQL", "--fresh", "checkpoint corrupt: ...");
+  /// kCompute: why ("no checkpoint", "changed SQL", "--fresh", "checkpoint corrupt: ...",
+  /// "changed expectations");
   /// kSkip: why nothing needs it. Empty otherwise.
   std::string reason;
   /// kReuse: a computed node or an output reads it, so it must be downloaded and verified.
@@ -64,6 +66,10 @@ std::vector<Task> PlanRun(const PlanInput& input);
 /// "checkpoint missing: ..." (NotFound) or "checkpoint corrupt: ..." (anything else): the reason
 /// a node whose checkpoint failed verification with `error` is computed.
 std::string UnusableCheckpointReason(const Status& error);
+
+/// The reason a stage whose expectations changed since its checkpoint was committed is computed
+/// again (expect.h). Such a stage is a target even when everything reading it is reused.
+inline constexpr std::string_view kChangedExpectationsReason = "changed expectations";
 
 /// The reason given when a checkpoint that nothing reads is skipped.
 inline constexpr std::string_view kNotNeededReason =

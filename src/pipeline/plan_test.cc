@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "pipeline/expect.h"
 #include "pipeline/schema.h"
 
 namespace respawn {
@@ -70,8 +71,8 @@ struct Fixture {
               nlohmann::json meta = nullptr) {
     ledger::Entry e;
     e.fingerprint = fingerprint.empty() ? fps[Node(name)].total.Hex() : fingerprint;
-    e.meta =
-        meta.is_null() ? EncodeCheckpointMeta({10, 100, 1.5, fps[Node(name)].Serialize()}) : meta;
+    e.meta = meta.is_null() ? EncodeCheckpointMeta({10, 100, 1.5, fps[Node(name)].Serialize(), ""})
+                            : meta;
     state.entries[StageEntryName(name)] = e;
   }
   void CommitAll() {
@@ -151,7 +152,7 @@ const std::vector<Case> kCases = {
        v2.replace(v2.find("\"q_c\""), 5, "\"q_c_v2\"");
        Fixture before(v2);
        const FingerprintComponents& c = before.fps[before.Node("c")];
-       f.Commit("c", c.total.Hex(), EncodeCheckpointMeta({1, 1, 1, c.Serialize()}));
+       f.Commit("c", c.total.Hex(), EncodeCheckpointMeta({1, 1, 1, c.Serialize(), ""}));
        in.output_current = {true};
      },
      {{"a", {TaskAction::kReuse, "", true}},
@@ -180,6 +181,29 @@ const std::vector<Case> kCases = {
      },
      {{"lone", {TaskAction::kCompute, "checkpoint unreadable"}},
       {"gen", {TaskAction::kReuse, "", true}}}},
+    {"changed expectations: the stage is computed to be checked, what reads it is reused",
+     [](Fixture& f, PlanInput& in) {
+       f.CommitAll();
+       Expectation e;
+       e.text = "SELECT * FROM b WHERE false";
+       f.spec.stages[f.dag.node(f.Node("b")).spec_index].expectations.push_back(e);
+       in.output_current = {true};
+     },
+     {{"a", {TaskAction::kReuse, "", true}},
+      {"b", {TaskAction::kCompute, "changed expectations"}},
+      {"c", {TaskAction::kReuse, ""}},
+      {"lone", {TaskAction::kReuse, ""}}}},
+    {"a checkpoint committed with the current expectations is reused",
+     [](Fixture& f, PlanInput& in) {
+       f.CommitAll();
+       StageSpec& b = f.spec.stages[f.dag.node(f.Node("b")).spec_index];
+       b.expectations.push_back(Expectation{});
+       b.expectations.back().text = "SELECT * FROM b WHERE false";
+       f.Commit("b", "",
+                EncodeCheckpointMeta({1, 1, 1, f.fps[f.Node("b")].Serialize(), ExpectationsId(b)}));
+       in.output_current = {true};
+     },
+     {{"b", {TaskAction::kReuse, ""}}, {"c", {TaskAction::kReuse, ""}}}},
     {"a dropped work-table nothing reads now is skipped",
      [](Fixture& f, PlanInput& in) {
        f.CommitAll();

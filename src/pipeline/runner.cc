@@ -414,7 +414,10 @@ Status Orchestrator::RunComputeTask(int v, int worker) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     running_[worker] = -1;
-    if (result.ok()) report_.nodes[v].rows = result->rows;
+    if (result.ok()) {
+      report_.nodes[v].rows = result->rows;
+      report_.nodes[v].warnings = std::move(result->warnings);
+    }
   }
   if (!result.ok()) {
     NodeDone(v, result.status(), start);
@@ -442,8 +445,10 @@ void Orchestrator::SubmitCheckpoint(int v, const TaskResult& result, Clock::time
   job.entry = StageEntryName(r.name);
   job.what = "stage \"" + r.name + "\"";
   job.value.fingerprint = r.fingerprint;
-  job.value.meta =
-      EncodeCheckpointMeta({result.rows, result.file->size, result.seconds, fps_[v].Serialize()});
+  const DagNode& node = dag_.node(v);
+  job.value.meta = EncodeCheckpointMeta(
+      {result.rows, result.file->size, result.seconds, fps_[v].Serialize(),
+       node.kind == NodeKind::kStage ? ExpectationsId(spec_.stages[node.spec_index]) : ""});
   job.object = {*key, result.file->size, result.file->xxh3};
   job.path = result.file->path;
   job.after = CommitsBefore(v);
@@ -563,7 +568,10 @@ RunReportMeta Orchestrator::ReportMeta() const {
   for (const NodeReport& n : report_.nodes) {
     if (n.action == NodeAction::kComputed) ++meta.computed;
     if (n.action == NodeAction::kReused) ++meta.reused;
-    meta.nodes.push_back({n.name, std::string(NodeActionName(n.action)), n.reason, n.seconds});
+    std::vector<std::string> warnings;
+    for (const ExpectationViolation& w : n.warnings) warnings.push_back(w.message);
+    meta.nodes.push_back(
+        {n.name, std::string(NodeActionName(n.action)), n.reason, n.seconds, warnings});
   }
   meta.result = report_.status.ok() ? "done" : report_.interrupted ? "interrupted" : "failed";
   meta.seconds = SecondsSince(start_);

@@ -13,10 +13,11 @@
 //      read is downloaded and verified (size, XXH3, Parquet footer, row count) first, and a
 //      missing or corrupt one turns its node into a computed one (with the reason);
 //   4. computes the rest as tasks (task.h) on an executor (executor.h): dependency order,
-//      independent nodes in parallel; each result is exported to a local Parquet file its
-//      consumers read at once, while the checkpointer (checkpointer.h) uploads it as an
-//      immutable object under a fresh attempt prefix and commits it (entry "stage/<name>"),
-//      a stage's commit always before its consumers';
+//      independent nodes in parallel; each result is exported to a local Parquet file and
+//      checked against the stage's expectations (expect.h: a violated one of severity "error"
+//      fails the stage before anything of it commits); its consumers read the file at once, while
+//      the checkpointer (checkpointer.h) uploads it as an immutable object under a fresh attempt
+//      prefix and commits it (entry "stage/<name>"), a stage's commit always before its consumers';
 //   5. once every checkpoint committed, writes each output atomically (outputs.h) unless the
 //      same content is already there, and commits "output/<name>";
 //   6. commits the run report "run/<run id>" (what was reused or computed, and why).
@@ -38,6 +39,7 @@
 
 #include "pipeline/commit_setup.h"
 #include "pipeline/dag.h"
+#include "pipeline/expect.h"
 #include "pipeline/gc.h"
 #include "pipeline/spec.h"
 #include "storage/metrics_store.h"
@@ -69,6 +71,8 @@ struct NodeReport {
   uint64_t bytes = 0;        // Parquet bytes of the checkpoint
   double seconds = 0;        // compute (or download) time in this run
   double saved_seconds = 0;  // reused: what computing it took when it was committed
+  /// Computed: the expectations of severity "warn" it violated (expect.h).
+  std::vector<ExpectationViolation> warnings;
 };
 
 struct OutputReport {

@@ -139,6 +139,9 @@ Result<RunNodeMeta> DecodeRunNode(const json& j, std::string_view entry) {
   RETURN_IF_ERROR(r.String("action", &node.action));
   RETURN_IF_ERROR(r.String("reason", &node.reason));
   RETURN_IF_ERROR(r.Double("seconds", &node.seconds));
+  std::optional<std::vector<std::string>> warnings;
+  RETURN_IF_ERROR(r.Strings("warnings", &warnings));
+  if (warnings) node.warnings = std::move(*warnings);
   return node;
 }
 
@@ -225,10 +228,12 @@ std::optional<EntryName> EntryName::Parse(std::string_view entry) {
 }
 
 json EncodeCheckpointMeta(const CheckpointMeta& meta) {
-  return Versioned({{"rows", meta.rows},
-                    {"bytes", meta.bytes},
-                    {"compute_seconds", meta.compute_seconds},
-                    {"components", meta.components}});
+  json j = {{"rows", meta.rows},
+            {"bytes", meta.bytes},
+            {"compute_seconds", meta.compute_seconds},
+            {"components", meta.components}};
+  if (!meta.expectations.empty()) j["expectations"] = meta.expectations;
+  return Versioned(std::move(j));
 }
 
 Result<CheckpointMeta> DecodeCheckpointMeta(const json& meta, std::string_view entry) {
@@ -239,6 +244,7 @@ Result<CheckpointMeta> DecodeCheckpointMeta(const json& meta, std::string_view e
   RETURN_IF_ERROR(r.U64("bytes", &out.bytes));
   RETURN_IF_ERROR(r.Double("compute_seconds", &out.compute_seconds));
   RETURN_IF_ERROR(r.String("components", &out.components));
+  RETURN_IF_ERROR(r.String("expectations", &out.expectations));
   return out;
 }
 
@@ -269,8 +275,10 @@ Result<OutputMeta> DecodeOutputMeta(const json& meta, std::string_view entry) {
 json EncodeRunReportMeta(const RunReportMeta& meta) {
   json nodes = json::array();
   for (const RunNodeMeta& n : meta.nodes) {
-    nodes.push_back(
-        {{"name", n.name}, {"action", n.action}, {"reason", n.reason}, {"seconds", n.seconds}});
+    json node = {
+        {"name", n.name}, {"action", n.action}, {"reason", n.reason}, {"seconds", n.seconds}};
+    if (!n.warnings.empty()) node["warnings"] = n.warnings;
+    nodes.push_back(std::move(node));
   }
   json j = {
       {"result", meta.result},     {"seconds", meta.seconds}, {"saved_seconds", meta.saved_seconds},

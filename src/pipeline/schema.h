@@ -67,6 +67,9 @@ struct CheckpointMeta {
   uint64_t bytes = 0;          // Parquet bytes
   double compute_seconds = 0;  // what computing it took
   std::string components;      // FingerprintComponents::Serialize(): explains a change
+  /// ExpectationsId (expect.h) of the expectations it passed; "" when the stage had none. A
+  /// stage whose expectations changed since is computed again (and checked), not reused.
+  std::string expectations;
   friend bool operator==(const CheckpointMeta&, const CheckpointMeta&) = default;
 };
 
@@ -85,6 +88,8 @@ struct RunNodeMeta {
   std::string action;  // NodeActionName
   std::string reason;
   double seconds = 0;
+  /// Expectations of severity "warn" it violated (ExpectationViolation::message each).
+  std::vector<std::string> warnings;
   friend bool operator==(const RunNodeMeta&, const RunNodeMeta&) = default;
 };
 

@@ -44,7 +44,7 @@ TEST(EntryNameTest, FormatsAndParsesEveryKind) {
 }
 
 TEST(SchemaTest, CheckpointMetaRoundTripsAndReadsWhatEarlierVersionsWrote) {
-  CheckpointMeta meta{900, 4321, 1.5, "{\"sql\":\"0123\"}"};
+  CheckpointMeta meta{900, 4321, 1.5, "{\"sql\":\"0123\"}", ""};
   Result<CheckpointMeta> back = DecodeCheckpointMeta(EncodeCheckpointMeta(meta), "stage/x");
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, meta);
@@ -58,6 +58,12 @@ TEST(SchemaTest, CheckpointMetaRoundTripsAndReadsWhatEarlierVersionsWrote) {
   EXPECT_EQ(*back, meta);
   // Missing fields take their defaults.
   EXPECT_EQ(*DecodeCheckpointMeta(json::object(), "stage/x"), CheckpointMeta{});
+  // The expectations a checkpoint passed round-trip; none are not written.
+  EXPECT_FALSE(EncodeCheckpointMeta(meta).contains("expectations"));
+  meta.expectations = "0123456789abcdef";
+  EXPECT_EQ(*DecodeCheckpointMeta(EncodeCheckpointMeta(meta), "stage/x"), meta);
+  EXPECT_EQ(DecodeCheckpointMeta({{"expectations", 3}}, "stage/x").status().code(),
+            StatusCode::kDataLoss);
 }
 
 TEST(SchemaTest, OutputMetaRoundTrips) {
@@ -79,7 +85,8 @@ TEST(SchemaTest, RunReportMetaRoundTrips) {
   meta.saved_seconds = 1;
   meta.computed = 2;
   meta.reused = 1;
-  meta.nodes = {{"a", "computed", "no checkpoint", 1.5}, {"b", "reused", "", 0}};
+  meta.nodes = {{"a", "computed", "no checkpoint", 1.5, {"pipeline.toml:3: stage \"a\": ..."}},
+                {"b", "reused", "", 0, {}}};
   meta.requests = RequestCounts{1, 2, 3, 4, 5, 6, 7};
   meta.results = std::vector<std::string>{"k1", "k2"};
   Result<RunReportMeta> back = DecodeRunReportMeta(EncodeRunReportMeta(meta), "run/r");

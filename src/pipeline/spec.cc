@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include "ledger/coordinator.h"
+#include "pipeline/expect.h"
 #include "sql/engine.h"
 #include "storage/store_url.h"
 #include "util/glob.h"
@@ -828,27 +829,15 @@ class SpecParser {
     stage.name = name;
     stage.line = line;
     const std::string owner = "stage " + Quoted(name);
-    CheckKeys(t, owner, {"sql", "depends_on", "checkpoint", "keep", "params"});
-    if (const toml::node* keep = t.get("keep")) {
-      if (auto* b = keep->as_boolean()) {
-        stage.keep = b->get();
-      } else {
-        Error(LineOf(*keep), owner + ": keep must be true or false, not " +
-                                 std::string(TypeNameWithArticle(keep->type())));
-      }
-    }
+    CheckKeys(
+        t, owner,
+        {"sql", "depends_on", "checkpoint", "keep", "params", "expect", "expect_sql", "severity"});
+    ParseBool(t, "keep", owner, &stage.keep);
+    ParseBool(t, "checkpoint", owner, &stage.checkpoint);
     if (const toml::node* params = t.get("params")) {
       stage.params = ParseValueTable(*params, owner, "params", "{ min_amount = 10 }");
       for (const NamedValue& p : stage.params) all_param_names_.insert(p.name);
       ApplyParamOverrides(&stage.params, owner);
-    }
-    if (const toml::node* checkpoint = t.get("checkpoint")) {
-      if (auto* b = checkpoint->as_boolean()) {
-        stage.checkpoint = b->get();
-      } else {
-        Error(LineOf(*checkpoint), owner + ": checkpoint must be true or false, not " +
-                                       std::string(TypeNameWithArticle(checkpoint->type())));
-      }
     }
     if (const toml::node* deps = t.get("depends_on")) {
       if (auto* array = deps->as_array()) {
@@ -867,6 +856,7 @@ class SpecParser {
                                  " (e.g. depends_on = [\"orders\"])");
       }
     }
+    ParseExpectations(t, owner, &stage);
     const toml::node* sql = t.get("sql");
     if (sql == nullptr) {
       Error(line, owner + " has no sql; add sql = \"SELECT ...\" (the query that computes it)");
@@ -876,6 +866,78 @@ class SpecParser {
                   &stage.sql_column))
       return;
     spec_.stages.push_back(std::move(stage));
+  }
+
+  // `key = true|false` of `t`, if present, into `*out`.
+  void ParseBool(const toml::table& t, std::string_view key, const std::string& owner, bool* out) {
+    const toml::node* node = t.get(key);
+    if (node == nullptr) return;
+    if (auto* b = node->as_boolean()) {
+      *out = b->get();
+    } else {
+      Error(LineOf(*node), owner + ": " + std::string(key) + " must be true or false, not " +
+                               std::string(TypeNameWithArticle(node->type())));
+    }
+  }
+
+  // The strings of `key` (a string or an array of strings) of `t`, each with its node.
+  std::vector<std::pair<std::string, const toml::node*>> StringList(const toml::table& t,
+                                                                    std::string_view key,
+                                                                    const std::string& owner,
+                                                                    std::string_view example) {
+    std::vector<std::pair<std::string, const toml::node*>> out;
+    const toml::node* node = t.get(key);
+    if (node == nullptr) return out;
+    const toml::array* array = node->as_array();
+    if (array == nullptr && node->as_string() == nullptr) {
+      Error(LineOf(*node), owner + ": " + std::string(key) +
+                               " must be a string or an array of strings, not " +
+                               std::string(TypeNameWithArticle(node->type())) + " (e.g. " +
+                               std::string(key) + " = " + std::string(example) + ")");
+      return out;
+    }
+    if (array == nullptr) return {{node->as_string()->get(), node}};
+    for (const toml::node& item : *array) {
+      if (auto s = ExpectString(item, owner, key, example)) out.emplace_back(*s, &item);
+    }
+    return out;
+  }
+
+  // expect = [...], expect_sql = "..." or [...], severity = "error" | "warn" (expect.h).
+  void ParseExpectations(const toml::table& t, const std::string& owner, StageSpec* stage) {
+    for (auto& [text, node] : StringList(t, "expect", owner, "[\"unique(id)\", \"rows > 0\"]")) {
+      Result<Expectation> e = ParseExpectation(text);
+      if (!e.ok()) {
+        Error(LineOf(*node), owner + ": expect " + Quoted(text) + ": " + e.status().message());
+        continue;
+      }
+      e->line = LineOf(*node);
+      stage->expectations.push_back(std::move(*e));
+    }
+    for (auto& [text, node] :
+         StringList(t, "expect_sql", owner, "\"SELECT * FROM x WHERE amount < 0\"")) {
+      if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+        Error(LineOf(*node), owner +
+                                 ": expect_sql is empty; write a query returning the rows that "
+                                 "violate the expectation (none: it holds)");
+        continue;
+      }
+      Expectation e;
+      e.line = TextStartLine(*node, &e.sql_column);
+      e.text = Substitute(text, e.line, stage->params, owner);
+      stage->expectations.push_back(std::move(e));
+    }
+    if (const toml::node* severity = t.get("severity")) {
+      std::optional<std::string> s = ExpectString(*severity, owner, "severity", "\"warn\"");
+      if (s && (*s == "error" || *s == "warn")) {
+        stage->severity = *s == "warn" ? Severity::kWarn : Severity::kError;
+      } else if (s) {
+        Error(LineOf(*severity), owner + ": unknown severity " + Quoted(*s) +
+                                     DidYouMeanSuffix(*s, {"error", "warn"}) +
+                                     "; use \"error\" (a failed expectation fails the stage) or "
+                                     "\"warn\" (it is reported and the run goes on)");
+      }
+    }
   }
 
   void ParseOutput(std::string name, int line, const toml::table& t) {

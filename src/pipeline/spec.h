@@ -13,6 +13,9 @@
 //   depends_on = ["other"]                    # optional extra edges
 //   checkpoint = true                         # optional, default true
 //   keep = false                              # optional: keep the checkpoint through GC
+//   expect = ["unique(id)", "rows > 0"]       # optional data tests (pipeline/expect.h)
+//   expect_sql = "SELECT * FROM clean WHERE amount < 0"   # optional: a string or a list
+//   severity = "warn"                         # optional: "error" (default) or "warn"
 //   [outputs.report]
 //   from = "clean"
 //   path = "out/clean.parquet"                # parquet or csv, by extension or format
@@ -89,6 +92,30 @@ struct NameRef {
   int line = 0;
 };
 
+/// One data test of a stage (`expect = [...]` or `expect_sql = ...`): what pipeline/expect.h
+/// turns into a query returning the stage's rows that violate it (none: it holds).
+struct Expectation {
+  enum class Kind {
+    kUnique,          // unique(col, ...): no two rows share the columns' values (NULLs aside)
+    kNotNull,         // not_null(col, ...): no NULL in these columns
+    kRowCount,        // rows > N (or >=, <, <=, =, !=): the stage's row count
+    kAcceptedValues,  // accepted_values(col, ['a', 'b']): the column holds only these (or NULL)
+    kSql,             // expect_sql: a SELECT returning the violating rows
+  };
+  Kind kind = Kind::kSql;
+  std::string text;                  // as written (kSql: the SQL, with ${param} substituted)
+  std::vector<std::string> columns;  // kUnique, kNotNull: one or more; kAcceptedValues: one
+  std::vector<std::string> values;   // kAcceptedValues: SQL literals ('new', 42, true)
+  std::string op;                    // kRowCount: ">", ">=", "<", "<=", "=", "!="
+  uint64_t count = 0;                // kRowCount
+  int line = 0;                      // of the string in the file
+  int sql_column = 1;                // kSql: column of the SQL's first character on `line`
+  friend bool operator==(const Expectation&, const Expectation&) = default;
+};
+
+/// What a failing expectation does: fail the stage (nothing of it commits) or warn and go on.
+enum class Severity { kError, kWarn };
+
 struct StageSpec {
   std::string name;
   int line = 0;         // line of the [stages.<name>] header (or key)
@@ -102,6 +129,10 @@ struct StageSpec {
   /// otherwise deletes work-tables nothing retained needs).
   bool keep = false;
   std::vector<NamedValue> params;  // sorted by name
+  /// Data tests, checked right after the stage computes and before its checkpoint commits:
+  /// `expect` in order, then `expect_sql` in order.
+  std::vector<Expectation> expectations;
+  Severity severity = Severity::kError;
 };
 
 /// [gc]: what garbage collection keeps.

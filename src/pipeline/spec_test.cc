@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "util/testing.h"
+
 namespace respawn {
 namespace {
 
@@ -186,7 +188,8 @@ sql = "SELECT 1"
 dependson = ["b"]
 )toml"),
             "pipeline.toml:4: stage \"a\": unknown key \"dependson\" (did you mean "
-            "\"depends_on\"?); valid keys are sql, depends_on, checkpoint, keep, params");
+            "\"depends_on\"?); valid keys are sql, depends_on, checkpoint, keep, params, expect, "
+            "expect_sql, severity");
   EXPECT_EQ(ParseError("name = \"p\"\n[stage.a]\nsql = \"SELECT 1\"\n"),
             "pipeline.toml:2: pipeline: unknown key \"stage\" (did you mean \"stages\"?); valid "
             "keys are name, store, coordinator, sources, stages, outputs, gc, profiles");
@@ -414,7 +417,7 @@ sqll = "x"
             "pipeline.toml:4: stage \"a\" has no sql; add sql = \"SELECT ...\" (the query that "
             "computes it)\n"
             "pipeline.toml:5: stage \"a\": unknown key \"sqll\" (did you mean \"sql\"?); valid "
-            "keys are sql, depends_on, checkpoint, keep, params");
+            "keys are sql, depends_on, checkpoint, keep, params, expect, expect_sql, severity");
 }
 
 TEST(SpecTest, SourceOnlyKeys) {
@@ -608,6 +611,70 @@ params = { factor = 2 }
   r = ParsePipelineString(kText, "pipeline.toml", "/base");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("RESPAWN_SPEC_TEST_TAG is not set"), std::string::npos);
+}
+
+TEST(SpecTest, ParsesExpectationsOfAStage) {
+  Result<PipelineSpec> r = Parse(R"toml(name = "x"
+[stages.orders]
+sql = "SELECT 1 AS id, 'new' AS status"
+params = { floor = 0 }
+expect = ["unique(id)",
+          "accepted_values(status, ['new', 'paid'])"]
+expect_sql = "SELECT * FROM orders WHERE id < ${floor}"
+severity = "warn"
+[stages.plain]
+sql = "SELECT 1"
+expect = "rows > 0"
+expect_sql = ["SELECT 1 WHERE false", """
+SELECT 2 WHERE false"""]
+)toml");
+  ASSERT_OK(r.status());
+  const StageSpec& orders = r->stages[0];
+  ASSERT_EQ(orders.expectations.size(), 3u);
+  EXPECT_EQ(orders.expectations[0].kind, Expectation::Kind::kUnique);
+  EXPECT_EQ(orders.expectations[0].line, 5);
+  EXPECT_EQ(orders.expectations[1].kind, Expectation::Kind::kAcceptedValues);
+  EXPECT_EQ(orders.expectations[1].line, 6);
+  EXPECT_EQ(orders.expectations[2].kind, Expectation::Kind::kSql);
+  EXPECT_EQ(orders.expectations[2].text, "SELECT * FROM orders WHERE id < 0");
+  EXPECT_EQ(orders.expectations[2].line, 7);
+  EXPECT_EQ(orders.expectations[2].sql_column, 15);
+  EXPECT_EQ(orders.severity, Severity::kWarn);
+  const StageSpec& plain = r->stages[1];
+  EXPECT_EQ(plain.severity, Severity::kError);
+  ASSERT_EQ(plain.expectations.size(), 3u);
+  EXPECT_EQ(plain.expectations[0].kind, Expectation::Kind::kRowCount);
+  EXPECT_EQ(plain.expectations[2].text, "SELECT 2 WHERE false");
+  EXPECT_EQ(plain.expectations[2].line, 13);
+  EXPECT_EQ(plain.expectations[2].sql_column, 1);
+}
+
+TEST(SpecTest, ReportsBadExpectationsWithTheirLine) {
+  EXPECT_EQ(ParseError(R"toml(name = "x"
+[stages.orders]
+sql = "SELECT 1 AS id"
+expect = ["unique(id)", "uniq(id)", 3]
+expect_sql = ""
+severity = "warning"
+)toml"),
+            "pipeline.toml:4: stage \"orders\": expect must be a string, not an integer (e.g. "
+            "expect = [\"unique(id)\", \"rows > 0\"])\n"
+            "pipeline.toml:4: stage \"orders\": expect \"uniq(id)\": unknown expectation \"uniq\" "
+            "(did you mean \"unique\"?); write unique(col, ...), not_null(col, ...), "
+            "accepted_values(col, ['a', 'b']) or rows > N, or the query returning the violating "
+            "rows in expect_sql\n"
+            "pipeline.toml:5: stage \"orders\": expect_sql is empty; write a query returning the "
+            "rows that violate the expectation (none: it holds)\n"
+            "pipeline.toml:6: stage \"orders\": unknown severity \"warning\" (did you mean "
+            "\"warn\"?); use \"error\" (a failed expectation fails the stage) or \"warn\" (it is "
+            "reported and the run goes on)");
+  EXPECT_EQ(ParseError("name = \"x\"\n[stages.a]\nsql = \"SELECT 1\"\nexpects = []\n"),
+            "pipeline.toml:4: stage \"a\": unknown key \"expects\" (did you mean \"expect\"?); "
+            "valid keys are sql, depends_on, checkpoint, keep, params, expect, expect_sql, "
+            "severity");
+  EXPECT_EQ(ParseError("name = \"x\"\n[stages.a]\nsql = \"SELECT 1\"\nexpect = { a = 1 }\n"),
+            "pipeline.toml:4: stage \"a\": expect must be a string or an array of strings, not a "
+            "table (e.g. expect = [\"unique(id)\", \"rows > 0\"])");
 }
 
 }  // namespace

@@ -4,8 +4,10 @@
 
 #include "ledger/ledger.h"
 #include "pipeline/check.h"
+#include "pipeline/expect.h"
 #include "pipeline/gc.h"
 #include "pipeline/owner.h"
+#include "pipeline/plan.h"
 #include "pipeline/schema.h"
 
 namespace respawn {
@@ -143,6 +145,13 @@ Status FillCheckpointState(const PipelineSpec& spec, const Dag& dag,
     return Status::OK();
   }
   ASSIGN_OR_RETURN(CheckpointMeta meta, FillCommitted(it->second, entry_name, n));
+  const DagNode& node = dag.node(v);
+  if (n.committed_fingerprint == n.fingerprint && node.kind == NodeKind::kStage &&
+      meta.expectations != ExpectationsId(spec.stages[node.spec_index])) {
+    n.state = "stale";  // as the plan decides: computed again to be checked (expect.h)
+    n.reason = std::string(kChangedExpectationsReason);
+    return Status::OK();
+  }
   if (n.committed_fingerprint == n.fingerprint) {
     n.state = "committed";
     return Status::OK();

@@ -72,6 +72,25 @@ Result<TaskResult> ComputeCheckpoint(const TaskEnv& env, int v, Connection& conn
   return out;
 }
 
+// Node `v`'s expectations against its result, before anything commits it: violations of
+// severity "error" fail the task; "warn" ones go into `out`.
+Status CheckResult(const TaskEnv& env, int v, Connection& conn, TaskResult* out) {
+  ASSIGN_OR_RETURN(std::vector<ExpectationViolation> violations,
+                   CheckExpectations(*env.spec, *env.dag, v, conn));
+  if (violations.empty()) return Status::OK();
+  const StageSpec& stage = env.spec->stages[env.dag->node(v).spec_index];
+  if (stage.severity == Severity::kWarn) {
+    out->warnings = std::move(violations);
+    return Status::OK();
+  }
+  std::string message;
+  for (const ExpectationViolation& violation : violations) {
+    if (!message.empty()) message += "\n";
+    message += violation.message;
+  }
+  return FailedPrecondition(std::move(message));
+}
+
 }  // namespace
 
 std::string TaskProfilePath(const TaskEnv& env, int node) {
@@ -159,6 +178,7 @@ Result<TaskResult> RunTask(const TaskEnv& env, int node, Connection& conn) {
   Result<TaskResult> out =
       checkpoint ? ComputeCheckpoint(env, node, conn, sql) : ComputeTable(env, node, conn, sql);
   if (!out.ok()) return out;
+  RETURN_IF_ERROR(CheckResult(env, node, conn, &*out));
   env.tables->MarkDefined(node);
   out->seconds = SecondsSince(start);
   return out;

@@ -5,8 +5,10 @@
 // there, downloaded from the store and verified; nothing for inputs already defined), runs the
 // node's SQL, checks that the files it read are the ones fingerprinted, and, for a checkpointed
 // node, exports the result to a local Parquet file that becomes the node's view, so its
-// consumers can read it at once. Uploading and committing that file is the checkpointer's job
-// (checkpointer.h); a task writes nothing to the store.
+// consumers can read it at once. Then it checks the stage's expectations (expect.h) against
+// that result: a violation of severity "error" fails the task, so the file is never handed to
+// the checkpointer and nothing reads it. Uploading and committing that file is the checkpointer's
+// job (checkpointer.h); a task writes nothing to the store.
 //
 // Crash point: runner:before-stage (a task starts). Pause point: runner:before-read.
 #pragma once
@@ -17,8 +19,10 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "pipeline/dag.h"
+#include "pipeline/expect.h"
 #include "pipeline/source_reads.h"
 #include "pipeline/spec.h"
 #include "sql/engine.h"
@@ -84,12 +88,15 @@ struct TaskResult {
   double seconds = 0;  // computing (and exporting) it
   /// Checkpointed nodes: the local Parquet file holding the result (the node's view reads it).
   std::optional<ExportedFile> file;
+  /// Expectations of severity "warn" the result violates.
+  std::vector<ExpectationViolation> warnings;
 };
 
 /// Computes node `node` (a stage or a generated source) on `conn`, as described at the top.
 /// Errors: the SQL's, as NodeSqlError places them ("<file>:<line>: stage "x": ..."); a file read
 /// that changed since it was fingerprinted (FailedPrecondition naming it); an input that could
-/// not be read; Aborted/Cancelled when the query was interrupted.
+/// not be read; Aborted/Cancelled when the query was interrupted; FailedPrecondition listing the
+/// violated expectations of a stage of severity "error" (ExpectationViolation::message each).
 Result<TaskResult> RunTask(const TaskEnv& env, int node, Connection& conn);
 
 /// "<file>:<line>: stage "x"" (or source): names node `node` in messages.

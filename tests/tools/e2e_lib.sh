@@ -363,7 +363,9 @@ nothing_recomputed() {
 }
 
 # store_digest DIR: a listing of every file under DIR with its checksum, except the ledger's
-# head hint (ledger/head.json), which every writer rewrites by design.
+# head hint (ledger/head.json), which every writer rewrites by design, and the stage logs
+# (pipelines/*/logs/, respawn log's diagnostics outside the ledger, replaced by every run).
 store_digest() {
-  (cd "$1" && find . -type f ! -path '*/ledger/head.json' -print0 | sort -z | xargs -0 -r md5sum)
+  (cd "$1" && find . -type f ! -path '*/ledger/head.json' ! -path './pipelines/*/logs/*' -print0 |
+    sort -z | xargs -0 -r md5sum)
 }
