@@ -48,6 +48,7 @@ void AddStoreCommands(CLI::App& app, const GlobalOptions& globals, CommandFn* ru
 void AddDoctorCommand(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
 void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
 void AddShowCommand(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
+void AddRestoreCommand(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
 void AddDebugCommands(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
 
 /// Where an error happened: while reading arguments and opening stores (a bad URL or missing

@@ -66,6 +66,7 @@ int Main(int argc, char** argv) {
   CommandFn run;
   AddPipelineCommands(app, globals, &run);
   AddShowCommand(app, globals, &run);
+  AddRestoreCommand(app, globals, &run);
   AddStoreCommands(app, globals, &run);
   AddDoctorCommand(app, globals, &run);
   AddDebugCommands(app, globals, &run);
