@@ -96,7 +96,7 @@ test_restore_brings_back_an_earlier_run() {
   expect_exit 0 "$R" restore p/pipeline.toml --run "${FIRST:0:8}"
   grep -q "^restored output regions as after run ${FIRST:0:8} .*: 3 rows from stage by_region" \
     out.txt
-  grep -q "to $PWD/p/out/clean.csv (the output's own path: its file was replaced)" out.txt
+  grep -q "/p/out/clean.csv (the output's own path: its file was replaced)" out.txt
   compare_outputs p/pipeline.toml first
   head -n 1 p/out/clean.csv | grep -qx 'id;region;amount'
   [ "$before" = "$(store_digest p/.respawn)" ] || { echo "restore changed the store"; return 1; }
@@ -121,7 +121,7 @@ test_restore_to_elsewhere() {
   grep -q -- '--to writes one output; .*--output NAME' err.txt
   expect_exit 0 "$R" restore p/pipeline.toml --run "${FIRST:0:8}" --output regions \
     --to elsewhere/r.parquet
-  grep -q "to $PWD/elsewhere/r.parquet$" out.txt
+  grep -q " to /.*/elsewhere/r.parquet$" out.txt
   table_csv elsewhere/r.parquet >got.csv
   diff first/regions.csv got.csv
   compare_outputs p/pipeline.toml second
