@@ -49,6 +49,7 @@ void AddDoctorCommand(CLI::App& app, const GlobalOptions& globals, CommandFn* ru
 void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
 void AddShowCommand(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
 void AddLogCommand(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
+void AddRestoreCommand(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
 void AddDebugCommands(CLI::App& app, const GlobalOptions& globals, CommandFn* run);
 
 /// Where an error happened: while reading arguments and opening stores (a bad URL or missing

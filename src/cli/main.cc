@@ -67,6 +67,7 @@ int Main(int argc, char** argv) {
   AddPipelineCommands(app, globals, &run);
   AddShowCommand(app, globals, &run);
   AddLogCommand(app, globals, &run);
+  AddRestoreCommand(app, globals, &run);
   AddStoreCommands(app, globals, &run);
   AddDoctorCommand(app, globals, &run);
   AddDebugCommands(app, globals, &run);

@@ -1,4 +1,4 @@
-// `respawn run`, `respawn status` and `respawn ls`: pipelines from the command line.
+// `respawn run`, `respawn status` and `respawn ls` (with --runs): pipelines from the command line.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -20,6 +20,7 @@
 #include "pipeline/owner.h"
 #include "pipeline/pipeline_gc.h"
 #include "pipeline/preflight.h"
+#include "pipeline/restore.h"
 #include "pipeline/runner.h"
 #include "pipeline/schema.h"
 #include "pipeline/spec.h"
@@ -1049,10 +1050,81 @@ int RepairCommand(const RepairOptions& o, const GlobalOptions& globals) {
 struct LsOptions {
   std::string target;  // a pipeline file, or a store URL
   std::string store;
+  bool runs = false;  // --runs: the finished runs `respawn restore` can bring back
 };
+
+nlohmann::json RestorableRunJson(const RestorableRun& r) {
+  nlohmann::json outputs = nlohmann::json::array();
+  for (const RunOutputMeta& o : r.outputs) {
+    nlohmann::json keys = nlohmann::json::array();
+    for (const ledger::DataObject& d : o.objects) keys.push_back(d.key);
+    outputs.push_back({{"output", o.output},
+                       {"stage", o.stage},
+                       {"rows", o.rows},
+                       {"bytes", o.bytes},
+                       {"objects", keys}});
+  }
+  nlohmann::json j = {{"run_id", r.run_id},
+                      {"finished_at", FormatIsoTime(r.finished_at_ms)},
+                      {"result", r.result},
+                      {"restorable", r.restorable},
+                      {"outputs", outputs}};
+  if (!r.restorable) j["why_not"] = r.why_not;
+  return j;
+}
+
+// `ls PIPELINE --runs`: the finished runs, newest first, and what `restore` can write of each.
+int LsRunsCommand(const LsOptions& o, const GlobalOptions& globals) {
+  PipelineOptions po;
+  po.file = o.target;
+  po.store = o.store;
+  Result<Loaded> loaded = Load(po, globals, /*open_store=*/true, /*read_only=*/true);
+  if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
+  const PipelineSpec& spec = loaded->spec;
+  ledger::LedgerOptions read;
+  read.mode = ledger::LedgerMode::kReadOnly;
+  read.coordinator = CoordinatorForReading(EffectiveCoordinatorUrl(spec), globals);
+  Result<std::unique_ptr<ledger::Ledger>> ledger =
+      ledger::Ledger::Open(loaded->store.store, PipelineNamespace(spec), read);
+  if (!ledger.ok()) return FailPipeline(ledger.status(), Phase::kOperation, o.target);
+  Result<std::vector<RestorableRun>> runs =
+      ListRestorableRuns((*ledger)->state(), spec.gc.keep_runs);
+  if (!runs.ok()) return FailPipeline(runs.status(), Phase::kOperation, o.target);
+  if (globals.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const RestorableRun& r : *runs) list.push_back(RestorableRunJson(r));
+    nlohmann::json j = {{"pipeline", spec.name}, {"keep_runs", spec.gc.keep_runs}, {"runs", list}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return kExitOk;
+  }
+  std::printf("pipeline %s: finished runs, newest first ([gc] keep_runs = %d)\n", spec.name.c_str(),
+              spec.gc.keep_runs);
+  if (runs->empty()) std::printf("  (none finished)\n");
+  for (const RestorableRun& r : *runs) {
+    std::printf("  %s  %s  %s%s\n", r.run_id.substr(0, 8).c_str(),
+                FormatLocalTime(r.finished_at_ms).c_str(), r.result.c_str(),
+                r.restorable ? "  restorable" : ("  not restorable: " + r.why_not).c_str());
+    if (!r.restorable) continue;
+    for (const RunOutputMeta& out : r.outputs) {
+      std::printf("      %-20s from stage %-20s %12s rows %10s\n", out.output.c_str(),
+                  out.stage.c_str(), Thousands(out.rows).c_str(), FormatBytes(out.bytes).c_str());
+    }
+  }
+  std::printf("`respawn restore %s --run ID` writes a restorable run's outputs again\n",
+              o.target.c_str());
+  return kExitOk;
+}
 
 int LsCommand(const LsOptions& o, const GlobalOptions& globals) {
   std::string store_url = o.store;
+  if (o.runs) {
+    if (o.target.size() > 5 && o.target.substr(o.target.size() - 5) == ".toml") {
+      return LsRunsCommand(o, globals);
+    }
+    return Fail(InvalidArgument("--runs needs the pipeline file (its [gc] keep_runs says which "
+                                "runs' results are kept): respawn ls PIPELINE.toml --runs"),
+                Phase::kConfig);
+  }
   std::vector<std::string> namespaces;
   std::string coordinator_from_file;
   bool is_pipeline_file = o.target.size() > 5 && o.target.substr(o.target.size() - 5) == ".toml";
@@ -1285,6 +1357,10 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
   ls_cmd->add_option("target", lo->target,
                      "A pipeline TOML file or a store URL (default: $RESPAWN_STORE or .respawn)");
   ls_cmd->add_option("--store", lo->store, "Store URL (with a pipeline file: overrides its store)");
+  ls_cmd->add_flag("--runs", lo->runs,
+                   "With a pipeline file: the finished runs and, for those whose results GC "
+                   "keeps ([gc] keep_runs), each output's checkpoint (what `respawn restore` "
+                   "writes)");
   ls_cmd->callback(
       [lo, &globals, run] { *run = [lo, &globals] { return LsCommand(*lo, globals); }; });
 }

@@ -142,34 +142,29 @@ Result<std::string> LocalTempPath(const PipelineSpec& spec, const OutputSpec& ou
          ledger::NewRandomId().substr(0, 8);
 }
 
-// COPYs `node`'s table to `tmp` in the output's format; removes `tmp` on failure.
-Status CopyToFile(const OutputEnv& env, size_t index, const NodeReport& node, Connection& conn,
-                  const std::string& tmp) {
-  const OutputSpec& out = env.spec->outputs[index];
+// COPYs the table `table` to `tmp` in the output's format; removes `tmp` on failure.
+Status CopyToFile(const PipelineSpec& spec, const OutputSpec& out, std::string_view table,
+                  Connection& conn, const std::string& tmp) {
   const std::string& options = out.copy_options;  // from the pipeline file (spec.h)
   // A Parquet output keeps the stage's types where Parquet has them (sql/parquet_types.h).
-  Result<std::string> select = "SELECT * FROM " + QuoteIdentifier(node.name);
+  Result<std::string> select = "SELECT * FROM " + QuoteIdentifier(table);
   if (out.format == DataFormat::kParquet) select = ParquetOutputQuery(conn, *select);
   Status copied =
       select.ok()
           ? conn.Execute("COPY (" + *select + ") TO " + QuoteLiteral(tmp) + " (" + options + ")")
           : select.status();
-  if (copied.ok() && node.action == NodeAction::kSource) {
-    const int v = env.dag->output_nodes()[index];
-    copied = env.reads->VerifySource(env.spec->sources[env.dag->node(v).spec_index],
-                                     env.spec->Where(out.line) + ": output \"" + out.name + "\"");
-  }
   if (!copied.ok()) {
     RemoveQuietly(tmp);
-    return copied.WithContext(env.spec->Where(out.line) + ": output \"" + out.name + "\"");
+    return copied.WithContext(spec.Where(out.line) + ": output \"" + out.name + "\"");
   }
   return Status::OK();
 }
 
 // Puts or renames `tmp` into place; `*etag` gets the version a URL output was written as.
-Status Publish(const OutputSpec& out, const std::string& tmp, const std::string& path,
+Status Publish(const OutputSpec& out, const OutputTarget& target, const std::string& tmp,
                const FileDigest& digest, std::string* etag) {
-  if (out.location.is_url) {
+  const std::string& path = target.path;
+  if (target.is_url) {
     auto [url, key] = SplitUrlPattern(path);
     Result<OpenedStore> opened = OpenStore(url);
     Status put = opened.ok() ? opened->store->PutFile(key, tmp) : opened.status();
@@ -220,6 +215,29 @@ bool IsOutputCurrent(const OutputEnv& env, size_t index, const NodeReport& node,
   return true;
 }
 
+Result<WrittenOutputFile> WriteOutputFile(const PipelineSpec& spec, const OutputSpec& out,
+                                          std::string_view table, Connection& conn,
+                                          const OutputTarget& target,
+                                          const std::function<Status()>& before_publish) {
+  std::string tmp =
+      target.temp_dir + "/output-" + out.name + "." + std::string(DataFormatName(out.format));
+  if (!target.is_url) {
+    ASSIGN_OR_RETURN(tmp, LocalTempPath(spec, out, target.path));
+  }
+  RETURN_IF_ERROR(CopyToFile(spec, out, table, conn, tmp));
+  WrittenOutputFile written;
+  Result<FileDigest> digest = DigestOutput(out, tmp);
+  Status ready = digest.status();
+  if (ready.ok() && before_publish) ready = before_publish();
+  if (!ready.ok()) {
+    RemoveQuietly(tmp);
+    return ready;
+  }
+  written.digest = *digest;
+  RETURN_IF_ERROR(Publish(out, target, tmp, written.digest, &written.etag));
+  return written;
+}
+
 Status WriteOutput(const OutputEnv& env, size_t index, const NodeReport& node, Connection& conn,
                    OutputReport* r) {
   const OutputSpec& out = env.spec->outputs[index];
@@ -229,32 +247,29 @@ Status WriteOutput(const OutputEnv& env, size_t index, const NodeReport& node, C
   RETURN_IF_ERROR(env.tables->Ensure(conn, env.dag->output_nodes()[index]));
   CrashPoint<"runner:before-output">();
   const auto start = std::chrono::steady_clock::now();
-  std::string tmp =
-      env.temp_dir + "/output-" + out.name + "." + std::string(DataFormatName(out.format));
-  if (!out.location.is_url) {
-    ASSIGN_OR_RETURN(tmp, LocalTempPath(*env.spec, out, r->path));
-  }
-  RETURN_IF_ERROR(CopyToFile(env, index, node, conn, tmp));
-  Result<FileDigest> digest = DigestOutput(out, tmp);
-  if (!digest.ok()) RemoveQuietly(tmp);
-  RETURN_IF_ERROR(digest.status());
-  // Outputs are outside the ledger: check this run still holds its epoch right before one is
-  // published, so a zombie does not overwrite the output of the run that took over.
-  if (Status owner = env.ledger->CheckNotFenced(); !owner.ok()) {
-    RemoveQuietly(tmp);
-    return owner.WithContext("output \"" + out.name + "\" not written");
-  }
-  std::string etag;
-  RETURN_IF_ERROR(Publish(out, tmp, r->path, *digest, &etag));
+  const OutputTarget target{r->path, out.location.is_url, env.temp_dir};
+  const std::string where = env.spec->Where(out.line) + ": output \"" + out.name + "\"";
+  auto before_publish = [&]() -> Status {
+    if (node.action == NodeAction::kSource) {
+      const int v = env.dag->output_nodes()[index];
+      Status same = env.reads->VerifySource(env.spec->sources[env.dag->node(v).spec_index], where);
+      if (!same.ok()) return same.WithContext(where);
+    }
+    // Outputs are outside the ledger: check this run still holds its epoch right before one is
+    // published, so a zombie does not overwrite the output of the run that took over.
+    return env.ledger->CheckNotFenced().WithContext("output \"" + out.name + "\" not written");
+  };
+  ASSIGN_OR_RETURN(WrittenOutputFile written,
+                   WriteOutputFile(*env.spec, out, node.name, conn, target, before_publish));
   r->written = true;
-  r->bytes = digest->size;
+  r->bytes = written.digest.size;
   r->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   CrashPoint<"runner:after-output">();
 
   ledger::Changes changes;
   ledger::Entry entry;
   entry.fingerprint = ContentId(out, node);
-  entry.meta = EncodeOutputMeta({r->path, digest->size, digest->xxh3, etag});
+  entry.meta = EncodeOutputMeta({r->path, written.digest.size, written.digest.xxh3, written.etag});
   changes.upserts[OutputEntryName(out.name)] = entry;
   return env.ledger->Commit(changes).status().WithContext("committing output " + out.name);
 }

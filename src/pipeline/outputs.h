@@ -14,7 +14,9 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "ledger/ledger.h"
 #include "pipeline/dag.h"
@@ -23,6 +25,7 @@
 #include "pipeline/spec.h"
 #include "pipeline/task.h"
 #include "sql/engine.h"
+#include "util/hash.h"
 #include "util/status.h"
 
 namespace respawn {
@@ -37,6 +40,29 @@ struct OutputEnv {
   std::string temp_dir;  // for URL outputs: the file is written here, then put
   bool fresh = false;    // never current: always rewritten
 };
+
+/// Where an output file goes: the output's own location, or another (`respawn restore --to`).
+struct OutputTarget {
+  std::string path;  // absolute local path, or URL
+  bool is_url = false;
+  std::string temp_dir;  // URL targets: the file is written here, then put
+};
+
+struct WrittenOutputFile {
+  FileDigest digest;  // of the file written
+  std::string etag;   // URL targets: the version written ("" if unknown)
+};
+
+/// Writes the table or view `table` on `conn` as the output `out` of `spec` (its format and COPY
+/// options; Parquet columns as sql/parquet_types.h writes outputs) to `target`: a local file
+/// through a temporary file beside it (see the top), fsynced and renamed over the old one; a URL
+/// with one put. `before_publish` (may be empty) runs once the file is complete, right before it
+/// replaces anything; its error removes the temporary file and is returned. Writes nothing to
+/// the ledger. Errors name the output and its line.
+Result<WrittenOutputFile> WriteOutputFile(const PipelineSpec& spec, const OutputSpec& out,
+                                          std::string_view table, Connection& conn,
+                                          const OutputTarget& target,
+                                          const std::function<Status()>& before_publish);
 
 /// Whether output `index` is current: committed for `node` (the node it reads, with its
 /// fingerprint) in the same format and path, and the file (or object) there still has the size

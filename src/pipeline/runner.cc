@@ -19,6 +19,7 @@
 #include "pipeline/outputs.h"
 #include "pipeline/owner.h"
 #include "pipeline/plan.h"
+#include "pipeline/restore.h"
 #include "pipeline/schema.h"
 #include "pipeline/source_reads.h"
 #include "pipeline/stage_log.h"
@@ -603,6 +604,8 @@ void Orchestrator::CommitRunReport() {
     }
     meta.results = ResultKeys(spec_, dag_, state);
   }
+  // What `respawn restore` writes again while GC retains it.
+  if (meta.finished()) meta.outputs = RunOutputCheckpoints(spec_, dag_, state);
   // Old run reports go in the same commit: the ledger's state stays bounded.
   for (const std::string& name :
        ExpiredRunReports(state, spec_.gc.keep_run_reports, spec_.gc.keep_runs)) {

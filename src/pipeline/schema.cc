@@ -158,6 +158,57 @@ Result<RequestCounts> DecodeRequests(const json& j, std::string_view entry) {
   return q;
 }
 
+json EncodeRunOutput(const RunOutputMeta& o) {
+  json objects = json::array();
+  for (const ledger::DataObject& d : o.objects) {
+    objects.push_back({{"key", d.key}, {"size", d.size}, {"xxh3", HexU64(d.xxh3)}});
+  }
+  return {{"output", o.output},
+          {"stage", o.stage},
+          {"rows", o.rows},
+          {"bytes", o.bytes},
+          {"objects", std::move(objects)}};
+}
+
+Result<ledger::DataObject> DecodeDataObject(const json& j, const std::string& entry) {
+  MetaReader r(j, entry + " (a data object)");
+  if (!j.is_object())
+    return DataLoss("ledger entry \"" + entry + "\": a data object is not an object");
+  ledger::DataObject d;
+  std::string xxh3;
+  RETURN_IF_ERROR(r.String("key", &d.key));
+  RETURN_IF_ERROR(r.U64("size", &d.size));
+  RETURN_IF_ERROR(r.String("xxh3", &xxh3));
+  Result<uint64_t> parsed = ParseHexU64(xxh3);
+  if (!parsed.ok()) {
+    return DataLoss("ledger entry \"" + entry +
+                    "\": a data object's \"xxh3\" is not 16 hex digits");
+  }
+  d.xxh3 = *parsed;
+  return d;
+}
+
+Result<RunOutputMeta> DecodeRunOutput(const json& j, std::string_view entry) {
+  const std::string where = std::string(entry) + " (an output)";
+  MetaReader r(j, where);
+  if (!j.is_object()) {
+    return DataLoss("ledger entry \"" + std::string(entry) + "\": an output is not an object");
+  }
+  RunOutputMeta o;
+  RETURN_IF_ERROR(r.String("output", &o.output));
+  RETURN_IF_ERROR(r.String("stage", &o.stage));
+  RETURN_IF_ERROR(r.U64("rows", &o.rows));
+  RETURN_IF_ERROR(r.U64("bytes", &o.bytes));
+  ASSIGN_OR_RETURN(const json* objects, r.Child("objects", /*list=*/true));
+  if (objects != nullptr) {
+    for (const json& d : *objects) {
+      ASSIGN_OR_RETURN(ledger::DataObject object, DecodeDataObject(d, std::string(entry)));
+      o.objects.push_back(std::move(object));
+    }
+  }
+  return o;
+}
+
 }  // namespace
 
 std::string PipelineNamespace(const PipelineSpec& spec) { return "pipelines/" + spec.name; }
@@ -295,6 +346,11 @@ json EncodeRunReportMeta(const RunReportMeta& meta) {
                      {"bytes_read", q.bytes_read}};
   }
   if (meta.results) j["results"] = *meta.results;
+  if (!meta.outputs.empty()) {
+    json outputs = json::array();
+    for (const RunOutputMeta& o : meta.outputs) outputs.push_back(EncodeRunOutput(o));
+    j["outputs"] = std::move(outputs);
+  }
   return Versioned(std::move(j));
 }
 
@@ -319,6 +375,13 @@ Result<RunReportMeta> DecodeRunReportMeta(const json& meta, std::string_view ent
   ASSIGN_OR_RETURN(const json* requests, r.Child("requests", /*list=*/false));
   if (requests != nullptr) {
     ASSIGN_OR_RETURN(out.requests, DecodeRequests(*requests, entry));
+  }
+  ASSIGN_OR_RETURN(const json* outputs, r.Child("outputs", /*list=*/true));
+  if (outputs != nullptr) {
+    for (const json& o : *outputs) {
+      ASSIGN_OR_RETURN(RunOutputMeta output, DecodeRunOutput(o, entry));
+      out.outputs.push_back(std::move(output));
+    }
   }
   return out;
 }

@@ -100,6 +100,17 @@ struct RequestCounts {
   friend bool operator==(const RequestCounts&, const RequestCounts&) = default;
 };
 
+/// One output of a finished run: the checkpoint it was written from, which `respawn restore`
+/// writes again as long as GC retains its objects.
+struct RunOutputMeta {
+  std::string output;
+  std::string stage;  // the node the output reads
+  uint64_t rows = 0;
+  uint64_t bytes = 0;                       // Parquet bytes of the checkpoint
+  std::vector<ledger::DataObject> objects;  // the checkpoint's data objects
+  friend bool operator==(const RunOutputMeta&, const RunOutputMeta&) = default;
+};
+
 /// run/<run id>: what a run did.
 struct RunReportMeta {
   std::string result;  // "done", "failed", "interrupted"
@@ -113,6 +124,9 @@ struct RunReportMeta {
   /// Finished runs with GC: the data keys of their results, which GC retains for the last
   /// keep_runs finished runs.
   std::optional<std::vector<std::string>> results;
+  /// Finished runs: each output read from a checkpoint, with that checkpoint (absent in reports
+  /// written before restore existed).
+  std::vector<RunOutputMeta> outputs;
   bool finished() const { return result == "done"; }
   friend bool operator==(const RunReportMeta&, const RunReportMeta&) = default;
 };

@@ -89,6 +89,7 @@ TEST(SchemaTest, RunReportMetaRoundTrips) {
                 {"b", "reused", "", 0, {}}};
   meta.requests = RequestCounts{1, 2, 3, 4, 5, 6, 7};
   meta.results = std::vector<std::string>{"k1", "k2"};
+  meta.outputs = {{"o", "b", 10, 99, {{"k2", 99, 0xfedcba9876543210ULL}}}};
   Result<RunReportMeta> back = DecodeRunReportMeta(EncodeRunReportMeta(meta), "run/r");
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, meta);
@@ -96,6 +97,7 @@ TEST(SchemaTest, RunReportMetaRoundTrips) {
   // Without requests and results.
   meta.requests.reset();
   meta.results.reset();
+  meta.outputs.clear();
   meta.result = "failed";
   meta.error = "boom";
   back = DecodeRunReportMeta(EncodeRunReportMeta(meta), "run/r");
@@ -137,6 +139,14 @@ TEST(SchemaTest, BadInputIsAnErrorNamingTheEntryAndField) {
   EXPECT_EQ(DecodeRunReportMeta({{"nodes", {1, 2}}}, "run/r").status().code(),
             StatusCode::kDataLoss);
   EXPECT_EQ(DecodeRunReportMeta({{"results", {"k", 3}}}, "run/r").status().code(),
+            StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeRunReportMeta({{"outputs", {{{"output", 1}}}}}, "run/r").status().code(),
+            StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeRunReportMeta({{"outputs", {{{"objects", {{{"xxh3", "zz"}}}}}}}}, "run/r")
+                .status()
+                .code(),
+            StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeRunReportMeta({{"outputs", {7}}}, "run/r").status().code(),
             StatusCode::kDataLoss);
   EXPECT_EQ(DecodeRunReportMeta({{"requests", {{"put", "x"}}}}, "run/r").status().code(),
             StatusCode::kDataLoss);
