@@ -36,7 +36,8 @@ struct Task {
   int node = 0;
   std::optional<uint32_t> partition;  // always empty until stages are partitioned
   TaskAction action = TaskAction::kCompute;
-  /// kCompute: why ("no checkpoint", "changed SQL", "--fresh", "checkpoint corrupt: ...");
+  /// kCompute: why ("no checkpoint", "dropped by GC after run 1a2b3c4d (needed by c)",
+  /// "changed SQL", "changed input b", "--fresh", "checkpoint corrupt: ...");
   /// kSkip: why nothing needs it. Empty otherwise.
   std::string reason;
   /// kReuse: a computed node or an output reads it, so it must be downloaded and verified.
@@ -64,6 +65,11 @@ std::vector<Task> PlanRun(const PlanInput& input);
 /// "checkpoint missing: ..." (NotFound) or "checkpoint corrupt: ..." (anything else): the reason
 /// a node whose checkpoint failed verification with `error` is computed.
 std::string UnusableCheckpointReason(const Status& error);
+
+/// The reason a checkpointed node is computed when nothing was ever committed for it. A node
+/// whose checkpoint GC dropped says instead "dropped by GC after run <id> (needed by <nodes>)"
+/// (the run whose report lists it among its work-tables; schema.h DroppedWorkTables).
+inline constexpr std::string_view kNoCheckpointReason = "no checkpoint";
 
 /// The reason given when a checkpoint that nothing reads is skipped.
 inline constexpr std::string_view kNotNeededReason =

@@ -82,6 +82,7 @@ TEST(SchemaTest, RunReportMetaRoundTrips) {
   meta.nodes = {{"a", "computed", "no checkpoint", 1.5}, {"b", "reused", "", 0}};
   meta.requests = RequestCounts{1, 2, 3, 4, 5, 6, 7};
   meta.results = std::vector<std::string>{"k1", "k2"};
+  meta.work_tables = std::vector<std::string>{"stage/a", "stage/b/p0001"};
   Result<RunReportMeta> back = DecodeRunReportMeta(EncodeRunReportMeta(meta), "run/r");
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, meta);
@@ -89,6 +90,7 @@ TEST(SchemaTest, RunReportMetaRoundTrips) {
   // Without requests and results.
   meta.requests.reset();
   meta.results.reset();
+  meta.work_tables.reset();
   meta.result = "failed";
   meta.error = "boom";
   back = DecodeRunReportMeta(EncodeRunReportMeta(meta), "run/r");
