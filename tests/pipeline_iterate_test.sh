@@ -77,7 +77,7 @@ gc_counts() {
 test_editing_the_leaf_reuses_its_inputs_within_the_ttl() {
   write_pipeline p 4h 10
   expect_exit 0 "$R" run p/pipeline.toml
-  [ "$(computed_stages out.txt)" = "events users user_running top_users " ]
+  [ "$(computed_stages out.txt)" = "events top_users user_running users " ]
   set_limit p 5
   # status says what a run would compute now, and why.
   expect_exit 0 "$R" status p/pipeline.toml
