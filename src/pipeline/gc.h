@@ -14,7 +14,9 @@
 //
 // Trimming (removing intermediate checkpoints from the ledger once a run finished) is a commit,
 // done by the run itself at its end (it holds the epoch), or by `respawn gc` joining the epoch
-// of a finished run; GC never claims an epoch, so it never fences a running pipeline.
+// of a finished run; GC never claims an epoch, so it never fences a running pipeline. The
+// latest run's own work-tables (listed in its report) are trimmed only once [gc]
+// work_tables_ttl has passed since it (TrimWorkTables), so that editing a stage reuses them.
 //
 // Leftovers of writes a killed process never finished (POSIX temporary files, which listings
 // never show) are swept by Store::SweepAbandonedWrites once older than `orphan_grace`.
