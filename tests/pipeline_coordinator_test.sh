@@ -52,6 +52,10 @@ write_pipeline() {  # FILE [extra top-level line]
 name = "coordinated"
 ${2:-}
 
+# gc drops work-tables as soon as a run finished (what these tests check)
+[gc]
+work_tables_ttl = "0"
+
 [sources.events]
 sql = "SELECT range AS id, range % 37 AS k, (range * 7919) % 1000 AS v FROM range(0, 20000)"
 

@@ -35,6 +35,7 @@ name = "gcpipe"
 [gc]
 keep_runs = 1
 orphan_grace = "$2"
+work_tables_ttl = "0"  # work-tables go as soon as a run finished (what these tests check)
 
 [sources.facts]
 sql = "SELECT range AS id, range % 50 AS k, (range * 7919) % 1000 AS v FROM range(0, $3)"

@@ -14,6 +14,10 @@ write_pipeline() {
   cat >p/pipeline.toml <<'TOML'
 name = "shown"
 
+# work-tables go as soon as a run finished: `show` of one GC dropped is an error checked below
+[gc]
+work_tables_ttl = "0"
+
 [sources.gen]
 sql = "SELECT range AS id, range % 5 AS g, 'name ' || range AS label FROM range(0, 300)"
 

@@ -19,6 +19,7 @@
 #include "pipeline/fingerprint.h"
 #include "pipeline/owner.h"
 #include "pipeline/pipeline_gc.h"
+#include "pipeline/plan.h"
 #include "pipeline/preflight.h"
 #include "pipeline/restore.h"
 #include "pipeline/runner.h"
@@ -292,7 +293,7 @@ class RunPrinter {
         // (A first computation's reason, "no checkpoint", would read oddly beside
         // "checkpointed".)
         const std::string why =
-            n.reason == "no checkpoint" ? "nothing committed for it yet" : ShortReason(n.reason);
+            n.reason == kNoCheckpointReason ? "nothing committed for it yet" : ShortReason(n.reason);
         line = "stage " + n.name + ": computed in " + Seconds(n.seconds) + ", " +
                Plural(n.rows, "row", "rows") +
                (n.checkpoint ? ", " + FormatBytes(n.bytes) + " checkpointed" : "") + " (" + why +
@@ -568,6 +569,22 @@ void PrintUsageBreakdown(const PipelineStatus& status) {
   for (const auto& [stage, c] : u.by_stage) row(stage, "", c);
 }
 
+// What `respawn run` would compute now, and why (the run's own plan, status.h).
+void PrintNextRun(const PipelineStatus& status) {
+  std::vector<const NodeStatus*> compute;
+  for (const NodeStatus& n : status.nodes) {
+    if (n.next_action == "compute") compute.push_back(&n);
+  }
+  if (compute.empty()) {
+    std::printf("a run now computes nothing: every stage's checkpoint is reused\n");
+    return;
+  }
+  std::printf("a run now computes %s:\n", Plural(compute.size(), "stage", "stages").c_str());
+  for (const NodeStatus* n : compute) {
+    std::printf("  %s: %s\n", n->name.c_str(), n->next_reason.c_str());
+  }
+}
+
 int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   Result<Loaded> loaded = Load(o, globals, /*open_store=*/true, /*read_only=*/true);
   if (!loaded.ok()) return Fail(loaded.status(), Phase::kConfig);
@@ -593,7 +610,9 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
                        {"committed_at", FormatIsoTime(n.committed_at_ms)},
                        {"committed_by_run", n.committed_by_run},
                        {"last_action", n.last_action},
-                       {"last_reason", n.last_reason}});
+                       {"last_reason", n.last_reason},
+                       {"next_action", n.next_action},
+                       {"next_reason", n.next_reason}});
     }
     nlohmann::json j = {
         {"pipeline", loaded->spec.name},
@@ -724,6 +743,7 @@ int StatusCommand(const PipelineOptions& o, const GlobalOptions& globals) {
                 has_data ? FormatBytes(n.bytes).c_str() : "-", n.fingerprint.substr(0, 8).c_str(),
                 last.empty() ? "-" : last.c_str());
   }
+  PrintNextRun(*status);
   return kExitOk;
 }
 
@@ -875,6 +895,11 @@ int GcCommand(const PipelineOptions& o, const GlobalOptions& globals) {
     j["dry_run"] = o.dry_run;
     j["trimmed"] = report->trimmed;
     j["trim_skipped"] = report->trim_skipped;
+    j["kept_by_ttl"] = report->kept_by_ttl;
+    if (!report->kept_by_ttl.empty()) {
+      j["kept_for_run"] = report->kept_for_run;
+      j["kept_until"] = FormatIsoTime(report->kept_until_ms);
+    }
     j["deleted_keys"] = report->gc.deleted_keys;
     std::printf("%s\n", j.dump(2).c_str());
   } else {
@@ -886,6 +911,13 @@ int GcCommand(const PipelineOptions& o, const GlobalOptions& globals) {
     }
     if (!report->trim_skipped.empty()) {
       std::printf("work-tables kept: %s\n", report->trim_skipped.c_str());
+    }
+    if (!report->kept_by_ttl.empty()) {
+      std::printf("kept %zu work-tables of run %s until %s ([gc] work_tables_ttl):",
+                  report->kept_by_ttl.size(), report->kept_for_run.substr(0, 8).c_str(),
+                  FormatLocalTime(report->kept_until_ms).c_str());
+      for (const std::string& t : report->kept_by_ttl) std::printf(" %s", t.c_str());
+      std::printf("\n");
     }
     if (o.dry_run) {
       for (const std::string& key : report->gc.deleted_keys) {

@@ -181,6 +181,49 @@ std::vector<std::string> WorkTableEntries(const PipelineSpec& spec, const Dag& d
   return out;
 }
 
+std::vector<std::string> RunWorkTables(const PipelineSpec& spec, const Dag& dag,
+                                       const ledger::LedgerState& state) {
+  std::vector<std::string> out;
+  for (const std::string& name : WorkTableEntries(spec, dag, state)) {
+    std::optional<EntryName> parsed = EntryName::Parse(name);
+    if (parsed->kind == EntryKind::kStage && dag.Find(parsed->name)) out.push_back(name);
+  }
+  return out;
+}
+
+Result<WorkTableTrim> TrimWorkTables(const PipelineSpec& spec, const Dag& dag,
+                                     const ledger::LedgerState& state, int64_t now_ms) {
+  ASSIGN_OR_RETURN(std::vector<RunReportEntry> runs, ReadRunReports(state));
+  std::set<std::string> young;
+  WorkTableTrim trim;
+  const int64_t ttl = spec.gc.work_tables_ttl_ms;
+  if (!runs.empty() && runs.back().meta.work_tables && ttl > 0 &&
+      now_ms - runs.back().entry->committed_at_ms < ttl) {
+    young.insert(runs.back().meta.work_tables->begin(), runs.back().meta.work_tables->end());
+    trim.run_id = runs.back().run_id;
+    trim.kept_until_ms = runs.back().entry->committed_at_ms + ttl;
+  }
+  for (std::string& name : WorkTableEntries(spec, dag, state)) {
+    (young.count(name) ? trim.kept : trim.drop).push_back(std::move(name));
+  }
+  if (trim.kept.empty()) {
+    trim.run_id.clear();
+    trim.kept_until_ms = 0;
+  }
+  return trim;
+}
+
+std::vector<std::string> TrimAtRunEnd(const PipelineSpec& spec, const Dag& dag,
+                                      const ledger::LedgerState& state,
+                                      const std::vector<std::string>& run_tables) {
+  const std::set<std::string> keep(run_tables.begin(), run_tables.end());
+  std::vector<std::string> drop;
+  for (std::string& name : WorkTableEntries(spec, dag, state)) {
+    if (spec.gc.work_tables_ttl_ms == 0 || !keep.count(name)) drop.push_back(std::move(name));
+  }
+  return drop;
+}
+
 std::vector<std::string> ResultKeys(const PipelineSpec& spec, const Dag& dag,
                                     const ledger::LedgerState& state) {
   std::set<std::string> results = ResultEntries(spec, dag);

@@ -14,7 +14,9 @@
 //
 // Trimming (removing intermediate checkpoints from the ledger once a run finished) is a commit,
 // done by the run itself at its end (it holds the epoch), or by `respawn gc` joining the epoch
-// of a finished run; GC never claims an epoch, so it never fences a running pipeline.
+// of a finished run; GC never claims an epoch, so it never fences a running pipeline. The
+// latest run's own work-tables (listed in its report) are trimmed only once [gc]
+// work_tables_ttl has passed since it (TrimWorkTables), so that editing a stage reuses them.
 //
 // Leftovers of writes a killed process never finished (POSIX temporary files, which listings
 // never show) are swept by Store::SweepAbandonedWrites once older than `orphan_grace`.
@@ -36,11 +38,39 @@
 
 namespace respawn {
 
-/// The entries a finished run no longer needs: checkpoints of stages that other stages read but
+/// The entries a finished run no longer needs (GC drops them, after work_tables_ttl for the
+/// latest run's: TrimWorkTables): checkpoints of stages that other stages read but
 /// that feed no output and are not `keep = true` (work-tables), and entries of stages and
 /// outputs that are no longer in the pipeline. Names as in the ledger ("stage/x", "output/y").
 std::vector<std::string> WorkTableEntries(const PipelineSpec& spec, const Dag& dag,
                                           const ledger::LedgerState& state);
+
+/// The work-table entries of `state` that belong to a node of `dag`: what a run ending in `state`
+/// records in its report (RunReportMeta::work_tables), sorted.
+std::vector<std::string> RunWorkTables(const PipelineSpec& spec, const Dag& dag,
+                                       const ledger::LedgerState& state);
+
+/// What GC drops of the work-tables of `state` (WorkTableEntries) and what it keeps for
+/// [gc] work_tables_ttl: those the latest run report lists (RunReportMeta::work_tables) stay
+/// until that run is work_tables_ttl old; the rest (stages since removed, work-tables of older
+/// runs that the latest did not have) go at once.
+struct WorkTableTrim {
+  std::vector<std::string> drop;  // sorted
+  std::vector<std::string> kept;  // sorted; kept for the TTL
+  std::string run_id;             // the latest run, when `kept` is not empty
+  int64_t kept_until_ms = 0;      // when `kept` may go (Unix epoch milliseconds)
+};
+
+/// The trim GC makes of `state` at `now_ms` (wall time; tests pass a ManualClock's). Errors: a
+/// run report that does not decode (nothing is dropped on a guess).
+Result<WorkTableTrim> TrimWorkTables(const PipelineSpec& spec, const Dag& dag,
+                                     const ledger::LedgerState& state, int64_t now_ms);
+
+/// The trim at the end of a run that has not committed its report yet: `run_tables` are its
+/// work-tables (RunWorkTables), kept unless work_tables_ttl is 0.
+std::vector<std::string> TrimAtRunEnd(const PipelineSpec& spec, const Dag& dag,
+                                      const ledger::LedgerState& state,
+                                      const std::vector<std::string>& run_tables);
 
 /// The data keys a run report should retain: objects of the result entries (everything in the
 /// state that WorkTableEntries does not return), sorted.

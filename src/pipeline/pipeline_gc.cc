@@ -6,6 +6,7 @@
 #include "pipeline/check.h"
 #include "pipeline/owner.h"
 #include "pipeline/schema.h"
+#include "util/clock.h"
 #include "util/crash_point.h"
 
 namespace respawn {
@@ -78,11 +79,13 @@ void CountDryRunTrim(const ledger::LedgerState& state, PipelineGcReport* out) {
     for (const ledger::DataObject& o : it->second.objects) {
       out->gc.deleted_keys.push_back(o.key);
       ++out->gc.deleted_objects;
+      ++out->gc.replaced;  // as GC counts them once the trim committed
       out->gc.deleted_bytes += o.size;
       if (out->gc.live_objects > 0) --out->gc.live_objects;
       out->gc.live_bytes -= std::min(out->gc.live_bytes, o.size);
     }
   }
+  std::sort(out->gc.deleted_keys.begin(), out->gc.deleted_keys.end());
 }
 
 }  // namespace
@@ -102,7 +105,12 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
                    ledger::Ledger::Open(store, PipelineNamespace(spec), read_options));
   ledger::LedgerState state = ledger->state();
   RETURN_IF_ERROR(CheckPipelineOwner(spec, state, store->Url(), "gc"));
-  std::vector<std::string> trim = WorkTableEntries(spec, dag, state);
+  const int64_t now = options.now_ms != 0 ? options.now_ms : Clock::System()->WallNowMs();
+  ASSIGN_OR_RETURN(WorkTableTrim ttl, TrimWorkTables(spec, dag, state, now));
+  std::vector<std::string> trim = std::move(ttl.drop);
+  out.kept_by_ttl = std::move(ttl.kept);
+  out.kept_for_run = std::move(ttl.run_id);
+  out.kept_until_ms = ttl.kept_until_ms;
   ledger::LedgerOptions join;
   join.mode = ledger::LedgerMode::kJoin;
   join.run_id = state.epoch_run_id;
@@ -119,7 +127,7 @@ Result<PipelineGcReport> CollectPipelineGarbage(const PipelineSpec& spec,
   }
   GcOptions gc;
   gc.dry_run = options.dry_run;
-  gc.now_ms = options.now_ms;
+  gc.now_ms = now;
   gc.keep_runs = spec.gc.keep_runs;
   gc.orphan_grace_ms = spec.gc.orphan_grace_ms;
   gc.ledger_garbage = std::move(ledger_garbage);

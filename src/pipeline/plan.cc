@@ -29,7 +29,7 @@ bool Reusable(const PlanInput& in, int v, std::string* reason) {
   if (in.fresh) {
     *reason = "--fresh";
   } else if (it == in.state->entries.end()) {
-    *reason = "no checkpoint";
+    *reason = kNoCheckpointReason;
   } else if (Result<CheckpointMeta> meta = DecodeCheckpointMeta(it->second.meta, name);
              it->second.fingerprint != now.total.Hex()) {
     Result<FingerprintComponents> before =
@@ -75,6 +75,25 @@ void Demand(const PlanInput& in, const std::vector<bool>& reusable,
   }
 }
 
+// A node without a checkpoint because GC dropped it says so, and which computed nodes need it:
+// "dropped by GC after run 1a2b3c4d (needed by top_users)".
+void ExplainDropped(const PlanInput& in, const std::vector<bool>& compute,
+                    std::vector<std::string>* reasons) {
+  const std::map<std::string, std::string> dropped = DroppedWorkTables(*in.state);
+  for (int v = 0; v < in.dag->size(); ++v) {
+    if ((*reasons)[v] != kNoCheckpointReason) continue;
+    auto it = dropped.find(StageEntryName(in.dag->node(v).name));
+    if (it == dropped.end()) continue;
+    std::string needed_by;
+    for (int c : in.dag->node(v).consumers) {
+      if (!compute[c]) continue;
+      needed_by += (needed_by.empty() ? " (needed by " : ", ") + in.dag->node(c).name;
+    }
+    (*reasons)[v] = "dropped by GC after run " + it->second.substr(0, 8) + needed_by +
+                    (needed_by.empty() ? "" : ")");
+  }
+}
+
 }  // namespace
 
 std::vector<Task> PlanRun(const PlanInput& in) {
@@ -88,6 +107,7 @@ std::vector<Task> PlanRun(const PlanInput& in) {
   for (int v = 0; v < dag.size(); ++v) recheck[v] = reasons[v] == kChangedExpectationsReason;
   std::vector<bool> compute(dag.size(), false), needed(dag.size(), false);
   Demand(in, reusable, &recheck, &compute, &needed);
+  ExplainDropped(in, compute, &reasons);
 
   std::vector<Task> tasks(dag.size());
   for (int v = 0; v < dag.size(); ++v) {

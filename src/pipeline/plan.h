@@ -37,7 +37,8 @@ struct Task {
   int node = 0;
   std::optional<uint32_t> partition;  // always empty until stages are partitioned
   TaskAction action = TaskAction::kCompute;
-  /// kCompute: why ("no checkpoint", "changed SQL", "--fresh", "checkpoint corrupt: ...",
+  /// kCompute: why ("no checkpoint", "dropped by GC after run 1a2b3c4d (needed by c)",
+  /// "changed SQL", "changed input b", "--fresh", "checkpoint corrupt: ...",
   /// "changed expectations");
   /// kSkip: why nothing needs it. Empty otherwise.
   std::string reason;
@@ -70,6 +71,10 @@ std::string UnusableCheckpointReason(const Status& error);
 /// The reason a stage whose expectations changed since its checkpoint was committed is computed
 /// again (expect.h). Such a stage is a target even when everything reading it is reused.
 inline constexpr std::string_view kChangedExpectationsReason = "changed expectations";
+/// The reason a checkpointed node is computed when nothing was ever committed for it. A node
+/// whose checkpoint GC dropped says instead "dropped by GC after run <id> (needed by <nodes>)"
+/// (the run whose report lists it among its work-tables; schema.h DroppedWorkTables).
+inline constexpr std::string_view kNoCheckpointReason = "no checkpoint";
 
 /// The reason given when a checkpoint that nothing reads is skipped.
 inline constexpr std::string_view kNotNeededReason =

@@ -35,7 +35,7 @@ path = "out.csv"
 
 const std::map<std::string, std::vector<std::string>> kReads = {
     {"q_gen", {}},        {"q_a", {"gen"}},    {"q_b", {"a", "files"}}, {"q_c", {"b"}},
-    {"q_scratch", {"a"}}, {"q_lone", {"gen"}}, {"q_c_v2", {"b"}}};
+    {"q_scratch", {"a"}}, {"q_lone", {"gen"}}, {"q_c_v2", {"b"}},       {"q_b_v2", {"a", "files"}}};
 
 struct Fixture {
   PipelineSpec spec;
@@ -77,6 +77,24 @@ struct Fixture {
   }
   void CommitAll() {
     for (const char* n : {"gen", "a", "b", "c", "lone"}) Commit(n);
+  }
+  // A finished run's report listing `work_tables` (entry names), committed after the stages.
+  void Report(const std::string& run_id, std::vector<std::string> work_tables) {
+    RunReportMeta meta;
+    meta.result = "done";
+    meta.work_tables = std::move(work_tables);
+    ledger::Entry& e = state.entries[RunEntryName(run_id)];
+    e.fingerprint = "run";
+    e.sequence = state.entries.size() + 100;
+    e.meta = EncodeRunReportMeta(meta);
+  }
+  // Commits `name` as the pipeline with `from` replaced by `to` in it would have.
+  void CommitAsIf(const std::string& name, const std::string& from, const std::string& to) {
+    std::string text(kPipeline);
+    text.replace(text.find(from), from.size(), to);
+    Fixture before(text);
+    const FingerprintComponents& c = before.fps[before.Node(name)];
+    Commit(name, c.total.Hex(), EncodeCheckpointMeta({1, 1, 1, c.Serialize(), ""}));
   }
 };
 
@@ -211,6 +229,38 @@ const std::vector<Case> kCases = {
        in.output_current = {true};
      },
      {{"b", {TaskAction::kSkip, "not needed"}}, {"c", {TaskAction::kReuse, ""}}}},
+    {"a changed input is named: its consumer says which",
+     [](Fixture& f, PlanInput& in) {
+       f.CommitAll();
+       f.CommitAsIf("b", "\"q_b\"", "\"q_b_v2\"");
+       f.CommitAsIf("c", "\"q_b\"", "\"q_b_v2\"");
+       in.output_current = {true};
+     },
+     {{"a", {TaskAction::kReuse, "", true}},
+      {"b", {TaskAction::kCompute, "changed SQL"}},
+      {"c", {TaskAction::kCompute, "changed input b"}}}},
+    {"work-tables GC dropped after a run: computed naming the run and what needs them",
+     [](Fixture& f, PlanInput& in) {
+       f.CommitAll();
+       f.Report("1a2b3c4d5e6f7788", {"stage/a", "stage/b", "stage/gen"});
+       f.state.entries.erase(StageEntryName("a"));
+       f.state.entries.erase(StageEntryName("b"));
+       f.CommitAsIf("c", "\"q_c\"", "\"q_c_v2\"");
+       in.output_current = {true};
+     },
+     {{"gen", {TaskAction::kReuse, "", true}},
+      {"a", {TaskAction::kCompute, "dropped by GC after run 1a2b3c4d (needed by b, scratch)"}},
+      {"b", {TaskAction::kCompute, "dropped by GC after run 1a2b3c4d (needed by c)"}},
+      {"c", {TaskAction::kCompute, "changed SQL"}}}},
+    {"no checkpoint only for what no run ever left behind",
+     [](Fixture& f, PlanInput& in) {
+       f.Report("1a2b3c4d5e6f7788", {"stage/gen"});
+       f.Commit("gen");
+       in.output_current = {true};
+     },
+     {{"gen", {TaskAction::kReuse, "", true}},
+      {"a", {TaskAction::kCompute, "no checkpoint"}},
+      {"b", {TaskAction::kCompute, "no checkpoint"}}}},
 };
 
 TEST(PlanTest, DecidesEveryNodeFromTheLedgerAndWhatVerificationFound) {

@@ -596,11 +596,15 @@ void Orchestrator::CommitRunReport() {
   ledger::Changes changes;
   const bool trim = options_.gc && meta.finished();
   const ledger::LedgerState state = ledger_->state();
+  // The report names the work-tables this run leaves: GC keeps them for [gc] work_tables_ttl,
+  // and a plan that finds one gone says GC dropped it after this run.
+  meta.work_tables = RunWorkTables(spec_, dag_, state);
   if (trim) {
-    // The run is finished: work-tables are no longer needed; the results are retained by this
-    // report for [gc] keep_runs runs. One record commits both.
-    for (const std::string& name : WorkTableEntries(spec_, dag_, state)) {
-      changes.removals.insert(name);
+    // The run is finished: other work-tables are no longer needed, and its own ones only until
+    // work_tables_ttl; the results are retained by this report for [gc] keep_runs runs. One
+    // record commits both.
+    for (std::string& name : TrimAtRunEnd(spec_, dag_, state, *meta.work_tables)) {
+      changes.removals.insert(std::move(name));
     }
     meta.results = ResultKeys(spec_, dag_, state);
   }

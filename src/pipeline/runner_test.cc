@@ -11,6 +11,7 @@
 #include "ledger/ledger.h"
 #include "respawn/respawn.h"  // the public API compiles on its own
 #include "storage/memory_store.h"
+#include "util/clock.h"
 
 namespace respawn {
 namespace {
@@ -29,7 +30,8 @@ class RunnerTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  PipelineSpec Spec(const std::string& min_amount = "10") {
+  // `ttl`: [gc] work_tables_ttl ("0": work-tables go as soon as a run finishes).
+  PipelineSpec Spec(const std::string& min_amount = "10", const std::string& ttl = "0") {
     std::string text = R"toml(
 name = "t"
 [sources.orders]
@@ -48,6 +50,9 @@ sql = "SELECT count(*) AS n FROM orders"
 [outputs.report]
 from = "per_cust"
 path = "out/report.csv"
+[gc]
+work_tables_ttl = ")toml" +
+                       ttl + R"toml("
 )toml";
     Result<PipelineSpec> spec = ParsePipelineString(text, "pipeline.toml", dir_.string());
     EXPECT_TRUE(spec.ok()) << spec.status().ToString();
@@ -267,6 +272,55 @@ TEST_F(RunnerTest, GcAfterARunDropsWorkTablesAndARerunStillReusesTheResults) {
   EXPECT_EQ(Node(third, "clean").action, NodeAction::kComputed);
   EXPECT_EQ(Node(third, "per_cust").action, NodeAction::kComputed);
   EXPECT_EQ(Node(third, "other").action, NodeAction::kReused);
+}
+
+TEST_F(RunnerTest, WorkTablesStayForTheirTtlSoEditingALeafReusesItsInputs) {
+  auto edited = [&](const std::string& limit) {
+    PipelineSpec spec = Spec("10", "4h");
+    for (StageSpec& s : spec.stages) {
+      if (s.name == "per_cust") s.sql += " LIMIT " + limit;
+    }
+    return spec;
+  };
+  Run(Spec("10", "4h"), false, true);
+  RunReport second = Run(edited("4"), false, true);
+  EXPECT_EQ(Node(second, "per_cust").action, NodeAction::kComputed);
+  EXPECT_EQ(Node(second, "per_cust").reason, "changed SQL");
+  EXPECT_EQ(Node(second, "clean").action, NodeAction::kReused);
+  EXPECT_EQ(Node(second, "other").action, NodeAction::kReused);
+
+  // `respawn gc` keeps them until the last run is 4h old (the clock seam: GC's now_ms).
+  const int64_t now = Clock::System()->WallNowMs();
+  PipelineGcOptions within;
+  within.now_ms = now + 3 * 3'600'000;
+  Result<PipelineGcReport> kept = CollectPipelineGarbage(edited("4"), store_, within);
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_TRUE(kept->trimmed.empty());
+  EXPECT_EQ(kept->kept_by_ttl, (std::vector<std::string>{"stage/clean", "stage/orders"}));
+  EXPECT_EQ(kept->kept_for_run, second.run_id);
+
+  PipelineGcOptions after;
+  after.now_ms = now + 5 * 3'600'000;
+  after.dry_run = true;
+  Result<PipelineGcReport> dry = CollectPipelineGarbage(edited("4"), store_, after);
+  ASSERT_TRUE(dry.ok()) << dry.status().ToString();
+  after.dry_run = false;
+  Result<PipelineGcReport> real = CollectPipelineGarbage(edited("4"), store_, after);
+  ASSERT_TRUE(real.ok()) << real.status().ToString();
+  EXPECT_EQ(real->trimmed, (std::vector<std::string>{"stage/clean", "stage/orders"}));
+  EXPECT_EQ(dry->trimmed, real->trimmed);
+  EXPECT_TRUE(real->kept_by_ttl.empty());
+  EXPECT_EQ(dry->gc.deleted_objects, real->gc.deleted_objects);
+  EXPECT_EQ(dry->gc.replaced, real->gc.replaced);
+  EXPECT_EQ(dry->gc.live_objects, real->gc.live_objects);
+
+  // Editing the leaf again needs clean, which GC dropped: the reason says so.
+  RunReport third = Run(edited("3"), false, true);
+  EXPECT_EQ(Node(third, "clean").action, NodeAction::kComputed);
+  EXPECT_EQ(Node(third, "clean").reason,
+            "dropped by GC after run " + second.run_id.substr(0, 8) + " (needed by per_cust)");
+  EXPECT_EQ(Node(third, "orders").reason,
+            "dropped by GC after run " + second.run_id.substr(0, 8) + " (needed by clean)");
 }
 
 TEST_F(RunnerTest, GcKeepsOrphansYoungerThanTheGracePeriodAndDeletesOlderOnes) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
 #include <limits>
 
 #include "util/hash.h"
@@ -351,6 +352,7 @@ json EncodeRunReportMeta(const RunReportMeta& meta) {
     for (const RunOutputMeta& o : meta.outputs) outputs.push_back(EncodeRunOutput(o));
     j["outputs"] = std::move(outputs);
   }
+  if (meta.work_tables) j["work_tables"] = *meta.work_tables;
   return Versioned(std::move(j));
 }
 
@@ -365,6 +367,7 @@ Result<RunReportMeta> DecodeRunReportMeta(const json& meta, std::string_view ent
   RETURN_IF_ERROR(r.Int("reused", &out.reused));
   RETURN_IF_ERROR(r.String("error", &out.error));
   RETURN_IF_ERROR(r.Strings("results", &out.results));
+  RETURN_IF_ERROR(r.Strings("work_tables", &out.work_tables));
   ASSIGN_OR_RETURN(const json* nodes, r.Child("nodes", /*list=*/true));
   if (nodes != nullptr) {
     for (const json& n : *nodes) {
@@ -411,6 +414,26 @@ Result<std::vector<RunReportEntry>> ReadRunReports(const ledger::LedgerState& st
     return a.entry->sequence < b.entry->sequence;
   });
   return out;
+}
+
+std::map<std::string, std::string> DroppedWorkTables(const ledger::LedgerState& state) {
+  // Newest report first: the first that lists an entry names the run it was dropped after.
+  std::vector<std::pair<uint64_t, const std::string*>> reports;
+  for (const auto& [name, entry] : state.entries) {
+    std::optional<EntryName> parsed = EntryName::Parse(name);
+    if (parsed && parsed->kind == EntryKind::kRun) reports.emplace_back(entry.sequence, &name);
+  }
+  std::sort(reports.begin(), reports.end(), std::greater<>());
+  std::map<std::string, std::string> dropped;
+  for (const auto& [sequence, name] : reports) {
+    Result<RunReportMeta> meta = DecodeRunReportMeta(state.entries.at(*name).meta, *name);
+    if (!meta.ok() || !meta->work_tables) continue;
+    const std::string run_id = EntryName::Parse(*name)->name;
+    for (const std::string& table : *meta->work_tables) {
+      if (!state.entries.count(table)) dropped.emplace(table, run_id);
+    }
+  }
+  return dropped;
 }
 
 }  // namespace respawn

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -127,6 +128,10 @@ struct RunReportMeta {
   /// Finished runs: each output read from a checkpoint, with that checkpoint (absent in reports
   /// written before restore existed).
   std::vector<RunOutputMeta> outputs;
+  /// The work-table entries (checkpoints that only other stages read) in the ledger when the
+  /// run ended; GC drops them then or once [gc] work_tables_ttl has passed (gc.h). A plan that
+  /// finds one of them gone says GC dropped it after this run (DroppedWorkTables).
+  std::optional<std::vector<std::string>> work_tables;
   bool finished() const { return result == "done"; }
   friend bool operator==(const RunReportMeta&, const RunReportMeta&) = default;
 };
@@ -159,5 +164,10 @@ struct RunReportEntry {
 /// Every run report of `state`, oldest first (by the sequence that committed it). Errors: the
 /// first report that does not decode.
 Result<std::vector<RunReportEntry>> ReadRunReports(const ledger::LedgerState& state);
+
+/// The checkpoints GC dropped from `state`: each entry that a run report lists among its
+/// work_tables and `state` no longer holds, with the id of the newest run that lists it (GC
+/// dropped it after that run). Reports that do not decode are passed over: this only explains.
+std::map<std::string, std::string> DroppedWorkTables(const ledger::LedgerState& state);
 
 }  // namespace respawn

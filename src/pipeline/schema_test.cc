@@ -90,6 +90,7 @@ TEST(SchemaTest, RunReportMetaRoundTrips) {
   meta.requests = RequestCounts{1, 2, 3, 4, 5, 6, 7};
   meta.results = std::vector<std::string>{"k1", "k2"};
   meta.outputs = {{"o", "b", 10, 99, {{"k2", 99, 0xfedcba9876543210ULL}}}};
+  meta.work_tables = std::vector<std::string>{"stage/a", "stage/b/p0001"};
   Result<RunReportMeta> back = DecodeRunReportMeta(EncodeRunReportMeta(meta), "run/r");
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, meta);
@@ -98,6 +99,7 @@ TEST(SchemaTest, RunReportMetaRoundTrips) {
   meta.requests.reset();
   meta.results.reset();
   meta.outputs.clear();
+  meta.work_tables.reset();
   meta.result = "failed";
   meta.error = "boom";
   back = DecodeRunReportMeta(EncodeRunReportMeta(meta), "run/r");

@@ -460,7 +460,7 @@ class SpecParser {
       return;
     }
     spec_.gc.line = LineOf(*node);
-    CheckKeys(*t, "[gc]", {"keep_runs", "orphan_grace", "keep_run_reports"});
+    CheckKeys(*t, "[gc]", {"keep_runs", "orphan_grace", "keep_run_reports", "work_tables_ttl"});
     if (const toml::node* reports = t->get("keep_run_reports")) {
       auto* i = reports->as_integer();
       if (i == nullptr || i->get() < 1 || i->get() > 100000) {
@@ -481,15 +481,22 @@ class SpecParser {
         spec_.gc.keep_runs = static_cast<int>(i->get());
       }
     }
-    if (const toml::node* grace = t->get("orphan_grace")) {
-      if (auto s = ExpectString(*grace, "[gc]", "orphan_grace", "\"1h\"")) {
-        Result<int64_t> ms = ParseDuration(*s);
-        if (!ms.ok()) {
-          Error(LineOf(*grace), "[gc]: " + ms.status().message());
-        } else {
-          spec_.gc.orphan_grace_ms = *ms;
-        }
-      }
+    GcDuration(*t, "orphan_grace", "\"1h\"", &spec_.gc.orphan_grace_ms);
+    GcDuration(*t, "work_tables_ttl", "\"6h\"", &spec_.gc.work_tables_ttl_ms);
+  }
+
+  // [gc] `key` = a duration (ParseDuration, or "0"), into `*ms` when present and valid.
+  void GcDuration(const toml::table& gc, std::string_view key, std::string_view example,
+                  int64_t* ms) {
+    const toml::node* node = gc.get(key);
+    if (node == nullptr) return;
+    std::optional<std::string> s = ExpectString(*node, "[gc]", key, example);
+    if (!s) return;
+    Result<int64_t> parsed = *s == "0" ? Result<int64_t>(0) : ParseDuration(*s);
+    if (!parsed.ok()) {
+      Error(LineOf(*node), "[gc]: " + std::string(key) + ": " + parsed.status().message());
+    } else {
+      *ms = *parsed;
     }
   }
 

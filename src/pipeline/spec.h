@@ -23,6 +23,7 @@
 //   keep_runs = 1                             # runs whose results stay
 //   orphan_grace = "1h"                       # never-committed objects younger than this stay
 //   keep_run_reports = 30                     # run reports kept in the ledger (status, ls)
+//   work_tables_ttl = "6h"                    # the latest run's work-tables stay this long
 //
 // Every error is InvalidArgument, one line per problem, sorted by line, each shaped
 // `<file>:<line>: <what is wrong and how to fix it>`.
@@ -140,6 +141,9 @@ struct GcSpec {
   int keep_runs = 1;                    // runs whose results (output stages, kept stages) stay
   int64_t orphan_grace_ms = 3'600'000;  // never-committed objects younger than this stay
   int keep_run_reports = 30;            // run reports the ledger keeps (bounds its state)
+  /// How long the work-tables of the latest run stay in the ledger (so that editing a stage
+  /// reuses its inputs) before GC drops them; 0: dropped as soon as the run finishes.
+  int64_t work_tables_ttl_ms = 6 * 3'600'000;
   int line = 0;
 };
 

@@ -241,6 +241,22 @@ TEST(SpecTest, WrongTypes) {
             "\"sales\")");
 }
 
+TEST(SpecTest, WorkTablesTtlIsADurationOrZero) {
+  constexpr std::string_view kStage = "name = \"p\"\n[stages.a]\nsql = \"SELECT 1\"\n";
+  EXPECT_EQ(Parse(kStage)->gc.work_tables_ttl_ms, 6 * 3'600'000);
+  EXPECT_EQ(
+      Parse(std::string(kStage) + "[gc]\nwork_tables_ttl = \"4h30m\"\n")->gc.work_tables_ttl_ms,
+      (4 * 60 + 30) * 60'000);
+  EXPECT_EQ(Parse(std::string(kStage) + "[gc]\nwork_tables_ttl = \"0\"\n")->gc.work_tables_ttl_ms,
+            0);
+  EXPECT_EQ(ParseError(std::string(kStage) + "[gc]\nwork_tables_ttl = \"4 hours\"\n"),
+            "pipeline.toml:5: [gc]: work_tables_ttl: duration \"4 hours\" is not valid: write a "
+            "number and a unit (s, m, h, d), e.g. \"90s\", \"30m\", \"1h30m\", \"2d\"");
+  EXPECT_EQ(ParseError(std::string(kStage) + "[gc]\nwork_tables_ttl = 4\n"),
+            "pipeline.toml:5: [gc]: work_tables_ttl must be a string, not an integer (e.g. "
+            "work_tables_ttl = \"6h\")");
+}
+
 TEST(SpecTest, DuplicateNamesAcrossKinds) {
   EXPECT_EQ(ParseError(R"toml(name = "p"
 [sources.orders]

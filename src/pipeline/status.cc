@@ -118,29 +118,19 @@ Result<CheckpointMeta> FillCommitted(const ledger::Entry& entry, std::string_vie
   return meta;
 }
 
-// A stage that feeds an output or is kept survives GC; other stages read by stages are
-// work-tables.
-bool SurvivesGc(const PipelineSpec& spec, const Dag& dag, int v) {
-  for (int o : dag.output_nodes()) {
-    if (o == v) return true;
-  }
-  const DagNode& node = dag.node(v);
-  return node.kind == NodeKind::kStage && spec.stages[node.spec_index].keep;
-}
-
-// The state of checkpointed node `v` in `state`. `last_run`: the latest run report, or null.
-Status FillCheckpointState(const PipelineSpec& spec, const Dag& dag,
+// The state of checkpointed node `v` (`n`) in `state`. `dropped`: DroppedWorkTables(state).
+Status FillCheckpointState(const PipelineSpec& spec, const Dag& dag, int v,
                            const FingerprintComponents& fp, const ledger::LedgerState& state,
-                           const RunReportEntry* last_run, int v, NodeStatus& n) {
+                           const std::map<std::string, std::string>& dropped, NodeStatus& n) {
   const std::string entry_name = StageEntryName(n.name);
   auto it = state.entries.find(entry_name);
   if (it == state.entries.end()) {
     n.state = "missing";
-    n.reason = "no checkpoint";
-    if (last_run != nullptr && last_run->meta.finished() && !dag.node(v).consumers.empty() &&
-        !SurvivesGc(spec, dag, v)) {
+    n.reason = kNoCheckpointReason;
+    if (auto gone = dropped.find(entry_name); gone != dropped.end()) {
       n.state = "dropped";
-      n.reason = "work-table, deleted after the run finished; recomputed only if needed";
+      n.reason = "dropped by GC after run " + gone->second.substr(0, 8) +
+                 "; recomputed only if something needs it";
     }
     return Status::OK();
   }
@@ -162,12 +152,44 @@ Status FillCheckpointState(const PipelineSpec& spec, const Dag& dag,
   return Status::OK();
 }
 
+// What a run would do with each node now: the run's own plan, with no checkpoint verified and
+// every output taken as stale (that decides which reused checkpoints are downloaded; what is
+// computed differs only for a stage with checkpoint = false whose output file is current).
+void FillNextRun(const PipelineSpec& spec, const Dag& dag,
+                 const std::vector<FingerprintComponents>& fps, const ledger::LedgerState& state,
+                 std::vector<NodeStatus>& nodes) {
+  PlanInput input;
+  input.spec = &spec;
+  input.dag = &dag;
+  input.fingerprints = &fps;
+  input.state = &state;
+  for (const Task& t : PlanRun(input)) {
+    NodeStatus& n = nodes[t.node];
+    n.next_reason = t.reason;
+    switch (t.action) {
+      case TaskAction::kCompute:
+        n.next_action = "compute";
+        break;
+      case TaskAction::kReuse:
+        n.next_action = "reuse";
+        break;
+      case TaskAction::kSkip:
+        n.next_action = "skip";
+        break;
+      case TaskAction::kSource:
+        n.next_action = "source";
+        break;
+    }
+  }
+}
+
 // Each node of `spec` compared with what `state` holds.
 Result<std::vector<NodeStatus>> NodeStatuses(const PipelineSpec& spec, const Dag& dag,
                                              const std::vector<FingerprintComponents>& fps,
                                              const ledger::LedgerState& state) {
   ASSIGN_OR_RETURN(std::vector<RunReportEntry> runs, ReadRunReports(state));
   const RunReportEntry* last_run = runs.empty() ? nullptr : &runs.back();
+  const std::map<std::string, std::string> dropped = DroppedWorkTables(state);
   std::vector<NodeStatus> out;
   for (int v = 0; v < dag.size(); ++v) {
     const DagNode& node = dag.node(v);
@@ -183,7 +205,7 @@ Result<std::vector<NodeStatus>> NodeStatuses(const PipelineSpec& spec, const Dag
     } else if (!n.checkpoint) {
       n.state = "not checkpointed";
     } else {
-      RETURN_IF_ERROR(FillCheckpointState(spec, dag, fps[v], state, last_run, v, n));
+      RETURN_IF_ERROR(FillCheckpointState(spec, dag, v, fps[v], state, dropped, n));
     }
     for (const RunNodeMeta& j : last_run ? last_run->meta.nodes : std::vector<RunNodeMeta>()) {
       if (j.name != node.name) continue;
@@ -192,6 +214,7 @@ Result<std::vector<NodeStatus>> NodeStatuses(const PipelineSpec& spec, const Dag
     }
     out.push_back(std::move(n));
   }
+  FillNextRun(spec, dag, fps, state, out);
   return out;
 }
 

@@ -25,9 +25,14 @@ struct NodeStatus {
   bool checkpoint = true;
   /// "committed" (fingerprint matches: a run reuses it), "stale" (committed for another
   /// fingerprint: `reason` says what changed), "missing" (never committed), "source", "not
-  /// checkpointed", "dropped" (a work-table GC deleted after a finished run).
+  /// checkpointed", "dropped" (a work-table GC dropped after a run: `reason` names the run).
   std::string state;
   std::string reason;
+  /// What a run would do with it now (plan.h, with every output taken as stale and no
+  /// checkpoint verified): "compute", "reuse", "skip" or "source", and why (a computed node's
+  /// reason, e.g. "dropped by GC after run 1a2b3c4d (needed by c)"; empty for reuse, source).
+  std::string next_action;
+  std::string next_reason;
   std::string fingerprint;            // current, 16 hex digits
   std::string committed_fingerprint;  // "" when missing
   uint64_t rows = 0;

@@ -92,6 +92,10 @@ mkdir -p "$P"
 cat >"$P/pipeline.toml" <<'END_PIPELINE'
 name = "crashy"
 
+# GC drops work-tables as soon as a run finished: its crash points then delete something
+[gc]
+work_tables_ttl = "0"
+
 [sources.facts]
 sql = "SELECT range AS id, range % 97 AS k, (range * 7919) % 1000 AS v FROM range(0, 60000)"
 
