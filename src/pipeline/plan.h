@@ -19,6 +19,7 @@
 #include "ledger/record.h"
 #include "pipeline/dag.h"
 #include "pipeline/fingerprint.h"
+#include "pipeline/selection.h"
 #include "pipeline/spec.h"
 #include "util/status.h"
 
@@ -56,10 +57,20 @@ struct PlanInput {
   /// Checkpoints that verification refused, by node, with the reason to give
   /// (UnusableCheckpointReason).
   std::map<int, std::string> unusable;
+  /// --select/--exclude (selection.h); null: everything. Only selected nodes are computed
+  /// (--fresh applies to them alone); the targets are the selected outputs and the selected
+  /// nodes nothing reads; an unselected node that nothing needs is skipped as not selected.
+  const Selection* selection = nullptr;
 };
 
 /// One task per node, in node order. REQUIRES: spec, dag, fingerprints and state set.
 std::vector<Task> PlanRun(const PlanInput& input);
+
+/// For a plan made with a selection: OK, or InvalidArgument naming the first selected node (or
+/// output) that needs an unselected checkpointed node the plan computes (no usable checkpoint),
+/// and the fix. Unselected nodes without checkpoints (checkpoint = false) are computed when a
+/// selected node needs them; nothing else unselected is. OK without a selection.
+Status CheckSelectedPlan(const PlanInput& input, const std::vector<Task>& tasks);
 
 /// "checkpoint missing: ..." (NotFound) or "checkpoint corrupt: ..." (anything else): the reason
 /// a node whose checkpoint failed verification with `error` is computed.
@@ -68,5 +79,8 @@ std::string UnusableCheckpointReason(const Status& error);
 /// The reason given when a checkpoint that nothing reads is skipped.
 inline constexpr std::string_view kNotNeededReason =
     "not needed: everything downstream is reused or current";
+
+/// The reason given when an unselected node is skipped (--select/--exclude).
+inline constexpr std::string_view kNotSelectedReason = "not selected";
 
 }  // namespace respawn

@@ -75,6 +75,7 @@ class Orchestrator {
 
   void Emit(RunEvent::Type type, const NodeReport* node, const OutputReport* output = nullptr,
             double percent = -1);
+  bool Partial() const { return options_.selection && !options_.selection->all(); }
   bool Interrupted() const {
     return options_.interrupted != nullptr && options_.interrupted->load();
   }
@@ -94,6 +95,7 @@ class Orchestrator {
   std::unique_ptr<LocalTables> tables_;
   std::shared_ptr<ledger::Ledger> ledger_;
   std::vector<Task> plan_;  // by node
+  Status refused_;          // the plan needs an unselected node computed (CheckSelectedPlan)
   RunReport report_;
 
   // While nodes compute (ComputeNodes).
@@ -207,12 +209,16 @@ Status Orchestrator::PlanNodes() {
   input.fingerprints = &fps_;
   input.state = &state;
   input.fresh = options_.fresh;
+  if (Partial()) input.selection = &*options_.selection;
   for (size_t i = 0; i < spec_.outputs.size(); ++i) {
     const int v = dag_.output_nodes()[i];
     input.output_current.push_back(
         IsOutputCurrent(Outputs(), i, report_.nodes[v], &report_.outputs[i]));
   }
-  for (const Task& t : PlanRun(input)) {
+  const std::vector<Task> first = PlanRun(input);
+  refused_ = CheckSelectedPlan(input, first);
+  if (!refused_.ok()) return Status::OK();
+  for (const Task& t : first) {
     if (t.action != TaskAction::kReuse) continue;
     const ledger::Entry& entry = state.entries.at(StageEntryName(report_.nodes[t.node].name));
     if (Status s = ledger_->VerifyData(entry, /*checksum=*/false); !s.ok()) {
@@ -222,6 +228,8 @@ Status Orchestrator::PlanNodes() {
   for (bool changed = true; changed;) {
     changed = false;
     plan_ = PlanRun(input);
+    refused_ = CheckSelectedPlan(input, plan_);
+    if (!refused_.ok()) return Status::OK();
     for (int v : dag_.TopologicalOrder()) {
       if (!plan_[v].load || tables_->IsDefined(v)) continue;
       if (Interrupted()) return Status::OK();
@@ -468,6 +476,12 @@ Status Orchestrator::WriteOutputs() {
   for (size_t i = 0; i < spec_.outputs.size(); ++i) {
     if (Interrupted()) return Status::OK();
     const NodeReport& node = report_.nodes[dag_.output_nodes()[i]];
+    if (Partial() && !options_.selection->outputs[i]) {
+      report_.outputs[i].selected = false;
+      report_.outputs[i].written = false;
+      Emit(RunEvent::Type::kOutput, nullptr, &report_.outputs[i]);
+      continue;
+    }
     RETURN_IF_ERROR(WriteOutput(Outputs(), i, node, *setup_, &report_.outputs[i]));
     Emit(RunEvent::Type::kOutput, nullptr, &report_.outputs[i]);
   }
@@ -481,7 +495,9 @@ RunReportMeta Orchestrator::ReportMeta() const {
     if (n.action == NodeAction::kReused) ++meta.reused;
     meta.nodes.push_back({n.name, std::string(NodeActionName(n.action)), n.reason, n.seconds});
   }
-  meta.result = report_.status.ok() ? "done" : report_.interrupted ? "interrupted" : "failed";
+  meta.result = !report_.status.ok() ? (report_.interrupted ? "interrupted" : "failed")
+                : Partial()          ? "partial"
+                                     : "done";
   meta.seconds = SecondsSince(start_);
   meta.saved_seconds = report_.saved_seconds;
   meta.error = report_.status.ok() ? "" : report_.status.message();
@@ -566,7 +582,12 @@ void Orchestrator::Finish() {
 
 Result<RunReport> Orchestrator::Run() {
   RETURN_IF_ERROR(Prepare());
+  report_.partial = Partial();
   report_.status = PlanNodes();
+  if (!refused_.ok()) {
+    ledger_->Close().IgnoreError();
+    return refused_;
+  }
   if (report_.status.ok() && !Interrupted()) report_.status = ComputeNodes();
   if (report_.status.ok() && !Interrupted()) report_.status = WriteOutputs();
   Finish();

@@ -33,12 +33,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "pipeline/commit_setup.h"
 #include "pipeline/dag.h"
 #include "pipeline/gc.h"
+#include "pipeline/selection.h"
 #include "pipeline/spec.h"
 #include "storage/metrics_store.h"
 #include "storage/store.h"
@@ -73,7 +75,9 @@ struct NodeReport {
 struct OutputReport {
   std::string name;
   std::string path;      // as resolved (absolute path or URL)
-  bool written = false;  // false: the same content was already there
+  bool written = false;  // false: the same content was already there (or not selected)
+  bool selected =
+      true;  // false: --select/--exclude left it out; it was neither checked nor written
   uint64_t bytes = 0;
   double seconds = 0;
 };
@@ -115,6 +119,14 @@ struct RunOptions {
   /// Make this pipeline file the owner of its namespace even if another file owns it (the same
   /// pipeline, moved or copied; owner.h). Without it such a run is refused (InvalidArgument).
   bool adopt = false;
+  /// --select/--exclude (selection.h; ResolveSelection). Empty: the whole pipeline. With a
+  /// selection that leaves something out, only selected nodes are computed (--fresh applies to
+  /// them alone), unselected ones are reused from their checkpoints, only selected outputs are
+  /// written, and the run is partial: its report says "partial", it is not one of the [gc]
+  /// keep_runs finished runs, and no GC follows it (`gc` is ignored). A selected node that needs
+  /// an unselected one without a current checkpoint refuses the run before anything is computed
+  /// (InvalidArgument naming both).
+  std::optional<Selection> selection;
 };
 
 struct RunReport {
@@ -125,6 +137,7 @@ struct RunReport {
   double seconds = 0;
   double saved_seconds = 0;  // sum over reused nodes
   bool interrupted = false;
+  bool partial = false;  // a selection left something out (RunOptions::selection)
   /// OK, or why the run stopped (SQL error naming file, line and stage; fenced; store errors).
   Status status;
   bool gc_ran = false;
