@@ -234,7 +234,7 @@ std::string Names(const Fixture& f, const Selection& s) {
   for (int v = 0; v < f.dag.size(); ++v) {
     if (s.nodes[v]) out += (out.empty() ? "" : " ") + f.dag.node(v).name;
   }
-  out += " |";
+  out += out.empty() ? "|" : " |";
   for (size_t i = 0; i < f.spec.outputs.size(); ++i) {
     if (s.outputs[i]) out += " " + f.spec.outputs[i].name;
   }
@@ -260,7 +260,7 @@ TEST(SelectionTest, RejectsEmptyAndOtherForms) {
   for (std::string_view bad : {"", "a,,b", "a,", "+", "++", "a++", "2+a", "tag:x", "@a", "a b"}) {
     Result<std::vector<Selector>> got = ParseSelectors(bad, "--exclude");
     ASSERT_FALSE(got.ok()) << bad;
-    EXPECT_TRUE(got.status().IsInvalidArgument()) << bad;
+    EXPECT_TRUE(got.status().code() == StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(got.status().message().rfind("--exclude \"", 0), 0u) << got.status().message();
     EXPECT_NE(got.status().message().find("name, name+, +name and +name+"), std::string::npos)
         << got.status().message();
@@ -385,7 +385,7 @@ TEST(PlanSelectionTest, RefusesWhenASelectedNodeNeedsAnUnusableUnselectedOne) {
   Selection sel;
   Status check;
   PlanSelected(f, in, &sel, {"c"}, &check);  // nothing committed yet
-  EXPECT_TRUE(check.IsInvalidArgument());
+  EXPECT_TRUE(check.code() == StatusCode::kInvalidArgument);
   EXPECT_EQ(check.message(),
             "stage \"c\" reads \"b\", which is not selected and has no current checkpoint; "
             "select it too (--select +c) or run without --select");
@@ -393,7 +393,7 @@ TEST(PlanSelectionTest, RefusesWhenASelectedNodeNeedsAnUnusableUnselectedOne) {
   EditC(f);                           // c is computed: it needs b
   f.Commit("b", "0000000000000000");  // and b changed since its checkpoint
   PlanSelected(f, in, &sel, {"c"}, &check);
-  EXPECT_TRUE(check.IsInvalidArgument());
+  EXPECT_TRUE(check.code() == StatusCode::kInvalidArgument);
   EXPECT_EQ(check.message().rfind("stage \"c\" reads \"b\", which is not selected and has no "
                                   "current checkpoint (",
                                   0),
@@ -402,7 +402,7 @@ TEST(PlanSelectionTest, RefusesWhenASelectedNodeNeedsAnUnusableUnselectedOne) {
   PlanSelected(f, in, &sel, {"+c"}, &check);
   EXPECT_OK(check);
   PlanSelected(f, in, &sel, {"+c"}, &check, {"b"});  // excluded again
-  EXPECT_TRUE(check.IsInvalidArgument());
+  EXPECT_TRUE(check.code() == StatusCode::kInvalidArgument);
   f.Commit("b");
   in.unusable[f.Node("b")] = "checkpoint corrupt: bad xxh3";  // verification refused it
   PlanSelected(f, in, &sel, {"c"}, &check);

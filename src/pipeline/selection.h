@@ -25,7 +25,8 @@ namespace respawn {
 
 /// One parsed selector.
 struct Selector {
-  std::string name;          // as written
+  std::string text;          // the selector as written, trimmed ("+top_users")
+  std::string name;          // the name in it ("top_users")
   bool ancestors = false;    // "+name"
   bool descendants = false;  // "name+"
   friend bool operator==(const Selector&, const Selector&) = default;
