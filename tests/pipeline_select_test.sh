@@ -46,6 +46,7 @@ edit() {
   case "$2" in
     by_g) sed -i 's/count(\*) AS n FROM base/count(*) * 10 AS n FROM base/' "$1/pipeline.toml" ;;
     other) sed -i 's/sum(id) AS total/max(id) AS total/' "$1/pipeline.toml" ;;
+    *) echo "edit: no edit for stage $2"; return 1 ;;
   esac
 }
 
