@@ -132,13 +132,24 @@ test_exclude_and_plain_output() {
 
 test_refused_when_a_selected_stage_needs_a_dropped_one() {
   write_pipeline p false
+  # Nothing committed yet: refused, and nothing is written to the store (the local store's
+  # folder is created when the store is opened).
+  expect_exit 2 "$R" run p/pipeline.toml --select by_g
+  grep -qF 'stage "by_g" reads "base", which is not selected' err.txt || { cat err.txt; return 1; }
+  if [ -n "$(find p/.respawn -type f)" ]; then
+    echo "a refused run wrote to the store:"; find p/.respawn -type f; return 1
+  fi
   expect_exit 0 "$R" run p/pipeline.toml  # GC drops base (a work-table)
   edit p by_g
+  local before
+  before="$(store_digest p/.respawn)"
   expect_exit 2 "$R" run p/pipeline.toml --select by_g
   one_error_line
   grep -qxF 'respawn: stage "by_g" reads "base", which is not selected and has no current checkpoint; select it too (--select +by_g) or run without --select' err.txt ||
     { cat err.txt; return 1; }
   if grep -q 'computed' out.txt; then echo "something was computed:"; cat out.txt; return 1; fi
+  # Refused before the ledger is claimed: the store is as it was (a running run is not fenced).
+  [ "$before" = "$(store_digest p/.respawn)" ] || { echo "the refused run changed the store"; return 1; }
   expect_exit 0 "$R" --json run p/pipeline.toml --select +by_g
   [ "$(computed out.txt)" = "base by_g gen" ] || { echo "computed: $(computed out.txt)"; return 1; }
 }

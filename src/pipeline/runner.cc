@@ -54,6 +54,7 @@ class Orchestrator {
   Status Prepare();
   void InitReport();
   Status OpenLedger();
+  Status CheckSelectionFirst(ledger::Ledger& reader) const;
   Status RecordOwner();
   // Planning.
   Status PlanNodes();
@@ -161,14 +162,18 @@ void Orchestrator::InitReport() {
 }
 
 Status Orchestrator::OpenLedger() {
-  if (!options_.adopt) {
-    // Before claiming the ledger: a claim would fence a run of the file that owns it.
+  if (!options_.adopt || Partial()) {
+    // Before claiming the ledger: a claim would fence a run of the file that owns it (or any
+    // other run, for a selection about to be refused).
     ledger::LedgerOptions read_options;
     read_options.mode = ledger::LedgerMode::kReadOnly;
     read_options.coordinator = options_.commit.coordinator;
     ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> reader,
                      ledger::Ledger::Open(options_.store, PipelineNamespace(spec_), read_options));
-    RETURN_IF_ERROR(CheckPipelineOwner(spec_, reader->state(), options_.store->Url(), "run"));
+    if (!options_.adopt) {
+      RETURN_IF_ERROR(CheckPipelineOwner(spec_, reader->state(), options_.store->Url(), "run"));
+    }
+    RETURN_IF_ERROR(CheckSelectionFirst(*reader));
   }
   ledger::LedgerOptions ledger_options;
   ledger_options.mode = ledger::LedgerMode::kWrite;
@@ -180,6 +185,29 @@ Status Orchestrator::OpenLedger() {
                    ledger::Ledger::Open(options_.store, PipelineNamespace(spec_), ledger_options));
   report_.run_id = ledger_->run_id();
   return RecordOwner();
+}
+
+// A selection that needs an unselected node without a current checkpoint is refused before the
+// ledger is claimed, so the refused run changes nothing. (A checkpoint that then fails
+// verification is found, and refused, by PlanNodes.)
+Status Orchestrator::CheckSelectionFirst(ledger::Ledger& reader) const {
+  if (!Partial()) return Status::OK();
+  const ledger::LedgerState state = reader.state();
+  PlanInput input;
+  input.spec = &spec_;
+  input.dag = &dag_;
+  input.fingerprints = &fps_;
+  input.state = &state;
+  input.fresh = options_.fresh;
+  input.selection = &*options_.selection;
+  OutputEnv env{&spec_, &dag_, &reader, nullptr, nullptr, "", options_.fresh};
+  for (size_t i = 0; i < spec_.outputs.size(); ++i) {
+    OutputReport scratch;
+    const NodeReport& node = report_.nodes[dag_.output_nodes()[i]];
+    input.output_current.push_back(input.selection->outputs[i] &&
+                                   IsOutputCurrent(env, i, node, &scratch));
+  }
+  return CheckSelectedPlan(input, PlanRun(input));
 }
 
 // Records this file as the namespace's owner when none is (or with --adopt); refuses if another
