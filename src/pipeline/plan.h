@@ -57,9 +57,11 @@ struct PlanInput {
   /// Checkpoints that verification refused, by node, with the reason to give
   /// (UnusableCheckpointReason).
   std::map<int, std::string> unusable;
-  /// --select/--exclude (selection.h); null: everything. Only selected nodes are computed
-  /// (--fresh applies to them alone); the targets are the selected outputs and the selected
-  /// nodes nothing reads; an unselected node that nothing needs is skipped as not selected.
+  /// --select/--exclude (selection.h); null: everything. The targets are the selected outputs
+  /// and the selected nodes nothing reads; --fresh applies to selected nodes alone; an
+  /// unselected node nothing needs is skipped as not selected. An unselected node that a
+  /// computed one needs and that cannot be reused is still planned as computed: the caller
+  /// refuses such a plan with CheckSelectedPlan.
   const Selection* selection = nullptr;
 };
 
