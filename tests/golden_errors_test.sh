@@ -28,10 +28,13 @@ golden_error_case() {
   local want
   want="respawn: $(head -n 1 "$dir/expected_error.txt" | tr -d '\r')"
 
+  # args.txt (optional): more arguments for `respawn run pipeline.toml`, on one line.
+  local args=()
+  if [ -f "$dir/args.txt" ]; then read -r -a args <"$dir/args.txt"; fi
   cp -r "$dir" case
   rm -rf case/.respawn
   # From inside the case directory, so that messages name "pipeline.toml" as the cases do.
-  (cd case && expect_exit "$want_exit" "$R" run pipeline.toml) || {
+  (cd case && expect_exit "$want_exit" "$R" run pipeline.toml "${args[@]}") || {
     echo "--- want (exit $want_exit): $want"
     return 1
   }

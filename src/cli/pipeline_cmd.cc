@@ -24,6 +24,7 @@
 #include "pipeline/restore.h"
 #include "pipeline/runner.h"
 #include "pipeline/schema.h"
+#include "pipeline/selection.h"
 #include "pipeline/spec.h"
 #include "pipeline/status.h"
 #include "pipeline/verify.h"
@@ -44,6 +45,8 @@ struct PipelineOptions {
   std::string store;
   bool fresh = false;
   bool keep_going = false;
+  std::vector<std::string> select;   // --select SEL[,SEL...] (repeatable)
+  std::vector<std::string> exclude;  // --exclude SEL[,SEL...] (repeatable)
   bool adopt = false;
   int threads = 0;
   bool no_gc = false;
@@ -292,8 +295,8 @@ class RunPrinter {
       if (n.action == NodeAction::kComputed) {
         // (A first computation's reason, "no checkpoint", would read oddly beside
         // "checkpointed".)
-        const std::string why =
-            n.reason == kNoCheckpointReason ? "nothing committed for it yet" : ShortReason(n.reason);
+        const std::string why = n.reason == kNoCheckpointReason ? "nothing committed for it yet"
+                                                                : ShortReason(n.reason);
         line = "stage " + n.name + ": computed in " + Seconds(n.seconds) + ", " +
                Plural(n.rows, "row", "rows") +
                (n.checkpoint ? ", " + FormatBytes(n.bytes) + " checkpointed" : "") + " (" + why +
@@ -306,7 +309,8 @@ class RunPrinter {
       }
     } else if (e.type == RunEvent::Type::kOutput) {
       const OutputReport& o = *e.output;
-      line = !o.not_written.empty()
+      line = !o.selected ? "output " + o.name + ": not selected, left as it is (" + o.path + ")"
+             : !o.not_written.empty()
                  ? "output " + o.name + ": not written (" + o.not_written + ")"
                  : "output " + o.name + ": " + (o.written ? "written to " : "unchanged, ") +
                        o.path + " (" + FormatBytes(o.bytes) + ")";
@@ -334,6 +338,7 @@ class RunPrinter {
            {"path", e.output->path},
            {"written", e.output->written},
            {"not_written", e.output->not_written},
+           {"selected", e.output->selected},
            {"bytes", e.output->bytes}};
     } else {
       if (e.type == RunEvent::Type::kPlanned && e.node->action != NodeAction::kReused &&
@@ -436,6 +441,8 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
                                       ? Phase::kConfig
                                       : Phase::kOperation);
   }
+  Result<Selection> selection = ResolveSelection(loaded->spec, *checked, o.select, o.exclude);
+  if (!selection.ok()) return Fail(selection.status(), Phase::kConfig);
   if (Status sources = CheckLocalSourcesExist(loaded->spec); !sources.ok()) {
     return Fail(sources, Phase::kConfig);
   }
@@ -464,6 +471,7 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
   options.checked_dag = &*checked;
   options.gc = !o.no_gc;
   options.metrics = loaded->store.metrics;
+  if (!selection->all()) options.selection = std::move(*selection);
   options.interrupted = InterruptScope::flag();
   options.on_event = [&printer](const RunEvent& e) { printer.OnEvent(e); };
   if (!globals.quiet && !globals.json) {
@@ -493,13 +501,13 @@ int RunCommand(const PipelineOptions& o, const GlobalOptions& globals) {
     failed += n.action == NodeAction::kFailed;
     blocked += n.action == NodeAction::kBlocked;
   }
-  std::string result = report->status.ok()   ? "done"
-                       : report->interrupted ? "interrupted"
-                                             : "failed";
+  std::string result = !report->status.ok() ? (report->interrupted ? "interrupted" : "failed")
+                       : report->partial    ? "done (partial: --select, no gc)"
+                                            : "done";
   if (globals.json) {
     nlohmann::json j = {{"event", "run"},
                         {"run_id", report->run_id},
-                        {"result", result},
+                        {"result", report->status.ok() && report->partial ? "partial" : result},
                         {"seconds", report->seconds},
                         {"computed", computed},
                         {"reused", reused},
@@ -1295,10 +1303,23 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
   CLI::App* run_cmd = app.add_subcommand(
       "run", "Run a pipeline, reusing committed checkpoints and computing the rest");
   AddPipelineFileOptions(run_cmd, ro.get());
-  run_cmd->add_flag("--fresh", ro->fresh, "Recompute every stage, ignoring checkpoints");
+  run_cmd->add_flag("--fresh", ro->fresh,
+                    "Recompute every stage (with --select: every selected one), ignoring "
+                    "checkpoints");
   run_cmd->add_flag("-k,--keep-going", ro->keep_going,
                     "When a stage fails, finish the stages that do not depend on it and write "
                     "their outputs (the run still fails, exit 1)");
+  run_cmd
+      ->add_option("--select", ro->select,
+                   "Compute only these nodes: NAME, NAME+ (and what reads it), +NAME (and what it "
+                   "reads), +NAME+; sources, stages or outputs, comma-separated or repeated. The "
+                   "rest is reused from checkpoints (refused if one is missing or stale); only "
+                   "selected outputs are written; a partial run does no GC")
+      ->allow_extra_args(false);
+  run_cmd
+      ->add_option("--exclude", ro->exclude,
+                   "Leave these out of the selection (same forms as --select)")
+      ->allow_extra_args(false);
   run_cmd->add_flag("--adopt", ro->adopt,
                     "Make this file the owner of the pipeline's name in the store, after moving "
                     "or copying it (a run from another file under the same name is refused)");
@@ -1311,7 +1332,8 @@ void AddPipelineCommands(CLI::App& app, const GlobalOptions& globals, CommandFn*
       "Commit coordinator (stores without put-if-absent, e.g. Swift): `coordinator = "
       "\"postgresql://user@host/db\"` in the pipeline file, or RESPAWN_COORDINATOR (which wins). "
       "Exit status: 0 done, 1 a stage failed (what finished before stays committed), 2 bad "
-      "pipeline file, SQL, store or coordinator configuration, 75 interrupted by SIGINT/SIGTERM "
+      "pipeline file, SQL, store or coordinator configuration, or a --select that needs an "
+      "unselected stage without a current checkpoint, 75 interrupted by SIGINT/SIGTERM "
       "(run the same "
       "command again to resume).");
   run_cmd->callback(

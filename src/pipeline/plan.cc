@@ -2,6 +2,7 @@
 
 #include "pipeline/expect.h"
 #include "pipeline/schema.h"
+#include "util/strings.h"
 
 namespace respawn {
 namespace {
@@ -15,6 +16,14 @@ bool IsCheckpointed(const PipelineSpec& spec, const DagNode& node) {
   return node.kind != NodeKind::kStage || spec.stages[node.spec_index].checkpoint;
 }
 
+bool Selected(const PlanInput& in, int v) {
+  return in.selection == nullptr || in.selection->nodes[v];
+}
+
+bool OutputSelected(const PlanInput& in, size_t i) {
+  return in.selection == nullptr || in.selection->outputs[i];
+}
+
 // Whether node `v`'s committed checkpoint can be reused; if not, `*reason` says why it must be
 // computed when something needs it.
 bool Reusable(const PlanInput& in, int v, std::string* reason) {
@@ -26,7 +35,7 @@ bool Reusable(const PlanInput& in, int v, std::string* reason) {
   const std::string name = StageEntryName(node.name);
   auto it = in.state->entries.find(name);
   const FingerprintComponents& now = (*in.fingerprints)[v];
-  if (in.fresh) {
+  if (in.fresh && Selected(in, v)) {
     *reason = "--fresh";
   } else if (it == in.state->entries.end()) {
     *reason = kNoCheckpointReason;
@@ -58,13 +67,15 @@ void Demand(const PlanInput& in, const std::vector<bool>& reusable,
   std::vector<bool> demanded(dag.size(), false);
   for (size_t i = 0; i < in.spec->outputs.size(); ++i) {
     if (i < in.output_current.size() && in.output_current[i]) continue;
+    if (!OutputSelected(in, i)) continue;
     int o = dag.output_nodes()[i];
     demanded[o] = (*needed)[o] = true;
   }
   for (int v = 0; v < dag.size(); ++v) {
     // A stage whose expectations changed is a target too: its consumers stay reused, but the
     // checkpoint they read must pass the new expectations (expect.h), or the run fails.
-    if (dag.node(v).consumers.empty() || (*recheck)[v]) demanded[v] = true;
+    // Only what --select selected is a target.
+    if ((dag.node(v).consumers.empty() || (*recheck)[v]) && Selected(in, v)) demanded[v] = true;
   }
   const std::vector<int>& topo = dag.TopologicalOrder();
   for (auto it = topo.rbegin(); it != topo.rend(); ++it) {
@@ -123,7 +134,7 @@ std::vector<Task> PlanRun(const PlanInput& in) {
       t.load = needed[v];
     } else {
       t.action = TaskAction::kSkip;
-      t.reason = std::string(kNotNeededReason);
+      t.reason = std::string(Selected(in, v) ? kNotNeededReason : kNotSelectedReason);
     }
   }
   return tasks;
@@ -132,6 +143,72 @@ std::vector<Task> PlanRun(const PlanInput& in) {
 std::string UnusableCheckpointReason(const Status& error) {
   return std::string(error.IsNotFound() ? "checkpoint missing: " : "checkpoint corrupt: ") +
          error.message();
+}
+
+// --select: the refusal when a selected node needs an unselected one the plan would compute.
+namespace {
+
+std::string KindName(const DagNode& node) {
+  return node.kind == NodeKind::kSource ? "source" : "stage";
+}
+
+// Who needs an unselected node: a selected computed node or a selected output.
+struct Reader {
+  std::string kind;  // "stage", "source", "output"; "" when none is found
+  std::string name;
+  int via = -1;  // the computed node without a checkpoint it reads through, if any
+};
+
+// The first selected reader of unselected node `u` that the plan computes or writes: a computed
+// node, or an output, reading `u` directly or through computed nodes without checkpoints.
+Reader SelectedReader(const PlanInput& in, const std::vector<Task>& tasks, int u) {
+  const Dag& dag = *in.dag;
+  std::vector<std::pair<int, int>> stack = {{u, -1}};  // node, the first node after `u`
+  std::vector<bool> seen(dag.size(), false);
+  while (!stack.empty()) {
+    auto [w, via] = stack.back();
+    stack.pop_back();
+    for (size_t i = 0; i < in.spec->outputs.size(); ++i) {
+      const bool current = i < in.output_current.size() && in.output_current[i];
+      if (dag.output_nodes()[i] != w || current || !OutputSelected(in, i)) continue;
+      return {"output", in.spec->outputs[i].name, via};
+    }
+    for (int c : dag.node(w).consumers) {
+      if (seen[c] || tasks[c].action != TaskAction::kCompute) continue;
+      seen[c] = true;
+      if (Selected(in, c)) return {KindName(dag.node(c)), dag.node(c).name, via};
+      if (!IsCheckpointed(*in.spec, dag.node(c))) stack.push_back({c, via < 0 ? c : via});
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Status CheckSelectedPlan(const PlanInput& in, const std::vector<Task>& tasks) {
+  if (in.selection == nullptr) return Status::OK();
+  const Dag& dag = *in.dag;
+  const std::vector<int>& topo = dag.TopologicalOrder();
+  // Downstream first: the node named is the one closest to the selection.
+  for (auto it = topo.rbegin(); it != topo.rend(); ++it) {
+    const int u = *it;
+    const DagNode& node = dag.node(u);
+    if (tasks[u].action != TaskAction::kCompute || Selected(in, u) ||
+        !IsCheckpointed(*in.spec, node)) {
+      continue;
+    }
+    const Reader r = SelectedReader(in, tasks, u);
+    const std::string& why = tasks[u].reason;
+    return InvalidArgument(
+        (r.kind.empty() ? "the selection" : r.kind + " " + Quoted(r.name)) + " reads " +
+        Quoted(node.name) +
+        (r.via >= 0 ? " through " + Quoted(dag.node(r.via).name) + " (not checkpointed)" : "") +
+        ", which is not selected and has no current checkpoint" +
+        (why.empty() || why == "no checkpoint" ? "" : " (" + why + ")") +
+        "; select it too (--select +" + (r.kind.empty() ? node.name : r.name) +
+        ") or run without --select");
+  }
+  return Status::OK();
 }
 
 }  // namespace respawn

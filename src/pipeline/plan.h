@@ -20,6 +20,7 @@
 #include "ledger/record.h"
 #include "pipeline/dag.h"
 #include "pipeline/fingerprint.h"
+#include "pipeline/selection.h"
 #include "pipeline/spec.h"
 #include "util/status.h"
 
@@ -59,10 +60,22 @@ struct PlanInput {
   /// Checkpoints that verification refused, by node, with the reason to give
   /// (UnusableCheckpointReason).
   std::map<int, std::string> unusable;
+  /// --select/--exclude (selection.h); null: everything. The targets are the selected outputs
+  /// and the selected nodes nothing reads; --fresh applies to selected nodes alone; an
+  /// unselected node nothing needs is skipped as not selected. An unselected node that a
+  /// computed one needs and that cannot be reused is still planned as computed: the caller
+  /// refuses such a plan with CheckSelectedPlan.
+  const Selection* selection = nullptr;
 };
 
 /// One task per node, in node order. REQUIRES: spec, dag, fingerprints and state set.
 std::vector<Task> PlanRun(const PlanInput& input);
+
+/// For a plan made with a selection: OK, or InvalidArgument naming the first selected node (or
+/// output) that needs an unselected checkpointed node the plan computes (no usable checkpoint),
+/// and the fix. Unselected nodes without checkpoints (checkpoint = false) are computed when a
+/// selected node needs them; nothing else unselected is. OK without a selection.
+Status CheckSelectedPlan(const PlanInput& input, const std::vector<Task>& tasks);
 
 /// "checkpoint missing: ..." (NotFound) or "checkpoint corrupt: ..." (anything else): the reason
 /// a node whose checkpoint failed verification with `error` is computed.
@@ -79,5 +92,8 @@ inline constexpr std::string_view kNoCheckpointReason = "no checkpoint";
 /// The reason given when a checkpoint that nothing reads is skipped.
 inline constexpr std::string_view kNotNeededReason =
     "not needed: everything downstream is reused or current";
+
+/// The reason given when an unselected node is skipped (--select/--exclude).
+inline constexpr std::string_view kNotSelectedReason = "not selected";
 
 }  // namespace respawn

@@ -6,6 +6,8 @@
 
 #include "pipeline/expect.h"
 #include "pipeline/schema.h"
+#include "pipeline/selection.h"
+#include "util/testing.h"
 
 namespace respawn {
 namespace {
@@ -34,8 +36,9 @@ path = "out.csv"
 )toml";
 
 const std::map<std::string, std::vector<std::string>> kReads = {
-    {"q_gen", {}},        {"q_a", {"gen"}},    {"q_b", {"a", "files"}}, {"q_c", {"b"}},
-    {"q_scratch", {"a"}}, {"q_lone", {"gen"}}, {"q_c_v2", {"b"}},       {"q_b_v2", {"a", "files"}}};
+    {"q_gen", {}},     {"q_a", {"gen"}},           {"q_b", {"a", "files"}},
+    {"q_c", {"b"}},    {"q_scratch", {"a"}},       {"q_lone", {"gen"}},
+    {"q_c_v2", {"b"}}, {"q_b_v2", {"a", "files"}}, {"q_d", {"scratch"}}};
 
 struct Fixture {
   PipelineSpec spec;
@@ -296,6 +299,240 @@ TEST(PlanTest, IsAFunctionOfItsInput) {
 TEST(PlanTest, UnusableReasonsSayMissingOrCorrupt) {
   EXPECT_EQ(UnusableCheckpointReason(NotFound("no such key")), "checkpoint missing: no such key");
   EXPECT_EQ(UnusableCheckpointReason(DataLoss("bad xxh3")), "checkpoint corrupt: bad xxh3");
+}
+
+// --- Selection (--select / --exclude) ---
+
+// The names of the nodes (then "out:" and the outputs) a selection holds, in node order.
+std::string Names(const Fixture& f, const Selection& s) {
+  std::string out;
+  for (int v = 0; v < f.dag.size(); ++v) {
+    if (s.nodes[v]) out += (out.empty() ? "" : " ") + f.dag.node(v).name;
+  }
+  out += out.empty() ? "|" : " |";
+  for (size_t i = 0; i < f.spec.outputs.size(); ++i) {
+    if (s.outputs[i]) out += " " + f.spec.outputs[i].name;
+  }
+  return out;
+}
+
+std::string Resolve(const Fixture& f, std::vector<std::string> select,
+                    std::vector<std::string> exclude = {}) {
+  Result<Selection> s = ResolveSelection(f.spec, f.dag, select, exclude);
+  return s.ok() ? Names(f, *s) : "error: " + s.status().message();
+}
+
+TEST(SelectionTest, ParsesTheFourFormsCommaSeparated) {
+  ASSERT_OK_AND_ASSIGN(std::vector<Selector> got, ParseSelectors(" a, b+ ,+c,+d+", "--select"));
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0], (Selector{"a", "a", false, false}));
+  EXPECT_EQ(got[1], (Selector{"b+", "b", false, true}));
+  EXPECT_EQ(got[2], (Selector{"+c", "c", true, false}));
+  EXPECT_EQ(got[3], (Selector{"+d+", "d", true, true}));
+}
+
+TEST(SelectionTest, RejectsEmptyAndOtherForms) {
+  for (std::string_view bad : {"", "a,,b", "a,", "+", "++", "a++", "2+a", "tag:x", "@a", "a b"}) {
+    Result<std::vector<Selector>> got = ParseSelectors(bad, "--exclude");
+    ASSERT_FALSE(got.ok()) << bad;
+    EXPECT_TRUE(got.status().code() == StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(got.status().message().rfind("--exclude \"", 0), 0u) << got.status().message();
+    EXPECT_NE(got.status().message().find("name, name+, +name and +name+"), std::string::npos)
+        << got.status().message();
+  }
+}
+
+TEST(SelectionTest, ExpandsAlongTheDag) {
+  Fixture f;
+  EXPECT_EQ(Resolve(f, {}), "files gen a b c scratch lone | out");
+  EXPECT_EQ(Resolve(f, {"b"}), "b |");
+  EXPECT_EQ(Resolve(f, {"b+"}), "b c | out");  // and the output of c
+  EXPECT_EQ(Resolve(f, {"+b"}), "files gen a b |");
+  EXPECT_EQ(Resolve(f, {"+B+"}), "files gen a b c | out");  // names ignore case
+  EXPECT_EQ(Resolve(f, {"a+"}), "a b c scratch | out");
+  EXPECT_EQ(Resolve(f, {"out"}), "| out");  // the output alone: its node is reused
+  EXPECT_EQ(Resolve(f, {"+out"}), "files gen a b c | out");
+  EXPECT_EQ(Resolve(f, {"out+"}), "| out");
+  EXPECT_EQ(Resolve(f, {"b,lone"}), Resolve(f, {"b", "lone"}));
+  EXPECT_EQ(Resolve(f, {"b,lone"}), "b lone |");
+}
+
+TEST(SelectionTest, ExcludeSubtractsNodesAndTheirOutputs) {
+  Fixture f;
+  EXPECT_EQ(Resolve(f, {"a+"}, {"c"}), "a b scratch |");
+  EXPECT_EQ(Resolve(f, {}, {"lone"}), "files gen a b c scratch | out");
+  EXPECT_EQ(Resolve(f, {}, {"out"}), "files gen a b c scratch lone |");
+  EXPECT_EQ(Resolve(f, {"+c"}, {"+a"}), "files b c | out");
+  EXPECT_TRUE(ResolveSelection(f.spec, f.dag, {}, {}).value().all());
+  EXPECT_FALSE(ResolveSelection(f.spec, f.dag, {}, {"lone"}).value().all());
+}
+
+TEST(SelectionTest, UnknownNamesSayWhatIsMeant) {
+  Fixture f;
+  EXPECT_EQ(Resolve(f, {"a", "lonely+"}),
+            "error: --select lonely+: no source, stage or output is named \"lonely\" (did you "
+            "mean \"lone\"?)");
+  EXPECT_EQ(Resolve(f, {}, {"+outt"}),
+            "error: --exclude +outt: no source, stage or output is named \"outt\" (did you "
+            "mean \"out\"?)");
+  EXPECT_EQ(Resolve(f, {"zzz"}),
+            "error: --select zzz: no source, stage or output is named \"zzz\"");
+}
+
+// A plan with `select` (and `exclude`); `*check` gets CheckSelectedPlan's verdict.
+std::vector<Task> PlanSelected(Fixture& f, PlanInput& in, Selection* keep,
+                               std::vector<std::string> select, Status* check,
+                               std::vector<std::string> exclude = {}) {
+  *keep = ResolveSelection(f.spec, f.dag, select, exclude).value();
+  in.selection = keep;
+  std::vector<Task> tasks = PlanRun(in);
+  *check = CheckSelectedPlan(in, tasks);
+  return tasks;
+}
+
+// c committed for other SQL (as after editing it).
+void EditC(Fixture& f) {
+  std::string v2(kPipeline);
+  v2.replace(v2.find("\"q_c\""), 5, "\"q_c_v2\"");
+  Fixture before(v2);
+  const FingerprintComponents& c = before.fps[before.Node("c")];
+  f.Commit("c", c.total.Hex(), EncodeCheckpointMeta({1, 1, 1, c.Serialize(), ""}));
+}
+
+TEST(PlanSelectionTest, OnlySelectedNodesComputeTheRestIsReused) {
+  Fixture f;
+  f.CommitAll();
+  EditC(f);
+  f.Commit("lone", "0000000000000000");  // stale, but not selected: skipped, not computed
+  PlanInput in = f.Input();
+  Selection sel;
+  Status check;
+  std::vector<Task> t = PlanSelected(f, in, &sel, {"c"}, &check);
+  ASSERT_OK(check);
+  EXPECT_EQ(t[f.Node("c")].action, TaskAction::kCompute);
+  EXPECT_EQ(t[f.Node("c")].reason, "changed SQL");
+  EXPECT_EQ(t[f.Node("b")].action, TaskAction::kReuse);
+  EXPECT_TRUE(t[f.Node("b")].load);
+  EXPECT_EQ(t[f.Node("lone")].action, TaskAction::kSkip);
+  EXPECT_EQ(t[f.Node("lone")].reason, kNotSelectedReason);
+  EXPECT_EQ(t[f.Node("scratch")].action, TaskAction::kSkip);  // a sink, not selected
+  EXPECT_EQ(t[f.Node("scratch")].reason, kNotSelectedReason);
+  // Without the selection, lone and scratch would be computed.
+  in.selection = nullptr;
+  EXPECT_EQ(PlanRun(in)[f.Node("lone")].action, TaskAction::kCompute);
+}
+
+TEST(PlanSelectionTest, SelectedNodesWithCurrentCheckpointsAreReused) {
+  Fixture f;
+  f.CommitAll();
+  PlanInput in = f.Input();
+  in.output_current = {true};
+  Selection sel;
+  Status check;
+  std::vector<Task> t = PlanSelected(f, in, &sel, {"a+"}, &check);
+  ASSERT_OK(check);
+  for (const char* n : {"a", "b", "c"}) EXPECT_EQ(t[f.Node(n)].action, TaskAction::kReuse) << n;
+  EXPECT_EQ(t[f.Node("scratch")].action, TaskAction::kCompute);  // selected, no checkpoint
+}
+
+TEST(PlanSelectionTest, FreshRecomputesOnlyTheSelected) {
+  Fixture f;
+  f.CommitAll();
+  PlanInput in = f.Input();
+  in.fresh = true;
+  in.output_current = {true};
+  Selection sel;
+  Status check;
+  std::vector<Task> t = PlanSelected(f, in, &sel, {"b+"}, &check);
+  ASSERT_OK(check);
+  EXPECT_EQ(t[f.Node("b")].action, TaskAction::kCompute);
+  EXPECT_EQ(t[f.Node("b")].reason, "--fresh");
+  EXPECT_EQ(t[f.Node("c")].action, TaskAction::kCompute);
+  EXPECT_EQ(t[f.Node("a")].action, TaskAction::kReuse);
+  EXPECT_TRUE(t[f.Node("a")].load);
+  EXPECT_EQ(t[f.Node("gen")].action, TaskAction::kReuse);
+  EXPECT_EQ(t[f.Node("lone")].action, TaskAction::kReuse);
+}
+
+TEST(PlanSelectionTest, RefusesWhenASelectedNodeNeedsAnUnusableUnselectedOne) {
+  Fixture f;
+  PlanInput in = f.Input();
+  Selection sel;
+  Status check;
+  PlanSelected(f, in, &sel, {"c"}, &check);  // nothing committed yet
+  EXPECT_TRUE(check.code() == StatusCode::kInvalidArgument);
+  EXPECT_EQ(check.message(),
+            "stage \"c\" reads \"b\", which is not selected and has no current checkpoint; "
+            "select it too (--select +c) or run without --select");
+  f.CommitAll();
+  EditC(f);                           // c is computed: it needs b
+  f.Commit("b", "0000000000000000");  // and b changed since its checkpoint
+  PlanSelected(f, in, &sel, {"c"}, &check);
+  EXPECT_TRUE(check.code() == StatusCode::kInvalidArgument);
+  EXPECT_EQ(check.message().rfind("stage \"c\" reads \"b\", which is not selected and has no "
+                                  "current checkpoint (",
+                                  0),
+            0u)
+      << check.message();
+  PlanSelected(f, in, &sel, {"+c"}, &check);
+  EXPECT_OK(check);
+  PlanSelected(f, in, &sel, {"+c"}, &check, {"b"});  // excluded again
+  EXPECT_TRUE(check.code() == StatusCode::kInvalidArgument);
+  f.Commit("b");
+  in.unusable[f.Node("b")] = "checkpoint corrupt: bad xxh3";  // verification refused it
+  PlanSelected(f, in, &sel, {"c"}, &check);
+  EXPECT_NE(check.message().find("(checkpoint corrupt: bad xxh3)"), std::string::npos)
+      << check.message();
+}
+
+TEST(PlanSelectionTest, OutputsAreWrittenOnlyWhenSelected) {
+  Fixture f;
+  f.CommitAll();
+  PlanInput in = f.Input();  // the output is not current
+  Selection sel;
+  Status check;
+  std::vector<Task> t = PlanSelected(f, in, &sel, {"lone"}, &check);
+  ASSERT_OK(check);
+  EXPECT_FALSE(t[f.Node("c")].load);  // the output is not selected: nothing reads c
+  t = PlanSelected(f, in, &sel, {"out"}, &check);
+  ASSERT_OK(check);
+  EXPECT_EQ(t[f.Node("c")].action, TaskAction::kReuse);
+  EXPECT_TRUE(t[f.Node("c")].load);
+  f.state.entries.erase(StageEntryName("c"));
+  PlanSelected(f, in, &sel, {"out"}, &check);
+  EXPECT_EQ(check.message(),
+            "output \"out\" reads \"c\", which is not selected and has no current checkpoint; "
+            "select it too (--select +out) or run without --select");
+}
+
+TEST(PlanSelectionTest, UnselectedNodesWithoutCheckpointsAreComputedWhenNeeded) {
+  constexpr std::string_view kThrough = R"toml(name = "p"
+[sources.gen]
+sql = "q_gen"
+[stages.a]
+sql = "q_a"
+[stages.scratch]
+sql = "q_scratch"
+checkpoint = false
+[stages.d]
+sql = "q_d"
+)toml";
+  Fixture f(kThrough);
+  f.Commit("gen");
+  f.Commit("a");
+  PlanInput in = f.Input();
+  Selection sel;
+  Status check;
+  std::vector<Task> t = PlanSelected(f, in, &sel, {"d"}, &check);
+  ASSERT_OK(check);
+  EXPECT_EQ(t[f.Node("scratch")].action, TaskAction::kCompute);
+  EXPECT_TRUE(t[f.Node("a")].load);
+  f.state.entries.erase(StageEntryName("a"));
+  PlanSelected(f, in, &sel, {"d"}, &check);
+  EXPECT_EQ(check.message(),
+            "stage \"d\" reads \"a\" through \"scratch\" (not checkpointed), which is not "
+            "selected and has no current checkpoint; select it too (--select +d) or run "
+            "without --select");
 }
 
 }  // namespace

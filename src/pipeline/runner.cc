@@ -59,6 +59,7 @@ class Orchestrator {
   Status Prepare();
   void InitReport();
   Status OpenLedger();
+  Status CheckSelectionFirst(ledger::Ledger& reader) const;
   Status RecordOwner();
   // Planning.
   Status PlanNodes();
@@ -84,6 +85,7 @@ class Orchestrator {
 
   void Emit(RunEvent::Type type, const NodeReport* node, const OutputReport* output = nullptr,
             double percent = -1, uint64_t rows_read = 0);
+  bool Partial() const { return options_.selection && !options_.selection->all(); }
   bool Interrupted() const {
     return options_.interrupted != nullptr && options_.interrupted->load();
   }
@@ -103,6 +105,7 @@ class Orchestrator {
   std::unique_ptr<LocalTables> tables_;
   std::shared_ptr<ledger::Ledger> ledger_;
   std::vector<Task> plan_;  // by node
+  Status refused_;          // the plan needs an unselected node computed (CheckSelectedPlan)
   RunReport report_;
 
   // While nodes compute (ComputeNodes).
@@ -173,14 +176,18 @@ void Orchestrator::InitReport() {
 }
 
 Status Orchestrator::OpenLedger() {
-  if (!options_.adopt) {
-    // Before claiming the ledger: a claim would fence a run of the file that owns it.
+  if (!options_.adopt || Partial()) {
+    // Before claiming the ledger: a claim would fence a run of the file that owns it (or any
+    // other run, for a selection about to be refused).
     ledger::LedgerOptions read_options;
     read_options.mode = ledger::LedgerMode::kReadOnly;
     read_options.coordinator = options_.commit.coordinator;
     ASSIGN_OR_RETURN(std::unique_ptr<ledger::Ledger> reader,
                      ledger::Ledger::Open(options_.store, PipelineNamespace(spec_), read_options));
-    RETURN_IF_ERROR(CheckPipelineOwner(spec_, reader->state(), options_.store->Url(), "run"));
+    if (!options_.adopt) {
+      RETURN_IF_ERROR(CheckPipelineOwner(spec_, reader->state(), options_.store->Url(), "run"));
+    }
+    RETURN_IF_ERROR(CheckSelectionFirst(*reader));
   }
   ledger::LedgerOptions ledger_options;
   ledger_options.mode = ledger::LedgerMode::kWrite;
@@ -192,6 +199,29 @@ Status Orchestrator::OpenLedger() {
                    ledger::Ledger::Open(options_.store, PipelineNamespace(spec_), ledger_options));
   report_.run_id = ledger_->run_id();
   return RecordOwner();
+}
+
+// A selection that needs an unselected node without a current checkpoint is refused before the
+// ledger is claimed, so the refused run changes nothing. (A checkpoint that then fails
+// verification is found, and refused, by PlanNodes.)
+Status Orchestrator::CheckSelectionFirst(ledger::Ledger& reader) const {
+  if (!Partial()) return Status::OK();
+  const ledger::LedgerState state = reader.state();
+  PlanInput input;
+  input.spec = &spec_;
+  input.dag = &dag_;
+  input.fingerprints = &fps_;
+  input.state = &state;
+  input.fresh = options_.fresh;
+  input.selection = &*options_.selection;
+  OutputEnv env{&spec_, &dag_, &reader, nullptr, nullptr, "", options_.fresh};
+  for (size_t i = 0; i < spec_.outputs.size(); ++i) {
+    OutputReport scratch;
+    const NodeReport& node = report_.nodes[dag_.output_nodes()[i]];
+    input.output_current.push_back(input.selection->outputs[i] &&
+                                   IsOutputCurrent(env, i, node, &scratch));
+  }
+  return CheckSelectedPlan(input, PlanRun(input));
 }
 
 // Records this file as the namespace's owner when none is (or with --adopt); refuses if another
@@ -221,12 +251,16 @@ Status Orchestrator::PlanNodes() {
   input.fingerprints = &fps_;
   input.state = &state;
   input.fresh = options_.fresh;
+  if (Partial()) input.selection = &*options_.selection;
   for (size_t i = 0; i < spec_.outputs.size(); ++i) {
     const int v = dag_.output_nodes()[i];
     input.output_current.push_back(
         IsOutputCurrent(Outputs(), i, report_.nodes[v], &report_.outputs[i]));
   }
-  for (const Task& t : PlanRun(input)) {
+  const std::vector<Task> first = PlanRun(input);
+  refused_ = CheckSelectedPlan(input, first);
+  if (!refused_.ok()) return Status::OK();
+  for (const Task& t : first) {
     if (t.action != TaskAction::kReuse) continue;
     const ledger::Entry& entry = state.entries.at(StageEntryName(report_.nodes[t.node].name));
     if (Status s = ledger_->VerifyData(entry, /*checksum=*/false); !s.ok()) {
@@ -236,6 +270,8 @@ Status Orchestrator::PlanNodes() {
   for (bool changed = true; changed;) {
     changed = false;
     plan_ = PlanRun(input);
+    refused_ = CheckSelectedPlan(input, plan_);
+    if (!refused_.ok()) return Status::OK();
     for (int v : dag_.TopologicalOrder()) {
       if (!plan_[v].load || tables_->IsDefined(v)) continue;
       if (Interrupted()) return Status::OK();
@@ -548,8 +584,16 @@ Status Orchestrator::WriteOutputs() {
   for (size_t i = 0; i < spec_.outputs.size(); ++i) {
     if (Interrupted()) return Status::OK();
     const NodeReport& node = report_.nodes[dag_.output_nodes()[i]];
+    OutputReport& o = report_.outputs[i];
+    if (Partial() && !options_.selection->outputs[i]) {
+      o.name = spec_.outputs[i].name;
+      o.path = spec_.outputs[i].location.resolved;
+      o.selected = false;
+      o.written = false;
+      Emit(RunEvent::Type::kOutput, nullptr, &o);
+      continue;
+    }
     if (const int missing = FirstUnfinished(dag_.output_nodes()[i]); missing >= 0) {
-      OutputReport& o = report_.outputs[i];
       o.name = spec_.outputs[i].name;
       o.path = spec_.outputs[i].location.resolved;
       const bool failed = report_.nodes[missing].action == NodeAction::kFailed;
@@ -574,7 +618,9 @@ RunReportMeta Orchestrator::ReportMeta() const {
     meta.nodes.push_back(
         {n.name, std::string(NodeActionName(n.action)), n.reason, n.seconds, warnings});
   }
-  meta.result = report_.status.ok() ? "done" : report_.interrupted ? "interrupted" : "failed";
+  meta.result = !report_.status.ok() ? (report_.interrupted ? "interrupted" : "failed")
+                : Partial()          ? "partial"
+                                     : "done";
   meta.seconds = SecondsSince(start_);
   meta.saved_seconds = report_.saved_seconds;
   meta.error = report_.status.ok() ? "" : report_.status.message();
@@ -695,7 +741,12 @@ void Orchestrator::Finish() {
 
 Result<RunReport> Orchestrator::Run() {
   RETURN_IF_ERROR(Prepare());
+  report_.partial = Partial();
   report_.status = PlanNodes();
+  if (!refused_.ok()) {
+    ledger_->Close().IgnoreError();
+    return refused_;
+  }
   if (report_.status.ok() && !Interrupted()) report_.status = ComputeNodes();
   // With --keep-going the outputs of the stages that succeeded are written after a stage failed
   // (never after a lost store or ledger: fenced, or a checkpoint that did not commit).

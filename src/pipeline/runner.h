@@ -34,6 +34,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,7 @@
 #include "pipeline/dag.h"
 #include "pipeline/expect.h"
 #include "pipeline/gc.h"
+#include "pipeline/selection.h"
 #include "pipeline/spec.h"
 #include "storage/metrics_store.h"
 #include "storage/store.h"
@@ -78,10 +80,12 @@ struct NodeReport {
 struct OutputReport {
   std::string name;
   std::string path;      // as resolved (absolute path or URL)
-  bool written = false;  // false: the same content was already there (or see not_written)
+  bool written = false;  // false: the same content was already there (or see below)
   /// Non-empty when the output was left as it was because a stage it needs failed
   /// (RunOptions::keep_going): why.
   std::string not_written;
+  /// false: --select/--exclude left it out; it was neither checked nor written.
+  bool selected = true;
   uint64_t bytes = 0;
   double seconds = 0;
 };
@@ -128,6 +132,14 @@ struct RunOptions {
   /// Make this pipeline file the owner of its namespace even if another file owns it (the same
   /// pipeline, moved or copied; owner.h). Without it such a run is refused (InvalidArgument).
   bool adopt = false;
+  /// --select/--exclude (selection.h; ResolveSelection). Empty: the whole pipeline. With a
+  /// selection that leaves something out, only selected nodes are computed (--fresh applies to
+  /// them alone), unselected ones are reused from their checkpoints, only selected outputs are
+  /// written, and the run is partial: its report says "partial", it is not one of the [gc]
+  /// keep_runs finished runs, and no GC follows it (`gc` is ignored). A selected node that needs
+  /// an unselected one without a current checkpoint refuses the run before anything is computed
+  /// (InvalidArgument naming both).
+  std::optional<Selection> selection;
 };
 
 struct RunReport {
@@ -138,6 +150,7 @@ struct RunReport {
   double seconds = 0;
   double saved_seconds = 0;  // sum over reused nodes
   bool interrupted = false;
+  bool partial = false;  // a selection left something out (RunOptions::selection)
   /// OK, or why the run stopped (SQL error naming file, line and stage; fenced; store errors).
   Status status;
   bool gc_ran = false;

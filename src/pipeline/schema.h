@@ -114,7 +114,7 @@ struct RunOutputMeta {
 
 /// run/<run id>: what a run did.
 struct RunReportMeta {
-  std::string result;  // "done", "failed", "interrupted"
+  std::string result;  // "done", "partial" (done, with --select), "failed", "interrupted"
   double seconds = 0;
   double saved_seconds = 0;
   int computed = 0;
