@@ -55,6 +55,21 @@ test_devprod_profiles_and_params() {
   expect_outputs 100
   expect_exit 0 "$R" show ex/pipeline.toml by_region --profile prod --format csv
   [ "$(sed -n 1p out.txt)" = "region,orders,revenue" ]
+  # The partitioned output: one folder per region of the orders at or above 100, holding them.
+  local want got r
+  want="$(awk -F, 'NR > 1 && $5 >= 100 { print "region=" $3 }' ex/data/orders.csv | sort -u)"
+  got="$(cd ex/out/orders_by_region && find . -mindepth 1 -maxdepth 1 -name 'region=*' -printf '%f\n' | sort)"
+  [ -n "$want" ] && [ "$want" = "$got" ] || { echo "partition folders: want $want, got $got"; return 1; }
+  for r in $got; do
+    [ "$(table_csv ex/out/orders_by_region/"$r"/*.parquet | tail -n +2 | wc -l)" = \
+      "$(awk -F, -v r="${r#region=}" 'NR > 1 && $5 >= 100 && $3 == r' ex/data/orders.csv | wc -l)" ]
+  done
+  # --select: a selected stage that is current is reused; the run is partial.
+  expect_exit 0 "$R" run ex/pipeline.toml --profile dev --param min_amount=100 --select by_customer
+  grep -q '^stage by_customer: reused' out.txt
+  grep -q 'partial' out.txt
+  expect_exit 0 "$R" log ex/pipeline.toml by_region --profile dev --param min_amount=100
+  grep -q '^SQL as run:' out.txt
 }
 
 run test_devprod_profiles_and_params
