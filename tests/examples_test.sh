@@ -59,7 +59,10 @@ test_devprod_profiles_and_params() {
   local want got r
   want="$(awk -F, 'NR > 1 && $5 >= 100 { print "region=" $3 }' ex/data/orders.csv | sort -u)"
   got="$(cd ex/out/orders_by_region && find . -mindepth 1 -maxdepth 1 -name 'region=*' -printf '%f\n' | sort)"
-  [ -n "$want" ] && [ "$want" = "$got" ] || { echo "partition folders: want $want, got $got"; return 1; }
+  if [ -z "$want" ] || [ "$want" != "$got" ]; then
+    echo "partition folders: want $want, got $got"
+    return 1
+  fi
   for r in $got; do
     [ "$(table_csv ex/out/orders_by_region/"$r"/*.parquet | tail -n +2 | wc -l)" = \
       "$(awk -F, -v r="${r#region=}" 'NR > 1 && $5 >= 100 && $3 == r' ex/data/orders.csv | wc -l)" ]
