@@ -101,5 +101,5 @@ if command -v column >/dev/null; then table() { column -s, -t; }; else table() {
 head -n 6 "$demo_dir/out/top_customers.csv" | table | sed 's/^/   /'
 
 bold "== Done. Try: change per_region = 100 to 10 in $pipeline, then run"
-echo "   \`${respawn#"$here"/} run $pipeline\`: top_customers is recomputed from the kept customer_stats"
-echo "   checkpoint (with the small customers source, a work-table GC dropped); the rest is reused."
+echo "   \`${respawn#"$here"/} run $pipeline\`: only top_customers is recomputed, from the checkpoints"
+echo "   above it (work-tables stay for [gc] work_tables_ttl, 6 h); the rest is reused."

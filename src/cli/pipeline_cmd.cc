@@ -81,6 +81,7 @@ std::string Seconds(double s) {
 // A recompute reason in short, for lines after the first that gave it in full: "checkpoint
 // corrupt: object ... does not verify: ..." -> "checkpoint corrupt".
 std::string ShortReason(const std::string& reason) {
+  if (reason == kNoCheckpointReason) return "first computation";
   for (std::string_view head : {"checkpoint corrupt", "checkpoint missing"}) {
     if (reason.rfind(std::string(head) + ":", 0) == 0) return std::string(head);
   }
@@ -288,15 +289,16 @@ class RunPrinter {
     } else if (e.type == RunEvent::Type::kPlanned && e.node->action == NodeAction::kSkipped) {
       line = "stage " + e.node->name + ": skipped (" + e.node->reason + ")";
     } else if (e.type == RunEvent::Type::kStarted) {
-      line = "stage " + e.node->name + ": started (" + e.node->reason + ")";
+      // In full (a corrupt checkpoint's names the object), except a first computation's.
+      const std::string& why = e.node->reason;
+      line = "stage " + e.node->name + ": started (" +
+             (why == kNoCheckpointReason ? ShortReason(why) : why) + ")";
     } else if (e.type == RunEvent::Type::kFinished) {
       progress_.erase(e.node->name);
       const NodeReport& n = *e.node;
       if (n.action == NodeAction::kComputed) {
-        // (A first computation's reason, "no checkpoint", would read oddly beside
-        // "checkpointed".)
-        const std::string why = n.reason == kNoCheckpointReason ? "nothing committed for it yet"
-                                                                : ShortReason(n.reason);
+        // ("no checkpoint" would read oddly beside "checkpointed": "first computation".)
+        const std::string why = ShortReason(n.reason);
         line = "stage " + n.name + ": computed in " + Seconds(n.seconds) + ", " +
                Plural(n.rows, "row", "rows") +
                (n.checkpoint ? ", " + FormatBytes(n.bytes) + " checkpointed" : "") + " (" + why +
